@@ -1,0 +1,184 @@
+//! candor-core's convolution, pooling and upsampling ops against stock candle 0.11,
+//! side by side: `cargo bench -p candor-benches --bench ops`.
+//!
+//! Each group has the function ids `candor` and (where candle has the op, with a
+//! backward pass where the group times one) `candle`; the parameter is the input shape.
+
+use candle_core::{DType, Device, Module, Tensor, Var};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
+use candor_core::init::seeded_var_builder;
+use candor_core::nn::Conv2d;
+use candor_core::ops::{self, Conv2dParams, Pool2dParams};
+use candor_core::SeededRng;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+
+const SHAPE: &str = "16x64x32x32";
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    SeededRng::new(seed)
+        .normal_tensor(0.0, 1.0, shape, DType::F32, &Device::Cpu)
+        .unwrap()
+}
+
+fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize) {
+    let x = Var::from_tensor(&randn(&[16, 64, 32, 32], 0)).unwrap();
+    let w = Var::from_tensor(&randn(&[64, 64 / groups, 3, 3], 1)).unwrap();
+    let r = randn(&[16, 64, 32, 32], 2);
+    let p = Conv2dParams::new(1, 1, 1, groups);
+
+    let mut g = c.benchmark_group(name_fwd);
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap())
+    });
+    g.bench_with_input(BenchmarkId::new("candle", SHAPE), &(), |b, _| {
+        b.iter(|| x.as_tensor().conv2d(w.as_tensor(), 1, 1, 1, groups).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group(name_bwd);
+    let loss = ops::conv2d(x.as_tensor(), w.as_tensor(), p)
+        .unwrap()
+        .mul(&r)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| loss.backward().unwrap())
+    });
+    let loss = x
+        .as_tensor()
+        .conv2d(w.as_tensor(), 1, 1, 1, groups)
+        .unwrap()
+        .mul(&r)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    g.bench_with_input(BenchmarkId::new("candle", SHAPE), &(), |b, _| {
+        b.iter(|| loss.backward().unwrap())
+    });
+    g.finish();
+}
+
+fn bench_conv(c: &mut Criterion) {
+    conv_groups(c, "conv2d_fwd", "conv2d_bwd", 1);
+    conv_groups(c, "depthwise_fwd", "depthwise_bwd", 64);
+}
+
+fn bench_pool_upsample(c: &mut Criterion) {
+    let x = Var::from_tensor(&randn(&[16, 64, 32, 32], 3)).unwrap();
+    let mut g = c.benchmark_group("maxpool3s2_fwdbwd");
+    // candle 0.11 has no backward for a 3×3/2 max-pool: candor only.
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| {
+            let y = ops::max_pool2d(x.as_tensor(), Pool2dParams::new(3, 2, 1)).unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("upsample_bilinear_fwdbwd");
+    // candle 0.11 has no backward for bilinear upsampling: candor only.
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| {
+            let y = ops::upsample_bilinear2d(x.as_tensor(), 64, 64, false).unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.finish();
+}
+
+/// The small ConvNet of the core-ops issue: 16×3×64×64; convs 3→32→64/2→128/2, ReLU,
+/// global average pooling, a linear head; cross-entropy; AdamW.
+trait Net {
+    fn logits(&self, x: &Tensor) -> Tensor;
+}
+
+struct CandorNet {
+    convs: Vec<Conv2d>,
+    fc: candle_nn::Linear,
+}
+
+impl CandorNet {
+    fn new(vb: VarBuilder) -> Self {
+        let mk = |i: usize, ci, co, s| {
+            Conv2d::new(vb.pp(format!("c{i}")), ci, co, 3, Conv2dParams::new(s, 1, 1, 1), true)
+                .unwrap()
+        };
+        Self {
+            convs: vec![mk(0, 3, 32, 1), mk(1, 32, 64, 2), mk(2, 64, 128, 2)],
+            fc: candle_nn::linear(128, 10, vb.pp("fc")).unwrap(),
+        }
+    }
+}
+
+impl Net for CandorNet {
+    fn logits(&self, x: &Tensor) -> Tensor {
+        let mut h = x.clone();
+        for c in &self.convs {
+            h = c.forward(&h).unwrap().relu().unwrap();
+        }
+        self.fc.forward(&h.mean((2, 3)).unwrap()).unwrap()
+    }
+}
+
+struct CandleNet {
+    convs: Vec<candle_nn::Conv2d>,
+    fc: candle_nn::Linear,
+}
+
+impl CandleNet {
+    fn new(vb: VarBuilder) -> Self {
+        let mk = |i: usize, ci, co, s| {
+            let cfg = candle_nn::Conv2dConfig {
+                padding: 1,
+                stride: s,
+                ..Default::default()
+            };
+            candle_nn::conv2d(ci, co, 3, cfg, vb.pp(format!("c{i}"))).unwrap()
+        };
+        Self {
+            convs: vec![mk(0, 3, 32, 1), mk(1, 32, 64, 2), mk(2, 64, 128, 2)],
+            fc: candle_nn::linear(128, 10, vb.pp("fc")).unwrap(),
+        }
+    }
+}
+
+impl Net for CandleNet {
+    fn logits(&self, x: &Tensor) -> Tensor {
+        let mut h = x.clone();
+        for c in &self.convs {
+            h = c.forward(&h).unwrap().relu().unwrap();
+        }
+        self.fc.forward(&h.mean((2, 3)).unwrap()).unwrap()
+    }
+}
+
+fn train_step(net: &dyn Net, opt: &mut candle_nn::AdamW, x: &Tensor, y: &Tensor) {
+    let loss = candle_nn::loss::cross_entropy(&net.logits(x), y).unwrap();
+    opt.backward_step(&loss).unwrap();
+}
+
+fn bench_convnet(c: &mut Criterion) {
+    let x = randn(&[16, 3, 64, 64], 4);
+    let y = Tensor::new((0..16u32).map(|i| i % 10).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+    let params = candle_nn::ParamsAdamW {
+        lr: 1e-3,
+        ..Default::default()
+    };
+    let mut g = c.benchmark_group("convnet_train_step");
+    let vm = VarMap::new();
+    let net = CandorNet::new(seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu));
+    let mut opt = candle_nn::AdamW::new(vm.all_vars(), params.clone()).unwrap();
+    g.bench_with_input(BenchmarkId::new("candor", "16x3x64x64"), &(), |b, _| {
+        b.iter(|| train_step(&net, &mut opt, &x, &y))
+    });
+    let vm = VarMap::new();
+    let net = CandleNet::new(seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu));
+    let mut opt = candle_nn::AdamW::new(vm.all_vars(), params).unwrap();
+    g.bench_with_input(BenchmarkId::new("candle", "16x3x64x64"), &(), |b, _| {
+        b.iter(|| train_step(&net, &mut opt, &x, &y))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_conv, bench_pool_upsample, bench_convnet);
+criterion_main!(benches);

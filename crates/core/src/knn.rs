@@ -1,0 +1,898 @@
+//! k nearest neighbours inside one point set (point clouds, feature sets).
+//!
+//! Points are a flat, row-major `&[f32]`: `n` points of `dim` coordinates each
+//! (point clouds use `dim = 3`). Two exact methods are provided and they return
+//! **bit-identical** results:
+//!
+//! * [`knn_brute`] — every pair, `O(n²)`; best for small sets.
+//! * [`KdTree`] — median-split k-d tree with leaf buckets and bounding-box
+//!   pruning; [`KdTree::knn_all`] answers the all-points query and
+//!   [`KdTree::query`] the nearest points to an arbitrary location.
+//!
+//! [`knn`] picks between the two, [`knn_batch`] runs many clouds in parallel.
+//!
+//! ## Exactness
+//!
+//! The squared distance between `a` and `b` is always computed as
+//! `Σ_d (a_d − b_d)²`, accumulated in `f32` in coordinate order (no fused
+//! multiply-add). Neighbours are ordered by `(squared distance, index)`
+//! ascending, so ties are broken by the smaller index. The tree only prunes a
+//! node whose bounding-box distance² is *strictly* greater than the current
+//! k-th best distance; because the box distance is computed with the same
+//! monotone `f32` operations it is a true lower bound of every point's computed
+//! distance, so pruning never changes the answer, ties included.
+
+use rayon::prelude::*;
+
+use crate::{bail_invalid, Error, Result};
+
+/// Clouds with more points than this are searched with a [`KdTree`] by [`knn`];
+/// smaller ones by brute force (building a tree does not pay off below it).
+pub const BRUTE_FORCE_MAX_POINTS: usize = 64;
+
+/// Maximum number of points in a k-d tree leaf bucket.
+const LEAF_SIZE: usize = 12;
+
+/// Marks a leaf in [`Node::axis`].
+const LEAF: u32 = u32::MAX;
+
+/// Above this many points [`KdTree::knn_all`] splits the queries over rayon's pool.
+const PARALLEL_MIN_POINTS: usize = 16_384;
+
+/// The `k` nearest other points of every point of a set.
+///
+/// Row `i` (entries `i*k .. (i+1)*k` of both vectors) holds the `k` nearest
+/// points of point `i`, excluding `i` itself (by index: exact duplicates of
+/// point `i` are kept, at distance 0), sorted by squared distance ascending and
+/// then by index ascending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbours {
+    /// Neighbours per point.
+    pub k: usize,
+    /// `n * k` neighbour indices, row-major.
+    pub indices: Vec<u32>,
+    /// `n * k` squared Euclidean distances matching `indices`.
+    pub sq_dists: Vec<f32>,
+}
+
+impl Neighbours {
+    /// Number of points (rows).
+    pub fn len(&self) -> usize {
+        self.indices.len().checked_div(self.k).unwrap_or(0)
+    }
+
+    /// `true` when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// The neighbour indices and squared distances of point `i`, or `None` when
+    /// `i` is out of range.
+    pub fn row(&self, i: usize) -> Option<(&[u32], &[f32])> {
+        let lo = i.checked_mul(self.k)?;
+        let hi = lo.checked_add(self.k)?;
+        Some((self.indices.get(lo..hi)?, self.sq_dists.get(lo..hi)?))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// validation and shared kernels
+// ---------------------------------------------------------------------------
+
+/// Checks `points`/`dim` and returns the number of points.
+fn validate_points(points: &[f32], dim: usize) -> Result<usize> {
+    if dim == 0 {
+        bail_invalid!("dim must be at least 1");
+    }
+    if points.len() % dim != 0 {
+        bail_invalid!(
+            "points has {} values, which is not a multiple of dim = {dim}",
+            points.len()
+        );
+    }
+    let n = points.len() / dim;
+    if n == 0 {
+        bail_invalid!("the point set is empty");
+    }
+    if n >= u32::MAX as usize {
+        bail_invalid!("too many points ({n}): indices must fit in u32");
+    }
+    if let Some(pos) = points.iter().position(|v| !v.is_finite()) {
+        bail_invalid!(
+            "point {} coordinate {} is {} (coordinates must be finite)",
+            pos / dim,
+            pos % dim,
+            points[pos]
+        );
+    }
+    Ok(n)
+}
+
+/// Checks `k` for a self-excluding query over `n` points.
+fn validate_k_all(n: usize, k: usize) -> Result<()> {
+    if k == 0 {
+        bail_invalid!("k must be at least 1");
+    }
+    if k >= n {
+        bail_invalid!(
+            "k = {k} needs at least {} points, got {n}",
+            k.saturating_add(1)
+        );
+    }
+    Ok(())
+}
+
+/// Squared distance, accumulated in coordinate order. `D > 0` fixes the
+/// dimension at compile time (same arithmetic, unrolled); `D == 0` uses `dim`.
+#[inline(always)]
+fn sq_dist<const D: usize>(a: &[f32], b: &[f32], dim: usize) -> f32 {
+    let dim = if D > 0 { D } else { dim };
+    let (a, b) = (&a[..dim], &b[..dim]);
+    let mut s = 0.0f32;
+    for d in 0..dim {
+        let t = a[d] - b[d];
+        s += t * t;
+    }
+    s
+}
+
+/// The best `k` candidates so far, sorted by `(distance, index)` ascending.
+struct Best {
+    k: usize,
+    len: usize,
+    d: Vec<f32>,
+    i: Vec<u32>,
+}
+
+impl Best {
+    fn new(k: usize) -> Self {
+        Best {
+            k,
+            len: 0,
+            d: vec![f32::INFINITY; k],
+            i: vec![u32::MAX; k],
+        }
+    }
+
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Distance of the k-th candidate, `+inf` while fewer than `k` are known.
+    #[inline(always)]
+    fn worst(&self) -> f32 {
+        if self.len < self.k {
+            f32::INFINITY
+        } else {
+            self.d[self.k - 1]
+        }
+    }
+
+    /// Offers candidate `(d, j)`; returns the new [`Best::worst`].
+    #[inline(always)]
+    fn push(&mut self, d: f32, j: u32) -> f32 {
+        let k = self.k;
+        let (ds, is) = (&mut self.d[..k], &mut self.i[..k]);
+        let mut p = if self.len < k {
+            self.len += 1;
+            self.len - 1
+        } else {
+            let (wd, wi) = (ds[k - 1], is[k - 1]);
+            if d > wd || (d == wd && j > wi) {
+                return wd;
+            }
+            k - 1
+        };
+        while p > 0 {
+            let (pd, pi) = (ds[p - 1], is[p - 1]);
+            if d < pd || (d == pd && j < pi) {
+                ds[p] = pd;
+                is[p] = pi;
+                p -= 1;
+            } else {
+                break;
+            }
+        }
+        ds[p] = d;
+        is[p] = j;
+        if self.len < k {
+            f32::INFINITY
+        } else {
+            ds[k - 1]
+        }
+    }
+
+    fn indices(&self) -> &[u32] {
+        &self.i[..self.len]
+    }
+
+    fn dists(&self) -> &[f32] {
+        &self.d[..self.len]
+    }
+}
+
+/// Brute-force all-points search for a fixed `D` (0 = dynamic).
+fn brute_impl<const D: usize>(points: &[f32], dim: usize, n: usize, k: usize) -> Neighbours {
+    let mut indices = Vec::with_capacity(n * k);
+    let mut sq_dists = Vec::with_capacity(n * k);
+    let mut best = Best::new(k);
+    for i in 0..n {
+        best.clear();
+        let a = &points[i * dim..(i + 1) * dim];
+        let mut worst = f32::INFINITY;
+        for (j, b) in points.chunks_exact(dim).enumerate() {
+            if j == i {
+                continue;
+            }
+            let d = sq_dist::<D>(a, b, dim);
+            if d <= worst {
+                worst = best.push(d, j as u32);
+            }
+        }
+        indices.extend_from_slice(best.indices());
+        sq_dists.extend_from_slice(best.dists());
+    }
+    Neighbours {
+        k,
+        indices,
+        sq_dists,
+    }
+}
+
+/// Exact k nearest neighbours of every point by comparing all pairs (`O(n²·dim)`).
+///
+/// Errors if `dim == 0`, `points.len()` is not a multiple of `dim`, the set is
+/// empty, a coordinate is NaN or infinite, `k == 0` or `k ≥ n`.
+pub fn knn_brute(points: &[f32], dim: usize, k: usize) -> Result<Neighbours> {
+    let n = validate_points(points, dim)?;
+    validate_k_all(n, k)?;
+    Ok(match dim {
+        2 => brute_impl::<2>(points, dim, n, k),
+        3 => brute_impl::<3>(points, dim, n, k),
+        _ => brute_impl::<0>(points, dim, n, k),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// k-d tree
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// First point (position in the reordered buffer).
+    lo: u32,
+    /// One past the last point.
+    hi: u32,
+    /// Split axis, or [`LEAF`].
+    axis: u32,
+    /// Split coordinate: the left child holds points `≤ split` on `axis`,
+    /// the right child points `≥ split`.
+    split: f32,
+    /// Index of the right child (the left child is the next node).
+    right: u32,
+    /// Index of the parent (0 for the root).
+    parent: u32,
+}
+
+/// Maps `f32` to `u32` so that integer order equals `f32::total_cmp` order.
+#[inline(always)]
+fn order_bits(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// A k-d tree over a fixed point set, for exact k-nearest-neighbour queries.
+///
+/// Built by median splits on the axis of widest spread down to leaf buckets of
+/// at most 8 points; the points are stored reordered in one contiguous buffer
+/// so a leaf scan reads consecutive memory. Every node keeps its bounding box,
+/// and a node is skipped only when its box distance² is strictly greater than
+/// the current k-th best distance, so results equal [`knn_brute`] bit for bit.
+#[derive(Debug, Clone)]
+pub struct KdTree {
+    dim: usize,
+    n: usize,
+    /// Points in tree order, `n * dim`.
+    pts: Vec<f32>,
+    /// Original index of each point in tree order.
+    idx: Vec<u32>,
+    nodes: Vec<Node>,
+    /// Leaf node ids in tree order (their point ranges tile `0..n`).
+    leaves: Vec<u32>,
+    /// Per node: `dim` minima followed by `dim` maxima.
+    bbox: Vec<f32>,
+}
+
+impl KdTree {
+    /// Builds a tree over `n = points.len() / dim` points.
+    ///
+    /// Errors if `dim == 0`, `points.len()` is not a multiple of `dim`, the set
+    /// is empty or a coordinate is NaN or infinite.
+    pub fn build(points: &[f32], dim: usize) -> Result<KdTree> {
+        let n = validate_points(points, dim)?;
+        let mut perm: Vec<u32> = (0..n as u32).collect();
+        let n_nodes_hint = 2 * n.div_ceil(LEAF_SIZE / 2).max(1);
+        let mut tree = KdTree {
+            dim,
+            n,
+            pts: Vec::new(),
+            idx: Vec::new(),
+            nodes: Vec::with_capacity(n_nodes_hint),
+            leaves: Vec::with_capacity(n_nodes_hint / 2),
+            bbox: Vec::with_capacity(n_nodes_hint * 2 * dim),
+        };
+        let mut scratch = Vec::with_capacity(n);
+        tree.build_node(points, &mut perm, &mut scratch, 0, n, 0);
+        tree.pts = Vec::with_capacity(n * dim);
+        for &p in &perm {
+            let p = p as usize;
+            tree.pts.extend_from_slice(&points[p * dim..(p + 1) * dim]);
+        }
+        tree.idx = perm;
+        Ok(tree)
+    }
+
+    /// Number of points in the tree.
+    pub fn num_points(&self) -> usize {
+        self.n
+    }
+
+    /// Coordinates per point.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn build_node(
+        &mut self,
+        points: &[f32],
+        perm: &mut [u32],
+        scratch: &mut Vec<u64>,
+        lo: usize,
+        hi: usize,
+        parent: u32,
+    ) -> u32 {
+        let dim = self.dim;
+        let id = self.nodes.len() as u32;
+        // bounding box
+        let start = self.bbox.len();
+        let first = perm[lo] as usize;
+        self.bbox
+            .extend_from_slice(&points[first * dim..(first + 1) * dim]);
+        self.bbox
+            .extend_from_slice(&points[first * dim..(first + 1) * dim]);
+        {
+            let (mins, maxs) = self.bbox[start..start + 2 * dim].split_at_mut(dim);
+            for &p in &perm[lo + 1..hi] {
+                let p = p as usize;
+                let c = &points[p * dim..(p + 1) * dim];
+                for d in 0..dim {
+                    mins[d] = mins[d].min(c[d]);
+                    maxs[d] = maxs[d].max(c[d]);
+                }
+            }
+        }
+        self.nodes.push(Node {
+            lo: lo as u32,
+            hi: hi as u32,
+            axis: LEAF,
+            split: 0.0,
+            right: 0,
+            parent,
+        });
+        if hi - lo <= LEAF_SIZE {
+            self.leaves.push(id);
+            return id;
+        }
+        // widest axis (first one on ties); spreads are computed in f64 so that
+        // huge coordinate ranges do not overflow
+        let mut axis = 0;
+        let mut widest = -1.0f64;
+        for d in 0..dim {
+            let spread = self.bbox[start + dim + d] as f64 - self.bbox[start + d] as f64;
+            if spread > widest {
+                widest = spread;
+                axis = d;
+            }
+        }
+        // median by (coordinate, index): select on packed integer keys
+        let mid = lo + (hi - lo) / 2;
+        scratch.clear();
+        scratch.extend(
+            perm[lo..hi]
+                .iter()
+                .map(|&p| ((order_bits(points[p as usize * dim + axis]) as u64) << 32) | p as u64),
+        );
+        scratch.select_nth_unstable(mid - lo);
+        for (dst, &key) in perm[lo..hi].iter_mut().zip(scratch.iter()) {
+            *dst = key as u32;
+        }
+        let split = points[perm[mid] as usize * dim + axis];
+        self.build_node(points, perm, scratch, lo, mid, id);
+        let right = self.build_node(points, perm, scratch, mid, hi, id);
+        let node = &mut self.nodes[id as usize];
+        node.axis = axis as u32;
+        node.split = split;
+        node.right = right;
+        id
+    }
+
+    /// Lower bound of the squared distance from `q` to any point of `node`
+    /// (same monotone arithmetic as [`sq_dist`], so it never exceeds a
+    /// computed distance).
+    #[inline(always)]
+    fn box_dist<const D: usize>(&self, node: usize, q: &[f32]) -> f32 {
+        let dim = if D > 0 { D } else { self.dim };
+        let b = &self.bbox[node * 2 * dim..(node + 1) * 2 * dim];
+        let (mins, maxs) = b.split_at(dim);
+        let (mins, maxs, q) = (&mins[..dim], &maxs[..dim], &q[..dim]);
+        let mut s = 0.0f32;
+        for d in 0..dim {
+            // the gap is mins - q, q - maxs or 0, whichever is largest
+            let g = (mins[d] - q[d]).max(q[d] - maxs[d]).max(0.0);
+            s += g * g;
+        }
+        s
+    }
+
+    /// Scans the points of leaf `nd`, skipping original index `skip`.
+    #[inline(always)]
+    fn scan_leaf<const D: usize>(&self, nd: &Node, q: &[f32], skip: u32, best: &mut Best) {
+        let dim = if D > 0 { D } else { self.dim };
+        let (lo, hi) = (nd.lo as usize, nd.hi as usize);
+        let pts = &self.pts[lo * dim..hi * dim];
+        let ids = &self.idx[lo..hi];
+        let mut worst = best.worst();
+        for (p, &j) in pts.chunks_exact(dim).zip(ids) {
+            let d = sq_dist::<D>(q, p, dim);
+            if d <= worst && j != skip {
+                worst = best.push(d, j);
+            }
+        }
+    }
+
+    /// Depth-first search of the subtree at `node` (whose box has already
+    /// passed the pruning test); `skip` is an original index to exclude
+    /// (`u32::MAX` for none — never a valid index, see `validate_points`).
+    fn search<const D: usize>(&self, node: usize, q: &[f32], skip: u32, best: &mut Best) {
+        let nd = &self.nodes[node];
+        if nd.axis == LEAF {
+            self.scan_leaf::<D>(nd, q, skip, best);
+            return;
+        }
+        let (left, right) = (node + 1, nd.right as usize);
+        let (near, far) = if q[nd.axis as usize] <= nd.split {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        if self.box_dist::<D>(near, q) <= best.worst() {
+            self.search::<D>(near, q, skip, best);
+        }
+        if self.box_dist::<D>(far, q) <= best.worst() {
+            self.search::<D>(far, q, skip, best);
+        }
+    }
+
+    /// All-points query for the leaves `leaves` (consecutive in tree order);
+    /// results in tree order for their points.
+    fn leaves_knn<const D: usize>(
+        &self,
+        leaves: &[u32],
+        k: usize,
+        out_i: &mut [u32],
+        out_d: &mut [f32],
+    ) {
+        let dim = if D > 0 { D } else { self.dim };
+        let mut best = Best::new(k);
+        let mut row = 0;
+        for &leaf in leaves {
+            let leaf = leaf as usize;
+            let nd = &self.nodes[leaf];
+            for p in nd.lo as usize..nd.hi as usize {
+                let q = &self.pts[p * dim..(p + 1) * dim];
+                let skip = self.idx[p];
+                best.clear();
+                self.scan_leaf::<D>(nd, q, skip, &mut best);
+                // walk up, visiting each ancestor's other child
+                let mut child = leaf;
+                while child != 0 {
+                    let parent = self.nodes[child].parent as usize;
+                    let sibling = if child == parent + 1 {
+                        self.nodes[parent].right as usize
+                    } else {
+                        parent + 1
+                    };
+                    if self.box_dist::<D>(sibling, q) <= best.worst() {
+                        self.search::<D>(sibling, q, skip, &mut best);
+                    }
+                    child = parent;
+                }
+                out_i[row * k..(row + 1) * k].copy_from_slice(best.indices());
+                out_d[row * k..(row + 1) * k].copy_from_slice(best.dists());
+                row += 1;
+            }
+        }
+    }
+
+    fn knn_all_impl<const D: usize>(&self, k: usize) -> Neighbours {
+        let n = self.n;
+        // results in tree order first, then scattered to original order
+        let (tree_i, tree_d) = if n >= PARALLEL_MIN_POINTS {
+            let groups: Vec<&[u32]> = self.leaves.chunks(64).collect();
+            let parts: Vec<(Vec<u32>, Vec<f32>)> = groups
+                .par_iter()
+                .map(|g| {
+                    let m: usize = g
+                        .iter()
+                        .map(|&l| {
+                            let nd = &self.nodes[l as usize];
+                            (nd.hi - nd.lo) as usize
+                        })
+                        .sum();
+                    let mut oi = vec![0u32; m * k];
+                    let mut od = vec![0f32; m * k];
+                    self.leaves_knn::<D>(g, k, &mut oi, &mut od);
+                    (oi, od)
+                })
+                .collect();
+            let mut tree_i = Vec::with_capacity(n * k);
+            let mut tree_d = Vec::with_capacity(n * k);
+            for (oi, od) in parts {
+                tree_i.extend_from_slice(&oi);
+                tree_d.extend_from_slice(&od);
+            }
+            (tree_i, tree_d)
+        } else {
+            let mut tree_i = vec![0u32; n * k];
+            let mut tree_d = vec![0f32; n * k];
+            self.leaves_knn::<D>(&self.leaves, k, &mut tree_i, &mut tree_d);
+            (tree_i, tree_d)
+        };
+        let mut indices = vec![0u32; n * k];
+        let mut sq_dists = vec![0f32; n * k];
+        for (p, &orig) in self.idx.iter().enumerate() {
+            let o = orig as usize * k;
+            indices[o..o + k].copy_from_slice(&tree_i[p * k..(p + 1) * k]);
+            sq_dists[o..o + k].copy_from_slice(&tree_d[p * k..(p + 1) * k]);
+        }
+        Neighbours {
+            k,
+            indices,
+            sq_dists,
+        }
+    }
+
+    /// The `k` nearest other points of every point of the tree (self excluded
+    /// by index), identical to [`knn_brute`] on the same points.
+    ///
+    /// Errors if `k == 0` or `k ≥ n`.
+    pub fn knn_all(&self, k: usize) -> Result<Neighbours> {
+        validate_k_all(self.n, k)?;
+        Ok(match self.dim {
+            2 => self.knn_all_impl::<2>(k),
+            3 => self.knn_all_impl::<3>(k),
+            _ => self.knn_all_impl::<0>(k),
+        })
+    }
+
+    /// The `k` points nearest to an arbitrary query `q` (no point excluded), as
+    /// `(index, squared distance)` sorted by distance then index.
+    ///
+    /// Errors if `k == 0`, `k > n`, `q.len() != dim` or `q` has a NaN or
+    /// infinite coordinate.
+    pub fn query(&self, q: &[f32], k: usize) -> Result<Vec<(u32, f32)>> {
+        if k == 0 {
+            bail_invalid!("k must be at least 1");
+        }
+        if k > self.n {
+            bail_invalid!("k = {k} needs at least {k} points, got {}", self.n);
+        }
+        if q.len() != self.dim {
+            bail_invalid!(
+                "query has {} coordinates but the tree has dim = {}",
+                q.len(),
+                self.dim
+            );
+        }
+        if let Some(d) = q.iter().position(|v| !v.is_finite()) {
+            bail_invalid!(
+                "query coordinate {d} is {} (coordinates must be finite)",
+                q[d]
+            );
+        }
+        let mut best = Best::new(k);
+        match self.dim {
+            2 => self.search::<2>(0, q, u32::MAX, &mut best),
+            3 => self.search::<3>(0, q, u32::MAX, &mut best),
+            _ => self.search::<0>(0, q, u32::MAX, &mut best),
+        }
+        Ok(best
+            .indices()
+            .iter()
+            .copied()
+            .zip(best.dists().iter().copied())
+            .collect())
+    }
+}
+
+/// Exact k nearest neighbours of every point, choosing the method by size:
+/// brute force for `n ≤` [`BRUTE_FORCE_MAX_POINTS`] (64) points, a [`KdTree`]
+/// above. Both give bit-identical results, so the choice only affects speed.
+///
+/// Errors as [`knn_brute`].
+pub fn knn(points: &[f32], dim: usize, k: usize) -> Result<Neighbours> {
+    let n = validate_points(points, dim)?;
+    validate_k_all(n, k)?;
+    if n <= BRUTE_FORCE_MAX_POINTS {
+        knn_brute(points, dim, k)
+    } else {
+        KdTree::build(points, dim)?.knn_all(k)
+    }
+}
+
+/// [`knn`] on many clouds in parallel (rayon), results in input order.
+///
+/// Errors on the first invalid cloud (lowest index), with its index in the message.
+pub fn knn_batch(clouds: &[&[f32]], dim: usize, k: usize) -> Result<Vec<Neighbours>> {
+    clouds
+        .par_iter()
+        .enumerate()
+        .map(|(c, pts)| {
+            knn(pts, dim, k).map_err(|e| match e {
+                Error::InvalidInput(m) => Error::invalid(format!("cloud {c}: {m}")),
+                other => other,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn random_cloud(rng: &mut StdRng, n: usize, dim: usize, kind: usize) -> Vec<f32> {
+        match kind {
+            // uniform
+            0 => (0..n * dim)
+                .map(|_| rng.random_range(-1.0f32..1.0))
+                .collect(),
+            // integer grid: many exact ties
+            1 => (0..n * dim)
+                .map(|_| rng.random_range(0..5i32) as f32)
+                .collect(),
+            // many duplicate points
+            _ => {
+                let base: Vec<f32> = (0..4 * dim)
+                    .map(|_| rng.random_range(-3.0f32..3.0))
+                    .collect();
+                let mut v = Vec::with_capacity(n * dim);
+                for _ in 0..n {
+                    if rng.random_bool(0.7) {
+                        let b = rng.random_range(0..4);
+                        v.extend_from_slice(&base[b * dim..(b + 1) * dim]);
+                    } else {
+                        for _ in 0..dim {
+                            v.push(rng.random_range(-3.0f32..3.0));
+                        }
+                    }
+                }
+                v
+            }
+        }
+    }
+
+    fn assert_bit_identical(a: &Neighbours, b: &Neighbours) {
+        assert_eq!(a.k, b.k);
+        assert_eq!(a.indices, b.indices);
+        let ab: Vec<u32> = a.sq_dists.iter().map(|v| v.to_bits()).collect();
+        let bb: Vec<u32> = b.sq_dists.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(ab, bb);
+    }
+
+    #[test]
+    fn brute_equals_tree_random_clouds() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let sizes = [1usize, 2, 3, 5, 9, 17, 64, 65, 100, 257, 1000, 2000];
+        for &dim in &[2usize, 3, 5] {
+            for &n in &sizes {
+                for kind in 0..3 {
+                    let pts = random_cloud(&mut rng, n, dim, kind);
+                    let tree = KdTree::build(&pts, dim).unwrap();
+                    for &k in &[1usize, 2, 3, 8, 16] {
+                        if k >= n {
+                            assert!(knn_brute(&pts, dim, k).is_err());
+                            assert!(tree.knn_all(k).is_err());
+                            continue;
+                        }
+                        let b = knn_brute(&pts, dim, k).unwrap();
+                        let t = tree.knn_all(k).unwrap();
+                        assert_bit_identical(&b, &t);
+                        assert_bit_identical(&b, &knn(&pts, dim, k).unwrap());
+                        // rows sorted and self-excluding
+                        for i in 0..n {
+                            let (ri, rd) = b.row(i).unwrap();
+                            assert!(!ri.contains(&(i as u32)));
+                            for w in 0..k - 1 {
+                                assert!((rd[w], ri[w]) < (rd[w + 1], ri[w + 1]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn all_duplicates() {
+        let pts = vec![1.5f32; 3 * 50];
+        let t = KdTree::build(&pts, 3).unwrap().knn_all(3).unwrap();
+        assert_bit_identical(&knn_brute(&pts, 3, 3).unwrap(), &t);
+        assert_eq!(t.row(0).unwrap().0, &[1, 2, 3]);
+        assert_eq!(t.row(2).unwrap().0, &[0, 1, 3]);
+        assert_eq!(t.row(2).unwrap().1, &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn hand_made_four_points() {
+        // (0,0) (1,0) (0,2) (3,0)
+        let pts = [0.0f32, 0.0, 1.0, 0.0, 0.0, 2.0, 3.0, 0.0];
+        for nb in [
+            knn_brute(&pts, 2, 2).unwrap(),
+            KdTree::build(&pts, 2).unwrap().knn_all(2).unwrap(),
+        ] {
+            assert_eq!(nb.k, 2);
+            assert_eq!(nb.len(), 4);
+            // 0: 1 (1), 2 (4)
+            // 1: 0 (1), 3 (4) — tie with 2 (5)? d(1,2)=1+4=5, d(1,3)=4
+            // 2: 0 (4), 1 (5)
+            // 3: 1 (4), 0 (9)
+            assert_eq!(nb.indices, vec![1, 2, 0, 3, 0, 1, 1, 0]);
+            assert_eq!(nb.sq_dists, vec![1.0, 4.0, 1.0, 4.0, 4.0, 5.0, 4.0, 9.0]);
+        }
+        // tie by index: point 0 of (0,0),(1,0),(-1,0) → 1 and 2 at distance 1
+        let pts = [0.0f32, 0.0, 1.0, 0.0, -1.0, 0.0];
+        let nb = knn(&pts, 2, 1).unwrap();
+        assert_eq!(nb.indices, vec![1, 0, 0]);
+        assert_eq!(nb.sq_dists, vec![1.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn query_matches_brute_force() {
+        let mut rng = StdRng::seed_from_u64(11);
+        for &(n, dim) in &[(1usize, 3usize), (7, 2), (300, 3), (1500, 2), (200, 4)] {
+            for kind in 0..3 {
+                let pts = random_cloud(&mut rng, n, dim, kind);
+                let tree = KdTree::build(&pts, dim).unwrap();
+                for _ in 0..30 {
+                    let q: Vec<f32> = if rng.random_bool(0.3) {
+                        let p = rng.random_range(0..n);
+                        pts[p * dim..(p + 1) * dim].to_vec()
+                    } else {
+                        (0..dim).map(|_| rng.random_range(-4.0f32..6.0)).collect()
+                    };
+                    for &k in &[1usize, 2, 5, n] {
+                        if k > n {
+                            continue;
+                        }
+                        let mut all: Vec<(f32, u32)> = pts
+                            .chunks_exact(dim)
+                            .enumerate()
+                            .map(|(j, p)| (sq_dist::<0>(&q, p, dim), j as u32))
+                            .collect();
+                        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                        let want: Vec<(u32, f32)> = all[..k].iter().map(|&(d, j)| (j, d)).collect();
+                        let got = tree.query(&q, k).unwrap();
+                        assert_eq!(got.len(), k);
+                        for (g, w) in got.iter().zip(&want) {
+                            assert_eq!(g.0, w.0);
+                            assert_eq!(g.1.to_bits(), w.1.to_bits());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_matches_single() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let clouds: Vec<Vec<f32>> = (0..9)
+            .map(|c| random_cloud(&mut rng, 20 + 60 * c, 3, c % 3))
+            .collect();
+        let refs: Vec<&[f32]> = clouds.iter().map(|c| c.as_slice()).collect();
+        let out = knn_batch(&refs, 3, 4).unwrap();
+        for (c, nb) in clouds.iter().zip(&out) {
+            assert_bit_identical(nb, &knn_brute(c, 3, 4).unwrap());
+        }
+        let bad: Vec<&[f32]> = vec![&clouds[0], &clouds[1][..5]];
+        let err = knn_batch(&bad, 3, 4).unwrap_err().to_string();
+        assert!(err.contains("cloud 1"), "{err}");
+    }
+
+    #[test]
+    fn error_cases() {
+        let pts = [0.0f32; 15];
+        assert!(knn_brute(&pts, 0, 1).is_err());
+        assert!(KdTree::build(&pts, 0).is_err());
+        assert!(knn_brute(&pts[..14], 3, 1).is_err());
+        assert!(KdTree::build(&pts[..14], 3).is_err());
+        assert!(knn_brute(&[], 3, 1).is_err());
+        assert!(KdTree::build(&[], 3).is_err());
+        assert!(knn(&[], 3, 1).is_err());
+        assert!(knn_brute(&pts, 3, 0).is_err());
+        let e = knn_brute(&pts, 3, 5).unwrap_err().to_string();
+        assert!(e.contains("k = 5 needs at least 6 points, got 5"), "{e}");
+        assert!(knn(&pts, 3, 5).is_err());
+        let tree = KdTree::build(&pts, 3).unwrap();
+        assert!(tree.knn_all(0).is_err());
+        assert!(tree.knn_all(5).is_err());
+        assert!(tree.knn_all(4).is_ok());
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut p = pts;
+            p[7] = bad;
+            let e = knn_brute(&p, 3, 1).unwrap_err().to_string();
+            assert!(e.contains("point 2 coordinate 1"), "{e}");
+            assert!(KdTree::build(&p, 3).is_err());
+            assert!(knn(&p, 3, 1).is_err());
+            assert!(knn_batch(&[&p], 3, 1).is_err());
+            assert!(tree.query(&[0.0, bad, 0.0], 1).is_err());
+        }
+        assert!(tree.query(&[0.0, 0.0], 1).is_err());
+        assert!(tree.query(&[0.0, 0.0, 0.0], 0).is_err());
+        assert!(tree.query(&[0.0, 0.0, 0.0], 6).is_err());
+        assert_eq!(tree.query(&[0.0, 0.0, 0.0], 5).unwrap().len(), 5);
+        assert!(knn_batch(&[], 3, 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn extreme_coordinates_do_not_break_ties() {
+        // differences overflow to +inf: distances are inf, still consistent
+        let pts = [f32::MAX, 0.0, -f32::MAX, 0.0, 0.0, 0.0, f32::MAX, 1.0];
+        let b = knn_brute(&pts, 2, 3).unwrap();
+        let t = KdTree::build(&pts, 2).unwrap().knn_all(3).unwrap();
+        assert_bit_identical(&b, &t);
+    }
+
+    /// Timing of the 1024-point, k = 2 all-points query (best of 7 rounds; run
+    /// with `cargo test -p candor-core --lib knn::tests::timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn timing_1024_k2() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let pts: Vec<f32> = (0..1024 * 3).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let tree = KdTree::build(&pts, 3).unwrap();
+        let reps = 200;
+        let mut best = [f64::INFINITY; 3];
+        let mut s = 0u64;
+        for _ in 0..7 {
+            let t0 = std::time::Instant::now();
+            for _ in 0..reps {
+                s += knn(&pts, 3, 2).unwrap().indices[5] as u64;
+            }
+            best[0] = best[0].min(t0.elapsed().as_secs_f64() / reps as f64);
+            let t0 = std::time::Instant::now();
+            for _ in 0..reps {
+                s += tree.knn_all(2).unwrap().indices[5] as u64;
+            }
+            best[1] = best[1].min(t0.elapsed().as_secs_f64() / reps as f64);
+            let t0 = std::time::Instant::now();
+            for _ in 0..reps {
+                s += KdTree::build(&pts, 3).unwrap().n as u64;
+            }
+            best[2] = best[2].min(t0.elapsed().as_secs_f64() / reps as f64);
+        }
+        println!(
+            "knn 1024x3 k=2: knn() {:.1} us, knn_all {:.1} us, build {:.1} us ({s})",
+            best[0] * 1e6,
+            best[1] * 1e6,
+            best[2] * 1e6
+        );
+    }
+}

@@ -1,0 +1,654 @@
+//! 2-D convolution (dense, grouped and depthwise) with forward and backward passes.
+//!
+//! Dense and grouped convolutions use im2col + gemm (the `gemm` crate candle itself
+//! uses), one image per task in parallel over the batch; a 1×1, stride-1, unpadded
+//! convolution skips im2col. Depthwise convolutions (`groups == C_in`) use a direct
+//! kernel whose inner loop runs along image rows, which is far faster than candle's
+//! "one convolution per group". Semantics follow `torch.nn.functional.conv2d`.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::kernel::{dispatch, gemm, out, slice, threads, Real};
+use crate::{Error, Result};
+
+/// Stride, padding and dilation per axis `(h, w)`, and the number of groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dParams {
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+}
+
+impl Default for Conv2dParams {
+    fn default() -> Self {
+        Self {
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+        }
+    }
+}
+
+impl Conv2dParams {
+    /// Square stride, padding and dilation (as `candle_nn::Conv2dConfig`).
+    pub fn new(stride: usize, padding: usize, dilation: usize, groups: usize) -> Self {
+        Self {
+            stride: (stride, stride),
+            padding: (padding, padding),
+            dilation: (dilation, dilation),
+            groups,
+        }
+    }
+}
+
+/// Every size of one convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    ph: usize,
+    pw: usize,
+    dh: usize,
+    dw: usize,
+    groups: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    fn new(x: &[usize], wt: &[usize], p: &Conv2dParams) -> Result<Geom> {
+        let (&[n, cin, h, w], &[cout, cg, kh, kw]) = (x, wt) else {
+            return Err(Error::invalid(format!(
+                "conv2d: input must be (N, C, H, W) and weight (C_out, C_in/groups, kH, kW), got {x:?} and {wt:?}"
+            )));
+        };
+        let g = p.groups;
+        if g == 0 || cin % g != 0 || cout % g != 0 || cg != cin / g {
+            return Err(Error::invalid(format!(
+                "conv2d: {cin} input and {cout} output channels with {g} groups need a weight of (C_out, {}, kH, kW), got {wt:?}",
+                cin.checked_div(g).unwrap_or(0)
+            )));
+        }
+        if p.stride.0 == 0 || p.stride.1 == 0 || p.dilation.0 == 0 || p.dilation.1 == 0 {
+            return Err(Error::invalid(
+                "conv2d: stride and dilation must be positive",
+            ));
+        }
+        if kh == 0 || kw == 0 || n == 0 || cin == 0 {
+            return Err(Error::invalid(format!(
+                "conv2d: empty input or kernel: {x:?}, {wt:?}"
+            )));
+        }
+        let eh = p.dilation.0 * (kh - 1) + 1;
+        let ew = p.dilation.1 * (kw - 1) + 1;
+        if h + 2 * p.padding.0 < eh || w + 2 * p.padding.1 < ew {
+            return Err(Error::invalid(format!(
+                "conv2d: kernel {kh}×{kw} (dilation {:?}) larger than the padded input {h}×{w}",
+                p.dilation
+            )));
+        }
+        Ok(Geom {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            sh: p.stride.0,
+            sw: p.stride.1,
+            ph: p.padding.0,
+            pw: p.padding.1,
+            dh: p.dilation.0,
+            dw: p.dilation.1,
+            groups: g,
+            oh: (h + 2 * p.padding.0 - eh) / p.stride.0 + 1,
+            ow: (w + 2 * p.padding.1 - ew) / p.stride.1 + 1,
+        })
+    }
+    fn cg(&self) -> usize {
+        self.cin / self.groups
+    }
+    fn og(&self) -> usize {
+        self.cout / self.groups
+    }
+    /// Rows of the im2col matrix of one group.
+    fn k(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    fn ohw(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    fn depthwise(&self) -> bool {
+        self.groups == self.cin && self.groups > 1
+    }
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
+    }
+    /// Output columns `ow` whose input column `ow·s + kj·d − p` lies in `[0, W)`.
+    fn ow_range(&self, kj: usize) -> (usize, usize) {
+        let off = kj * self.dw;
+        let lo = if off >= self.pw {
+            0
+        } else {
+            (self.pw - off).div_ceil(self.sw)
+        };
+        let hi = if self.w + self.pw > off {
+            ((self.w + self.pw - off - 1) / self.sw + 1).min(self.ow)
+        } else {
+            0
+        };
+        (lo.min(hi), hi)
+    }
+    /// Input row of output row `oh` and kernel row `ki`, if inside the image.
+    fn ih(&self, oh: usize, ki: usize) -> Option<usize> {
+        let v = (oh * self.sh + ki * self.dh) as isize - self.ph as isize;
+        (v >= 0 && (v as usize) < self.h).then_some(v as usize)
+    }
+}
+
+/// im2col of one group of one image: `x` is `cg × H × W`, `col` is `K × OH·OW`.
+fn im2col<T: Real>(g: &Geom, x: &[T], col: &mut [T]) {
+    let (ohw, ow) = (g.ohw(), g.ow);
+    for c in 0..g.cg() {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = &mut col[((c * g.kh + ki) * g.kw + kj) * ohw..][..ohw];
+                let (lo, hi) = g.ow_range(kj);
+                for oh in 0..g.oh {
+                    let dst = &mut row[oh * ow..(oh + 1) * ow];
+                    match g.ih(oh, ki) {
+                        None => dst.iter_mut().for_each(|v| *v = T::ZERO),
+                        Some(ih) => {
+                            let src = &x[c * g.hw() + ih * g.w..][..g.w];
+                            dst[..lo].iter_mut().for_each(|v| *v = T::ZERO);
+                            dst[hi..].iter_mut().for_each(|v| *v = T::ZERO);
+                            let base = kj * g.dw;
+                            if g.sw == 1 {
+                                let s0 = lo + base - g.pw;
+                                dst[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+                            } else {
+                                for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                                    *d = src[o * g.sw + base - g.pw];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Accumulate `col` (`K × OH·OW`) back into the image gradient `dx` (`cg × H × W`).
+fn col2im<T: Real>(g: &Geom, col: &[T], dx: &mut [T]) {
+    let (ohw, ow) = (g.ohw(), g.ow);
+    for c in 0..g.cg() {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let row = &col[((c * g.kh + ki) * g.kw + kj) * ohw..][..ohw];
+                let (lo, hi) = g.ow_range(kj);
+                let base = kj * g.dw;
+                for oh in 0..g.oh {
+                    if let Some(ih) = g.ih(oh, ki) {
+                        let dst = &mut dx[c * g.hw() + ih * g.w..][..g.w];
+                        let src = &row[oh * ow..(oh + 1) * ow];
+                        if g.sw == 1 {
+                            let d0 = lo + base - g.pw;
+                            for (d, s) in dst[d0..d0 + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                                *d += *s;
+                            }
+                        } else {
+                            for (o, s) in src.iter().enumerate().take(hi).skip(lo) {
+                                dst[o * g.sw + base - g.pw] += *s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Split `total` items into at most `threads()` contiguous chunks.
+fn chunk_len(total: usize) -> usize {
+    total.div_ceil(threads()).max(1)
+}
+
+// ---------------------------------------------------------------- dense / grouped
+
+fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
+    let mut y = vec![T::ZERO; g.n * g.cout * g.ohw()];
+    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    // Few images: let gemm use the threads; many: one image per task.
+    let inner = if g.n >= threads() { 1 } else { threads() };
+    y.par_chunks_mut(g.cout * ohw).enumerate().for_each_init(
+        || vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }],
+        |col, (b, yb)| {
+            for grp in 0..g.groups {
+                let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+                let rhs: &[T] = if g.pointwise() {
+                    xg
+                } else {
+                    im2col(g, xg, col);
+                    col
+                };
+                let wg = &wt[grp * og * k..][..og * k];
+                let dst = &mut yb[grp * og * ohw..][..og * ohw];
+                gemm(og, ohw, k, dst, false, wg, k, 1, rhs, ohw, 1, inner);
+            }
+        },
+    );
+    y
+}
+
+fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
+    let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
+    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    let inner = if g.n >= threads() { 1 } else { threads() };
+    dx.par_chunks_mut(g.cin * g.hw()).enumerate().for_each_init(
+        || vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }],
+        |col, (b, dxb)| {
+            for grp in 0..g.groups {
+                let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
+                let wg = &wt[grp * og * k..][..og * k];
+                let dxg = &mut dxb[grp * cg * g.hw()..][..cg * g.hw()];
+                // dcol (K × OHW) = Wgᵀ (K × og) · dyg (og × OHW)
+                if g.pointwise() {
+                    gemm(k, ohw, og, dxg, false, wg, 1, k, dyg, ohw, 1, inner);
+                } else {
+                    gemm(k, ohw, og, col, false, wg, 1, k, dyg, ohw, 1, inner);
+                    col2im(g, col, dxg);
+                }
+            }
+        },
+    );
+    dx
+}
+
+fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    let wlen = g.cout * k;
+    let per = chunk_len(g.n);
+    let inner = if g.n >= threads() { 1 } else { threads() };
+    let parts: Vec<Vec<T>> = (0..g.n)
+        .step_by(per)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|b0| {
+            let mut dw = vec![T::ZERO; wlen];
+            let mut col = vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }];
+            for b in b0..(b0 + per).min(g.n) {
+                for grp in 0..g.groups {
+                    let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+                    let rhs: &[T] = if g.pointwise() {
+                        xg
+                    } else {
+                        im2col(g, xg, &mut col);
+                        &col
+                    };
+                    let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
+                    let dwg = &mut dw[grp * og * k..][..og * k];
+                    // dWg (og × K) += dyg (og × OHW) · colᵀ (OHW × K)
+                    gemm(og, k, ohw, dwg, true, dyg, ohw, 1, rhs, 1, ohw, inner);
+                }
+            }
+            dw
+        })
+        .collect();
+    sum_parts(parts, wlen)
+}
+
+fn sum_parts<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut it = parts.into_iter();
+    let mut acc = it.next().unwrap_or_else(|| vec![T::ZERO; len]);
+    for p in it {
+        for (a, b) in acc.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    acc
+}
+
+// ---------------------------------------------------------------- depthwise
+
+/// Depthwise: `groups == C_in`, `C_out = m·C_in`; output channel `c·m + j` reads input
+/// channel `c` with its own `kH × kW` filter.
+fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
+    let m = g.og();
+    let (ohw, kk) = (g.ohw(), g.kh * g.kw);
+    let mut y = vec![T::ZERO; g.n * g.cout * ohw];
+    y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
+        let (b, co) = (plane / g.cout, plane % g.cout);
+        let ci = co / m;
+        let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
+        let wp = &wt[co * kk..][..kk];
+        for oh in 0..g.oh {
+            let yr = &mut yp[oh * g.ow..(oh + 1) * g.ow];
+            for ki in 0..g.kh {
+                let Some(ih) = g.ih(oh, ki) else { continue };
+                let xr = &xp[ih * g.w..(ih + 1) * g.w];
+                for kj in 0..g.kw {
+                    let wv = wp[ki * g.kw + kj];
+                    let (lo, hi) = g.ow_range(kj);
+                    let base = kj * g.dw;
+                    if g.sw == 1 {
+                        let s0 = lo + base - g.pw;
+                        for (o, xv) in yr[lo..hi].iter_mut().zip(&xr[s0..s0 + (hi - lo)]) {
+                            *o += wv * *xv;
+                        }
+                    } else {
+                        for (o, yv) in yr.iter_mut().enumerate().take(hi).skip(lo) {
+                            *yv += wv * xr[o * g.sw + base - g.pw];
+                        }
+                    }
+                }
+            }
+        }
+    });
+    y
+}
+
+fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
+    let m = g.og();
+    let (ohw, kk) = (g.ohw(), g.kh * g.kw);
+    let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
+    dx.par_chunks_mut(g.hw())
+        .enumerate()
+        .for_each(|(plane, dxp)| {
+            let (b, ci) = (plane / g.cin, plane % g.cin);
+            for j in 0..m {
+                let co = ci * m + j;
+                let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
+                let wp = &wt[co * kk..][..kk];
+                for oh in 0..g.oh {
+                    let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
+                    for ki in 0..g.kh {
+                        let Some(ih) = g.ih(oh, ki) else { continue };
+                        let dxr = &mut dxp[ih * g.w..(ih + 1) * g.w];
+                        for kj in 0..g.kw {
+                            let wv = wp[ki * g.kw + kj];
+                            let (lo, hi) = g.ow_range(kj);
+                            let base = kj * g.dw;
+                            if g.sw == 1 {
+                                let d0 = lo + base - g.pw;
+                                for (d, s) in dxr[d0..d0 + (hi - lo)].iter_mut().zip(&dyr[lo..hi]) {
+                                    *d += wv * *s;
+                                }
+                            } else {
+                                for (o, s) in dyr.iter().enumerate().take(hi).skip(lo) {
+                                    dxr[o * g.sw + base - g.pw] += wv * *s;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    let m = g.og();
+    let (ohw, kk) = (g.ohw(), g.kh * g.kw);
+    let mut dw = vec![T::ZERO; g.cout * kk];
+    dw.par_chunks_mut(kk).enumerate().for_each(|(co, dwp)| {
+        let ci = co / m;
+        for b in 0..g.n {
+            let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
+            let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
+            for oh in 0..g.oh {
+                let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
+                for ki in 0..g.kh {
+                    let Some(ih) = g.ih(oh, ki) else { continue };
+                    let xr = &xp[ih * g.w..(ih + 1) * g.w];
+                    for kj in 0..g.kw {
+                        let (lo, hi) = g.ow_range(kj);
+                        let base = kj * g.dw;
+                        let mut acc = T::ZERO;
+                        if g.sw == 1 {
+                            let s0 = lo + base - g.pw;
+                            for (a, b) in dyr[lo..hi].iter().zip(&xr[s0..s0 + (hi - lo)]) {
+                                acc += *a * *b;
+                            }
+                        } else {
+                            for (o, a) in dyr.iter().enumerate().take(hi).skip(lo) {
+                                acc += *a * xr[o * g.sw + base - g.pw];
+                            }
+                        }
+                        dwp[ki * g.kw + kj] += acc;
+                    }
+                }
+            }
+        }
+    });
+    dw
+}
+
+// ---------------------------------------------------------------- custom ops
+
+struct Conv2dOp {
+    p: Conv2dParams,
+}
+
+struct Conv2dBwdInput {
+    g: Geom,
+}
+
+struct Conv2dBwdWeight {
+    g: Geom,
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "candor-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = Geom::new(l1.dims(), l2.dims(), &self.p)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let shape = (g.n, g.cout, g.oh, g.ow);
+        dispatch!(s1, "conv2d", |T| {
+            let (x, w) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let y = if g.depthwise() {
+                dw_fwd(&g, x, w)
+            } else {
+                dense_fwd(&g, x, w)
+            };
+            Ok(out(T::wrap(y), shape))
+        })
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = Geom::new(x.dims(), w.dims(), &self.p)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let dy = dy.contiguous()?;
+        let dx = dy.apply_op2_no_bwd(w, &Conv2dBwdInput { g })?;
+        let dw = x.apply_op2_no_bwd(&dy, &Conv2dBwdWeight { g })?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+impl CustomOp2 for Conv2dBwdInput {
+    fn name(&self) -> &'static str {
+        "candor-conv2d-bwd-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        dispatch!(s1, "conv2d backward", |T| {
+            let (dy, w) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let dx = if g.depthwise() {
+                dw_bwd_input(&g, dy, w)
+            } else {
+                dense_bwd_input(&g, dy, w)
+            };
+            Ok(out(T::wrap(dx), (g.n, g.cin, g.h, g.w)))
+        })
+    }
+}
+
+impl CustomOp2 for Conv2dBwdWeight {
+    fn name(&self) -> &'static str {
+        "candor-conv2d-bwd-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        dispatch!(s1, "conv2d backward", |T| {
+            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let dw = if g.depthwise() {
+                dw_bwd_weight(&g, x, dy)
+            } else {
+                dense_bwd_weight(&g, x, dy)
+            };
+            Ok(out(T::wrap(dw), (g.cout, g.cg(), g.kh, g.kw)))
+        })
+    }
+}
+
+/// `torch.nn.functional.conv2d(x, weight, stride, padding, dilation, groups)` without bias.
+/// `x` is `(N, C_in, H, W)`, `weight` is `(C_out, C_in/groups, kH, kW)`; f32 or f64.
+/// Differentiable with respect to both.
+pub fn conv2d(x: &Tensor, weight: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    Geom::new(x.dims(), weight.dims(), &p)?;
+    if x.dtype() != weight.dtype() {
+        return Err(Error::invalid(format!(
+            "conv2d: input is {:?} but weight is {:?}",
+            x.dtype(),
+            weight.dtype()
+        )));
+    }
+    if !x.device().is_cpu() {
+        // CUDA: candle's own convolution until the project's kernels land.
+        if p.stride.0 != p.stride.1 || p.padding.0 != p.padding.1 || p.dilation.0 != p.dilation.1 {
+            return Err(Error::invalid(
+                "conv2d on GPU: only square stride/padding/dilation",
+            ));
+        }
+        return Ok(x.conv2d(weight, p.padding.0, p.stride.0, p.dilation.0, p.groups)?);
+    }
+    super::kernel::cpu_f32_or_f64(x.dtype(), "conv2d")?;
+    Ok(x.contiguous()?
+        .apply_op2(&weight.contiguous()?, Conv2dOp { p })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SeededRng;
+    use candle_core::{DType, Device};
+
+    fn rand(shape: &[usize], seed: u64, dt: DType) -> Tensor {
+        SeededRng::new(seed)
+            .normal_tensor(0.0, 1.0, shape, dt, &Device::Cpu)
+            .unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    }
+
+    #[test]
+    fn forward_matches_candle() {
+        // (x shape, w shape, stride, padding, dilation, groups)
+        let cases: &[(&[usize], &[usize], usize, usize, usize, usize)] = &[
+            (&[2, 3, 9, 11], &[4, 3, 3, 3], 1, 1, 1, 1),
+            (&[2, 3, 9, 11], &[4, 3, 3, 3], 2, 0, 1, 1),
+            (&[1, 4, 10, 7], &[6, 2, 3, 3], 2, 1, 1, 2),
+            (&[2, 4, 12, 12], &[4, 1, 3, 3], 1, 1, 1, 4),
+            (&[2, 4, 12, 13], &[8, 1, 5, 5], 2, 2, 1, 4),
+            (&[2, 5, 8, 8], &[7, 5, 1, 1], 1, 0, 1, 1),
+            (&[1, 2, 13, 13], &[3, 2, 3, 3], 1, 2, 2, 1),
+            (&[3, 6, 7, 9], &[6, 1, 3, 3], 1, 2, 2, 6),
+        ];
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
+            let x = rand(xs, i as u64, DType::F64);
+            let w = rand(ws, 100 + i as u64, DType::F64);
+            let ours = conv2d(&x, &w, Conv2dParams::new(s, p, d, g)).unwrap();
+            let theirs = x.conv2d(&w, p, s, d, g).unwrap();
+            assert_eq!(ours.dims(), theirs.dims(), "case {i}");
+            assert!(max_diff(&ours, &theirs) < 1e-10, "case {i}");
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let x = rand(&[1, 3, 5, 5], 0, DType::F32);
+        assert!(conv2d(
+            &x,
+            &rand(&[4, 2, 3, 3], 1, DType::F32),
+            Conv2dParams::default()
+        )
+        .is_err());
+        assert!(conv2d(
+            &x,
+            &rand(&[4, 3, 7, 7], 1, DType::F32),
+            Conv2dParams::default()
+        )
+        .is_err());
+        assert!(conv2d(
+            &x,
+            &rand(&[4, 3, 3, 3], 1, DType::F64),
+            Conv2dParams::default()
+        )
+        .is_err());
+        assert!(conv2d(
+            &rand(&[3, 5, 5], 0, DType::F32),
+            &rand(&[4, 3, 3, 3], 1, DType::F32),
+            Conv2dParams::default()
+        )
+        .is_err());
+        let mut p = Conv2dParams::default();
+        p.stride = (0, 1);
+        assert!(conv2d(&x, &rand(&[4, 3, 3, 3], 1, DType::F32), p).is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Normalisations with gradients, composed from candle ops that all have a backward
+//! pass (candle-nn's `LayerNorm`/`RmsNorm` use a fused forward-only op: their inputs and
+//! parameters silently get no gradient).
+
+use candle_core::{Tensor, D};
+
+use crate::{Error, Result};
+
+fn affine(
+    y: Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    shape: &[usize],
+) -> Result<Tensor> {
+    let y = match weight {
+        Some(w) => y.broadcast_mul(&w.reshape(shape)?)?,
+        None => y,
+    };
+    Ok(match bias {
+        Some(b) => y.broadcast_add(&b.reshape(shape)?)?,
+        None => y,
+    })
+}
+
+/// Normalise each row of `x` viewed as `(rows, m)` (biased variance, as PyTorch).
+fn normalise_rows(x: &Tensor, rows: usize, m: usize, eps: f64) -> Result<Tensor> {
+    let xr = x.reshape((rows, m))?;
+    let mean = xr.mean_keepdim(D::Minus1)?;
+    let xc = xr.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    Ok(xc.broadcast_div(&(var + eps)?.sqrt()?)?)
+}
+
+/// `torch.nn.functional.layer_norm` over the last `normalized_dims` dimensions, with
+/// optional elementwise `weight` and `bias` of those dimensions' shape.
+pub fn layer_norm(
+    x: &Tensor,
+    normalized_dims: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    if normalized_dims == 0 || normalized_dims > dims.len() {
+        return Err(Error::invalid(format!(
+            "layer_norm: cannot normalise the last {normalized_dims} dims of {dims:?}"
+        )));
+    }
+    let split = dims.len() - normalized_dims;
+    let m: usize = dims[split..].iter().product();
+    let rows: usize = dims[..split].iter().product();
+    if m == 0 {
+        return Err(Error::invalid("layer_norm: empty normalised shape"));
+    }
+    let y = normalise_rows(x, rows, m, eps)?.reshape(dims.clone())?;
+    let mut pshape = vec![1usize; split];
+    pshape.extend_from_slice(&dims[split..]);
+    affine(y, weight, bias, &pshape)
+}
+
+/// `torch.nn.functional.group_norm`: `x` is `(N, C, …)`, channels split in `groups`;
+/// `weight`/`bias` are per channel.
+pub fn group_norm(
+    x: &Tensor,
+    groups: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    if dims.len() < 2 || groups == 0 || dims[1] % groups != 0 {
+        return Err(Error::invalid(format!(
+            "group_norm: {groups} groups do not divide the channels of {dims:?}"
+        )));
+    }
+    let (n, c) = (dims[0], dims[1]);
+    let m = x.elem_count() / (n * groups).max(1);
+    if m == 0 {
+        return Err(Error::invalid("group_norm: empty input"));
+    }
+    let y = normalise_rows(x, n * groups, m, eps)?.reshape(dims.clone())?;
+    let mut pshape = vec![1usize; dims.len()];
+    pshape[1] = c;
+    affine(y, weight, bias, &pshape)
+}
+
+/// `torch.nn.functional.instance_norm` without running statistics: group norm with one
+/// group per channel.
+pub fn instance_norm(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let c = *x
+        .dims()
+        .get(1)
+        .ok_or_else(|| Error::invalid("instance_norm: expected (N, C, …)"))?;
+    group_norm(x, c, weight, bias, eps)
+}
+
+/// Batch normalisation in training mode over `(N, C, …)`: normalises with the batch
+/// statistics per channel and returns `(y, mean, unbiased variance)`; the caller updates
+/// its running statistics from the last two (detached), as PyTorch does.
+pub fn batch_norm_train(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let dims = x.dims().to_vec();
+    if dims.len() < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm: expected (N, C, …), got {dims:?}"
+        )));
+    }
+    let c = dims[1];
+    let count = x.elem_count() / c.max(1);
+    if count < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm in training mode needs more than one value per channel, got {dims:?}"
+        )));
+    }
+    // (N, C, R) → (C, N·R)
+    let xr = x
+        .reshape((dims[0], c, count / dims[0]))?
+        .transpose(0, 1)?
+        .reshape((c, count))?;
+    let mean = xr.mean_keepdim(D::Minus1)?;
+    let xc = xr.broadcast_sub(&mean)?;
+    let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+    let mut shape = vec![1usize; dims.len()];
+    shape[1] = c;
+    let y = x
+        .broadcast_sub(&mean.reshape(shape.clone())?)?
+        .broadcast_div(&(var.clone() + eps)?.sqrt()?.reshape(shape.clone())?)?;
+    let unbiased = (var.flatten_all()? * (count as f64 / (count - 1) as f64))?;
+    let y = affine(y, weight, bias, &shape)?;
+    Ok((y, mean.flatten_all()?.detach(), unbiased.detach()))
+}
+
+/// Batch normalisation in evaluation mode with running statistics.
+pub fn batch_norm_eval(
+    x: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm: expected (N, C, …), got {dims:?}"
+        )));
+    }
+    let mut shape = vec![1usize; dims.len()];
+    shape[1] = dims[1];
+    let y = x
+        .broadcast_sub(&running_mean.reshape(shape.clone())?)?
+        .broadcast_div(&(running_var + eps)?.sqrt()?.reshape(shape.clone())?)?;
+    affine(y, weight, bias, &shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn layer_norm_matches_candle_slow() {
+        let mut r = crate::SeededRng::new(0);
+        let x = r
+            .normal_tensor(1.0, 2.0, (4, 6), DType::F64, &Device::Cpu)
+            .unwrap();
+        let w = r
+            .normal_tensor(0.0, 1.0, (6,), DType::F64, &Device::Cpu)
+            .unwrap();
+        let b = r
+            .normal_tensor(0.0, 1.0, (6,), DType::F64, &Device::Cpu)
+            .unwrap();
+        let ours = layer_norm(&x, 1, Some(&w), Some(&b), 1e-5).unwrap();
+        let theirs = candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-5).unwrap();
+        let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f64>().unwrap() < 1e-12);
+    }
+
+    #[test]
+    fn group_norm_statistics() {
+        let mut r = crate::SeededRng::new(1);
+        let x = r
+            .normal_tensor(3.0, 2.0, (2, 6, 5, 5), DType::F64, &Device::Cpu)
+            .unwrap();
+        let y = group_norm(&x, 3, None, None, 0.0).unwrap();
+        let g = y.reshape((2, 3, 50)).unwrap();
+        let mean = g.mean(D::Minus1).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(mean.to_scalar::<f64>().unwrap() < 1e-12);
+        let var = g
+            .sqr()
+            .unwrap()
+            .mean(D::Minus1)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        for v in var.to_vec1::<f64>().unwrap() {
+            assert!((v - 1.0).abs() < 1e-9);
+        }
+        assert!(group_norm(&x, 4, None, None, 1e-5).is_err());
+    }
+
+    #[test]
+    fn batch_norm_stats() {
+        let x = Tensor::new(&[[[1.0f64, 3.0]], [[5.0, 7.0]]], &Device::Cpu).unwrap(); // (2,1,2)
+        let (y, m, v) = batch_norm_train(&x, None, None, 0.0).unwrap();
+        assert_eq!(m.to_vec1::<f64>().unwrap(), vec![4.0]);
+        assert!((v.to_vec1::<f64>().unwrap()[0] - 20.0 / 3.0).abs() < 1e-12);
+        let yv = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let s = 5f64.sqrt();
+        for (a, b) in yv.iter().zip([-3.0 / s, -1.0 / s, 1.0 / s, 3.0 / s]) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Max and average pooling with any kernel, stride and padding (forward and backward),
+//! and adaptive average pooling, as `torch.nn.functional` (floor mode).
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::kernel::{dispatch, out, slice, Real};
+use crate::{Error, Result};
+
+/// Kernel, stride and padding per axis `(h, w)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pool2dParams {
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    pub padding: (usize, usize),
+}
+
+impl Pool2dParams {
+    /// Square kernel, stride and padding.
+    pub fn new(kernel: usize, stride: usize, padding: usize) -> Self {
+        Self {
+            kernel: (kernel, kernel),
+            stride: (stride, stride),
+            padding: (padding, padding),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PGeom {
+    planes: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    p: Pool2dParams,
+}
+
+impl PGeom {
+    fn new(dims: &[usize], p: Pool2dParams, op: &str) -> Result<(PGeom, usize, usize)> {
+        let &[n, c, h, w] = dims else {
+            return Err(Error::invalid(format!(
+                "{op}: expected (N, C, H, W), got {dims:?}"
+            )));
+        };
+        let (kh, kw) = p.kernel;
+        let (sh, sw) = p.stride;
+        let (ph, pw) = p.padding;
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
+            return Err(Error::invalid(format!(
+                "{op}: kernel and stride must be positive"
+            )));
+        }
+        if 2 * ph > kh || 2 * pw > kw {
+            return Err(Error::invalid(format!(
+                "{op}: padding {:?} must be at most half the kernel {:?}",
+                p.padding, p.kernel
+            )));
+        }
+        if h + 2 * ph < kh || w + 2 * pw < kw || n * c == 0 {
+            return Err(Error::invalid(format!(
+                "{op}: kernel {:?} larger than the padded input {h}×{w}",
+                p.kernel
+            )));
+        }
+        Ok((
+            PGeom {
+                planes: n * c,
+                h,
+                w,
+                oh: (h + 2 * ph - kh) / sh + 1,
+                ow: (w + 2 * pw - kw) / sw + 1,
+                p,
+            },
+            n,
+            c,
+        ))
+    }
+    /// Input range `[lo, hi)` of output index `o` along an axis, clipped to the image.
+    fn span(o: usize, s: usize, p: usize, k: usize, len: usize) -> (usize, usize) {
+        let start = (o * s) as isize - p as isize;
+        let lo = start.max(0) as usize;
+        let hi = ((start + k as isize).max(0) as usize).min(len);
+        (lo, hi)
+    }
+    fn rows(&self, o: usize) -> (usize, usize) {
+        Self::span(
+            o,
+            self.p.stride.0,
+            self.p.padding.0,
+            self.p.kernel.0,
+            self.h,
+        )
+    }
+    fn cols(&self, o: usize) -> (usize, usize) {
+        Self::span(
+            o,
+            self.p.stride.1,
+            self.p.padding.1,
+            self.p.kernel.1,
+            self.w,
+        )
+    }
+    /// Index (within the plane) of the first maximum of the window, as PyTorch picks it
+    /// (scan order, strict `>`; NaN wins).
+    fn argmax<T: Real>(&self, xp: &[T], oh: usize, ow: usize) -> usize {
+        let (r0, r1) = self.rows(oh);
+        let (c0, c1) = self.cols(ow);
+        let mut best = r0 * self.w + c0;
+        let mut bv = T::NEG_INF;
+        let mut first = true;
+        for r in r0..r1 {
+            for c in c0..c1 {
+                let v = xp[r * self.w + c];
+                #[allow(clippy::eq_op)]
+                let is_nan = v != v;
+                if first || v > bv || is_nan {
+                    best = r * self.w + c;
+                    bv = v;
+                    first = false;
+                    if is_nan {
+                        return best;
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
+struct MaxPool(PGeom);
+struct MaxPoolBwd(PGeom);
+struct AvgPool(PGeom, bool);
+struct AvgPoolBwd(PGeom, bool);
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "candor-max-pool2d"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let dims = l.dims();
+        dispatch!(s, "max_pool2d", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y = vec![T::ZERO; g.planes * g.oh * g.ow];
+            y.par_chunks_mut(g.oh * g.ow)
+                .enumerate()
+                .for_each(|(pl, yp)| {
+                    let xp = &x[pl * g.h * g.w..][..g.h * g.w];
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            yp[oh * g.ow + ow] = xp[g.argmax(xp, oh, ow)];
+                        }
+                    }
+                });
+            Ok(out(T::wrap(y), (dims[0], dims[1], g.oh, g.ow)))
+        })
+    }
+    fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(
+            &dy.contiguous()?,
+            &MaxPoolBwd(self.0),
+        )?))
+    }
+}
+
+impl CustomOp2 for MaxPoolBwd {
+    fn name(&self) -> &'static str {
+        "candor-max-pool2d-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let dims = l1.dims().to_vec();
+        dispatch!(s1, "max_pool2d backward", |T| {
+            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let mut dx = vec![T::ZERO; g.planes * g.h * g.w];
+            dx.par_chunks_mut(g.h * g.w)
+                .enumerate()
+                .for_each(|(pl, dxp)| {
+                    let xp = &x[pl * g.h * g.w..][..g.h * g.w];
+                    let dyp = &dy[pl * g.oh * g.ow..][..g.oh * g.ow];
+                    for oh in 0..g.oh {
+                        for ow in 0..g.ow {
+                            dxp[g.argmax(xp, oh, ow)] += dyp[oh * g.ow + ow];
+                        }
+                    }
+                });
+            Ok(out(T::wrap(dx), dims))
+        })
+    }
+}
+
+impl AvgPool {
+    fn divisor(g: &PGeom, include_pad: bool, oh: usize, ow: usize) -> usize {
+        if include_pad {
+            // Floor mode: a window never leaves the padded image.
+            g.p.kernel.0 * g.p.kernel.1
+        } else {
+            let (r0, r1) = g.rows(oh);
+            let (c0, c1) = g.cols(ow);
+            ((r1 - r0) * (c1 - c0)).max(1)
+        }
+    }
+}
+
+impl CustomOp1 for AvgPool {
+    fn name(&self) -> &'static str {
+        "candor-avg-pool2d"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g, inc) = (self.0, self.1);
+        let dims = l.dims();
+        dispatch!(s, "avg_pool2d", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y = vec![T::ZERO; g.planes * g.oh * g.ow];
+            y.par_chunks_mut(g.oh * g.ow)
+                .enumerate()
+                .for_each(|(pl, yp)| {
+                    let xp = &x[pl * g.h * g.w..][..g.h * g.w];
+                    for oh in 0..g.oh {
+                        let (r0, r1) = g.rows(oh);
+                        for ow in 0..g.ow {
+                            let (c0, c1) = g.cols(ow);
+                            let mut acc = T::ZERO;
+                            for r in r0..r1 {
+                                for v in &xp[r * g.w + c0..r * g.w + c1] {
+                                    acc += *v;
+                                }
+                            }
+                            yp[oh * g.ow + ow] =
+                                acc / T::from_f64(AvgPool::divisor(&g, inc, oh, ow) as f64);
+                        }
+                    }
+                });
+            Ok(out(T::wrap(y), (dims[0], dims[1], g.oh, g.ow)))
+        })
+    }
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(
+            dy.contiguous()?
+                .apply_op1_no_bwd(&AvgPoolBwd(self.0, self.1))?,
+        ))
+    }
+}
+
+impl CustomOp1 for AvgPoolBwd {
+    fn name(&self) -> &'static str {
+        "candor-avg-pool2d-bwd"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g, inc) = (self.0, self.1);
+        let dims = l.dims();
+        dispatch!(s, "avg_pool2d backward", |T| {
+            let dy = slice::<T>(s, l)?;
+            let mut dx = vec![T::ZERO; g.planes * g.h * g.w];
+            dx.par_chunks_mut(g.h * g.w)
+                .enumerate()
+                .for_each(|(pl, dxp)| {
+                    let dyp = &dy[pl * g.oh * g.ow..][..g.oh * g.ow];
+                    for oh in 0..g.oh {
+                        let (r0, r1) = g.rows(oh);
+                        for ow in 0..g.ow {
+                            let (c0, c1) = g.cols(ow);
+                            let v = dyp[oh * g.ow + ow]
+                                / T::from_f64(AvgPool::divisor(&g, inc, oh, ow) as f64);
+                            for r in r0..r1 {
+                                for d in &mut dxp[r * g.w + c0..r * g.w + c1] {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                });
+            Ok(out(T::wrap(dx), (dims[0], dims[1], g.h, g.w)))
+        })
+    }
+}
+
+fn check_cpu(x: &Tensor, op: &str) -> Result<()> {
+    if !x.device().is_cpu() {
+        return Err(Error::invalid(format!(
+            "{op}: CUDA kernels are not implemented yet"
+        )));
+    }
+    super::kernel::cpu_f32_or_f64(x.dtype(), op)
+}
+
+/// `torch.nn.functional.max_pool2d(x, kernel, stride, padding)` (floor mode, −∞ padding).
+/// The gradient goes to the first maximum of each window, as PyTorch.
+pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+    let (g, _, _) = PGeom::new(x.dims(), p, "max_pool2d")?;
+    check_cpu(x, "max_pool2d")?;
+    Ok(x.contiguous()?.apply_op1(MaxPool(g))?)
+}
+
+/// `torch.nn.functional.avg_pool2d(x, kernel, stride, padding, count_include_pad)`
+/// (floor mode).
+pub fn avg_pool2d(x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
+    let (g, _, _) = PGeom::new(x.dims(), p, "avg_pool2d")?;
+    check_cpu(x, "avg_pool2d")?;
+    Ok(x.contiguous()?.apply_op1(AvgPool(g, count_include_pad))?)
+}
+
+struct Adaptive {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Adaptive {
+    fn span(o: usize, len: usize, out: usize) -> (usize, usize) {
+        ((o * len) / out, ((o + 1) * len).div_ceil(out))
+    }
+}
+
+struct AdaptiveBwd(Adaptive);
+
+impl CustomOp1 for Adaptive {
+    fn name(&self) -> &'static str {
+        "candor-adaptive-avg-pool2d"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = l.dims();
+        let planes = dims[0] * dims[1];
+        let (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow);
+        dispatch!(s, "adaptive_avg_pool2d", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y = vec![T::ZERO; planes * oh * ow];
+            y.par_chunks_mut(oh * ow).enumerate().for_each(|(pl, yp)| {
+                let xp = &x[pl * h * w..][..h * w];
+                for i in 0..oh {
+                    let (r0, r1) = Adaptive::span(i, h, oh);
+                    for j in 0..ow {
+                        let (c0, c1) = Adaptive::span(j, w, ow);
+                        let mut acc = T::ZERO;
+                        for r in r0..r1 {
+                            for v in &xp[r * w + c0..r * w + c1] {
+                                acc += *v;
+                            }
+                        }
+                        yp[i * ow + j] = acc / T::from_f64(((r1 - r0) * (c1 - c0)) as f64);
+                    }
+                }
+            });
+            Ok(out(T::wrap(y), (dims[0], dims[1], oh, ow)))
+        })
+    }
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let a = Adaptive {
+            h: self.h,
+            w: self.w,
+            oh: self.oh,
+            ow: self.ow,
+        };
+        Ok(Some(dy.contiguous()?.apply_op1_no_bwd(&AdaptiveBwd(a))?))
+    }
+}
+
+impl CustomOp1 for AdaptiveBwd {
+    fn name(&self) -> &'static str {
+        "candor-adaptive-avg-pool2d-bwd"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = l.dims();
+        let planes = dims[0] * dims[1];
+        let Adaptive { h, w, oh, ow } = self.0;
+        dispatch!(s, "adaptive_avg_pool2d backward", |T| {
+            let dy = slice::<T>(s, l)?;
+            let mut dx = vec![T::ZERO; planes * h * w];
+            dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, dxp)| {
+                let dyp = &dy[pl * oh * ow..][..oh * ow];
+                for i in 0..oh {
+                    let (r0, r1) = Adaptive::span(i, h, oh);
+                    for j in 0..ow {
+                        let (c0, c1) = Adaptive::span(j, w, ow);
+                        let v = dyp[i * ow + j] / T::from_f64(((r1 - r0) * (c1 - c0)) as f64);
+                        for r in r0..r1 {
+                            for d in &mut dxp[r * w + c0..r * w + c1] {
+                                *d += v;
+                            }
+                        }
+                    }
+                }
+            });
+            Ok(out(T::wrap(dx), (dims[0], dims[1], h, w)))
+        })
+    }
+}
+
+/// `torch.nn.functional.adaptive_avg_pool2d(x, (oh, ow))`.
+pub fn adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
+    let &[n, c, h, w] = x.dims() else {
+        return Err(Error::invalid(format!(
+            "adaptive_avg_pool2d: expected (N, C, H, W), got {:?}",
+            x.dims()
+        )));
+    };
+    if oh == 0 || ow == 0 || h == 0 || w == 0 || n * c == 0 {
+        return Err(Error::invalid(format!(
+            "adaptive_avg_pool2d: cannot pool {:?} to {oh}×{ow}",
+            x.dims()
+        )));
+    }
+    check_cpu(x, "adaptive_avg_pool2d")?;
+    Ok(x.contiguous()?.apply_op1(Adaptive { h, w, oh, ow })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn max_pool_hand_case_and_first_max_gradient() {
+        let x = candle_core::Var::new(
+            &[[[[1.0f64, 5.0, 5.0], [2.0, 0.0, 3.0], [4.0, 4.0, 1.0]]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let x = x.as_tensor();
+        let y = max_pool2d(&x, Pool2dParams::new(2, 1, 0)).unwrap();
+        let v = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(v, vec![5.0, 5.0, 4.0, 4.0]);
+        let g = y.sum_all().unwrap().backward().unwrap();
+        let dx = g
+            .get(x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        // Window (0,1) has the tie 5/5: the first (scan order) gets it, as PyTorch.
+        assert_eq!(dx, vec![0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn avg_pool_matches_candle_when_candle_has_it() {
+        let x = crate::SeededRng::new(0)
+            .normal_tensor(0.0, 1.0, (2, 3, 8, 10), DType::F32, &Device::Cpu)
+            .unwrap();
+        let ours = avg_pool2d(&x, Pool2dParams::new(2, 2, 0), true).unwrap();
+        let theirs = x.avg_pool2d(2).unwrap();
+        let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-6);
+        let ours = max_pool2d(&x, Pool2dParams::new(2, 2, 0)).unwrap();
+        let theirs = x.max_pool2d(2).unwrap();
+        let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    #[test]
+    fn adaptive_uneven_windows() {
+        let x = Tensor::arange(0f64, 10.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 1, 10))
+            .unwrap();
+        let y = adaptive_avg_pool2d(&x, 1, 3).unwrap();
+        // windows [0,4), [3,7), [6,10)
+        let v = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(v, vec![1.5, 4.5, 7.5]);
+    }
+
+    #[test]
+    fn bad_params_are_errors() {
+        let x = Tensor::zeros((1, 1, 4, 4), DType::F32, &Device::Cpu).unwrap();
+        assert!(max_pool2d(&x, Pool2dParams::new(3, 2, 2)).is_err());
+        assert!(max_pool2d(&x, Pool2dParams::new(5, 1, 0)).is_err());
+        assert!(max_pool2d(&x, Pool2dParams::new(2, 0, 0)).is_err());
+        assert!(adaptive_avg_pool2d(&x, 0, 1).is_err());
+        let x3 = Tensor::zeros((1, 4, 4), DType::F32, &Device::Cpu).unwrap();
+        assert!(avg_pool2d(&x3, Pool2dParams::new(2, 2, 0), true).is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! Bilinear up/down-sampling of `(N, C, H, W)` tensors with gradients, as
+//! `torch.nn.functional.interpolate(mode="bilinear", align_corners=…)` given an output size.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::kernel::{dispatch, out, slice, Real};
+use crate::{Error, Result};
+
+/// Source taps of one output index along an axis: `(i0, i1, λ0, λ1)`.
+fn taps(len_in: usize, len_out: usize, align_corners: bool) -> Vec<(usize, usize, f64, f64)> {
+    (0..len_out)
+        .map(|o| {
+            let src = if align_corners {
+                if len_out > 1 {
+                    o as f64 * (len_in - 1) as f64 / (len_out - 1) as f64
+                } else {
+                    0.0
+                }
+            } else {
+                ((o as f64 + 0.5) * len_in as f64 / len_out as f64 - 0.5).max(0.0)
+            };
+            let i0 = (src.floor() as usize).min(len_in - 1);
+            let i1 = if i0 + 1 < len_in { i0 + 1 } else { i0 };
+            let l1 = src - i0 as f64;
+            (i0, i1, 1.0 - l1, l1)
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+struct Up {
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    align: bool,
+}
+
+struct UpBwd(Up);
+
+impl CustomOp1 for Up {
+    fn name(&self) -> &'static str {
+        "candor-upsample-bilinear2d"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = l.dims();
+        let Up {
+            h,
+            w,
+            oh,
+            ow,
+            align,
+        } = *self;
+        let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
+        dispatch!(s, "upsample_bilinear2d", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y = vec![T::ZERO; d[0] * d[1] * oh * ow];
+            y.par_chunks_mut(oh * ow).enumerate().for_each(|(pl, yp)| {
+                let xp = &x[pl * h * w..][..h * w];
+                for (i, &(y0, y1, a0, a1)) in ty.iter().enumerate() {
+                    let (a0, a1) = (T::from_f64(a0), T::from_f64(a1));
+                    for (j, &(x0, x1, b0, b1)) in tx.iter().enumerate() {
+                        let (b0, b1) = (T::from_f64(b0), T::from_f64(b1));
+                        yp[i * ow + j] = a0 * (b0 * xp[y0 * w + x0] + b1 * xp[y0 * w + x1])
+                            + a1 * (b0 * xp[y1 * w + x0] + b1 * xp[y1 * w + x1]);
+                    }
+                }
+            });
+            Ok(out(T::wrap(y), (d[0], d[1], oh, ow)))
+        })
+    }
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(dy.contiguous()?.apply_op1_no_bwd(&UpBwd(*self))?))
+    }
+}
+
+impl CustomOp1 for UpBwd {
+    fn name(&self) -> &'static str {
+        "candor-upsample-bilinear2d-bwd"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = l.dims();
+        let Up {
+            h,
+            w,
+            oh,
+            ow,
+            align,
+        } = self.0;
+        let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
+        dispatch!(s, "upsample_bilinear2d backward", |T| {
+            let dy = slice::<T>(s, l)?;
+            let mut dx = vec![T::ZERO; d[0] * d[1] * h * w];
+            dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, dxp)| {
+                let dyp = &dy[pl * oh * ow..][..oh * ow];
+                for (i, &(y0, y1, a0, a1)) in ty.iter().enumerate() {
+                    let (a0, a1) = (T::from_f64(a0), T::from_f64(a1));
+                    for (j, &(x0, x1, b0, b1)) in tx.iter().enumerate() {
+                        let (b0, b1) = (T::from_f64(b0), T::from_f64(b1));
+                        let g = dyp[i * ow + j];
+                        dxp[y0 * w + x0] += a0 * b0 * g;
+                        dxp[y0 * w + x1] += a0 * b1 * g;
+                        dxp[y1 * w + x0] += a1 * b0 * g;
+                        dxp[y1 * w + x1] += a1 * b1 * g;
+                    }
+                }
+            });
+            Ok(out(T::wrap(dx), (d[0], d[1], h, w)))
+        })
+    }
+}
+
+/// Bilinear resampling of `(N, C, H, W)` to `(N, C, oh, ow)`, differentiable.
+/// `align_corners` as in PyTorch; with `false`, source coordinates below 0 are clamped
+/// to 0 (PyTorch's rule), and no anti-aliasing is applied when down-sampling.
+pub fn upsample_bilinear2d(
+    x: &Tensor,
+    oh: usize,
+    ow: usize,
+    align_corners: bool,
+) -> Result<Tensor> {
+    let &[n, c, h, w] = x.dims() else {
+        return Err(Error::invalid(format!(
+            "upsample_bilinear2d: expected (N, C, H, W), got {:?}",
+            x.dims()
+        )));
+    };
+    if oh == 0 || ow == 0 || h == 0 || w == 0 || n * c == 0 {
+        return Err(Error::invalid(format!(
+            "upsample_bilinear2d: cannot resize {:?} to {oh}×{ow}",
+            x.dims()
+        )));
+    }
+    if !x.device().is_cpu() {
+        if align_corners {
+            return Err(Error::invalid(
+                "upsample_bilinear2d on GPU: align_corners=true is not implemented yet",
+            ));
+        }
+        return Ok(x.upsample_bilinear2d(oh, ow, false)?);
+    }
+    super::kernel::cpu_f32_or_f64(x.dtype(), "upsample_bilinear2d")?;
+    Ok(x.contiguous()?.apply_op1(Up {
+        h,
+        w,
+        oh,
+        ow,
+        align: align_corners,
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn hand_values() {
+        let x = Tensor::new(&[[[[0.0f64, 1.0], [2.0, 3.0]]]], &Device::Cpu).unwrap();
+        let y = upsample_bilinear2d(&x, 3, 3, true).unwrap();
+        let v = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(v, vec![0.0, 0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 2.5, 3.0]);
+        // align_corners=false, ×2: PyTorch gives [0, .25, .75, 1] along a row of [0, 1].
+        let y = upsample_bilinear2d(&x, 2, 4, false).unwrap();
+        let v = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(&v[..4], &[0.0, 0.25, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn matches_candle_forward() {
+        let x = crate::SeededRng::new(1)
+            .normal_tensor(0.0, 1.0, (2, 3, 5, 7), DType::F32, &Device::Cpu)
+            .unwrap();
+        for (oh, ow) in [(10, 14), (9, 13), (3, 4)] {
+            let ours = upsample_bilinear2d(&x, oh, ow, false).unwrap();
+            let theirs = x.upsample_bilinear2d(oh, ow, false).unwrap();
+            let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-5, "{oh}×{ow}");
+        }
+    }
+
+    #[test]
+    fn bad_input() {
+        let x = Tensor::zeros((1, 1, 2, 2), DType::F32, &Device::Cpu).unwrap();
+        assert!(upsample_bilinear2d(&x, 0, 2, false).is_err());
+        assert!(upsample_bilinear2d(&x.squeeze(0).unwrap(), 2, 2, false).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! The contract between a paper crate and `cargo xtask reproduce`.
+//!
+//! Each paper crate exposes `reproduce::run(&ReproduceOptions) -> Result<Report>`; xtask
+//! chooses the output folder, times the run, fills in the commit and writes the files.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// How much compute a reproduction may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    /// Seconds: exercises every code path; used by the tests. Numbers mean little.
+    Smoke,
+    /// Minutes per paper on a 2-core CPU (the default).
+    Quick,
+    /// The paper's own budget (hours; for a bigger machine or a GPU).
+    Paper,
+}
+
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Smoke => "smoke",
+            Scale::Quick => "quick",
+            Scale::Paper => "paper",
+        }
+    }
+
+    /// Pick one of three values by scale.
+    pub fn pick<T>(self, smoke: T, quick: T, paper: T) -> T {
+        match self {
+            Scale::Smoke => smoke,
+            Scale::Quick => quick,
+            Scale::Paper => paper,
+        }
+    }
+}
+
+impl fmt::Display for Scale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Scale {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "smoke" => Ok(Scale::Smoke),
+            "quick" => Ok(Scale::Quick),
+            "paper" => Ok(Scale::Paper),
+            _ => Err(Error::invalid(format!(
+                "unknown scale '{s}': expected smoke, quick or paper"
+            ))),
+        }
+    }
+}
+
+/// Options passed to every paper's `reproduce::run`.
+#[derive(Debug, Clone)]
+pub struct ReproduceOptions {
+    pub scale: Scale,
+    pub seed: u64,
+    /// This paper's output folder (plots go here; xtask writes results.json/md).
+    pub out_dir: PathBuf,
+    /// Where the real data set lives, if the user has it.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ReproduceOptions {
+    pub fn new(scale: Scale, seed: u64, out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            scale,
+            seed,
+            out_dir: out_dir.into(),
+            data_dir: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_parses() {
+        assert_eq!("Quick".parse::<Scale>().unwrap(), Scale::Quick);
+        assert!("huge".parse::<Scale>().is_err());
+        assert_eq!(Scale::Paper.pick(1, 2, 3), 3);
+        assert_eq!(Scale::Smoke.to_string(), "smoke");
+    }
+}

@@ -1,0 +1,66 @@
+//! End-to-end: `xtask reproduce --scale smoke` writes schema-valid results and REPORT.md.
+
+use std::process::Command;
+
+fn xtask() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+}
+
+#[test]
+fn smoke_reproduce_writes_valid_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask()
+        .args(["reproduce", "--scale", "smoke", "--seed", "3", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read(dir.path().join("core/results.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    candor_core::report::validate_results_json(&v).unwrap();
+    assert_eq!(v["scale"], "smoke");
+    assert_eq!(v["seed"], 3);
+    assert!(v["seconds"].as_f64().unwrap() > 0.0);
+    assert!(!v["commit"].as_str().unwrap().is_empty());
+    // Every claim of core's self-check holds, and each plot exists.
+    for c in v["claims"].as_array().unwrap() {
+        assert!(c["holds"].as_bool().unwrap(), "{c}");
+    }
+    for p in v["plots"].as_array().unwrap() {
+        let f = dir.path().join("core").join(p.as_str().unwrap());
+        assert!(f.exists(), "{}", f.display());
+    }
+    let report = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
+    assert!(report.contains("core"));
+    assert!(dir.path().join("core/results.md").exists());
+}
+
+#[test]
+fn list_and_unknown_paper() {
+    let out = xtask().args(["reproduce", "--list"]).output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("core") && s.contains("implemented") && s.contains("planned"));
+
+    let out = xtask()
+        .args(["reproduce", "--paper", "nope", "--scale", "smoke"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("unknown paper 'nope'") && e.contains("core"),
+        "{e}"
+    );
+
+    let out = xtask()
+        .args(["reproduce", "--scale", "huge"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
