@@ -1,0 +1,133 @@
+//! Step a Gymnasium-semantics environment through a list of actions and print one JSON
+//! object per step.
+//!
+//! ```text
+//! cargo run -p candor-rl --example rollout -- --env CartPole-v1 --state 0.01,0,0.02,0 --actions actions.txt
+//! ```
+//!
+//! `--state` sets the internal state (Gymnasium's `env.unwrapped.state`); without it the
+//! env is reset with `--seed`. The time limit counts from that state. The actions file
+//! holds one action per line: an integer for discrete action spaces, comma-separated
+//! floats for box action spaces; blank lines are ignored. Stepping stops at termination,
+//! truncation or the end of the file. Each step prints
+//! `{"obs": [...], "reward": r, "terminated": b, "truncated": b}`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use candor_rl::{make, Action, Env, Space, ENV_IDS};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Roll out a list of actions in a candor-rl environment")]
+struct Args {
+    /// Environment id, e.g. CartPole-v1.
+    #[arg(long)]
+    env: String,
+    /// Initial internal state, comma-separated (e.g. 0.01,0,0.02,0 for CartPole).
+    #[arg(long, allow_hyphen_values = true)]
+    state: Option<String>,
+    /// Reset seed, used when --state is not given.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// File with one action per line ("-" reads standard input).
+    #[arg(long)]
+    actions: PathBuf,
+}
+
+/// One output line; float32 observations print in their shortest form.
+#[derive(serde::Serialize)]
+struct StepLine<'a> {
+    obs: &'a [f32],
+    reward: f64,
+    terminated: bool,
+    truncated: bool,
+}
+
+fn parse_floats<T: std::str::FromStr>(text: &str) -> std::result::Result<Vec<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    text.split(',')
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<T>().map_err(|e| format!("'{s}': {e}"))
+        })
+        .collect()
+}
+
+/// Parse one non-blank line of the actions file for `space`.
+fn parse_action(line: &str, space: &Space) -> std::result::Result<Action, String> {
+    match space {
+        Space::Discrete(n) => line
+            .trim()
+            .parse::<usize>()
+            .map(Action::Discrete)
+            .map_err(|e| {
+                format!(
+                    "expected an action index in 0..{n}, got '{}': {e}",
+                    line.trim()
+                )
+            }),
+        Space::Box { .. } => {
+            let v = parse_floats::<f32>(line)
+                .map_err(|e| format!("expected comma-separated floats: {e}"))?;
+            Ok(Action::Continuous(v))
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut env = make(&args.env).with_context(|| {
+        let ids: Vec<&str> = ENV_IDS.iter().map(|(id, _)| *id).collect();
+        format!("--env {} (known: {})", args.env, ids.join(", "))
+    })?;
+    match &args.state {
+        Some(s) => {
+            let state = parse_floats::<f64>(s).map_err(|e| anyhow::anyhow!("--state: {e}"))?;
+            env.set_state(&state).context("--state")?;
+        }
+        None => {
+            env.reset(Some(args.seed));
+        }
+    }
+
+    let name = args.actions.display().to_string();
+    let text = if name == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading actions from stdin")?
+    } else {
+        std::fs::read_to_string(&args.actions).with_context(|| format!("reading {name}"))?
+    };
+    // Parse every line before stepping, so a typo late in the file prints nothing.
+    let mut actions = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_action(line, env.action_space()) {
+            Ok(a) => actions.push((i + 1, a)),
+            Err(e) => bail!("{name} line {}: {e}", i + 1),
+        }
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (line, action) in actions {
+        let step = env
+            .step(&action)
+            .with_context(|| format!("{name} line {line}"))?;
+        let line = StepLine {
+            obs: &step.obs,
+            reward: step.reward,
+            terminated: step.terminated,
+            truncated: step.truncated,
+        };
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        if step.done() {
+            break;
+        }
+    }
+    Ok(())
+}
