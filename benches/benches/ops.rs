@@ -31,7 +31,11 @@ fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize)
         b.iter(|| ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap())
     });
     g.bench_with_input(BenchmarkId::new("candle", SHAPE), &(), |b, _| {
-        b.iter(|| x.as_tensor().conv2d(w.as_tensor(), 1, 1, 1, groups).unwrap())
+        b.iter(|| {
+            x.as_tensor()
+                .conv2d(w.as_tensor(), 1, 1, 1, groups)
+                .unwrap()
+        })
     });
     g.finish();
 
@@ -100,8 +104,15 @@ struct CandorNet {
 impl CandorNet {
     fn new(vb: VarBuilder) -> Self {
         let mk = |i: usize, ci, co, s| {
-            Conv2d::new(vb.pp(format!("c{i}")), ci, co, 3, Conv2dParams::new(s, 1, 1, 1), true)
-                .unwrap()
+            Conv2d::new(
+                vb.pp(format!("c{i}")),
+                ci,
+                co,
+                3,
+                Conv2dParams::new(s, 1, 1, 1),
+                true,
+            )
+            .unwrap()
         };
         Self {
             convs: vec![mk(0, 3, 32, 1), mk(1, 32, 64, 2), mk(2, 64, 128, 2)],
@@ -114,7 +125,7 @@ impl Net for CandorNet {
     fn logits(&self, x: &Tensor) -> Tensor {
         let mut h = x.clone();
         for c in &self.convs {
-            h = c.forward(&h).unwrap().relu().unwrap();
+            h = ops::relu(&c.forward(&h).unwrap()).unwrap();
         }
         self.fc.forward(&h.mean((2, 3)).unwrap()).unwrap()
     }

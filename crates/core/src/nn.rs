@@ -65,11 +65,7 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = ops::conv2d(x, &self.weight, self.params).map_err(cerr)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
-            None => Ok(y),
-        }
+        ops::conv2d_bias(x, &self.weight, self.bias.as_ref(), self.params).map_err(cerr)
     }
 }
 
@@ -82,24 +78,21 @@ pub struct SeparableConv2d {
 }
 
 impl SeparableConv2d {
+    /// `params` gives the depthwise convolution's stride, padding and dilation (its
+    /// `groups` is ignored: the depthwise step always has `c_in` groups).
     pub fn new(
         vb: VarBuilder,
         c_in: usize,
         c_out: usize,
         k: usize,
-        stride: usize,
-        padding: usize,
-        dilation: usize,
+        params: Conv2dParams,
         bias: bool,
     ) -> Result<Self> {
-        let conv1 = Conv2d::new(
-            vb.pp("conv1"),
-            c_in,
-            c_in,
-            k,
-            Conv2dParams::new(stride, padding, dilation, c_in),
-            bias,
-        )?;
+        let dw = Conv2dParams {
+            groups: c_in,
+            ..params
+        };
+        let conv1 = Conv2d::new(vb.pp("conv1"), c_in, c_in, k, dw, bias)?;
         let pointwise = Conv2d::new(
             vb.pp("pointwise"),
             c_in,
@@ -233,8 +226,14 @@ impl GroupNorm {
 
 impl Module for GroupNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        ops::group_norm(x, self.groups, Some(&self.weight), Some(&self.bias), self.eps)
-            .map_err(cerr)
+        ops::group_norm(
+            x,
+            self.groups,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+        )
+        .map_err(cerr)
     }
 }
 
@@ -297,13 +296,22 @@ mod tests {
         assert!(!vars.is_empty());
         for (name, v) in vars {
             if skip.iter().any(|s| name.ends_with(s)) {
-                assert!(grads.get(v.as_tensor()).is_none(), "{name} should get no gradient");
+                assert!(
+                    grads.get(v.as_tensor()).is_none(),
+                    "{name} should get no gradient"
+                );
                 continue;
             }
             let g = grads
                 .get(v.as_tensor())
                 .unwrap_or_else(|| panic!("{name}: no gradient"));
-            let n = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let n = g
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(n > 0.0, "{name}: zero gradient");
         }
     }
@@ -315,17 +323,41 @@ mod tests {
     #[test]
     fn conv2d_layer() {
         let vm = VarMap::new();
-        let c = Conv2d::new(vb(&vm).pp("c"), 3, 4, 3, Conv2dParams::new(2, 1, 1, 1), true).unwrap();
+        let c = Conv2d::new(
+            vb(&vm).pp("c"),
+            3,
+            4,
+            3,
+            Conv2dParams::new(2, 1, 1, 1),
+            true,
+        )
+        .unwrap();
         let y = c.forward(&input(&[2, 3, 9, 9])).unwrap();
         assert_eq!(y.dims(), &[2, 4, 5, 5]);
         all_params_get_gradients(&vm, y, &[]);
-        assert!(Conv2d::new(vb(&vm).pp("d"), 3, 4, 3, Conv2dParams::new(1, 1, 1, 2), true).is_err());
+        assert!(Conv2d::new(
+            vb(&vm).pp("d"),
+            3,
+            4,
+            3,
+            Conv2dParams::new(1, 1, 1, 2),
+            true
+        )
+        .is_err());
     }
 
     #[test]
     fn separable_conv_layer() {
         let vm = VarMap::new();
-        let c = SeparableConv2d::new(vb(&vm).pp("s"), 4, 6, 3, 1, 1, 1, false).unwrap();
+        let c = SeparableConv2d::new(
+            vb(&vm).pp("s"),
+            4,
+            6,
+            3,
+            Conv2dParams::new(1, 1, 1, 1),
+            false,
+        )
+        .unwrap();
         let y = c.forward(&input(&[2, 4, 7, 7])).unwrap();
         assert_eq!(y.dims(), &[2, 6, 7, 7]);
         let names: Vec<String> = sorted_named_vars(&vm).into_iter().map(|(n, _)| n).collect();
@@ -337,7 +369,10 @@ mod tests {
     fn batch_norm_layer_trains_and_tracks_stats() {
         let vm = VarMap::new();
         let bn = BatchNorm2d::new(vb(&vm).pp("bn"), 3).unwrap();
-        let x = (input(&[4, 3, 5, 5]) * 2.0).unwrap().affine(1.0, 1.0).unwrap();
+        let x = (input(&[4, 3, 5, 5]) * 2.0)
+            .unwrap()
+            .affine(1.0, 1.0)
+            .unwrap();
         let y = bn.forward_t(&x, true).unwrap();
         // running_mean moved 10% of the way to the batch mean (≈ 1).
         let rm = bn.running_mean.as_tensor().to_vec1::<f32>().unwrap();
@@ -361,12 +396,25 @@ mod tests {
     #[test]
     fn pooling_and_upsample_pass_gradients_to_the_layer_below() {
         let vm = VarMap::new();
-        let c = Conv2d::new(vb(&vm).pp("c"), 2, 2, 3, Conv2dParams::new(1, 1, 1, 1), true).unwrap();
+        let c = Conv2d::new(
+            vb(&vm).pp("c"),
+            2,
+            2,
+            3,
+            Conv2dParams::new(1, 1, 1, 1),
+            true,
+        )
+        .unwrap();
         let x = input(&[1, 2, 8, 8]);
         let h = c.forward(&x).unwrap();
         let y = MaxPool2d(Pool2dParams::new(3, 2, 1)).forward(&h).unwrap();
         let y = AvgPool2d(Pool2dParams::new(2, 1, 0)).forward(&y).unwrap();
-        let y = Upsample { scale: 2.0, align_corners: false }.forward(&y).unwrap();
+        let y = Upsample {
+            scale: 2.0,
+            align_corners: false,
+        }
+        .forward(&y)
+        .unwrap();
         assert_eq!(y.dims(), &[1, 2, 6, 6]);
         all_params_get_gradients(&vm, y, &[]);
     }

@@ -6,7 +6,11 @@ use candor_core::fft::{amplitude_spectrum, phase_spectrum, phase_spectrum_tensor
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 fn rel_err(got: &[f32], want: &[f64]) -> f64 {
@@ -23,7 +27,10 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 fn phase_and_amplitude_match_numpy() {
     let fx: Value = serde_json::from_str(include_str!("fixtures/phase.json")).unwrap();
     let s = &fx["single"];
-    let (h, w) = (s["h"].as_u64().unwrap() as usize, s["w"].as_u64().unwrap() as usize);
+    let (h, w) = (
+        s["h"].as_u64().unwrap() as usize,
+        s["w"].as_u64().unwrap() as usize,
+    );
     assert_ne!(h, w, "the fixture must be non-square");
     let img: Vec<f32> = floats(&s["image"]).iter().map(|&v| v as f32).collect();
     let p = phase_spectrum(&img, h, w).unwrap();

@@ -22,7 +22,11 @@ fn tensor(v: &Value) -> Tensor {
 }
 
 fn floats(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_f64().unwrap())
+        .collect()
 }
 
 fn close(name: &str, got: &[f64], want: &[f64]) {
@@ -54,7 +58,13 @@ fn ops_match_pytorch() {
             .map(|v| Var::from_tensor(&tensor(v)).unwrap())
             .collect();
         let t: Vec<&Tensor> = vars.iter().map(|v| v.as_tensor()).collect();
-        let pool = || Pool2dParams::new(usize_of(p, "kernel"), usize_of(p, "stride"), usize_of(p, "padding"));
+        let pool = || {
+            Pool2dParams::new(
+                usize_of(p, "kernel"),
+                usize_of(p, "stride"),
+                usize_of(p, "padding"),
+            )
+        };
         let eps = p.get("eps").and_then(|e| e.as_f64()).unwrap_or(1e-5);
         let y = match kind {
             "conv2d" => ops::conv2d(
@@ -101,7 +111,9 @@ fn ops_match_pytorch() {
         let r = Tensor::from_vec(floats(&c["r"]), y.shape().clone(), &Device::Cpu).unwrap();
         let grads = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
         for (i, (v, g)) in vars.iter().zip(c["grads"].as_array().unwrap()).enumerate() {
-            let got = grads.get(v.as_tensor()).unwrap_or_else(|| panic!("{name}: no grad {i}"));
+            let got = grads
+                .get(v.as_tensor())
+                .unwrap_or_else(|| panic!("{name}: no grad {i}"));
             close(
                 &format!("{name} grad {i}"),
                 &got.flatten_all().unwrap().to_vec1::<f64>().unwrap(),

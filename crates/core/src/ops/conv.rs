@@ -6,10 +6,10 @@
 //! kernel whose inner loop runs along image rows, which is far faster than candle's
 //! "one convolution per group". Semantics follow `torch.nn.functional.conv2d`.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernel::{dispatch, gemm, out, slice, threads, Real};
+use super::kernel::{dispatch, gemm, multiversion, out, slice, threads, with_scratch, Real};
 use crate::{Error, Result};
 
 /// Stride, padding and dilation per axis `(h, w)`, and the number of groups.
@@ -235,23 +235,25 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
     // Few images: let gemm use the threads; many: one image per task.
     let inner = if g.n >= threads() { 1 } else { threads() };
-    y.par_chunks_mut(g.cout * ohw).enumerate().for_each_init(
-        || vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }],
-        |col, (b, yb)| {
-            for grp in 0..g.groups {
-                let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
-                let rhs: &[T] = if g.pointwise() {
-                    xg
-                } else {
-                    im2col(g, xg, col);
-                    col
-                };
-                let wg = &wt[grp * og * k..][..og * k];
-                let dst = &mut yb[grp * og * ohw..][..og * ohw];
-                gemm(og, ohw, k, dst, false, wg, k, 1, rhs, ohw, 1, inner);
-            }
-        },
-    );
+    let col_len = if g.pointwise() { 0 } else { k * ohw };
+    y.par_chunks_mut(g.cout * ohw)
+        .enumerate()
+        .for_each(|(b, yb)| {
+            with_scratch::<T, _>(col_len, |col| {
+                for grp in 0..g.groups {
+                    let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+                    let rhs: &[T] = if g.pointwise() {
+                        xg
+                    } else {
+                        im2col(g, xg, col);
+                        col
+                    };
+                    let wg = &wt[grp * og * k..][..og * k];
+                    let dst = &mut yb[grp * og * ohw..][..og * ohw];
+                    gemm(og, ohw, k, dst, false, wg, k, 1, rhs, ohw, 1, inner);
+                }
+            })
+        });
     y
 }
 
@@ -259,23 +261,25 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
     let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
     let inner = if g.n >= threads() { 1 } else { threads() };
-    dx.par_chunks_mut(g.cin * g.hw()).enumerate().for_each_init(
-        || vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }],
-        |col, (b, dxb)| {
-            for grp in 0..g.groups {
-                let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
-                let wg = &wt[grp * og * k..][..og * k];
-                let dxg = &mut dxb[grp * cg * g.hw()..][..cg * g.hw()];
-                // dcol (K × OHW) = Wgᵀ (K × og) · dyg (og × OHW)
-                if g.pointwise() {
-                    gemm(k, ohw, og, dxg, false, wg, 1, k, dyg, ohw, 1, inner);
-                } else {
-                    gemm(k, ohw, og, col, false, wg, 1, k, dyg, ohw, 1, inner);
-                    col2im(g, col, dxg);
+    let col_len = if g.pointwise() { 0 } else { k * ohw };
+    dx.par_chunks_mut(g.cin * g.hw())
+        .enumerate()
+        .for_each(|(b, dxb)| {
+            with_scratch::<T, _>(col_len, |col| {
+                for grp in 0..g.groups {
+                    let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
+                    let wg = &wt[grp * og * k..][..og * k];
+                    let dxg = &mut dxb[grp * cg * g.hw()..][..cg * g.hw()];
+                    // dcol (K × OHW) = Wgᵀ (K × og) · dyg (og × OHW)
+                    if g.pointwise() {
+                        gemm(k, ohw, og, dxg, false, wg, 1, k, dyg, ohw, 1, inner);
+                    } else {
+                        gemm(k, ohw, og, col, false, wg, 1, k, dyg, ohw, 1, inner);
+                        col2im(g, col, dxg);
+                    }
                 }
-            }
-        },
-    );
+            })
+        });
     dx
 }
 
@@ -290,22 +294,24 @@ fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         .into_par_iter()
         .map(|b0| {
             let mut dw = vec![T::ZERO; wlen];
-            let mut col = vec![T::ZERO; if g.pointwise() { 0 } else { k * ohw }];
-            for b in b0..(b0 + per).min(g.n) {
-                for grp in 0..g.groups {
-                    let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
-                    let rhs: &[T] = if g.pointwise() {
-                        xg
-                    } else {
-                        im2col(g, xg, &mut col);
-                        &col
-                    };
-                    let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
-                    let dwg = &mut dw[grp * og * k..][..og * k];
-                    // dWg (og × K) += dyg (og × OHW) · colᵀ (OHW × K)
-                    gemm(og, k, ohw, dwg, true, dyg, ohw, 1, rhs, 1, ohw, inner);
+            let col_len = if g.pointwise() { 0 } else { k * ohw };
+            with_scratch::<T, _>(col_len, |col| {
+                for b in b0..(b0 + per).min(g.n) {
+                    for grp in 0..g.groups {
+                        let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+                        let rhs: &[T] = if g.pointwise() {
+                            xg
+                        } else {
+                            im2col(g, xg, col);
+                            col
+                        };
+                        let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
+                        let dwg = &mut dw[grp * og * k..][..og * k];
+                        // dWg (og × K) += dyg (og × OHW) · colᵀ (OHW × K)
+                        gemm(og, k, ohw, dwg, true, dyg, ohw, 1, rhs, 1, ohw, inner);
+                    }
                 }
-            }
+            });
             dw
         })
         .collect();
@@ -325,6 +331,36 @@ fn sum_parts<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
 
 // ---------------------------------------------------------------- depthwise
 
+#[inline(always)]
+fn dw_fwd_plane<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
+    for oh in 0..g.oh {
+        let yr = &mut yp[oh * g.ow..(oh + 1) * g.ow];
+        for ki in 0..g.kh {
+            let Some(ih) = g.ih(oh, ki) else { continue };
+            let xr = &xp[ih * g.w..(ih + 1) * g.w];
+            for kj in 0..g.kw {
+                let wv = wp[ki * g.kw + kj];
+                let (lo, hi) = g.ow_range(kj);
+                let base = kj * g.dw;
+                if g.sw == 1 {
+                    let s0 = lo + base - g.pw;
+                    for (o, xv) in yr[lo..hi].iter_mut().zip(&xr[s0..s0 + (hi - lo)]) {
+                        *o += wv * *xv;
+                    }
+                } else {
+                    for (o, yv) in yr.iter_mut().enumerate().take(hi).skip(lo) {
+                        *yv += wv * xr[o * g.sw + base - g.pw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversion!(dw_fwd_plane_mv => dw_fwd_plane(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]));
+multiversion!(dw_bwd_input_plane_mv => dw_bwd_input_plane(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]));
+multiversion!(dw_bwd_weight_plane_mv => dw_bwd_weight_plane(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]));
+
 /// Depthwise: `groups == C_in`, `C_out = m·C_in`; output channel `c·m + j` reads input
 /// channel `c` with its own `kH × kW` filter.
 fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
@@ -336,30 +372,35 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
         let ci = co / m;
         let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
         let wp = &wt[co * kk..][..kk];
-        for oh in 0..g.oh {
-            let yr = &mut yp[oh * g.ow..(oh + 1) * g.ow];
-            for ki in 0..g.kh {
-                let Some(ih) = g.ih(oh, ki) else { continue };
-                let xr = &xp[ih * g.w..(ih + 1) * g.w];
-                for kj in 0..g.kw {
-                    let wv = wp[ki * g.kw + kj];
-                    let (lo, hi) = g.ow_range(kj);
-                    let base = kj * g.dw;
-                    if g.sw == 1 {
-                        let s0 = lo + base - g.pw;
-                        for (o, xv) in yr[lo..hi].iter_mut().zip(&xr[s0..s0 + (hi - lo)]) {
-                            *o += wv * *xv;
-                        }
-                    } else {
-                        for (o, yv) in yr.iter_mut().enumerate().take(hi).skip(lo) {
-                            *yv += wv * xr[o * g.sw + base - g.pw];
-                        }
+        dw_fwd_plane_mv(g, xp, wp, yp);
+    });
+    y
+}
+
+#[inline(always)]
+fn dw_bwd_input_plane<T: Real>(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]) {
+    for oh in 0..g.oh {
+        let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
+        for ki in 0..g.kh {
+            let Some(ih) = g.ih(oh, ki) else { continue };
+            let dxr = &mut dxp[ih * g.w..(ih + 1) * g.w];
+            for kj in 0..g.kw {
+                let wv = wp[ki * g.kw + kj];
+                let (lo, hi) = g.ow_range(kj);
+                let base = kj * g.dw;
+                if g.sw == 1 {
+                    let d0 = lo + base - g.pw;
+                    for (d, s) in dxr[d0..d0 + (hi - lo)].iter_mut().zip(&dyr[lo..hi]) {
+                        *d += wv * *s;
+                    }
+                } else {
+                    for (o, s) in dyr.iter().enumerate().take(hi).skip(lo) {
+                        dxr[o * g.sw + base - g.pw] += wv * *s;
                     }
                 }
             }
         }
-    });
-    y
+    }
 }
 
 fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
@@ -374,31 +415,56 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
                 let co = ci * m + j;
                 let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
                 let wp = &wt[co * kk..][..kk];
-                for oh in 0..g.oh {
-                    let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
-                    for ki in 0..g.kh {
-                        let Some(ih) = g.ih(oh, ki) else { continue };
-                        let dxr = &mut dxp[ih * g.w..(ih + 1) * g.w];
-                        for kj in 0..g.kw {
-                            let wv = wp[ki * g.kw + kj];
-                            let (lo, hi) = g.ow_range(kj);
-                            let base = kj * g.dw;
-                            if g.sw == 1 {
-                                let d0 = lo + base - g.pw;
-                                for (d, s) in dxr[d0..d0 + (hi - lo)].iter_mut().zip(&dyr[lo..hi]) {
-                                    *d += wv * *s;
-                                }
-                            } else {
-                                for (o, s) in dyr.iter().enumerate().take(hi).skip(lo) {
-                                    dxr[o * g.sw + base - g.pw] += wv * *s;
-                                }
-                            }
-                        }
-                    }
-                }
+                dw_bwd_input_plane_mv(g, dyp, wp, dxp);
             }
         });
     dx
+}
+
+/// Dot product with eight independent partial sums, so that it vectorises.
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut part = [T::ZERO; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            part[l] += x[l] * y[l];
+        }
+    }
+    let mut acc = T::ZERO;
+    for (x, y) in ra.iter().zip(rb) {
+        acc += *x * *y;
+    }
+    for p in part {
+        acc += p;
+    }
+    acc
+}
+
+#[inline(always)]
+fn dw_bwd_weight_plane<T: Real>(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]) {
+    for oh in 0..g.oh {
+        let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
+        for ki in 0..g.kh {
+            let Some(ih) = g.ih(oh, ki) else { continue };
+            let xr = &xp[ih * g.w..(ih + 1) * g.w];
+            for kj in 0..g.kw {
+                let (lo, hi) = g.ow_range(kj);
+                let base = kj * g.dw;
+                let mut acc = T::ZERO;
+                if g.sw == 1 {
+                    let s0 = lo + base - g.pw;
+                    acc = dot(&dyr[lo..hi], &xr[s0..s0 + (hi - lo)]);
+                } else {
+                    for (o, a) in dyr.iter().enumerate().take(hi).skip(lo) {
+                        acc += *a * xr[o * g.sw + base - g.pw];
+                    }
+                }
+                dwp[ki * g.kw + kj] += acc;
+            }
+        }
+    }
 }
 
 fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
@@ -410,35 +476,35 @@ fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         for b in 0..g.n {
             let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
             let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
-            for oh in 0..g.oh {
-                let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
-                for ki in 0..g.kh {
-                    let Some(ih) = g.ih(oh, ki) else { continue };
-                    let xr = &xp[ih * g.w..(ih + 1) * g.w];
-                    for kj in 0..g.kw {
-                        let (lo, hi) = g.ow_range(kj);
-                        let base = kj * g.dw;
-                        let mut acc = T::ZERO;
-                        if g.sw == 1 {
-                            let s0 = lo + base - g.pw;
-                            for (a, b) in dyr[lo..hi].iter().zip(&xr[s0..s0 + (hi - lo)]) {
-                                acc += *a * *b;
-                            }
-                        } else {
-                            for (o, a) in dyr.iter().enumerate().take(hi).skip(lo) {
-                                acc += *a * xr[o * g.sw + base - g.pw];
-                            }
-                        }
-                        dwp[ki * g.kw + kj] += acc;
-                    }
-                }
-            }
+            dw_bwd_weight_plane_mv(g, xp, dyp, dwp);
         }
     });
     dw
 }
 
 // ---------------------------------------------------------------- custom ops
+
+/// Gradients of the input and the weight; skipped for a tensor that needs none (an input
+/// image, a frozen weight): candle would compute and then discard it.
+#[allow(clippy::type_complexity)]
+fn conv_grads(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    g: Geom,
+) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    let dx = if x.track_op() {
+        Some(dy.apply_op2_no_bwd(w, &Conv2dBwdInput { g })?)
+    } else {
+        None
+    };
+    let dw = if w.track_op() {
+        Some(x.apply_op2_no_bwd(dy, &Conv2dBwdWeight { g })?)
+    } else {
+        None
+    };
+    Ok((dx, dw))
+}
 
 struct Conv2dOp {
     p: Conv2dParams,
@@ -488,9 +554,101 @@ impl CustomOp2 for Conv2dOp {
         let g = Geom::new(x.dims(), w.dims(), &self.p)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let dy = dy.contiguous()?;
-        let dx = dy.apply_op2_no_bwd(w, &Conv2dBwdInput { g })?;
-        let dw = x.apply_op2_no_bwd(&dy, &Conv2dBwdWeight { g })?;
-        Ok((Some(dx), Some(dw)))
+        let (dx, dw) = conv_grads(x, w, &dy, g)?;
+        Ok((dx, dw))
+    }
+}
+
+struct Conv2dBiasOp {
+    p: Conv2dParams,
+}
+
+/// `dy` summed over batch and space: the bias gradient, `(C_out,)`.
+struct BiasGrad;
+
+impl CustomOp3 for Conv2dBiasOp {
+    fn name(&self) -> &'static str {
+        "candor-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = Geom::new(l1.dims(), l2.dims(), &self.p)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let shape = (g.n, g.cout, g.oh, g.ow);
+        dispatch!(s1, "conv2d", |T| {
+            let (x, w, b) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            let mut y = if g.depthwise() {
+                dw_fwd(&g, x, w)
+            } else {
+                dense_fwd(&g, x, w)
+            };
+            let ohw = g.ohw();
+            y.par_chunks_mut(ohw).enumerate().for_each(|(pl, yp)| {
+                let bv = b[pl % g.cout];
+                yp.iter_mut().for_each(|v| *v += bv);
+            });
+            Ok(out(T::wrap(y), shape))
+        })
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = Geom::new(x.dims(), w.dims(), &self.p)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let dy = dy.contiguous()?;
+        let (dx, dw) = conv_grads(x, w, &dy, g)?;
+        let db = if b.track_op() {
+            Some(dy.apply_op1_no_bwd(&BiasGrad)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
+    }
+}
+
+impl candle_core::CustomOp1 for BiasGrad {
+    fn name(&self) -> &'static str {
+        "candor-bias-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let &[n, c, h, w] = l.dims() else {
+            candle_core::bail!("bias grad expects (N, C, H, W)")
+        };
+        dispatch!(s, "conv2d bias backward", |T| {
+            let dy = slice::<T>(s, l)?;
+            let db: Vec<T> = (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    let mut acc = T::ZERO;
+                    for b in 0..n {
+                        for v in &dy[(b * c + ch) * h * w..][..h * w] {
+                            acc += *v;
+                        }
+                    }
+                    acc
+                })
+                .collect();
+            Ok(out(T::wrap(db), c))
+        })
     }
 }
 
@@ -548,6 +706,17 @@ impl CustomOp2 for Conv2dBwdWeight {
 /// `x` is `(N, C_in, H, W)`, `weight` is `(C_out, C_in/groups, kH, kW)`; f32 or f64.
 /// Differentiable with respect to both.
 pub fn conv2d(x: &Tensor, weight: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    conv2d_bias(x, weight, None, p)
+}
+
+/// [`conv2d`] with an optional bias `(C_out,)` added inside the kernel (and its gradient
+/// computed in one pass), which saves candle's broadcast-add and its reduction backward.
+pub fn conv2d_bias(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    p: Conv2dParams,
+) -> Result<Tensor> {
     Geom::new(x.dims(), weight.dims(), &p)?;
     if x.dtype() != weight.dtype() {
         return Err(Error::invalid(format!(
@@ -563,11 +732,29 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, p: Conv2dParams) -> Result<Tensor> {
                 "conv2d on GPU: only square stride/padding/dilation",
             ));
         }
-        return Ok(x.conv2d(weight, p.padding.0, p.stride.0, p.dilation.0, p.groups)?);
+        let y = x.conv2d(weight, p.padding.0, p.stride.0, p.dilation.0, p.groups)?;
+        return Ok(match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
+            None => y,
+        });
     }
     super::kernel::cpu_f32_or_f64(x.dtype(), "conv2d")?;
-    Ok(x.contiguous()?
-        .apply_op2(&weight.contiguous()?, Conv2dOp { p })?)
+    let (x, w) = (x.contiguous()?, weight.contiguous()?);
+    match bias {
+        None => Ok(x.apply_op2(&w, Conv2dOp { p })?),
+        Some(b) => {
+            if b.dims() != [weight.dim(0)?] || b.dtype() != x.dtype() {
+                return Err(Error::invalid(format!(
+                    "conv2d: bias must be ({},) {:?}, got {:?} {:?}",
+                    weight.dim(0)?,
+                    x.dtype(),
+                    b.dims(),
+                    b.dtype()
+                )));
+            }
+            Ok(x.apply_op3(&w, &b.contiguous()?, Conv2dBiasOp { p })?)
+        }
+    }
 }
 
 #[cfg(test)]

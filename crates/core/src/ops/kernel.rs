@@ -124,6 +124,31 @@ pub(crate) fn gemm<T: Real>(
     }
 }
 
+thread_local! {
+    /// Per-thread scratch memory, kept between calls: fresh allocations of a few MB
+    /// page-fault on every call, which costs milliseconds on a virtual machine.
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with a scratch slice of `len` elements of `T` (contents unspecified: `f` must
+/// write before it reads). The slice is reused by later calls on the same thread.
+pub(crate) fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            // Re-entrant use on this thread (not expected): fall back to a fresh buffer.
+            return f(&mut vec![T::ZERO; len]);
+        };
+        let words = (len * std::mem::size_of::<T>()).div_ceil(8);
+        if buf.len() < words {
+            buf.resize(words, 0);
+        }
+        // SAFETY: T is f32 or f64 (alignment ≤ 8, any bit pattern valid); the buffer
+        // holds at least len·size_of::<T>() bytes and is borrowed exclusively here.
+        let s = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut T, len) };
+        f(s)
+    })
+}
+
 pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
@@ -154,3 +179,34 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+/// Define `$name`, which calls the `#[inline(always)]` kernel `$inner` through a copy
+/// compiled for AVX-512 or AVX2+FMA when the CPU has them (runtime detection), so the
+/// kernel's loops are vectorised with wide registers in a portable binary.
+macro_rules! multiversion {
+    ($name:ident => $inner:ident ($($a:ident : $t:ty),* $(,)?)) => {
+        fn $name<T: Real>($($a: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn v512<T: Real>($($a: $t),*) {
+                    $inner($($a),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v256<T: Real>($($a: $t),*) {
+                    $inner($($a),*)
+                }
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU supports the features v512 was compiled for.
+                    return unsafe { v512($($a),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: as above, for AVX2 and FMA.
+                    return unsafe { v256($($a),*) };
+                }
+            }
+            $inner($($a),*)
+        }
+    };
+}
+pub(crate) use multiversion;

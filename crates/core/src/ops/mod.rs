@@ -7,13 +7,15 @@
 //! the finite-difference gradient checks). On a CUDA device the wrappers fall back to
 //! candle's own ops where candle has them; the project's CUDA kernels are a later issue.
 
+pub mod activation;
 pub mod conv;
 mod kernel;
 pub mod norm;
 pub mod pool;
 pub mod upsample;
 
-pub use conv::{conv2d, Conv2dParams};
+pub use activation::relu;
+pub use conv::{conv2d, conv2d_bias, Conv2dParams};
 pub use norm::{batch_norm_eval, batch_norm_train, group_norm, instance_norm, layer_norm};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dParams};
 pub use upsample::upsample_bilinear2d;
@@ -75,6 +77,32 @@ mod gradient_tests {
             )
             .unwrap();
             assert_ok(&format!("conv2d case {i}"), r);
+        }
+    }
+
+    #[test]
+    fn conv2d_bias_and_relu_gradients() {
+        for (i, (ws, p)) in [
+            (&[4usize, 3, 3, 3][..], Conv2dParams::new(2, 1, 1, 1)),
+            (&[3, 1, 3, 3][..], Conv2dParams::new(1, 1, 1, 3)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let r = check(
+                |t| relu(&conv2d_bias(&t[0], &t[1], Some(&t[2]), p)?),
+                &[
+                    rand(&[2, 3, 6, 7], i as u64),
+                    rand(ws, 9),
+                    rand(&[ws[0]], 10),
+                ],
+                60,
+                1e-6,
+                1e-7,
+                1e-6,
+            )
+            .unwrap();
+            assert_ok(&format!("conv2d_bias+relu {i}"), r);
         }
     }
 
