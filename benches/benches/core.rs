@@ -7,7 +7,7 @@ use candor_core::fft::{phase_spectrum, phase_spectrum_tensor};
 use candor_core::knn::{knn_brute, KdTree};
 use candor_core::metrics::{roc_auc, ssim};
 use candor_core::SeededRng;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
 fn uniform(n: usize, seed: u64) -> Vec<f32> {
     let mut r = SeededRng::new(seed);
@@ -65,4 +65,13 @@ fn bench_ssim(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_phase, bench_knn, bench_auc, bench_ssim);
-criterion_main!(benches);
+
+fn main() {
+    // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
+    // candle baseline as much as to candor. CANDOR_NO_ALLOC_TUNING=1 measures without.
+    candor_core::alloc::tune_allocator();
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}

@@ -10,7 +10,7 @@ use candor_core::init::seeded_var_builder;
 use candor_core::nn::Conv2d;
 use candor_core::ops::{self, Conv2dParams, Pool2dParams};
 use candor_core::SeededRng;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, BenchmarkId, Criterion};
 
 const SHAPE: &str = "16x64x32x32";
 
@@ -192,4 +192,13 @@ fn bench_convnet(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench_conv, bench_pool_upsample, bench_convnet);
-criterion_main!(benches);
+
+fn main() {
+    // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
+    // candle baseline as much as to candor. CANDOR_NO_ALLOC_TUNING=1 measures without.
+    candor_core::alloc::tune_allocator();
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}

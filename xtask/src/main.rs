@@ -205,6 +205,7 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    candor_core::alloc::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -89,12 +89,20 @@ mod tests {
             .normal_tensor(0.0, 1.0, (3, 4), DType::F64, &Device::Cpu)
             .unwrap();
         // Right: d/dx (x²) = 2x.
-        let ok = check(|t| Ok(t[0].sqr()?), &[x.clone()], 12, 1e-6, 1e-7, 1e-6).unwrap();
+        let ok = check(
+            |t| Ok(t[0].sqr()?),
+            std::slice::from_ref(&x),
+            12,
+            1e-6,
+            1e-7,
+            1e-6,
+        )
+        .unwrap();
         assert!(ok.worst_ratio <= 1.0, "{ok:?}");
         // Wrong: a detached factor hides half of the gradient.
         let bad = check(
             |t| Ok(t[0].mul(&t[0].detach())?),
-            &[x.clone()],
+            std::slice::from_ref(&x),
             12,
             1e-6,
             1e-7,

@@ -4,6 +4,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`alloc`] | glibc allocator tuning that keeps freed tensors' memory (page faults are slow on VMs) |
 //! | [`rng`] | [`SeededRng`](rng::SeededRng), seeded dropout: the same seed gives the same numbers |
 //! | [`init`] | a seeded `VarBuilder`: candle-nn layers initialised reproducibly |
 //! | [`imageio`] | images ↔ `C×H×W` tensors in `[0, 1]`, PNG/JPEG, JPEG re-encoding, resizing, crops |
@@ -29,6 +30,7 @@
 //! assert_eq!(auc, 0.75);
 //! ```
 
+pub mod alloc;
 pub mod checkpoint;
 pub mod data;
 pub mod error;

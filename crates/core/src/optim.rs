@@ -780,10 +780,11 @@ impl Optim for RmsProp {
 /// is below 1 every gradient is multiplied by `coef`. Returns the total norm
 /// before clipping (0 when no var has a gradient).
 ///
-/// The sum of squares is accumulated in `f64`. When the total norm is NaN or
-/// infinite the gradients are left unchanged and the non-finite norm is
-/// returned, so the caller can skip the step (PyTorch would instead scale the
-/// gradients into NaN/0). Errors if `max_norm` is negative or not finite.
+/// The sum of squares is accumulated in `f64` (`f32` on Metal). When the
+/// total norm is NaN or infinite the gradients are left unchanged and the
+/// non-finite norm is returned, so the caller can skip the step (PyTorch
+/// would instead scale the gradients into NaN/0). Errors if `max_norm` is
+/// negative or not finite.
 pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Result<f64> {
     check_finite_nonneg("max_norm", max_norm)?;
     let mut seen = HashSet::new();
@@ -797,7 +798,13 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
             continue;
         };
         present.push(var);
-        let s = g.detach().to_dtype(DType::F64)?.sqr()?.sum_all()?;
+        // f64 accumulation where the device has it (Metal has no f64)
+        let acc_dtype = if g.device().is_metal() {
+            DType::F32
+        } else {
+            DType::F64
+        };
+        let s = g.detach().to_dtype(acc_dtype)?.sqr()?.sum_all()?;
         sum = Some(match sum {
             None => s,
             Some(acc) => {
@@ -806,14 +813,18 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
                 } else {
                     s.to_device(acc.device())?
                 };
-                acc.add(&s)?
+                acc.add(&s.to_dtype(acc.dtype())?)?
             }
         });
     }
     let Some(sum) = sum else {
         return Ok(0.0);
     };
-    let total = sum.to_scalar::<f64>()?.sqrt();
+    let total = sum
+        .to_device(&Device::Cpu)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?
+        .sqrt();
     if !total.is_finite() {
         return Ok(total);
     }
@@ -967,25 +978,13 @@ impl Default for PlateauConfig {
 /// than `patience` epochs, then waits `cooldown` epochs.
 ///
 /// Serialisable for checkpoints (the "no best yet" state is `best: null`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReduceLrOnPlateau {
     config: PlateauConfig,
     best: Option<f64>,
     num_bad_epochs: usize,
     cooldown_counter: usize,
     last_epoch: usize,
-}
-
-impl Default for ReduceLrOnPlateau {
-    fn default() -> Self {
-        ReduceLrOnPlateau {
-            config: PlateauConfig::default(),
-            best: None,
-            num_bad_epochs: 0,
-            cooldown_counter: 0,
-            last_epoch: 0,
-        }
-    }
 }
 
 impl ReduceLrOnPlateau {
@@ -1069,12 +1068,7 @@ impl ReduceLrOnPlateau {
 /// `sorted_vars(&vm).into_iter().map(|(_, v)| v).collect()` so that parameter
 /// indices (and optimiser checkpoints) are the same in every run.
 pub fn sorted_vars(varmap: &candle_nn::VarMap) -> Vec<(String, Var)> {
-    let mut v: Vec<(String, Var)> = {
-        let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
-        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    };
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+    crate::init::sorted_named_vars(varmap)
 }
 
 /// Pairs the variables of `target` and `source` by name, checking that the

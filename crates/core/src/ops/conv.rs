@@ -787,7 +787,8 @@ mod tests {
     #[test]
     fn forward_matches_candle() {
         // (x shape, w shape, stride, padding, dilation, groups)
-        let cases: &[(&[usize], &[usize], usize, usize, usize, usize)] = &[
+        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
+        let cases: &[Case] = &[
             (&[2, 3, 9, 11], &[4, 3, 3, 3], 1, 1, 1, 1),
             (&[2, 3, 9, 11], &[4, 3, 3, 3], 2, 0, 1, 1),
             (&[1, 4, 10, 7], &[6, 2, 3, 3], 2, 1, 1, 2),
@@ -834,8 +835,10 @@ mod tests {
             Conv2dParams::default()
         )
         .is_err());
-        let mut p = Conv2dParams::default();
-        p.stride = (0, 1);
+        let p = Conv2dParams {
+            stride: (0, 1),
+            ..Default::default()
+        };
         assert!(conv2d(&x, &rand(&[4, 3, 3, 3], 1, DType::F32), p).is_err());
     }
 }

@@ -122,12 +122,20 @@ mod gradient_tests {
         .enumerate()
         {
             let x = rand(&[2, 3, 7, 9], 10 + i as u64);
-            let r = check(|t| max_pool2d(&t[0], p), &[x.clone()], 80, 1e-6, 1e-7, 1e-6).unwrap();
+            let r = check(
+                |t| max_pool2d(&t[0], p),
+                std::slice::from_ref(&x),
+                80,
+                1e-6,
+                1e-7,
+                1e-6,
+            )
+            .unwrap();
             assert_ok(&format!("max_pool2d {p:?}"), r);
             for inc in [true, false] {
                 let r = check(
                     |t| avg_pool2d(&t[0], p, inc),
-                    &[x.clone()],
+                    std::slice::from_ref(&x),
                     80,
                     1e-6,
                     1e-7,

@@ -425,7 +425,7 @@ mod tests {
         )
         .unwrap();
         let x = x.as_tensor();
-        let y = max_pool2d(&x, Pool2dParams::new(2, 1, 0)).unwrap();
+        let y = max_pool2d(x, Pool2dParams::new(2, 1, 0)).unwrap();
         let v = y.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         assert_eq!(v, vec![5.0, 5.0, 4.0, 4.0]);
         let g = y.sum_all().unwrap().backward().unwrap();
