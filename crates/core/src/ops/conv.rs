@@ -126,6 +126,9 @@ impl Geom {
     fn k(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
+    fn out_shape(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.cout, self.oh, self.ow)
+    }
     fn ohw(&self) -> usize {
         self.oh * self.ow
     }
@@ -506,6 +509,26 @@ fn conv_grads(
     Ok((dx, dw))
 }
 
+fn geom(x: &[usize], w: &[usize], p: &Conv2dParams) -> candle_core::Result<Geom> {
+    Geom::new(x, w, p).map_err(|e| candle_core::Error::Msg(e.to_string()))
+}
+
+/// The forward pass, with the bias (if any) added per output plane.
+fn forward<T: Real>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+    let mut y = if g.depthwise() {
+        dw_fwd(g, x, w)
+    } else {
+        dense_fwd(g, x, w)
+    };
+    if let Some(b) = bias {
+        y.par_chunks_mut(g.ohw()).enumerate().for_each(|(pl, yp)| {
+            let bv = b[pl % g.cout];
+            yp.iter_mut().for_each(|v| *v += bv);
+        });
+    }
+    y
+}
+
 struct Conv2dOp {
     p: Conv2dParams,
 }
@@ -530,17 +553,10 @@ impl CustomOp2 for Conv2dOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = Geom::new(l1.dims(), l2.dims(), &self.p)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let shape = (g.n, g.cout, g.oh, g.ow);
+        let g = geom(l1.dims(), l2.dims(), &self.p)?;
         dispatch!(s1, "conv2d", |T| {
             let (x, w) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let y = if g.depthwise() {
-                dw_fwd(&g, x, w)
-            } else {
-                dense_fwd(&g, x, w)
-            };
-            Ok(out(T::wrap(y), shape))
+            Ok(out(T::wrap(forward(&g, x, w, None)), g.out_shape()))
         })
     }
 
@@ -551,8 +567,7 @@ impl CustomOp2 for Conv2dOp {
         _res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = Geom::new(x.dims(), w.dims(), &self.p)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let g = geom(x.dims(), w.dims(), &self.p)?;
         let dy = dy.contiguous()?;
         let (dx, dw) = conv_grads(x, w, &dy, g)?;
         Ok((dx, dw))
@@ -580,26 +595,14 @@ impl CustomOp3 for Conv2dBiasOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = Geom::new(l1.dims(), l2.dims(), &self.p)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let shape = (g.n, g.cout, g.oh, g.ow);
+        let g = geom(l1.dims(), l2.dims(), &self.p)?;
         dispatch!(s1, "conv2d", |T| {
             let (x, w, b) = (
                 slice::<T>(s1, l1)?,
                 slice::<T>(s2, l2)?,
                 slice::<T>(s3, l3)?,
             );
-            let mut y = if g.depthwise() {
-                dw_fwd(&g, x, w)
-            } else {
-                dense_fwd(&g, x, w)
-            };
-            let ohw = g.ohw();
-            y.par_chunks_mut(ohw).enumerate().for_each(|(pl, yp)| {
-                let bv = b[pl % g.cout];
-                yp.iter_mut().for_each(|v| *v += bv);
-            });
-            Ok(out(T::wrap(y), shape))
+            Ok(out(T::wrap(forward(&g, x, w, Some(b))), g.out_shape()))
         })
     }
 
@@ -611,8 +614,7 @@ impl CustomOp3 for Conv2dBiasOp {
         _res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = Geom::new(x.dims(), w.dims(), &self.p)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let g = geom(x.dims(), w.dims(), &self.p)?;
         let dy = dy.contiguous()?;
         let (dx, dw) = conv_grads(x, w, &dy, g)?;
         let db = if b.track_op() {
