@@ -37,8 +37,8 @@ pub static REGISTRY: &[Entry] = &[
     Entry {
         name: "rl-noisy",
         title: "NROWAN-DQN (arXiv 2006.10980)",
-        status: "planned (issue 6)",
-        run: None,
+        status: "implemented",
+        run: Some(candor_rl_noisy::reproduce::run),
     },
     Entry {
         name: "rl-ddpg",

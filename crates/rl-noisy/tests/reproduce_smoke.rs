@@ -1,0 +1,33 @@
+//! The smoke-scale reproduction runs end to end.
+
+use candor_core::{ReproduceOptions, Scale};
+
+#[test]
+fn smoke_reproduction_writes_table_claims_and_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReproduceOptions::new(Scale::Smoke, 0, dir.path());
+    let rayon_before = std::env::var_os("RAYON_NUM_THREADS");
+    let report = candor_rl_noisy::reproduce::run(&opts).unwrap();
+    let ids: Vec<&str> = report.claims.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "nr.cartpole-mean",
+            "nr.cartpole-std",
+            "nr.acrobot",
+            "nr.cartpole-level"
+        ]
+    );
+    assert!(!report.proxy);
+    let t3 = &report.tables[0];
+    let labels: Vec<&str> = t3.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["CartPole", "Pong", "MountainCar", "Acrobot"]);
+    assert_eq!(t3.paper.as_ref().unwrap().len(), 4);
+    assert!(t3.to_markdown(2).contains("187.04 ± 13.99"));
+    for p in &report.plots {
+        assert!(dir.path().join(p).exists(), "{p} missing");
+    }
+    assert_eq!(report.plots.len(), 4);
+    // The environment variable set for the run is restored.
+    assert_eq!(std::env::var_os("RAYON_NUM_THREADS"), rayon_before);
+}
