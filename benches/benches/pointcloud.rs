@@ -1,0 +1,73 @@
+//! Criterion benches of candor-pointcloud-defense's hot paths: SOR on one
+//! 1024-point cloud and on a batch of 128 (the IF-Defense GPU anchor: 20.2 ms
+//! per batch of 128 on an H100), and PointNet (TF original) forward at batch 32.
+//!
+//! `cargo bench -p candor-benches --bench pointcloud`
+
+use candle_core::{DType, Device};
+use candle_nn::VarMap;
+use candor_core::init::seeded_var_builder;
+use candor_core::SeededRng;
+use candor_pointcloud_defense::data::synthetic::synthetic_cloud;
+use candor_pointcloud_defense::data::ShapeClass;
+use candor_pointcloud_defense::defense::{sor, sor_batch, SorConfig};
+use candor_pointcloud_defense::model::{clouds_to_tensor, PointNet, PointNetConfig};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+
+/// `n` synthetic 1024-point clouds of the first shape classes.
+fn clouds(n: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| {
+            let class = ShapeClass::ALL[i % ShapeClass::ALL.len()];
+            let mut rng = SeededRng::derive(0, &format!("bench/{i}"));
+            synthetic_cloud(class, 1024, (0.7, 1.3), &mut rng).unwrap()
+        })
+        .collect()
+}
+
+fn bench_sor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sor_1024");
+    let cs = clouds(128);
+    for (name, cfg) in [
+        ("if_defense_k2", SorConfig::if_defense()),
+        ("pcl_k50", SorConfig::pcl()),
+    ] {
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(BenchmarkId::new(name, "1"), |b| {
+            b.iter(|| sor(&cs[0], &cfg).unwrap())
+        });
+        let refs: Vec<&[f32]> = cs.iter().map(Vec::as_slice).collect();
+        g.throughput(Throughput::Elements(128));
+        g.bench_function(BenchmarkId::new(name, "128"), |b| {
+            b.iter(|| sor_batch(&refs, &cfg).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn bench_pointnet(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pointnet_forward");
+    g.sample_size(10);
+    let vm = VarMap::new();
+    let vb = seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu);
+    let net = PointNet::new(vb, &PointNetConfig::tf_original()).unwrap();
+    let cs = clouds(32);
+    let refs: Vec<&[f32]> = cs.iter().map(Vec::as_slice).collect();
+    let x = clouds_to_tensor(&refs, &Device::Cpu).unwrap();
+    g.throughput(Throughput::Elements(32));
+    g.bench_function(BenchmarkId::new("tf_original_eval", "32x1024"), |b| {
+        b.iter(|| net.forward_eval(&x).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_sor, bench_pointnet);
+
+fn main() {
+    // Keep freed tensors' memory in the process (see candor_core::alloc).
+    candor_core::alloc::tune_allocator();
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
