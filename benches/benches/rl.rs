@@ -75,9 +75,11 @@ fn bench_updates(c: &mut Criterion) {
         let mut rng = SeededRng::new(2);
         let batch = buf.sample(32, &mut rng, &Device::Cpu).unwrap();
         let k = if algo == Algo::Nrowan { 0.5 } else { 0.0 };
-        g.bench_with_input(BenchmarkId::new("candor", format!("{algo:?}/batch32")), &(), |b, _| {
-            b.iter(|| agent.update(&batch, k).unwrap())
-        });
+        g.bench_with_input(
+            BenchmarkId::new("candor", format!("{algo:?}/batch32")),
+            &(),
+            |b, _| b.iter(|| agent.update(&batch, k).unwrap()),
+        );
     }
     g.finish();
 
@@ -86,12 +88,16 @@ fn bench_updates(c: &mut Criterion) {
         let cfg = Config::paper(algo, "CartPole-v0").unwrap();
         let mut agent = Agent::new(&cfg, obs_dim, n_actions, 0).unwrap();
         let obs = vec![0.01f32, -0.02, 0.03, 0.01];
-        g.bench_with_input(BenchmarkId::new("candor", format!("{algo:?}/act")), &(), |b, _| {
-            b.iter(|| agent.act(&obs, 100_000).unwrap())
-        });
-        g.bench_with_input(BenchmarkId::new("candor", format!("{algo:?}/greedy")), &(), |b, _| {
-            b.iter(|| agent.greedy_action(&obs).unwrap())
-        });
+        g.bench_with_input(
+            BenchmarkId::new("candor", format!("{algo:?}/act")),
+            &(),
+            |b, _| b.iter(|| agent.act(&obs, 100_000).unwrap()),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("candor", format!("{algo:?}/greedy")),
+            &(),
+            |b, _| b.iter(|| agent.greedy_action(&obs).unwrap()),
+        );
     }
     g.finish();
 }
