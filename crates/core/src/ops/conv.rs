@@ -63,6 +63,9 @@ struct Geom {
     groups: usize,
     oh: usize,
     ow: usize,
+    /// [`Geom::ow_range`] of the first 16 kernel columns, precomputed: the kernels ask
+    /// for it once per row and tap, and it costs two divisions.
+    owr: [(usize, usize); 16],
 }
 
 impl Geom {
@@ -97,7 +100,7 @@ impl Geom {
                 p.dilation
             )));
         }
-        Ok(Geom {
+        let mut g = Geom {
             n,
             cin,
             h,
@@ -114,7 +117,12 @@ impl Geom {
             groups: g,
             oh: (h + 2 * p.padding.0 - eh) / p.stride.0 + 1,
             ow: (w + 2 * p.padding.1 - ew) / p.stride.1 + 1,
-        })
+            owr: [(0, 0); 16],
+        };
+        for kj in 0..kw.min(16) {
+            g.owr[kj] = g.ow_range_calc(kj);
+        }
+        Ok(g)
     }
     fn cg(&self) -> usize {
         self.cin / self.groups
@@ -142,7 +150,16 @@ impl Geom {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
     }
     /// Output columns `ow` whose input column `ow·s + kj·d − p` lies in `[0, W)`.
+    #[inline(always)]
     fn ow_range(&self, kj: usize) -> (usize, usize) {
+        if kj < 16 {
+            self.owr[kj]
+        } else {
+            self.ow_range_calc(kj)
+        }
+    }
+
+    fn ow_range_calc(&self, kj: usize) -> (usize, usize) {
         let off = kj * self.dw;
         let lo = if off >= self.pw {
             0
@@ -361,8 +378,55 @@ fn dw_fwd_plane<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
 }
 
 multiversion!(dw_fwd_plane_mv => dw_fwd_plane(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]));
+multiversion!(dw_fwd_plane_flat_mv => dw_fwd_plane_flat(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]));
 multiversion!(dw_bwd_input_plane_mv => dw_bwd_input_plane(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]));
 multiversion!(dw_bwd_weight_plane_mv => dw_bwd_weight_plane(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]));
+
+/// Depthwise forward of one plane for a stride-1, dilation-1, "same"-size convolution
+/// (output `H × W`): each tap is one long multiply-add over the flattened plane, then the
+/// few columns that wrapped around a row edge are taken back out. Far fewer, longer loops
+/// than [`dw_fwd_plane`] on small feature maps.
+#[inline(always)]
+fn dw_fwd_plane_flat<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
+    let (h, w) = (g.h as isize, g.w as isize);
+    let n = h * w;
+    for ki in 0..g.kh {
+        let dy = ki as isize - g.ph as isize;
+        let (r0, r1) = ((-dy).max(0), (h - dy).min(h));
+        if r0 >= r1 {
+            continue;
+        }
+        for kj in 0..g.kw {
+            let wv = wp[ki * g.kw + kj];
+            let dx = kj as isize - g.pw as isize;
+            let off = dy * w + dx;
+            let lo = (r0 * w).max(-off).max(0);
+            let hi = (r1 * w).min(n - off);
+            if lo < hi {
+                let (lo, hi) = (lo as usize, hi as usize);
+                let src = &xp[(lo as isize + off) as usize..(hi as isize + off) as usize];
+                for (o, v) in yp[lo..hi].iter_mut().zip(src) {
+                    *o += wv * *v;
+                }
+            }
+            // Columns whose input column c + dx left the row read the neighbouring row.
+            let bad = if dx < 0 {
+                0..(-dx).min(w)
+            } else {
+                (w - dx).max(0)..w
+            };
+            for r in r0..r1 {
+                for c in bad.clone() {
+                    let i = r * w + c;
+                    if i >= lo && i < hi {
+                        let i = i as usize;
+                        yp[i] = yp[i] - wv * xp[(i as isize + off) as usize];
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Depthwise: `groups == C_in`, `C_out = m·C_in`; output channel `c·m + j` reads input
 /// channel `c` with its own `kH × kW` filter.
@@ -370,12 +434,17 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     let m = g.og();
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
     let mut y = vec![T::ZERO; g.n * g.cout * ohw];
+    let flat = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.oh == g.h && g.ow == g.w;
     y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
         let (b, co) = (plane / g.cout, plane % g.cout);
         let ci = co / m;
         let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
         let wp = &wt[co * kk..][..kk];
-        dw_fwd_plane_mv(g, xp, wp, yp);
+        if flat {
+            dw_fwd_plane_flat_mv(g, xp, wp, yp);
+        } else {
+            dw_fwd_plane_mv(g, xp, wp, yp);
+        }
     });
     y
 }
@@ -799,6 +868,10 @@ mod tests {
             (&[2, 5, 8, 8], &[7, 5, 1, 1], 1, 0, 1, 1),
             (&[1, 2, 13, 13], &[3, 2, 3, 3], 1, 2, 2, 1),
             (&[3, 6, 7, 9], &[6, 1, 3, 3], 1, 2, 2, 6),
+            // Depthwise "same" convolutions take the flat-plane path (multiplier 2,
+            // a kernel wider than the image).
+            (&[2, 3, 6, 5], &[6, 1, 5, 5], 1, 2, 1, 3),
+            (&[1, 2, 4, 3], &[2, 1, 7, 7], 1, 3, 1, 2),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
             let x = rand(xs, i as u64, DType::F64);
