@@ -420,7 +420,7 @@ fn dw_fwd_plane_flat<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
                     let i = r * w + c;
                     if i >= lo && i < hi {
                         let i = i as usize;
-                        yp[i] = yp[i] - wv * xp[(i as isize + off) as usize];
+                        yp[i] -= wv * xp[(i as isize + off) as usize];
                     }
                 }
             }

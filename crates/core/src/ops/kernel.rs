@@ -16,6 +16,7 @@ pub(crate) trait Real:
     + std::ops::Sub<Output = Self>
     + std::ops::Div<Output = Self>
     + std::ops::AddAssign
+    + std::ops::SubAssign
     + candle_core::WithDType
     + 'static
 {
