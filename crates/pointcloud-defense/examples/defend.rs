@@ -18,9 +18,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use candor_core::SeededRng;
-use candor_pointcloud_defense::data::{
-    normalize_unit_sphere, read_h5_clouds, read_off, read_ply, read_xyz, write_xyz,
-};
+use candor_pointcloud_defense::data::{read_cloud_file, write_xyz};
 use candor_pointcloud_defense::defense::{Defense, SorConfig, SorMetric, SrsConfig};
 use clap::{Parser, ValueEnum};
 
@@ -83,45 +81,28 @@ struct Args {
 }
 
 fn load(args: &Args) -> Result<Vec<f32>> {
-    let ext = args
+    let mut rng = SeededRng::derive(args.seed, "defend/off");
+    let is_off = args
         .input
         .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let mut cloud = match ext.as_str() {
-        "xyz" | "txt" | "pts" => read_xyz(&args.input)?,
-        "ply" => read_ply(&args.input)?,
-        "off" => {
-            let mesh = read_off(&args.input)?;
-            let n = args.points.unwrap_or(1024);
-            let mut rng = SeededRng::derive(args.seed, "defend/off");
-            let mut pts = mesh.sample_surface(n, &mut rng)?;
-            normalize_unit_sphere(&mut pts)?;
-            return Ok(pts);
-        }
-        "h5" | "hdf5" => {
-            let (points, labels, np) = read_h5_clouds(&args.input)?;
-            if args.index >= labels.len() {
-                bail!(
-                    "--index {} but {} holds {} clouds",
-                    args.index,
-                    args.input.display(),
-                    labels.len()
-                );
-            }
-            eprintln!(
-                "cloud {} (label {}) of {}",
-                args.index,
-                labels[args.index],
-                args.input.display()
-            );
-            points[args.index * np * 3..(args.index + 1) * np * 3].to_vec()
-        }
-        _ => bail!(
-            "{}: unknown extension (expected .xyz, .ply, .off or .h5)",
+        .is_some_and(|e| e.eq_ignore_ascii_case("off"));
+    let loaded = read_cloud_file(
+        &args.input,
+        args.index,
+        args.points.unwrap_or(1024),
+        &mut rng,
+    )?;
+    if let Some(label) = loaded.label {
+        eprintln!(
+            "cloud {} (label {label}) of {}",
+            args.index,
             args.input.display()
-        ),
-    };
+        );
+    }
+    let mut cloud = loaded.points;
+    if is_off {
+        return Ok(cloud);
+    }
     if let Some(n) = args.points {
         if n == 0 || n * 3 > cloud.len() {
             bail!("--points {n} but the cloud has {} points", cloud.len() / 3);

@@ -237,3 +237,32 @@ fn loader_rejects_wrong_shapes_and_labels() {
     let e = read_h5_clouds(&bad).unwrap_err().to_string();
     assert!(e.contains("bad.h5") && e.contains("truncated"), "{e}");
 }
+
+#[test]
+fn read_cloud_file_by_extension() {
+    use candor_core::SeededRng;
+    use candor_pointcloud_defense::data::hdf5::write_modelnet_h5;
+    use candor_pointcloud_defense::data::{read_cloud_file, write_xyz};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pts: Vec<f32> = (0..2 * 4 * 3).map(|i| i as f32 * 0.1).collect();
+    let h5 = dir.path().join("c.h5");
+    write_modelnet_h5(&h5, &pts, &[3, 7], 4).unwrap();
+    let mut rng = SeededRng::new(0);
+    let c = read_cloud_file(&h5, 1, 1024, &mut rng).unwrap();
+    assert_eq!(c.label, Some(7));
+    assert_eq!(c.points, pts[12..].to_vec());
+    let e = read_cloud_file(&h5, 2, 1024, &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("c.h5") && e.contains("index 2"), "{e}");
+
+    let xyz = dir.path().join("c.xyz");
+    write_xyz(&xyz, &pts[..12]).unwrap();
+    let c = read_cloud_file(&xyz, 0, 1024, &mut rng).unwrap();
+    assert_eq!((c.points.len(), c.label), (12, None));
+
+    let bad = dir.path().join("c.obj");
+    std::fs::write(&bad, "v 0 0 0").unwrap();
+    assert!(read_cloud_file(&bad, 0, 1024, &mut rng).is_err());
+}

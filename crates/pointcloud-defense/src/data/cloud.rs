@@ -411,6 +411,60 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<Vec<f32>> {
     parse_ply(&bytes).map_err(|e| Error::format(path, strip_invalid(e)))
 }
 
+/// A cloud read from any supported file, and its label when the file has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedCloud {
+    pub points: Vec<f32>,
+    pub label: Option<u32>,
+}
+
+/// Read one cloud from `.xyz`/`.txt`/`.pts`, `.ply`, `.off` (surface-sampled with
+/// `off_points` points from `rng`, then normalised to the unit sphere) or `.h5`/`.hdf5`
+/// (cloud number `index` of a ModelNet40-layout file). Errors name the file.
+pub fn read_cloud_file(
+    path: impl AsRef<Path>,
+    index: usize,
+    off_points: usize,
+    rng: &mut candor_core::SeededRng,
+) -> Result<LoadedCloud> {
+    let path = path.as_ref();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let (points, label) = match ext.as_str() {
+        "xyz" | "txt" | "pts" => (read_xyz(path)?, None),
+        "ply" => (read_ply(path)?, None),
+        "off" => {
+            let mesh = crate::data::off::read_off(path)?;
+            let mut pts = mesh.sample_surface(off_points, rng)?;
+            normalize_unit_sphere(&mut pts)?;
+            (pts, None)
+        }
+        "h5" | "hdf5" => {
+            let (points, labels, np) = crate::data::modelnet::read_h5_clouds(path)?;
+            if index >= labels.len() {
+                return Err(Error::invalid(format!(
+                    "{}: cloud index {index} but the file holds {} clouds",
+                    path.display(),
+                    labels.len()
+                )));
+            }
+            (
+                points[index * np * 3..(index + 1) * np * 3].to_vec(),
+                Some(labels[index]),
+            )
+        }
+        _ => {
+            return Err(Error::invalid(format!(
+                "{}: unknown extension (expected .xyz, .txt, .pts, .ply, .off, .h5 or .hdf5)",
+                path.display()
+            )))
+        }
+    };
+    Ok(LoadedCloud { points, label })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,9 @@ pub mod modelnet;
 pub mod off;
 pub mod synthetic;
 
-pub use cloud::{check_cloud, normalize_unit_sphere, read_ply, read_xyz, write_xyz};
+pub use cloud::{
+    check_cloud, normalize_unit_sphere, read_cloud_file, read_ply, read_xyz, write_xyz, LoadedCloud,
+};
 pub use modelnet::{
     load_split, read_h5_clouds, read_shape_names, ModelNet40, PointCloudSet, Split,
 };
