@@ -24,6 +24,7 @@ pub(crate) trait Real:
     const ONE: Self;
     const NEG_INF: Self;
     fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
     fn wrap(v: Vec<Self>) -> CpuStorage;
 }
 
@@ -33,6 +34,9 @@ impl Real for f32 {
     const NEG_INF: Self = f32::NEG_INFINITY;
     fn from_f64(v: f64) -> Self {
         v as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
     }
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::F32(v)
@@ -45,6 +49,9 @@ impl Real for f64 {
     const NEG_INF: Self = f64::NEG_INFINITY;
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn to_f64(self) -> f64 {
+        self
     }
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::F64(v)

@@ -8,6 +8,7 @@
 //! candle's own ops where candle has them; the project's CUDA kernels are a later issue.
 
 pub mod activation;
+mod batchnorm;
 pub mod conv;
 mod kernel;
 pub mod norm;
@@ -212,6 +213,17 @@ mod gradient_tests {
         )
         .unwrap();
         assert_ok("batch_norm_train", r);
+        let (rm, rv) = (rand(&[4], 12), rand(&[4], 13).abs().unwrap());
+        let r = check(
+            |t| batch_norm_eval(&t[0], &rm, &rv, Some(&t[1]), Some(&t[2]), 1e-5),
+            &[x.clone(), rand(&[4], 14), rand(&[4], 15)],
+            60,
+            1e-6,
+            1e-7,
+            1e-6,
+        )
+        .unwrap();
+        assert_ok("batch_norm_eval", r);
         let lw = rand(&[5], 10);
         let lb = rand(&[5], 11);
         let r = check(

@@ -2,7 +2,7 @@
 //! pass (candle-nn's `LayerNorm`/`RmsNorm` use a fused forward-only op: their inputs and
 //! parameters silently get no gradient).
 
-use candle_core::{Tensor, D};
+use candle_core::{DType, Tensor, D};
 
 use crate::{Error, Result};
 
@@ -121,6 +121,33 @@ pub fn batch_norm_train(
             "batch_norm in training mode needs more than one value per channel, got {dims:?}"
         )));
     }
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        // Fused kernel: statistics, normalisation and affine in two passes.
+        let w = match weight {
+            Some(w) => w.clone(),
+            None => Tensor::ones(c, x.dtype(), x.device())?,
+        };
+        let b = match bias {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(c, x.dtype(), x.device())?,
+        };
+        if w.dims() != [c] || b.dims() != [c] {
+            return Err(Error::invalid(format!(
+                "batch_norm: weight and bias must be ({c},), got {:?} and {:?}",
+                w.dims(),
+                b.dims()
+            )));
+        }
+        let (y, st) = super::batchnorm::bn_train_fused(x, &w, &b, eps)?;
+        let mean = Tensor::from_vec(st.mean, c, x.device())?.to_dtype(x.dtype())?;
+        let unbiased: Vec<f64> = st
+            .var
+            .iter()
+            .map(|v| v * count as f64 / (count - 1) as f64)
+            .collect();
+        let var = Tensor::from_vec(unbiased, c, x.device())?.to_dtype(x.dtype())?;
+        return Ok((y, mean, var));
+    }
     // (N, C, R) → (C, N·R)
     let xr = x
         .reshape((dims[0], c, count / dims[0]))?
@@ -154,18 +181,28 @@ pub fn batch_norm_eval(
             "batch_norm: expected (N, C, …), got {dims:?}"
         )));
     }
+    let c = dims[1];
     let mut shape = vec![1usize; dims.len()];
-    shape[1] = dims[1];
-    let y = x
-        .broadcast_sub(&running_mean.reshape(shape.clone())?)?
-        .broadcast_div(&(running_var + eps)?.sqrt()?.reshape(shape.clone())?)?;
-    affine(y, weight, bias, &shape)
+    shape[1] = c;
+    // Fold the statistics and the affine transform into one scale and shift per channel
+    // (small tensors, differentiable in weight and bias): two full-size passes, not four.
+    let inv = (running_var + eps)?.sqrt()?.recip()?;
+    let scale = match weight {
+        Some(w) => w.mul(&inv)?,
+        None => inv,
+    };
+    let shift = match bias {
+        Some(b) => b.sub(&running_mean.mul(&scale)?)?,
+        None => running_mean.mul(&scale)?.neg()?,
+    };
+    Ok(x.broadcast_mul(&scale.reshape(shape.clone())?)?
+        .broadcast_add(&shift.reshape(shape)?)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device};
+    use candle_core::Device;
 
     #[test]
     fn layer_norm_matches_candle_slow() {
@@ -206,6 +243,35 @@ mod tests {
             assert!((v - 1.0).abs() < 1e-9);
         }
         assert!(group_norm(&x, 4, None, None, 1e-5).is_err());
+    }
+
+    #[test]
+    fn batch_norm_eval_matches_the_formula() {
+        let mut r = crate::SeededRng::new(4);
+        let dev = Device::Cpu;
+        let x = r
+            .normal_tensor(0.0, 1.0, (2, 3, 4), DType::F64, &dev)
+            .unwrap();
+        let rm = r.normal_tensor(0.0, 1.0, 3, DType::F64, &dev).unwrap();
+        let rv = r.uniform_tensor(0.5, 2.0, 3, DType::F64, &dev).unwrap();
+        let w = r.normal_tensor(0.0, 1.0, 3, DType::F64, &dev).unwrap();
+        let b = r.normal_tensor(0.0, 1.0, 3, DType::F64, &dev).unwrap();
+        let y = batch_norm_eval(&x, &rm, &rv, Some(&w), Some(&b), 1e-3).unwrap();
+        let (xv, yv) = (x.to_vec3::<f64>().unwrap(), y.to_vec3::<f64>().unwrap());
+        let (m, v, wv, bv) = (
+            rm.to_vec1::<f64>().unwrap(),
+            rv.to_vec1::<f64>().unwrap(),
+            w.to_vec1::<f64>().unwrap(),
+            b.to_vec1::<f64>().unwrap(),
+        );
+        for n in 0..2 {
+            for c in 0..3 {
+                for i in 0..4 {
+                    let want = (xv[n][c][i] - m[c]) / (v[c] + 1e-3).sqrt() * wv[c] + bv[c];
+                    assert!((yv[n][c][i] - want).abs() < 1e-12);
+                }
+            }
+        }
     }
 
     #[test]
