@@ -135,8 +135,9 @@ fn summary(out: &Path) -> Result<String> {
             held,
             r.claims.len()
         ));
+        // results.md links its plots relative to the paper's folder; REPORT.md sits one
+        // level up. (Plots are the only links a report has.)
         let md = r.to_markdown().replace("](", &format!("]({}/", e.name));
-        // Undo the prefix on links that are not plots (there are none besides plots).
         bodies.push_str(&md);
         bodies.push('\n');
     }

@@ -16,7 +16,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candor_core::SeededRng;
 use candor_pointcloud_defense::data::{read_cloud_file, write_xyz};
 use candor_pointcloud_defense::defense::{Defense, SorConfig, SorMetric, SrsConfig};
@@ -82,16 +82,7 @@ struct Args {
 
 fn load(args: &Args) -> Result<Vec<f32>> {
     let mut rng = SeededRng::derive(args.seed, "defend/off");
-    let is_off = args
-        .input
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("off"));
-    let loaded = read_cloud_file(
-        &args.input,
-        args.index,
-        args.points.unwrap_or(1024),
-        &mut rng,
-    )?;
+    let loaded = read_cloud_file(&args.input, args.index, args.points, &mut rng)?;
     if let Some(label) = loaded.label {
         eprintln!(
             "cloud {} (label {label}) of {}",
@@ -99,17 +90,7 @@ fn load(args: &Args) -> Result<Vec<f32>> {
             args.input.display()
         );
     }
-    let mut cloud = loaded.points;
-    if is_off {
-        return Ok(cloud);
-    }
-    if let Some(n) = args.points {
-        if n == 0 || n * 3 > cloud.len() {
-            bail!("--points {n} but the cloud has {} points", cloud.len() / 3);
-        }
-        cloud.truncate(n * 3);
-    }
-    Ok(cloud)
+    Ok(loaded.points)
 }
 
 fn main() -> Result<()> {

@@ -249,20 +249,23 @@ fn read_cloud_file_by_extension() {
     let h5 = dir.path().join("c.h5");
     write_modelnet_h5(&h5, &pts, &[3, 7], 4).unwrap();
     let mut rng = SeededRng::new(0);
-    let c = read_cloud_file(&h5, 1, 1024, &mut rng).unwrap();
+    let c = read_cloud_file(&h5, 1, None, &mut rng).unwrap();
     assert_eq!(c.label, Some(7));
     assert_eq!(c.points, pts[12..].to_vec());
-    let e = read_cloud_file(&h5, 2, 1024, &mut rng)
+    let e = read_cloud_file(&h5, 2, None, &mut rng)
         .unwrap_err()
         .to_string();
     assert!(e.contains("c.h5") && e.contains("index 2"), "{e}");
 
     let xyz = dir.path().join("c.xyz");
     write_xyz(&xyz, &pts[..12]).unwrap();
-    let c = read_cloud_file(&xyz, 0, 1024, &mut rng).unwrap();
+    let c = read_cloud_file(&xyz, 0, None, &mut rng).unwrap();
     assert_eq!((c.points.len(), c.label), (12, None));
+    let c = read_cloud_file(&xyz, 0, Some(3), &mut rng).unwrap();
+    assert_eq!(c.points, pts[..9].to_vec());
+    assert!(read_cloud_file(&xyz, 0, Some(5), &mut rng).is_err());
 
     let bad = dir.path().join("c.obj");
     std::fs::write(&bad, "v 0 0 0").unwrap();
-    assert!(read_cloud_file(&bad, 0, 1024, &mut rng).is_err());
+    assert!(read_cloud_file(&bad, 0, None, &mut rng).is_err());
 }

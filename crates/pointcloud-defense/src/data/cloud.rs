@@ -419,12 +419,14 @@ pub struct LoadedCloud {
 }
 
 /// Read one cloud from `.xyz`/`.txt`/`.pts`, `.ply`, `.off` (surface-sampled with
-/// `off_points` points from `rng`, then normalised to the unit sphere) or `.h5`/`.hdf5`
-/// (cloud number `index` of a ModelNet40-layout file). Errors name the file.
+/// `points` points, default 1024, from `rng`, then normalised to the unit sphere) or
+/// `.h5`/`.hdf5` (cloud number `index` of a ModelNet40-layout file). For every format but
+/// `.off`, `points = Some(n)` keeps the first `n` points (an error if the file has fewer).
+/// Errors name the file.
 pub fn read_cloud_file(
     path: impl AsRef<Path>,
     index: usize,
-    off_points: usize,
+    points: Option<usize>,
     rng: &mut candor_core::SeededRng,
 ) -> Result<LoadedCloud> {
     let path = path.as_ref();
@@ -432,14 +434,17 @@ pub fn read_cloud_file(
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    let (points, label) = match ext.as_str() {
+    let (mut cloud, label) = match ext.as_str() {
         "xyz" | "txt" | "pts" => (read_xyz(path)?, None),
         "ply" => (read_ply(path)?, None),
         "off" => {
             let mesh = crate::data::off::read_off(path)?;
-            let mut pts = mesh.sample_surface(off_points, rng)?;
+            let mut pts = mesh.sample_surface(points.unwrap_or(1024), rng)?;
             normalize_unit_sphere(&mut pts)?;
-            (pts, None)
+            return Ok(LoadedCloud {
+                points: pts,
+                label: None,
+            });
         }
         "h5" | "hdf5" => {
             let (points, labels, np) = crate::data::modelnet::read_h5_clouds(path)?;
@@ -462,7 +467,20 @@ pub fn read_cloud_file(
             )))
         }
     };
-    Ok(LoadedCloud { points, label })
+    if let Some(n) = points {
+        if n == 0 || n * 3 > cloud.len() {
+            return Err(Error::invalid(format!(
+                "{}: asked for the first {n} points but the cloud has {}",
+                path.display(),
+                cloud.len() / 3
+            )));
+        }
+        cloud.truncate(n * 3);
+    }
+    Ok(LoadedCloud {
+        points: cloud,
+        label,
+    })
 }
 
 #[cfg(test)]
