@@ -515,6 +515,37 @@ impl H5File {
         self.read(data, size)
     }
 
+    /// Reads and checks a version-1 B-tree node header (signature, node type, level,
+    /// cycle guard); returns `(level, entries, header length)`.
+    fn btree_v1_header(
+        &self,
+        addr: u64,
+        node_type: u8,
+        level_expected: Option<u8>,
+        seen: &mut HashSet<u64>,
+        what: &str,
+    ) -> R<(u8, usize, usize)> {
+        if !seen.insert(addr) || seen.len() > MAX_BTREE_NODES {
+            bail!("{what}: visited twice or too many nodes (a cycle: corrupt)");
+        }
+        let hdr_len = 8 + 2 * self.so;
+        let hdr = self.read(addr, hdr_len)?;
+        let mut c = self.cur(&hdr, what);
+        c.sig(b"TREE")?;
+        let ntype = c.u8()?;
+        if ntype != node_type {
+            let kind = if node_type == 0 {
+                "group"
+            } else {
+                "raw data chunks"
+            };
+            bail!("{what}: node type {ntype}, expected {node_type} ({kind})");
+        }
+        let level = c.u8()?;
+        check_level(level, level_expected, what)?;
+        Ok((level, c.u16()? as usize, hdr_len))
+    }
+
     fn group_btree(
         &self,
         addr: u64,
@@ -524,20 +555,8 @@ impl H5File {
         out: &mut Vec<(String, u64)>,
     ) -> R<()> {
         let what = format!("group B-tree node at {addr:#x}");
-        if !seen.insert(addr) || seen.len() > MAX_BTREE_NODES {
-            bail!("{what}: visited twice or too many nodes (a cycle: corrupt)");
-        }
-        let hdr_len = 8 + 2 * self.so;
-        let hdr = self.read(addr, hdr_len)?;
-        let mut c = self.cur(&hdr, &what);
-        c.sig(b"TREE")?;
-        let ntype = c.u8()?;
-        if ntype != 0 {
-            bail!("{what}: node type {ntype}, expected 0 (group)");
-        }
-        let level = c.u8()?;
-        check_level(level, level_expected, &what)?;
-        let entries = c.u16()? as usize;
+        let (level, entries, hdr_len) =
+            self.btree_v1_header(addr, 0, level_expected, seen, &what)?;
         let body = self.read(
             addr + hdr_len as u64,
             entries * (self.sl + self.so) + self.sl,
@@ -787,20 +806,8 @@ impl H5File {
         out: &mut Vec<ChunkRef>,
     ) -> R<()> {
         let what = format!("chunk B-tree node at {addr:#x}");
-        if !seen.insert(addr) || seen.len() > MAX_BTREE_NODES {
-            bail!("{what}: visited twice or too many nodes (a cycle: corrupt)");
-        }
-        let hdr_len = 8 + 2 * self.so;
-        let hdr = self.read(addr, hdr_len)?;
-        let mut c = self.cur(&hdr, &what);
-        c.sig(b"TREE")?;
-        let ntype = c.u8()?;
-        if ntype != 1 {
-            bail!("{what}: node type {ntype}, expected 1 (raw data chunks)");
-        }
-        let level = c.u8()?;
-        check_level(level, level_expected, &what)?;
-        let entries = c.u16()? as usize;
+        let (level, entries, hdr_len) =
+            self.btree_v1_header(addr, 1, level_expected, seen, &what)?;
         let key_len = 8 + 8 * (rank + 1);
         let body = self.read(
             addr + hdr_len as u64,
