@@ -277,3 +277,108 @@ mod tests {
         assert!(bar_plot(dir.path().join("e.png"), "e", "y", &[]).is_err());
     }
 }
+
+/// One panel of [`scatter_panels`]: a title and named point sets, each drawn as
+/// small dots in its own colour (later sets on top).
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub title: String,
+    pub sets: Vec<Series>,
+}
+
+/// Draw side-by-side scatter panels sharing one aspect-preserving range (e.g. 2-D
+/// projections of point clouds) with a legend per panel, and write a PNG to `path`.
+pub fn scatter_panels(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> Result<()> {
+    if panels.is_empty()
+        || panels
+            .iter()
+            .all(|p| p.sets.iter().all(|s| s.points.is_empty()))
+    {
+        return Err(Error::invalid(format!(
+            "scatter plot '{title}' has no points"
+        )));
+    }
+    register_font();
+    let all = || {
+        panels
+            .iter()
+            .flat_map(|p| p.sets.iter().flat_map(|s| s.points.iter().copied()))
+    };
+    let (x0, x1) = range(all().map(|p| p.0));
+    let (y0, y1) = range(all().map(|p| p.1));
+    // Same half-width on both axes so shapes keep their proportions.
+    let half = ((x1 - x0).max(y1 - y0)) / 2.0;
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let mut buf = vec![255u8; (W * H * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let root = root.titled(title, ("sans-serif", 22)).map_err(plot_err)?;
+        let areas = root.split_evenly((1, panels.len()));
+        for (panel, area) in panels.iter().zip(areas) {
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&panel.title, ("sans-serif", 16))
+                .margin(8)
+                .build_cartesian_2d(cx - half..cx + half, cy - half..cy + half)
+                .map_err(plot_err)?;
+            for (i, s) in panel.sets.iter().enumerate() {
+                let c = palette(i);
+                let pts = s
+                    .points
+                    .iter()
+                    .copied()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite());
+                let r = if i == 0 { 1 } else { 2 };
+                chart
+                    .draw_series(pts.map(|p| Circle::new(p, r, c.filled())))
+                    .map_err(plot_err)?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 4, c.filled()));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 12))
+                .position(SeriesLabelPosition::LowerLeft)
+                .draw()
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    save_png(path.as_ref(), buf)
+}
+
+#[cfg(test)]
+mod scatter_tests {
+    use super::*;
+
+    #[test]
+    fn scatter_panels_writes_a_png_and_rejects_empty_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.png");
+        let circle: Vec<(f64, f64)> = (0..50)
+            .map(|i| {
+                let a = i as f64 / 50.0 * std::f64::consts::TAU;
+                (a.cos(), a.sin())
+            })
+            .collect();
+        let panels = [
+            Panel {
+                title: "a".into(),
+                sets: vec![Series::new("kept", circle.clone())],
+            },
+            Panel {
+                title: "b".into(),
+                sets: vec![
+                    Series::new("kept", circle),
+                    Series::new("removed", vec![(2.0, 2.0)]),
+                ],
+            },
+        ];
+        scatter_panels(&p, "test", &panels).unwrap();
+        let img = image::open(&p).unwrap();
+        assert_eq!((img.width(), img.height()), (W, H));
+        assert!(scatter_panels(&p, "empty", &[]).is_err());
+    }
+}

@@ -197,7 +197,7 @@ fn im2col<T: Real>(g: &Geom, x: &[T], col: &mut [T]) {
                             dst[..lo].iter_mut().for_each(|v| *v = T::ZERO);
                             dst[hi..].iter_mut().for_each(|v| *v = T::ZERO);
                             let base = kj * g.dw;
-                            if g.sw == 1 {
+                            if g.sw == 1 && lo < hi {
                                 let s0 = lo + base - g.pw;
                                 dst[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
                             } else {
@@ -226,7 +226,7 @@ fn col2im<T: Real>(g: &Geom, col: &[T], dx: &mut [T]) {
                     if let Some(ih) = g.ih(oh, ki) {
                         let dst = &mut dx[c * g.hw() + ih * g.w..][..g.w];
                         let src = &row[oh * ow..(oh + 1) * ow];
-                        if g.sw == 1 {
+                        if g.sw == 1 && lo < hi {
                             let d0 = lo + base - g.pw;
                             for (d, s) in dst[d0..d0 + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
                                 *d += *s;
@@ -362,7 +362,7 @@ fn dw_fwd_plane<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
                 let wv = wp[ki * g.kw + kj];
                 let (lo, hi) = g.ow_range(kj);
                 let base = kj * g.dw;
-                if g.sw == 1 {
+                if g.sw == 1 && lo < hi {
                     let s0 = lo + base - g.pw;
                     for (o, xv) in yr[lo..hi].iter_mut().zip(&xr[s0..s0 + (hi - lo)]) {
                         *o += wv * *xv;
@@ -460,7 +460,7 @@ fn dw_bwd_input_plane<T: Real>(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]) {
                 let wv = wp[ki * g.kw + kj];
                 let (lo, hi) = g.ow_range(kj);
                 let base = kj * g.dw;
-                if g.sw == 1 {
+                if g.sw == 1 && lo < hi {
                     let d0 = lo + base - g.pw;
                     for (d, s) in dxr[d0..d0 + (hi - lo)].iter_mut().zip(&dyr[lo..hi]) {
                         *d += wv * *s;
@@ -525,7 +525,7 @@ fn dw_bwd_weight_plane<T: Real>(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]) {
                 let (lo, hi) = g.ow_range(kj);
                 let base = kj * g.dw;
                 let mut acc = T::ZERO;
-                if g.sw == 1 {
+                if g.sw == 1 && lo < hi {
                     let s0 = lo + base - g.pw;
                     acc = dot(&dyr[lo..hi], &xr[s0..s0 + (hi - lo)]);
                 } else {
@@ -853,6 +853,30 @@ mod tests {
             .unwrap()
             .to_scalar::<f64>()
             .unwrap()
+    }
+
+    #[test]
+    fn kernel_larger_than_a_tiny_input() {
+        // EfficientNet's 5×5 "same" convolutions reach 1×1 and 2×1 maps on small
+        // images: kernel taps that see only padding must be skipped, not indexed.
+        for (xs, ws, groups, pad, stride) in [
+            ([2usize, 3, 1, 1], [3usize, 1, 5, 5], 3, 2, 1),
+            ([1, 4, 2, 1], [4, 1, 5, 5], 4, 2, 2),
+            ([2, 2, 1, 1], [3, 2, 5, 5], 1, 2, 1),
+            ([1, 2, 1, 2], [2, 2, 3, 3], 1, 1, 2),
+        ] {
+            let x = candle_core::Var::from_tensor(&rand(&xs, 1, DType::F64)).unwrap();
+            let w = candle_core::Var::from_tensor(&rand(&ws, 2, DType::F64)).unwrap();
+            let p = Conv2dParams::new(stride, pad, 1, groups);
+            let y = conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+            let theirs = x
+                .as_tensor()
+                .conv2d(w.as_tensor(), pad, stride, 1, groups)
+                .unwrap();
+            assert!(max_diff(&y, &theirs) < 1e-12, "{xs:?} {ws:?}");
+            let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(g.get(x.as_tensor()).is_some() && g.get(w.as_tensor()).is_some());
+        }
     }
 
     #[test]

@@ -13,12 +13,14 @@ pub mod conv;
 mod kernel;
 pub mod norm;
 pub mod pool;
+pub mod rows;
 pub mod upsample;
 
 pub use activation::relu;
 pub use conv::{conv2d, conv2d_bias, Conv2dParams};
 pub use norm::{batch_norm_eval, batch_norm_train, group_norm, instance_norm, layer_norm};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dParams};
+pub use rows::{bias_relu, linear, max_dim1};
 pub use upsample::upsample_bilinear2d;
 
 #[cfg(test)]
