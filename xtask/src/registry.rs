@@ -25,8 +25,8 @@ pub static REGISTRY: &[Entry] = &[
     Entry {
         name: "pointcloud-defense",
         title: "SRS and SOR defenses against adversarial point clouds (arXiv 1812.11017)",
-        status: "planned (issue 4)",
-        run: None,
+        status: "implemented",
+        run: Some(candor_pointcloud_defense::reproduce::run),
     },
     Entry {
         name: "forgery",

@@ -4,9 +4,7 @@
 //! *Deflecting 3D Adversarial Point Clouds Through Outlier-Guided Removal*
 //! (arXiv 1812.11017; ICCV 2019 as *DUP-Net*), with the ModelNet40 data path.
 //!
-//! ## Status: phases 1–2 (data, defenses, PointNet victim and its training)
-//!
-//! Implemented:
+//! ## Contents
 //!
 //! * [`defense`]: **SOR** (statistical outlier removal: configurable `k`, `α`,
 //!   Euclidean or squared distance, `ddof`, keep rule; presets
@@ -42,15 +40,27 @@
 //!   [`data::synthetic`]: a seeded set of 12 procedural shape classes written in
 //!   the ModelNet40 layout (a proxy for offline tests; its numbers are not the
 //!   paper's).
+//! * [`attack`]: the targeted C&W **perturbation** attack (L2, margin loss
+//!   κ = 0, binary search on λ, Adam lr 0.01), independent **point adding**
+//!   with the Chamfer or Hausdorff distance (512 points initialised at
+//!   PointNet's critical points), and untargeted **saliency point dropping**
+//!   (200 points, 5 per round); batched, deterministic per seed, schedules as
+//!   config ([`CwConfig`](attack::CwConfig), [`DropConfig`](attack::DropConfig)).
+//! * [`eval`]: IF-Defense's Table 2 layout (rows none / SRS / SOR, columns
+//!   Clean / Perturb / Add-CD / Add-HD / Drop-200), targeted success before and
+//!   after each defense, and both readings of "attacks eliminated".
+//! * [`reproduce`]: `cargo xtask reproduce --paper pointcloud-defense` at
+//!   smoke, quick (synthetic proxy) and paper (ModelNet40 from `--data`) scale,
+//!   with the claims `pc.clean`, `pc.attack`, `pc.sor-recovers`,
+//!   `pc.sor-beats-srs` and `pc.sor-clean-cost`.
 //! * Examples: `defend` (SOR/SRS on a cloud file), `train_pointnet` (train on a
 //!   ModelNet40-layout folder or a synthetic one, save the model), `classify`
 //!   (score a cloud file with a saved model, optionally after SOR/SRS).
 //!   Benches: `cargo bench -p candor-benches --bench pointcloud`.
 //!
-//! Not yet implemented (later phases, deliberately absent rather than stubbed):
-//! the C&W perturbation / point-adding attacks, the DUP-Net upsampler, the
-//! attack-and-defense metrics and `reproduce`. No PointNet has been trained on
-//! the real ModelNet40 here, so no accuracy is claimed.
+//! Not implemented: the DUP-Net upsampler (PU-Net), the cluster/object/kNN
+//! attacks and Drop-100. No PointNet has been trained on the real ModelNet40
+//! here, so no ModelNet40 accuracy is claimed.
 //!
 //! ## Choices
 //!
@@ -65,7 +75,9 @@
 //! * PointNet: layers followed by BatchNorm carry no bias, the T-Nets output
 //!   `W·g + b + I` (`b` starts at 0; TF starts `b` at `I`: same function), and
 //!   the orthogonality penalty is TF's `l2_loss`, summed over the batch.
-//!   candle's max-pool backward sends the gradient to every tied maximum.
+//!   The max-pool over points sends its gradient to the first maximum, as TF
+//!   and PyTorch do (`candor_core::ops::max_dim1`; candle's `max` would send it
+//!   to every tied maximum, which matters when attacks duplicate points).
 //!
 //! ## Example: PointNet on a SOR-filtered cloud
 //!
@@ -106,9 +118,12 @@
 //! assert_eq!(&kept[..], &cloud[..300]);
 //! ```
 
+pub mod attack;
 pub mod data;
 pub mod defense;
+pub mod eval;
 pub mod model;
+pub mod reproduce;
 pub mod train;
 
 pub use candor_core::{Error, Result};

@@ -37,7 +37,7 @@ use std::path::Path;
 use candle_core::{DType, Device, ModuleT, Tensor, Var, D};
 use candle_nn::{Init, VarBuilder, VarMap};
 use candor_core::nn::BatchNorm2d;
-use candor_core::ops::relu;
+use candor_core::ops::{linear, max_dim1, relu};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -199,11 +199,7 @@ impl Dense {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        })
+        linear(x, &self.weight, self.bias.as_ref(), false)
     }
 }
 
@@ -219,22 +215,52 @@ enum InitStyle {
 struct DenseBn {
     dense: Dense,
     bn: BatchNorm2d,
+    /// Evaluation mode returns detached folded weights (no weight gradients).
+    frozen: bool,
 }
 
 impl DenseBn {
     fn new(vb: VarBuilder, c_in: usize, c_out: usize, cfg: &PointNetConfig) -> Result<Self> {
         let dense = Dense::new(vb.pp("fc"), c_in, c_out, false, init_style(cfg))?;
         let bn = BatchNorm2d::with(vb.pp("bn"), c_out, cfg.bn_momentum, cfg.bn_eps)?;
-        Ok(DenseBn { dense, bn })
+        Ok(DenseBn {
+            dense,
+            bn,
+            frozen: false,
+        })
     }
 
     /// `(M, c_in) → (M, c_out)`, BatchNorm over the rows.
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        Ok(self.bn.forward_t(&self.dense.forward(x)?, train)?)
+        if train {
+            return Ok(self.bn.forward_t(&self.dense.forward(x)?, train)?);
+        }
+        let (w, shift) = self.folded()?;
+        linear(x, &w, Some(&shift), false)
     }
 
     fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        relu(&self.forward(x, train)?)
+        if train {
+            return relu(&self.forward(x, train)?);
+        }
+        let (w, shift) = self.folded()?;
+        linear(x, &w, Some(&shift), true)
+    }
+
+    /// Evaluation mode: the BatchNorm folded into the weights, `W·s` and the shift
+    /// `β − μ·s` with `s = γ / √(σ² + ε)` (small tensors, differentiable in every
+    /// parameter), so a layer costs one matmul and one fused bias + ReLU pass.
+    fn folded(&self) -> Result<(Tensor, Tensor)> {
+        let bn = &self.bn;
+        let scale = bn
+            .weight
+            .broadcast_div(&(bn.running_var.as_tensor() + bn.eps)?.sqrt()?)?;
+        let shift = (&bn.bias - bn.running_mean.as_tensor().mul(&scale)?)?;
+        let w = self.dense.weight.broadcast_mul(&scale.unsqueeze(1)?)?;
+        if self.frozen {
+            return Ok((w.detach(), shift.detach()));
+        }
+        Ok((w, shift))
     }
 }
 
@@ -248,7 +274,7 @@ fn init_style(cfg: &PointNetConfig) -> InitStyle {
 /// Max over the points of `(B·N, C)` rows: `(B, C)`.
 fn max_over_points(h: &Tensor, b: usize, n: usize) -> Result<Tensor> {
     let c = h.dim(1)?;
-    Ok(h.reshape((b, n, c))?.max(1)?)
+    max_dim1(&h.reshape((b, n, c))?)
 }
 
 /// A `k × k` transform network (shared MLP, max-pool, FCs, `W·g + b + I`).
@@ -296,11 +322,8 @@ impl TNet {
         Ok(t.reshape((b, self.k, self.k))?)
     }
 
-    fn bns_mut(&mut self) -> impl Iterator<Item = &mut BatchNorm2d> {
-        self.convs
-            .iter_mut()
-            .chain(self.fcs.iter_mut())
-            .map(|l| &mut l.bn)
+    fn layers_mut(&mut self) -> impl Iterator<Item = &mut DenseBn> {
+        self.convs.iter_mut().chain(self.fcs.iter_mut())
     }
 }
 
@@ -376,9 +399,7 @@ impl PointNet {
         &self.cfg
     }
 
-    /// Sets the momentum of every BatchNorm (PyTorch convention: the weight of
-    /// the new batch statistic).
-    pub fn set_bn_momentum(&mut self, momentum: f64) {
+    fn layers_mut(&mut self) -> impl Iterator<Item = &mut DenseBn> {
         let PointNet {
             input_tnet,
             stem,
@@ -387,18 +408,57 @@ impl PointNet {
             head,
             ..
         } = self;
-        let bns = input_tnet
-            .bns_mut()
-            .chain(feature_tnet.iter_mut().flat_map(|t| t.bns_mut()))
-            .chain(
-                stem.iter_mut()
-                    .chain(trunk.iter_mut())
-                    .chain(head.iter_mut())
-                    .map(|l| &mut l.bn),
-            );
-        for bn in bns {
-            bn.momentum = momentum;
+        input_tnet
+            .layers_mut()
+            .chain(feature_tnet.iter_mut().flat_map(|t| t.layers_mut()))
+            .chain(stem.iter_mut())
+            .chain(trunk.iter_mut())
+            .chain(head.iter_mut())
+    }
+
+    /// Sets the momentum of every BatchNorm (PyTorch convention: the weight of
+    /// the new batch statistic).
+    pub fn set_bn_momentum(&mut self, momentum: f64) {
+        for l in self.layers_mut() {
+            l.bn.momentum = momentum;
         }
+    }
+
+    /// A copy for attacks: in evaluation mode its BatchNorm-folded point-wise
+    /// layers are detached from the variables, so a backward pass computes the
+    /// gradient with respect to the input without the (large) weight
+    /// gradients of the shared MLPs. It shares the variables with `self`.
+    pub fn frozen(&self) -> PointNet {
+        let mut net = self.clone();
+        for l in net.layers_mut() {
+            l.frozen = true;
+        }
+        net
+    }
+
+    /// Evaluation-mode predictions for clouds of any sizes, `batch` clouds
+    /// at a time. A batch's clouds are padded to its largest by repeating
+    /// their first point, which leaves every prediction unchanged (in
+    /// evaluation mode the network is point-wise up to a max over points).
+    pub fn predict_clouds(&self, clouds: &[&[f32]], batch: usize) -> Result<Vec<usize>> {
+        if batch == 0 {
+            return Err(Error::invalid("predict_clouds: batch must be positive"));
+        }
+        let mut out = Vec::with_capacity(clouds.len());
+        for chunk in clouds.chunks(batch) {
+            let n = chunk.iter().map(|c| c.len() / 3).max().unwrap_or(0);
+            let mut data = Vec::with_capacity(chunk.len() * n * 3);
+            for c in chunk {
+                crate::data::check_cloud(c, "cloud to classify")?;
+                data.extend_from_slice(c);
+                for _ in c.len() / 3..n {
+                    data.extend_from_slice(&c[..3]);
+                }
+            }
+            let x = Tensor::from_vec(data, (chunk.len(), n, 3), &Device::Cpu)?;
+            out.extend(self.predict(&x)?);
+        }
+        Ok(out)
     }
 
     /// Training-mode forward (batch statistics, running-average updates,
@@ -423,8 +483,34 @@ impl PointNet {
             .collect())
     }
 
-    fn forward_impl(&self, x: &Tensor, rng: Option<&mut SeededRng>) -> Result<PointNetOutput> {
-        let train = rng.is_some();
+    /// Counts, for each point of each cloud, how many channels of the global
+    /// max-pool it wins (evaluation mode; the first maximum of each channel):
+    /// PointNet's *critical points* are those with a non-zero count. Returns
+    /// `B` vectors of `N` counts.
+    pub fn critical_counts(&self, points: &Tensor) -> Result<Vec<Vec<u32>>> {
+        let (h, ..) = self.point_features(points, false)?;
+        let (b, n) = (points.dim(0)?, points.dim(1)?);
+        let c = h.dim(1)?;
+        let h = h.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut counts = vec![vec![0u32; n]; b];
+        for (bi, cnt) in counts.iter_mut().enumerate() {
+            let hb = &h[bi * n * c..(bi + 1) * n * c];
+            for ch in 0..c {
+                let mut best = 0;
+                for p in 1..n {
+                    if hb[p * c + ch] > hb[best * c + ch] {
+                        best = p;
+                    }
+                }
+                cnt[best] += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The per-point features fed to the global max-pool, `(B·N, C)`, with
+    /// the input and feature transforms.
+    fn point_features(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let (b, n, c) = x.dims3().map_err(|_| {
             Error::invalid(format!(
                 "PointNet expects (B, N, 3) points, got {:?}",
@@ -467,6 +553,13 @@ impl PointNet {
                 l.forward_relu(&h, train)?
             };
         }
+        Ok((h, t_in, feature_transform))
+    }
+
+    fn forward_impl(&self, x: &Tensor, rng: Option<&mut SeededRng>) -> Result<PointNetOutput> {
+        let train = rng.is_some();
+        let (h, t_in, feature_transform) = self.point_features(x, train)?;
+        let (b, n) = (x.dim(0)?, x.dim(1)?);
         let mut g = max_over_points(&h, b, n)?;
         let mut rng = rng;
         let last = self.head.len().saturating_sub(1);
