@@ -101,7 +101,7 @@ fn validate_points(points: &[f32], dim: usize) -> Result<usize> {
     if dim == 0 {
         bail_invalid!("dim must be at least 1");
     }
-    if points.len() % dim != 0 {
+    if !points.len().is_multiple_of(dim) {
         bail_invalid!(
             "points has {} values, which is not a multiple of dim = {dim}",
             points.len()

@@ -41,7 +41,10 @@ impl Conv2d {
         params: Conv2dParams,
         bias: bool,
     ) -> Result<Self> {
-        if params.groups == 0 || c_in % params.groups != 0 || c_out % params.groups != 0 {
+        if params.groups == 0
+            || !c_in.is_multiple_of(params.groups)
+            || !c_out.is_multiple_of(params.groups)
+        {
             return Err(Error::invalid(format!(
                 "Conv2d: {} groups must divide {c_in} input and {c_out} output channels",
                 params.groups
@@ -210,7 +213,7 @@ pub struct GroupNorm {
 
 impl GroupNorm {
     pub fn new(vb: VarBuilder, groups: usize, channels: usize, eps: f64) -> Result<Self> {
-        if groups == 0 || channels % groups != 0 {
+        if groups == 0 || !channels.is_multiple_of(groups) {
             return Err(Error::invalid(format!(
                 "GroupNorm: {groups} groups do not divide {channels} channels"
             )));

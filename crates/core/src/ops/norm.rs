@@ -68,7 +68,7 @@ pub fn group_norm(
     eps: f64,
 ) -> Result<Tensor> {
     let dims = x.dims().to_vec();
-    if dims.len() < 2 || groups == 0 || dims[1] % groups != 0 {
+    if dims.len() < 2 || groups == 0 || !dims[1].is_multiple_of(groups) {
         return Err(Error::invalid(format!(
             "group_norm: {groups} groups do not divide the channels of {dims:?}"
         )));

@@ -198,7 +198,7 @@ impl AgdaConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(format!("AGDA: {m}")));
-        if self.kernel_size == 0 || self.kernel_size % 2 == 0 {
+        if self.kernel_size == 0 || self.kernel_size.is_multiple_of(2) {
             return bad(format!(
                 "kernel_size must be odd and positive, got {}",
                 self.kernel_size

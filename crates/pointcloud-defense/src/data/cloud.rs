@@ -13,7 +13,7 @@ pub fn check_cloud(points: &[f32], what: &str) -> Result<usize> {
     if points.is_empty() {
         return Err(Error::invalid(format!("{what}: the point cloud is empty")));
     }
-    if points.len() % 3 != 0 {
+    if !points.len().is_multiple_of(3) {
         return Err(Error::invalid(format!(
             "{what}: {} values is not a whole number of xyz points",
             points.len()

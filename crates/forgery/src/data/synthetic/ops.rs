@@ -302,7 +302,7 @@ pub(crate) fn zero_insertion_up(img: &Img, k: usize) -> Img {
             let mut acc = 0f32;
             for d in -c0..=(k as isize - c0) {
                 let p = i as isize + d - off;
-                if p >= 0 && p as usize % k == 0 && (p as usize / k) < len {
+                if p >= 0 && (p as usize).is_multiple_of(k) && (p as usize / k) < len {
                     let end = d == -c0 || d == k as isize - c0;
                     acc += if end { gamma * inner } else { inner } * src[p as usize / k];
                 }
@@ -346,7 +346,7 @@ fn spectral_targets(k: usize, n: usize, m: usize) -> Vec<(usize, f64)> {
         k as isize - n as isize
     };
     let wrap = |f: isize| f.rem_euclid(m as isize) as usize;
-    if n % 2 == 0 && k == n / 2 && m > n {
+    if n.is_multiple_of(2) && k == n / 2 && m > n {
         vec![(wrap(signed), 0.5), (wrap(-signed), 0.5)]
     } else {
         vec![(wrap(signed), 1.0)]

@@ -92,7 +92,7 @@ const SNOD_LEN: usize = 8 + 2 * LEAF_K * 40;
 pub const MAX_DATASETS: usize = 2 * LEAF_K;
 
 fn pad8(v: &mut Vec<u8>) {
-    while v.len() % 8 != 0 {
+    while !v.len().is_multiple_of(8) {
         v.push(0);
     }
 }
