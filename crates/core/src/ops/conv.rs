@@ -9,7 +9,9 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernel::{dispatch, gemm, multiversion, out, slice, threads, with_scratch, Real};
+use super::kernel::{
+    dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, slice, threads, with_scratch, Real,
+};
 use crate::{Error, Result};
 
 /// Stride, padding and dilation per axis `(h, w)`, and the number of groups.
@@ -180,32 +182,71 @@ impl Geom {
     }
 }
 
-/// im2col of one group of one image: `x` is `cg × H × W`, `col` is `K × OH·OW`.
-fn im2col<T: Real>(g: &Geom, x: &[T], col: &mut [T]) {
-    let (ohw, ow) = (g.ohw(), g.ow);
+/// `dst[i] = src[i·s]`, vectorised for strides 1 and 2.
+#[inline(always)]
+fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    match s {
+        1 => dst.copy_from_slice(&src[..n]),
+        2 => {
+            let src = &src[..2 * n - 1];
+            for i in 0..n {
+                dst[i] = src[2 * i];
+            }
+        }
+        _ => {
+            let src = &src[..(n - 1) * s + 1];
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = src[i * s];
+            }
+        }
+    }
+}
+
+/// `dst[i·s] += src[i]`.
+#[inline(always)]
+fn scatter_add<T: Real>(dst: &mut [T], src: &[T], s: usize) {
+    let n = src.len();
+    if n == 0 {
+        return;
+    }
+    if s == 1 {
+        for (d, v) in dst[..n].iter_mut().zip(src) {
+            *d += *v;
+        }
+    } else {
+        let dst = &mut dst[..(n - 1) * s + 1];
+        for (i, v) in src.iter().enumerate() {
+            dst[i * s] += *v;
+        }
+    }
+}
+
+/// im2col of output rows `oh0..oh1` of one group of one image: `x` is `cg × H × W`, `col`
+/// is `K × (oh1 − oh0)·OW`.
+#[inline(always)]
+fn im2col_rows<T: Real>(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize) {
+    let ow = g.ow;
+    let nc = (oh1 - oh0) * ow;
     for c in 0..g.cg() {
+        let xc = &x[c * g.hw()..][..g.hw()];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &mut col[((c * g.kh + ki) * g.kw + kj) * ohw..][..ohw];
+                let row = &mut col[((c * g.kh + ki) * g.kw + kj) * nc..][..nc];
                 let (lo, hi) = g.ow_range(kj);
-                for oh in 0..g.oh {
-                    let dst = &mut row[oh * ow..(oh + 1) * ow];
+                for oh in oh0..oh1 {
+                    let dst = &mut row[(oh - oh0) * ow..][..ow];
                     match g.ih(oh, ki) {
-                        None => dst.iter_mut().for_each(|v| *v = T::ZERO),
-                        Some(ih) => {
-                            let src = &x[c * g.hw() + ih * g.w..][..g.w];
-                            dst[..lo].iter_mut().for_each(|v| *v = T::ZERO);
-                            dst[hi..].iter_mut().for_each(|v| *v = T::ZERO);
-                            let base = kj * g.dw;
-                            if g.sw == 1 && lo < hi {
-                                let s0 = lo + base - g.pw;
-                                dst[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
-                            } else {
-                                for (o, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                                    *d = src[o * g.sw + base - g.pw];
-                                }
-                            }
+                        Some(ih) if lo < hi => {
+                            dst[..lo].fill(T::ZERO);
+                            dst[hi..].fill(T::ZERO);
+                            let s0 = lo * g.sw + kj * g.dw - g.pw;
+                            gather(&mut dst[lo..hi], &xc[ih * g.w + s0..(ih + 1) * g.w], g.sw);
                         }
+                        _ => dst.fill(T::ZERO),
                     }
                 }
             }
@@ -213,35 +254,44 @@ fn im2col<T: Real>(g: &Geom, x: &[T], col: &mut [T]) {
     }
 }
 
-/// Accumulate `col` (`K × OH·OW`) back into the image gradient `dx` (`cg × H × W`).
-fn col2im<T: Real>(g: &Geom, col: &[T], dx: &mut [T]) {
-    let (ohw, ow) = (g.ohw(), g.ow);
+/// Accumulate `col` (`K × (oh1 − oh0)·OW`, output rows `oh0..oh1`) back into the image
+/// gradient `dx` (`cg × H × W`).
+#[inline(always)]
+fn col2im_rows<T: Real>(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usize) {
+    let ow = g.ow;
+    let nc = (oh1 - oh0) * ow;
     for c in 0..g.cg() {
+        let dxc = &mut dx[c * g.hw()..][..g.hw()];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &col[((c * g.kh + ki) * g.kw + kj) * ohw..][..ohw];
+                let row = &col[((c * g.kh + ki) * g.kw + kj) * nc..][..nc];
                 let (lo, hi) = g.ow_range(kj);
-                let base = kj * g.dw;
-                for oh in 0..g.oh {
+                if lo >= hi {
+                    continue;
+                }
+                for oh in oh0..oh1 {
                     if let Some(ih) = g.ih(oh, ki) {
-                        let dst = &mut dx[c * g.hw() + ih * g.w..][..g.w];
-                        let src = &row[oh * ow..(oh + 1) * ow];
-                        if g.sw == 1 && lo < hi {
-                            let d0 = lo + base - g.pw;
-                            for (d, s) in dst[d0..d0 + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
-                                *d += *s;
-                            }
-                        } else {
-                            for (o, s) in src.iter().enumerate().take(hi).skip(lo) {
-                                dst[o * g.sw + base - g.pw] += *s;
-                            }
-                        }
+                        let s0 = lo * g.sw + kj * g.dw - g.pw;
+                        let src = &row[(oh - oh0) * ow..][lo..hi];
+                        scatter_add(&mut dxc[ih * g.w + s0..(ih + 1) * g.w], src, g.sw);
                     }
                 }
             }
         }
     }
 }
+
+multiversion!(im2col_rows_mv => im2col_rows(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize));
+multiversion!(col2im_rows_mv => col2im_rows(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usize));
+
+/// Output rows per im2col block: the block (`K × rows·OW`) is kept near `COL_BLOCK_BYTES`
+/// so that it stays in the L2 cache between im2col and the product that reads it.
+fn tile_rows<T: Real>(g: &Geom) -> usize {
+    let per_row = g.k() * g.ow * std::mem::size_of::<T>();
+    (COL_BLOCK_BYTES / per_row.max(1)).clamp(1, g.oh)
+}
+
+const COL_BLOCK_BYTES: usize = 1 << 20;
 
 /// Split `total` items into at most `threads()` contiguous chunks.
 fn chunk_len(total: usize) -> usize {
@@ -250,27 +300,78 @@ fn chunk_len(total: usize) -> usize {
 
 // ---------------------------------------------------------------- dense / grouped
 
-fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
+/// Whether `T` is f32 and the CPU has AVX-512: the convolutions then use
+/// [`f32_avx512`]'s product instead of the `gemm` crate's AVX2 one.
+fn use_avx512<T: Real>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && f32_avx512::available()
+}
+
+fn as_f32<T: Real>(s: &[T]) -> &[f32] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    // SAFETY: T is f32 (checked above).
+    unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) }
+}
+
+fn as_f32_mut<T: Real>(s: &mut [T]) -> &mut [f32] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    // SAFETY: T is f32 (checked above).
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) }
+}
+
+fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T> {
     let mut y = vec![T::ZERO; g.n * g.cout * g.ohw()];
-    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     // Few images: let gemm use the threads; many: one image per task.
     let inner = if g.n >= threads() { 1 } else { threads() };
-    let col_len = if g.pointwise() { 0 } else { k * ohw };
+    let rows = tile_rows::<T>(g);
+    let col_len = if g.pointwise() { 0 } else { k * rows * ow };
+    let fast = use_avx512::<T>();
+    let (pa, pb_len) = if fast {
+        let la = f32_avx512::packed_a_len(og, k);
+        let mut pa = vec![0f32; g.groups * la];
+        for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
+            f32_avx512::pack_a(og, k, &as_f32(wt)[grp * og * k..], k, 1, o);
+        }
+        (pa, f32_avx512::packed_b_len(k, rows * ow))
+    } else {
+        (Vec::new(), 0)
+    };
     y.par_chunks_mut(g.cout * ohw)
         .enumerate()
         .for_each(|(b, yb)| {
-            with_scratch::<T, _>(col_len, |col| {
+            if let Some(bias) = bias {
+                for (yp, &bv) in yb.chunks_mut(ohw).zip(bias) {
+                    yp.fill(bv);
+                }
+            }
+            let acc = bias.is_some();
+            with_scratch::<T, _>(col_len + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(col_len);
                 for grp in 0..g.groups {
                     let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
-                    let rhs: &[T] = if g.pointwise() {
-                        xg
-                    } else {
-                        im2col(g, xg, col);
-                        col
-                    };
                     let wg = &wt[grp * og * k..][..og * k];
                     let dst = &mut yb[grp * og * ohw..][..og * ohw];
-                    gemm(og, ohw, k, dst, false, wg, k, 1, rhs, ohw, 1, inner);
+                    for oh0 in (0..g.oh).step_by(rows) {
+                        let oh1 = (oh0 + rows).min(g.oh);
+                        let nc = (oh1 - oh0) * ow;
+                        let (rhs, rs): (&[T], usize) = if g.pointwise() {
+                            (&xg[oh0 * ow..], ohw)
+                        } else {
+                            let col = &mut col[..k * nc];
+                            im2col_rows_mv(g, xg, col, oh0, oh1);
+                            (col, nc)
+                        };
+                        let d = &mut dst[oh0 * ow..];
+                        if fast {
+                            let la = f32_avx512::packed_a_len(og, k);
+                            let pb = as_f32_mut(pb);
+                            f32_avx512::pack_b(k, nc, as_f32(rhs), rs, pb);
+                            let pa = &pa[grp * la..][..la];
+                            f32_avx512::gemm_packed(og, nc, k, pa, pb, as_f32_mut(d), ohw, acc);
+                        } else {
+                            gemm_ld(og, nc, k, d, ohw, acc, wg, k, 1, rhs, rs, 1, inner);
+                        }
+                    }
                 }
             })
         });
@@ -279,13 +380,26 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
 
 fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
-    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let inner = if g.n >= threads() { 1 } else { threads() };
-    let col_len = if g.pointwise() { 0 } else { k * ohw };
+    let rows = tile_rows::<T>(g);
+    let col_len = if g.pointwise() { 0 } else { k * rows * ow };
+    let fast = use_avx512::<T>() && !g.pointwise();
+    let la = f32_avx512::packed_a_len(k, og);
+    let (pa, pb_len) = if fast {
+        let mut pa = vec![0f32; g.groups * la];
+        for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
+            f32_avx512::pack_a(k, og, &as_f32(wt)[grp * og * k..], 1, k, o);
+        }
+        (pa, f32_avx512::packed_b_len(og, rows * ow))
+    } else {
+        (Vec::new(), 0)
+    };
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
-            with_scratch::<T, _>(col_len, |col| {
+            with_scratch::<T, _>(col_len + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(col_len);
                 for grp in 0..g.groups {
                     let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
                     let wg = &wt[grp * og * k..][..og * k];
@@ -293,9 +407,22 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
                     // dcol (K × OHW) = Wgᵀ (K × og) · dyg (og × OHW)
                     if g.pointwise() {
                         gemm(k, ohw, og, dxg, false, wg, 1, k, dyg, ohw, 1, inner);
-                    } else {
-                        gemm(k, ohw, og, col, false, wg, 1, k, dyg, ohw, 1, inner);
-                        col2im(g, col, dxg);
+                        continue;
+                    }
+                    for oh0 in (0..g.oh).step_by(rows) {
+                        let oh1 = (oh0 + rows).min(g.oh);
+                        let nc = (oh1 - oh0) * ow;
+                        let col = &mut col[..k * nc];
+                        let rhs = &dyg[oh0 * ow..];
+                        if fast {
+                            let pb = as_f32_mut(pb);
+                            f32_avx512::pack_b(og, nc, as_f32(rhs), ohw, pb);
+                            let pa = &pa[grp * la..][..la];
+                            f32_avx512::gemm_packed(k, nc, og, pa, pb, as_f32_mut(col), nc, false);
+                        } else {
+                            gemm(k, nc, og, col, false, wg, 1, k, rhs, ohw, 1, inner);
+                        }
+                        col2im_rows_mv(g, col, dxg, oh0, oh1);
                     }
                 }
             })
@@ -304,31 +431,53 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
 }
 
 fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
-    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let wlen = g.cout * k;
     let per = chunk_len(g.n);
     let inner = if g.n >= threads() { 1 } else { threads() };
+    let rows = tile_rows::<T>(g);
+    let fast = use_avx512::<T>();
     let parts: Vec<Vec<T>> = (0..g.n)
         .step_by(per)
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|b0| {
             let mut dw = vec![T::ZERO; wlen];
-            let col_len = if g.pointwise() { 0 } else { k * ohw };
+            let col_len = if g.pointwise() { 0 } else { k * rows * ow };
             with_scratch::<T, _>(col_len, |col| {
                 for b in b0..(b0 + per).min(g.n) {
                     for grp in 0..g.groups {
                         let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
-                        let rhs: &[T] = if g.pointwise() {
-                            xg
-                        } else {
-                            im2col(g, xg, col);
-                            col
-                        };
                         let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
                         let dwg = &mut dw[grp * og * k..][..og * k];
                         // dWg (og × K) += dyg (og × OHW) · colᵀ (OHW × K)
-                        gemm(og, k, ohw, dwg, true, dyg, ohw, 1, rhs, 1, ohw, inner);
+                        if g.pointwise() {
+                            gemm(og, k, ohw, dwg, true, dyg, ohw, 1, xg, 1, ohw, inner);
+                            continue;
+                        }
+                        for oh0 in (0..g.oh).step_by(rows) {
+                            let oh1 = (oh0 + rows).min(g.oh);
+                            let nc = (oh1 - oh0) * ow;
+                            let col = &mut col[..k * nc];
+                            im2col_rows_mv(g, xg, col, oh0, oh1);
+                            let lhs = &dyg[oh0 * ow..];
+                            if fast {
+                                let (a, b) = (as_f32(lhs), as_f32(col));
+                                f32_avx512::gemm_nt_acc(
+                                    og,
+                                    k,
+                                    nc,
+                                    a,
+                                    ohw,
+                                    b,
+                                    nc,
+                                    as_f32_mut(dwg),
+                                    k,
+                                );
+                            } else {
+                                gemm(og, k, nc, dwg, true, lhs, ohw, 1, col, 1, nc, inner);
+                            }
+                        }
                     }
                 }
             });
@@ -584,11 +733,10 @@ fn geom(x: &[usize], w: &[usize], p: &Conv2dParams) -> candle_core::Result<Geom>
 
 /// The forward pass, with the bias (if any) added per output plane.
 fn forward<T: Real>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
-    let mut y = if g.depthwise() {
-        dw_fwd(g, x, w)
-    } else {
-        dense_fwd(g, x, w)
-    };
+    if !g.depthwise() {
+        return dense_fwd(g, x, w, bias);
+    }
+    let mut y = dw_fwd(g, x, w);
     if let Some(b) = bias {
         y.par_chunks_mut(g.ohw()).enumerate().for_each(|(pl, yp)| {
             let bv = b[pl % g.cout];
@@ -904,6 +1052,53 @@ mod tests {
             let theirs = x.conv2d(&w, p, s, d, g).unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "case {i}");
             assert!(max_diff(&ours, &theirs) < 1e-10, "case {i}");
+        }
+    }
+
+    #[test]
+    fn f32_kernels_match_f64() {
+        // f32 takes the AVX-512 products where the CPU has them, f64 the gemm crate: both
+        // directions and the bias, with odd sizes (tiles with ragged rows and columns),
+        // batches of 1 and 3, groups, stride 2, dilation, a 1×1 convolution, and a map
+        // large enough to be split into several im2col blocks.
+        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
+        let cases: &[Case] = &[
+            (&[1, 3, 9, 11], &[5, 3, 3, 3], 1, 1, 1, 1),
+            (&[3, 4, 13, 7], &[6, 2, 3, 3], 2, 1, 1, 2),
+            (&[3, 5, 11, 10], &[9, 5, 3, 3], 1, 2, 2, 1),
+            (&[1, 6, 17, 15], &[10, 3, 5, 3], 2, 2, 1, 2),
+            (&[3, 7, 6, 9], &[11, 7, 1, 1], 1, 0, 1, 1),
+            (&[2, 64, 40, 36], &[17, 64, 3, 3], 1, 1, 1, 1),
+        ];
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
+            let p = Conv2dParams::new(s, p, d, g);
+            let mut res = Vec::new();
+            for dt in [DType::F32, DType::F64] {
+                let x = candle_core::Var::from_tensor(&rand(xs, i as u64, dt)).unwrap();
+                let w = candle_core::Var::from_tensor(&rand(ws, 50 + i as u64, dt)).unwrap();
+                let b = candle_core::Var::from_tensor(&rand(&[ws[0]], 90 + i as u64, dt)).unwrap();
+                let y = conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), p).unwrap();
+                let r = rand(y.dims(), 200 + i as u64, dt);
+                let gr = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let grads = [x.as_tensor(), w.as_tensor(), b.as_tensor()]
+                    .map(|t| gr.get(t).unwrap().to_dtype(DType::F64).unwrap());
+                res.push((y.to_dtype(DType::F64).unwrap(), grads));
+            }
+            let (y32, g32) = &res[0];
+            let (y64, g64) = &res[1];
+            let tol = |t: &Tensor| {
+                1e-4 * (1.0
+                    + t.abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f64>()
+                        .unwrap())
+            };
+            assert!(max_diff(y32, y64) < tol(y64), "case {i}: forward");
+            for (j, (a, b)) in g32.iter().zip(g64).enumerate() {
+                assert!(max_diff(a, b) < tol(b), "case {i}: gradient {j}");
+            }
         }
     }
 
