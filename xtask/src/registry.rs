@@ -31,8 +31,8 @@ pub static REGISTRY: &[Entry] = &[
     Entry {
         name: "forgery",
         title: "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)",
-        status: "planned (issue 5)",
-        run: None,
+        status: "implemented",
+        run: Some(candor_forgery::reproduce::run),
     },
     Entry {
         name: "rl-noisy",

@@ -1,4 +1,6 @@
-//! Networks: backbones (Xception, EfficientNet) and the detectors.
+//! Networks: backbones (Xception, EfficientNet), the detectors, and their
+//! checkpoint files ([`io`]: [`save_detector`] / [`load_detector`], a
+//! self-describing safetensors file with the [`DetectorConfig`] as metadata).
 //!
 //! Backbones, built on candor-core's ops and layers (fast depthwise convolution,
 //! pooling with padding and a backward pass, BatchNorm with running statistics),
@@ -40,6 +42,7 @@
 
 pub mod detector;
 pub mod efficientnet;
+pub mod io;
 mod layers;
 pub mod mat;
 pub mod spsl;
@@ -47,6 +50,7 @@ pub mod vanilla;
 pub mod xception;
 
 pub use efficientnet::{EfficientNet, EfficientNetConfig, Padding};
+pub use io::{load_detector, save_detector, LoadedDetector};
 pub use layers::{FeatureInfo, FeatureMaps};
 pub use xception::{Xception, XceptionConfig};
 
