@@ -10,7 +10,9 @@ use crate::Result;
 const CHUNK: usize = 1 << 14;
 
 struct Relu;
-struct ReluBwd;
+/// `dy` where `y > 0`, else 0: the backward of ReLU from its output (shared with
+/// `rows::linear` and `rows::bias_relu`).
+pub(crate) struct ReluBwd;
 
 impl CustomOp1 for Relu {
     fn name(&self) -> &'static str {

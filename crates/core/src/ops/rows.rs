@@ -16,6 +16,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::activation::ReluBwd;
 use super::kernel::{dispatch, gemm, out, slice, threads, Real};
 use crate::{Error, Result};
 
@@ -23,7 +24,6 @@ use crate::{Error, Result};
 const ROWS: usize = 256;
 
 struct BiasRelu;
-struct ReluMask;
 struct ColumnSum;
 
 impl CustomOp2 for BiasRelu {
@@ -61,36 +61,9 @@ impl CustomOp2 for BiasRelu {
         res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = res.apply_op2_no_bwd(&dy.contiguous()?, &ReluMask)?;
+        let dx = res.apply_op2_no_bwd(&dy.contiguous()?, &ReluBwd)?;
         let db = dx.apply_op1_no_bwd(&ColumnSum)?;
         Ok((Some(dx), Some(db)))
-    }
-}
-
-impl CustomOp2 for ReluMask {
-    fn name(&self) -> &'static str {
-        "candor-bias-relu-bwd"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        dispatch!(s1, "bias_relu backward", |T| {
-            let (y, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let mut dx = vec![T::ZERO; y.len()];
-            const CHUNK: usize = 1 << 14;
-            dx.par_chunks_mut(CHUNK)
-                .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-                .for_each(|(dc, (yc, gc))| {
-                    for (d, (v, g)) in dc.iter_mut().zip(yc.iter().zip(gc)) {
-                        *d = if *v > T::ZERO { *g } else { T::ZERO };
-                    }
-                });
-            Ok(out(T::wrap(dx), l1.shape().clone()))
-        })
     }
 }
 
@@ -201,7 +174,7 @@ impl candle_core::CustomOp3 for Linear {
         let (n, k) = w.dims2()?;
         let m = x.elem_count() / k.max(1);
         let dz = if self.relu {
-            res.apply_op2_no_bwd(&dy.contiguous()?, &ReluMask)?
+            res.apply_op2_no_bwd(&dy.contiguous()?, &ReluBwd)?
         } else {
             dy.contiguous()?
         };
