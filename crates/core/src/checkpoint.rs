@@ -109,6 +109,23 @@ fn set_vars(
     Ok(())
 }
 
+/// Set every variable of `varmap` from `tensors` (read from `path`, named in errors):
+/// the model variables of a [`save_training`] checkpoint (names under `model/`) when
+/// there are any, else the plain names of [`save_varmap`]. Every variable must be
+/// present with its shape; nothing is set unless all are.
+pub fn set_model_vars(
+    varmap: &VarMap,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
+    let prefix = if tensors.keys().any(|k| k.starts_with("model/")) {
+        "model/"
+    } else {
+        ""
+    };
+    set_vars(varmap, tensors, prefix, path)
+}
+
 /// Load a checkpoint written by [`save_varmap`] into an already built model's `varmap`.
 /// Every variable must be in the file with the same shape.
 pub fn load_varmap(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {

@@ -133,24 +133,7 @@ pub fn load_detector(
         None => None,
     };
     let (varmap, mut detector) = config.build_seeded(0, device)?;
-    for (name, var) in sorted_named_vars(&varmap) {
-        let t = ck
-            .tensors
-            .get(&name)
-            .or_else(|| ck.tensors.get(&format!("model/{name}")))
-            .ok_or_else(|| Error::format(path, format!("missing variable {name}")))?;
-        if t.dims() != var.dims() {
-            return Err(Error::format(
-                path,
-                format!(
-                    "variable {name}: shape {:?} in the file, {:?} expected",
-                    t.dims(),
-                    var.dims()
-                ),
-            ));
-        }
-        var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
-    }
+    candor_core::checkpoint::set_model_vars(&varmap, &ck.tensors, path)?;
     if let Some(e) = epoch {
         detector.set_epoch(e);
     }

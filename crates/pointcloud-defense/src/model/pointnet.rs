@@ -673,24 +673,7 @@ pub fn load_pointnet(
         candor_core::init::seeded_var_builder(&varmap, 0, DType::F32, device),
         &cfg,
     )?;
-    for (name, var) in candor_core::init::sorted_named_vars(&varmap) {
-        let t = ck
-            .tensors
-            .get(&name)
-            .or_else(|| ck.tensors.get(&format!("model/{name}")))
-            .ok_or_else(|| Error::format(path, format!("missing variable {name}")))?;
-        if t.dims() != var.dims() {
-            return Err(Error::format(
-                path,
-                format!(
-                    "{name}: shape {:?} in the file, {:?} expected",
-                    t.dims(),
-                    var.dims()
-                ),
-            ));
-        }
-        var.set(&t.to_dtype(var.dtype())?)?;
-    }
+    candor_core::checkpoint::set_model_vars(&varmap, &ck.tensors, path)?;
     Ok((varmap, net))
 }
 
