@@ -130,16 +130,9 @@ pub fn set_model_vars(
 /// Every variable must be in the file with the same shape.
 pub fn load_varmap(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let device = first_device(varmap);
+    let device = crate::device::varmap_device(varmap);
     let ck = load_tensors(path, &device)?;
     set_vars(varmap, &ck.tensors, "", path)
-}
-
-fn first_device(varmap: &VarMap) -> Device {
-    sorted_named_vars(varmap)
-        .first()
-        .map(|(_, v)| v.device().clone())
-        .unwrap_or(Device::Cpu)
 }
 
 /// Save a resumable training checkpoint: model variables, optimiser state and the
@@ -175,7 +168,7 @@ pub fn load_training<S: DeserializeOwned>(
     optim: &mut dyn Optim,
 ) -> Result<S> {
     let path = path.as_ref();
-    let ck = load_tensors(path, &first_device(model))?;
+    let ck = load_tensors(path, &crate::device::varmap_device(model))?;
     if ck.metadata.get(FORMAT_KEY).map(String::as_str) != Some("training-1") {
         return Err(Error::format(path, "not a candor training checkpoint"));
     }

@@ -542,6 +542,7 @@ fn train_run(
     ckpt_dir: &Path,
     seed: u64,
     resume: bool,
+    device: &Device,
     tick: &dyn Fn(String),
 ) -> Result<RunResult> {
     let RunInput {
@@ -552,8 +553,7 @@ fn train_run(
         val,
         test,
     } = input;
-    let device = Device::Cpu;
-    let (vm, mut det) = spec.config.build_seeded(seed, &device)?;
+    let (vm, mut det) = spec.config.build_seeded(seed, device)?;
     let parameters = sorted_named_vars(&vm)
         .iter()
         .filter(|(n, _)| !is_buffer(n))
@@ -632,7 +632,7 @@ fn train_run(
         let _ = std::fs::remove_file(&selected_path);
     }
     let t1 = Instant::now();
-    let scores = predict(det.as_ref(), &test, &spec.train.eval_options())?;
+    let scores = predict(det.as_ref(), &test, &spec.train.eval_options(), device)?;
     let eval_seconds = t1.elapsed().as_secs_f64();
     Ok(RunResult {
         name,
@@ -885,7 +885,14 @@ pub fn run_setup(opts: &ReproduceOptions, setup: &Setup) -> Result<Report> {
         pb.set_message(msg);
     };
     for input in plan {
-        runs.push(train_run(input, &ckpt_dir, opts.seed, resume, &tick)?);
+        runs.push(train_run(
+            input,
+            &ckpt_dir,
+            opts.seed,
+            resume,
+            &opts.device,
+            &tick,
+        )?);
     }
     pb.finish_and_clear();
 
@@ -900,7 +907,15 @@ pub fn run_setup(opts: &ReproduceOptions, setup: &Setup) -> Result<Report> {
     };
     add_tables(&mut report, setup, &runs, &find, &cross_run, proxy)?;
     add_claims(&mut report, setup, &find, &cross_run)?;
-    plots(&mut report, setup, &runs, &find, &cross_run, out)?;
+    plots(
+        &mut report,
+        setup,
+        &runs,
+        &find,
+        &cross_run,
+        out,
+        &opts.device,
+    )?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -1364,6 +1379,7 @@ fn plots<'a>(
     find: &Find<'a>,
     cross_run: &Find<'a>,
     out: &Path,
+    device: &Device,
 ) -> Result<()> {
     // AUC per model in-domain, with the controls.
     let mut bars = Vec::new();
@@ -1480,7 +1496,7 @@ fn plots<'a>(
         (find("mat"), find("mat").map(|r| r.spec.config.clone()))
     {
         let vm = VarMap::new();
-        let vb = seeded_var_builder(&vm, 0, candle_core::DType::F32, &Device::Cpu);
+        let vb = seeded_var_builder(&vm, 0, candle_core::DType::F32, device);
         let mat = Mat::new(vb, &cfg)?;
         load_varmap(&vm, &r.checkpoint)?;
         let real = r.test.iter().find(|s| !s.is_fake());
@@ -1492,7 +1508,7 @@ fn plots<'a>(
         if let (Some(real), Some(fake)) = (real, fake) {
             let load = r.spec.train.load_options();
             let (x, _) = load_batch(&[real.clone(), fake.clone()], &load)?;
-            let maps = mat.attention_maps(&x)?;
+            let maps = mat.attention_maps(&x.to_device(device)?)?;
             // Shown at ≥ 192 px (nearest-neighbour magnification, display only).
             let side = x.dim(3)?.max(1);
             let k = 192usize.div_ceil(side).max(1);

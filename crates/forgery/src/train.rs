@@ -57,7 +57,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarMap;
 use candor_core::checkpoint::{load_training, save_training, save_varmap};
 use candor_core::imageio::{stack_batch, Filter};
@@ -465,6 +465,9 @@ pub fn train(
     if opts.resume && opts.checkpoint.is_none() {
         return Err(Error::invalid("resume needs a checkpoint path"));
     }
+    // Frames are decoded (and cached) on the CPU; each batch moves to the
+    // variables' device once.
+    let device = candor_core::device::varmap_device(varmap);
     let restarts = detector.optimizer_restarts();
     let mut optim = cfg.optimizer.build(trainable_vars(varmap))?;
     let mut history = Vec::new();
@@ -558,10 +561,9 @@ pub fn train(
                 .iter()
                 .map(|_| cfg.hflip && rng.bernoulli(0.5))
                 .collect();
-            let x = frames.batch(train_set, idx, &flips)?;
+            let x = frames.batch(train_set, idx, &flips)?.to_device(&device)?;
             let labels: Vec<u32> = idx.iter().map(|&i| train_set[i].label.min(1)).collect();
-            let y = Tensor::from_vec(labels.clone(), labels.len(), &Device::Cpu)?
-                .to_device(x.device())?;
+            let y = Tensor::from_slice(&labels, labels.len(), &device)?;
             let out = detector.loss_step(&x, &y, &mut rng)?;
             let loss = out
                 .loss
@@ -604,7 +606,7 @@ pub fn train(
             p.1 /= steps as f64;
         }
         let val_metrics = match val {
-            Some(v) => Some(evaluate(&*detector, v, &cfg.eval_options())?),
+            Some(v) => Some(evaluate(&*detector, v, &cfg.eval_options(), &device)?),
             None => None,
         };
         let log = EpochLog {
