@@ -2,8 +2,9 @@
 //! pass (candle-nn's `LayerNorm`/`RmsNorm` use a fused forward-only op: their inputs and
 //! parameters silently get no gradient).
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 
+use super::backend::{route, Candle, Route};
 use crate::{Error, Result};
 
 fn affine(
@@ -121,7 +122,7 @@ pub fn batch_norm_train(
             "batch_norm in training mode needs more than one value per channel, got {dims:?}"
         )));
     }
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    if route("batch_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel: statistics, normalisation and affine in two passes.
         let w = match weight {
             Some(w) => w.clone(),
@@ -148,6 +149,19 @@ pub fn batch_norm_train(
         let var = Tensor::from_vec(unbiased, c, x.device())?.to_dtype(x.dtype())?;
         return Ok((y, mean, var));
     }
+    candle_batch_norm_train(x, weight, bias, eps)
+}
+
+/// [`batch_norm_train`] from candle ops (every one with a backward), off the CPU.
+pub(super) fn candle_batch_norm_train(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let dims = x.dims().to_vec();
+    let c = dims[1];
+    let count = x.elem_count() / c.max(1);
     // (N, C, R) → (C, N·R)
     let xr = x
         .reshape((dims[0], c, count / dims[0]))?
@@ -202,7 +216,7 @@ pub fn batch_norm_eval(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     #[test]
     fn layer_norm_matches_candle_slow() {
