@@ -18,6 +18,8 @@ Fixtures (deterministic, fixed seeds):
       multiplier 0.05 (widths 8-64), 1000-class `classifier`.
     - efficientnet_b0_c005.safetensors: timm's PyTorch-style `efficientnet_b0`
       (symmetric padding, BN eps 1e-5) at channel multiplier 0.05, depth 0.5.
+    - preprocess.json: PIL's 8-bit bicubic resizes of a small random image to several
+      sizes, and timm's evaluation transform (resize, centre crop, normalise) of another.
     - expected.safetensors: per model, the input batch `<name>.input` (2x3x40x48), timm's
       globally pooled features `<name>.features` and logits `<name>.logits` (eval mode,
       float32).
@@ -33,7 +35,8 @@ Fixtures (deterministic, fixed seeds):
 --parity builds full-size random timm `legacy_xception` and `efficientnet_b0`, saves them
 (with a test image) under /tmp/candor-timm-parity (nothing committed), runs the `features`
 example of candor-forgery on them (cargo must be able to build it) and prints the largest
-difference of the pooled features and logits from timm's, with timm's own preprocessing.
+difference of the preprocessed input, the pooled features and the logits from timm's (end
+to end from the PNG, and from timm's own preprocessed input).
 """
 
 import argparse
@@ -162,6 +165,34 @@ def write_forgery_fixtures():
     save_file(expected, os.path.join(FORGERY, "expected.safetensors"))
 
 
+def write_preprocess_fixture():
+    """PIL's 8-bit bicubic resizes and timm's eval transform of small random images."""
+    from PIL import Image
+    from timm.data import create_transform
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    pil = Image.fromarray(img)
+    resizes = []
+    for (h, w) in [(7, 9), (20, 29), (13, 8), (5, 17), (31, 12)]:
+        out = np.asarray(pil.resize((w, h), Image.BICUBIC))
+        resizes.append({"size": [h, w], "out": out.transpose(2, 0, 1).flatten().tolist()})
+    big = rng.integers(0, 256, (41, 53, 3), dtype=np.uint8)
+    transforms = []
+    for size, crop_pct, mean, std in [(32, 0.875, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                                      (29, 0.8975, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]:
+        t = create_transform(input_size=(3, size, size), crop_pct=crop_pct, interpolation="bicubic",
+                             mean=mean, std=std, crop_mode="center")
+        x = t(Image.fromarray(big))
+        transforms.append({"size": size, "crop_pct": crop_pct, "mean": mean, "std": std,
+                           "out": [round(v, 7) for v in x.flatten().tolist()]})
+    data = {"image": img.transpose(2, 0, 1).flatten().tolist(), "shape": [3, 13, 17],
+            "resizes": resizes, "big": big.transpose(2, 0, 1).flatten().tolist(),
+            "big_shape": [3, 41, 53], "transforms": transforms}
+    with open(os.path.join(FORGERY, "preprocess.json"), "w") as f:
+        json.dump(data, f)
+        f.write("\n")
+
+
 def write_core_fixtures():
     os.makedirs(CORE, exist_ok=True)
     g = torch.Generator().manual_seed(1)
@@ -213,7 +244,7 @@ def parity():
         x = create_transform(**cfg)(Image.open(path).convert("RGB")).unsqueeze(0)
         pooled, logits = pooled_and_logits(m, x)
         out = subprocess.run(
-            ["cargo", "run", "--quiet", "--release", "-p", "candor-forgery", "--example",
+            ["cargo", "run", "--quiet", "-p", "candor-forgery", "--example",
              "features", "--", "--arch", arch, "--pretrained", wfile, "--image", path,
              "--dump-input", os.path.join(PARITY, name + ".input.json")],
             cwd=ROOT, check=True, capture_output=True, text=True).stdout
@@ -226,7 +257,7 @@ def parity():
         xin = os.path.join(PARITY, name + ".timm_input.safetensors")
         save_file({"input": x.contiguous()}, xin)
         out2 = subprocess.run(
-            ["cargo", "run", "--quiet", "--release", "-p", "candor-forgery", "--example",
+            ["cargo", "run", "--quiet", "-p", "candor-forgery", "--example",
              "features", "--", "--arch", arch, "--pretrained", wfile, "--input-tensor", xin],
             cwd=ROOT, check=True, capture_output=True, text=True).stdout
         ours2 = json.loads(out2)
@@ -249,6 +280,7 @@ def main():
     print(f"torch {torch.__version__}, timm {timm.__version__}")
     if not args.only_parity:
         write_forgery_fixtures()
+        write_preprocess_fixture()
         write_core_fixtures()
     if args.parity or args.only_parity:
         parity()

@@ -63,6 +63,18 @@
 //! `null-proxy/`. Training checkpoints (`checkpoints/<run>.train.ckpt`) are
 //! written after every epoch and resumed from.
 //!
+//! # Pretrained weights
+//!
+//! Both papers start from ImageNet weights. At paper scale, `cargo xtask reproduce
+//! --weights DIR` starts every model from timm checkpoints in DIR (safetensors, `.pth`
+//! or `.bin`; see [`crate::model::pretrained`]): the Xception family from a file named
+//! `legacy_xception*` or `xception*`, MAT and its backbone from `tf_efficientnet_b4*`
+//! (the official code's AdvProp weights are timm's `tf_efficientnet_b4.ap_in1k`); the
+//! first match in name order is used, a missing one is an error. Without `--weights`
+//! (and always at smoke and quick scale, whose reduced widths fit no ImageNet file)
+//! every model starts from a seeded random initialisation; the report's data text says
+//! which.
+//!
 //! Every run leaves `checkpoints/<run>.safetensors` (the selected epoch, written by
 //! [`save_detector`] with its [`DetectorConfig`] and input options), which the
 //! `detect` example loads.
@@ -518,6 +530,55 @@ fn read_selected(path: &Path) -> Option<Selected> {
     serde_json::from_str(&text).ok()
 }
 
+/// The timm file for `cfg`'s backbone in `dir` (see the module docs, "Pretrained
+/// weights").
+fn pretrained_file(dir: &Path, cfg: &DetectorConfig) -> Result<PathBuf> {
+    let backbone = match cfg {
+        DetectorConfig::Vanilla(c) => c.backbone.clone(),
+        DetectorConfig::Mat(c) => c.backbone.clone(),
+        DetectorConfig::Spsl(c) => BackboneConfig::Xception(c.xception.clone()),
+    };
+    let stems: &[&str] = match backbone {
+        BackboneConfig::Xception(_) => &["legacy_xception", "xception"],
+        BackboneConfig::EfficientNet(_) => &["tf_efficientnet_b4"],
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["safetensors", "pth", "bin"].contains(&e))
+        })
+        .collect();
+    files.sort();
+    for stem in stems {
+        if let Some(f) = files.iter().find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(stem))
+        }) {
+            return Ok(f.clone());
+        }
+    }
+    Err(Error::invalid(format!(
+        "--weights {}: no pretrained file for {}: expected a .safetensors, .pth or .bin \
+         file whose name starts with {}",
+        dir.display(),
+        cfg_name(cfg),
+        stems.join(" or ")
+    )))
+}
+
+fn cfg_name(cfg: &DetectorConfig) -> &'static str {
+    match cfg {
+        DetectorConfig::Vanilla(_) => "the vanilla detector",
+        DetectorConfig::Mat(_) => "MAT",
+        DetectorConfig::Spsl(_) => "SPSL",
+    }
+}
+
 /// First epoch eligible for checkpoint selection: MAT's MAT stage.
 fn first_eligible_epoch(cfg: &DetectorConfig) -> usize {
     match cfg {
@@ -712,8 +773,35 @@ fn proxy_text(cfg: &synthetic::Config, dir: &str) -> String {
 }
 
 /// Runs the experiments of `opts.scale` (see the module docs).
+/// At paper scale, `opts.weights_dir` gives every model its ImageNet backbone.
 pub fn run(opts: &ReproduceOptions) -> Result<Report> {
-    run_setup(opts, &Setup::for_scale(opts.scale, opts.seed))
+    let mut setup = Setup::for_scale(opts.scale, opts.seed);
+    if let (Scale::Paper, Some(dir)) = (opts.scale, &opts.weights_dir) {
+        for spec in setup.models.iter_mut().chain([&mut setup.sanity]) {
+            spec.train.pretrained = Some(pretrained_file(dir, &spec.config)?);
+        }
+    }
+    run_setup(opts, &setup)
+}
+
+/// One sentence on how the models were initialised.
+fn init_text(setup: &Setup) -> String {
+    let files: BTreeSet<String> = setup
+        .models
+        .iter()
+        .filter_map(|m| m.train.pretrained.as_ref())
+        .map(|p| p.display().to_string())
+        .collect();
+    if files.is_empty() {
+        " Initialisation: seeded random (no ImageNet weights; both papers start from them)."
+            .to_string()
+    } else {
+        format!(
+            " Initialisation: timm ImageNet backbones from {}; heads and method layers \
+             seeded random.",
+            files.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    }
 }
 
 /// Runs the experiments of `setup` and returns the report; plots, the proxy data
@@ -896,6 +984,7 @@ pub fn run_setup(opts: &ReproduceOptions, setup: &Setup) -> Result<Report> {
     }
     pb.finish_and_clear();
 
+    let data_text = data_text + &init_text(setup);
     let mut report = Report::new("forgery", opts.scale.as_str(), opts.seed, proxy, data_text);
     let find = |name: &str| runs.iter().find(|r| r.name == name);
     let cross_run = |key: &str| {
@@ -1526,4 +1615,42 @@ fn plots<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretrained_files_by_backbone() {
+        let dir = tempfile::tempdir().unwrap();
+        let spsl = DetectorConfig::Spsl(SpslConfig::default());
+        let mat = DetectorConfig::Mat(MatConfig::official());
+        assert!(pretrained_file(dir.path(), &spsl)
+            .unwrap_err()
+            .to_string()
+            .contains("legacy_xception or xception"));
+        for f in [
+            "notes.txt",
+            "xception.pth",
+            "legacy_xception.tf_in1k.safetensors",
+            "tf_efficientnet_b4.ap_in1k.bin",
+        ] {
+            std::fs::write(dir.path().join(f), b"").unwrap();
+        }
+        let name = |c| {
+            pretrained_file(dir.path(), c)
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        assert_eq!(name(&spsl), "legacy_xception.tf_in1k.safetensors");
+        assert_eq!(name(&mat), "tf_efficientnet_b4.ap_in1k.bin");
+        let mut setup = Setup::for_scale(Scale::Smoke, 0);
+        assert!(init_text(&setup).contains("seeded random"));
+        setup.models[0].train.pretrained = Some(dir.path().join("xception.pth"));
+        assert!(init_text(&setup).contains("xception.pth"));
+    }
 }

@@ -104,7 +104,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::{
     check_batch, cross_entropy, label_tensor, scalar, Backbone, BackboneConfig, Detector,
-    StepOutput,
+    DetectorConfig, StepOutput,
 };
 use super::efficientnet::EfficientNetConfig;
 use super::layers::linear;
@@ -1337,6 +1337,10 @@ impl Mat {
 impl Detector for Mat {
     fn name(&self) -> &'static str {
         "mat"
+    }
+
+    fn config(&self) -> DetectorConfig {
+        DetectorConfig::Mat(self.cfg.clone())
     }
 
     fn loss_step(
