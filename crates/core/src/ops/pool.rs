@@ -333,7 +333,7 @@ pub(super) fn candle_avg_pool_support(g: &PGeom) -> Candle {
     if p.padding != (0, 0) {
         return Candle::Missing("avg_pool2d has no padding");
     }
-    if p.kernel != p.stride || g.h % p.kernel.0 != 0 || g.w % p.kernel.1 != 0 {
+    if p.kernel != p.stride || !g.h.is_multiple_of(p.kernel.0) || !g.w.is_multiple_of(p.kernel.1) {
         return Candle::ForwardOnly(
             "has a backward only when the windows tile the input (kernel = stride, \
              sizes divisible)",
@@ -455,7 +455,7 @@ pub fn adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
 /// input evenly.
 pub(super) fn candle_adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
-    if h % oh == 0 && w % ow == 0 {
+    if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
         let (kh, kw) = (h / oh, w / ow);
         return Ok(x.reshape((n, c, oh, kh, ow, kw))?.mean(5)?.mean(3)?);
     }
