@@ -72,8 +72,8 @@
 //! (the official code's AdvProp weights are timm's `tf_efficientnet_b4.ap_in1k`); the
 //! first match in name order is used, a missing one is an error. Without `--weights`
 //! (and always at smoke and quick scale, whose reduced widths fit no ImageNet file)
-//! every model starts from a seeded random initialisation; the report's data text says
-//! which.
+//! every model starts from a seeded random initialisation; the note of the report's
+//! "Run details" table says which.
 //!
 //! Every run leaves `checkpoints/<run>.safetensors` (the selected epoch, written by
 //! [`save_detector`] with its [`DetectorConfig`] and input options), which the
@@ -984,7 +984,6 @@ pub fn run_setup(opts: &ReproduceOptions, setup: &Setup) -> Result<Report> {
     }
     pb.finish_and_clear();
 
-    let data_text = data_text + &init_text(setup);
     let mut report = Report::new("forgery", opts.scale.as_str(), opts.seed, proxy, data_text);
     let find = |name: &str| runs.iter().find(|r| r.name == name);
     let cross_run = |key: &str| {
@@ -1313,9 +1312,10 @@ fn add_tables<'a>(
     report.tables.push(t.with_note(format!(
         "Wall-clock seconds on this machine (training includes the per-epoch validation). \
          Training recipes: {}. Controls use SPSL's. The checkpoint is the best validation epoch \
-         (MAT: among its MAT-stage epochs; epochs are 0-based). Random initialisation (no \
-         ImageNet weights offline). Checkpoints: checkpoints/<run>.safetensors.",
-        recipes.join("; ")
+         (MAT: among its MAT-stage epochs; epochs are 0-based).{} Checkpoints: \
+         checkpoints/<run>.safetensors.",
+        recipes.join("; "),
+        init_text(setup)
     )));
     Ok(())
 }
