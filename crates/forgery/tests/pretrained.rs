@@ -35,17 +35,7 @@ fn file_tensors(name: &str) -> HashMap<String, Tensor> {
 }
 
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
+    candor_core::gradcheck::max_abs_diff(a, b).unwrap() as f32
 }
 
 fn var(vm: &VarMap, name: &str) -> Tensor {

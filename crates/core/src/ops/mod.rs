@@ -264,17 +264,7 @@ mod candle_route_tests {
     }
 
     fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
+        crate::gradcheck::max_abs_diff(a, b).unwrap()
     }
 
     /// Output and input gradients of `f` (loss `Σ y·r`, `r` fixed).

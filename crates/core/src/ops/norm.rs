@@ -109,19 +109,7 @@ pub fn batch_norm_train(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let dims = x.dims().to_vec();
-    if dims.len() < 2 {
-        return Err(Error::invalid(format!(
-            "batch_norm: expected (N, C, …), got {dims:?}"
-        )));
-    }
-    let c = dims[1];
-    let count = x.elem_count() / c.max(1);
-    if count < 2 {
-        return Err(Error::invalid(format!(
-            "batch_norm in training mode needs more than one value per channel, got {dims:?}"
-        )));
-    }
+    let (c, count) = train_sizes(x)?;
     if route("batch_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel: statistics, normalisation and affine in two passes.
         let w = match weight {
@@ -152,6 +140,24 @@ pub fn batch_norm_train(
     candle_batch_norm_train(x, weight, bias, eps)
 }
 
+/// Channels and values per channel of a training-mode batch norm input, checked.
+fn train_sizes(x: &Tensor) -> Result<(usize, usize)> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm: expected (N, C, …), got {dims:?}"
+        )));
+    }
+    let c = dims[1];
+    let count = x.elem_count() / c.max(1);
+    if count < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm in training mode needs more than one value per channel, got {dims:?}"
+        )));
+    }
+    Ok((c, count))
+}
+
 /// [`batch_norm_train`] from candle ops (every one with a backward), off the CPU.
 pub(super) fn candle_batch_norm_train(
     x: &Tensor,
@@ -159,9 +165,8 @@ pub(super) fn candle_batch_norm_train(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    let (c, count) = train_sizes(x)?;
     let dims = x.dims().to_vec();
-    let c = dims[1];
-    let count = x.elem_count() / c.max(1);
     // (N, C, R) → (C, N·R)
     let xr = x
         .reshape((dims[0], c, count / dims[0]))?
