@@ -17,7 +17,7 @@
 //! | [`optim`] | Adam (coupled L2), AdamW, SGD with momentum/Nesterov, RMSprop, clipping, LR schedules, target-network updates |
 //! | [`checkpoint`] | safetensors checkpoints written atomically; resumable training state |
 //! | [`data`] | seeded mini-batches and group splits |
-//! | [`device`] | `--device cpu\|cuda[:N]`: [`DeviceSpec`](device::DeviceSpec), parsed once and opened once |
+//! | [`device`] | `--device cpu\|cuda[:N]`: [`DeviceSpec`], parsed once and opened once |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
 //! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |

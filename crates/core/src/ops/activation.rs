@@ -66,7 +66,7 @@ impl CustomOp2 for ReluBwd {
 }
 
 /// ReLU, differentiable (gradient 0 at 0, as PyTorch). Off the CPU and for dtypes
-/// other than f32/f64: [`candle_relu`].
+/// other than f32/f64: `candle_relu`.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
     match route("relu", &[x], Candle::Trainable)? {
         Route::Kernel => Ok(x.contiguous()?.apply_op1(Relu)?),

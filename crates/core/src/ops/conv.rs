@@ -932,7 +932,7 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, p: Conv2dParams) -> Result<Tensor> {
 /// [`conv2d`] with an optional bias `(C_out,)` added inside the kernel (and its gradient
 /// computed in one pass), which saves candle's broadcast-add and its reduction backward.
 /// Off the CPU (or for dtypes other than f32/f64) candle's convolution runs where it is
-/// correct for the call ([`candle_support`]); elsewhere the error names the reason.
+/// correct for the call (`candle_support`); elsewhere the error names the reason.
 pub fn conv2d_bias(
     x: &Tensor,
     weight: &Tensor,
@@ -972,7 +972,7 @@ pub fn conv2d_bias(
     }
 }
 
-/// [`candle_support`] for an input, weight and parameters (checked as [`conv2d`] does).
+/// `candle_support` for an input, weight and parameters (checked as [`conv2d`] does).
 #[cfg(test)]
 pub(super) fn candle_conv_support(x: &[usize], w: &[usize], p: &Conv2dParams) -> Result<Candle> {
     Ok(candle_support(&Geom::new(x, w, p)?))
@@ -996,7 +996,7 @@ fn candle_support(g: &Geom) -> Candle {
     Candle::Trainable
 }
 
-/// candle's convolution (plus a broadcast bias), for the calls [`candle_support`] admits.
+/// candle's convolution (plus a broadcast bias), for the calls `candle_support` admits.
 pub(super) fn candle_conv2d(
     x: &Tensor,
     weight: &Tensor,

@@ -285,7 +285,7 @@ impl CustomOp1 for AvgPoolBwd {
 
 /// `torch.nn.functional.max_pool2d(x, kernel, stride, padding)` (floor mode, −∞ padding).
 /// The gradient goes to the first maximum of each window, as PyTorch. Off the CPU,
-/// candle's max-pool runs without padding and without a gradient ([`candle_max_pool_support`]).
+/// candle's max-pool runs without padding and without a gradient (`candle_max_pool_support`).
 pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "max_pool2d")?;
     match route("max_pool2d", &[x], candle_max_pool_support(&g))? {
@@ -296,7 +296,7 @@ pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
 
 /// `torch.nn.functional.avg_pool2d(x, kernel, stride, padding, count_include_pad)`
 /// (floor mode). Off the CPU, candle's average pool runs without padding, with a
-/// gradient only where it is correct ([`candle_avg_pool_support`]).
+/// gradient only where it is correct (`candle_avg_pool_support`).
 pub fn avg_pool2d(x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "avg_pool2d")?;
     match route("avg_pool2d", &[x], candle_avg_pool_support(&g))? {

@@ -102,7 +102,7 @@ impl CustomOp1 for ColumnSum {
 
 /// `max(x + b, 0)` for `x` shaped `(…, C)` and `b` shaped `(C)`, differentiable in
 /// both (gradient 0 at 0). Off the CPU and for dtypes other than f32/f64: candle ops
-/// ([`candle_relu`] of a broadcast add).
+/// (`candle_relu` of a broadcast add).
 pub fn bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     let c = *x.dims().last().unwrap_or(&0);
     if b.dims() != [c] || x.rank() == 0 {
@@ -219,7 +219,7 @@ impl candle_core::CustomOp3 for Linear {
 /// `(N)` (a zero bias when `None`): a fully connected layer over rows, or PointNet's
 /// shared MLP over every point of a batch. Gradients are computed only for the inputs
 /// that need one (a detached weight costs no weight gradient). Off the CPU and for
-/// dtypes other than f32/f64: candle's matmul, broadcast add and [`candle_relu`].
+/// dtypes other than f32/f64: candle's matmul, broadcast add and `candle_relu`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
     let (n, k) = w.dims2().map_err(|_| {
         Error::invalid(format!(
@@ -255,7 +255,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<
         .apply_op3(&w.contiguous()?, &b, Linear { relu })?)
 }
 
-/// [`linear`] from candle ops: a broadcast matmul, a broadcast add, [`candle_relu`].
+/// [`linear`] from candle ops: a broadcast matmul, a broadcast add, `candle_relu`.
 pub(super) fn candle_linear(
     x: &Tensor,
     w: &Tensor,
@@ -356,7 +356,7 @@ impl CustomOp2 for MaxDim1Bwd {
 /// The maximum over dimension 1 of a `(B, N, C)` tensor, `(B, C)`: PointNet's global
 /// max-pool over points. The gradient of each output goes to the first (lowest `n`)
 /// maximum only, as in PyTorch and TensorFlow. Off the CPU and for dtypes other than
-/// f32/f64: [`candle_max_dim1`].
+/// f32/f64: `candle_max_dim1`.
 pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
     let (_, n, _) = x
         .dims3()
