@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use candor_core::report::Report;
-use candor_core::{ReproduceOptions, Scale};
+use candor_core::{DeviceSpec, ReproduceOptions, Scale};
 use clap::{Parser, Subcommand};
 
 mod registry;
@@ -43,6 +43,12 @@ struct ReproduceArgs {
     /// Folder holding the real data sets (per paper: see each crate's docs).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Folder holding pretrained weights (per paper: see each crate's docs).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
     /// List the papers and their status, then exit.
     #[arg(long)]
     list: bool,
@@ -152,6 +158,7 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
         return Ok(());
     }
     let entries = select(&args.papers)?;
+    let device = args.device.open()?;
     let commit = git_commit();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -165,8 +172,10 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
             seed: args.seed,
             out_dir: dir.clone(),
             data_dir: args.data.clone(),
+            weights_dir: args.weights.clone(),
+            device: device.clone(),
         };
-        tracing::info!(paper = e.name, scale = %args.scale, seed = args.seed, "reproducing");
+        tracing::info!(paper = e.name, scale = %args.scale, seed = args.seed, device = %args.device, "reproducing");
         let t0 = Instant::now();
         match run(&opts) {
             Ok(mut report) => {

@@ -17,6 +17,7 @@
 //! | [`optim`] | Adam (coupled L2), AdamW, SGD with momentum/Nesterov, RMSprop, clipping, LR schedules, target-network updates |
 //! | [`checkpoint`] | safetensors checkpoints written atomically; resumable training state |
 //! | [`data`] | seeded mini-batches and group splits |
+//! | [`device`] | `--device cpu\|cuda[:N]`: [`DeviceSpec`], parsed once and opened once |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
 //! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |
@@ -33,6 +34,7 @@
 pub mod alloc;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod fft;
 pub mod fsio;
@@ -51,6 +53,7 @@ pub mod reproduce;
 pub mod rng;
 pub mod selfcheck;
 
+pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
 pub use rng::SeededRng;

@@ -17,7 +17,7 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use candle_nn::VarMap;
 use candor_core::init::seeded_var_builder;
 use candor_core::plot::{bar_plot, scatter_panels, Bar, Panel, Series};
@@ -226,7 +226,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     // Victim.
     let t_train = Instant::now();
     let varmap = VarMap::new();
-    let vb = seeded_var_builder(&varmap, opts.seed, DType::F32, &Device::Cpu);
+    let vb = seeded_var_builder(&varmap, opts.seed, DType::F32, &opts.device);
     let mut net = PointNet::new(vb, &model_cfg)?;
     let ckpt = (opts.scale == Scale::Paper).then(|| out.join("pointnet-train.ckpt"));
     let train_report = train(

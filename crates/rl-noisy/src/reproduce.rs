@@ -165,7 +165,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
             let mut cfg = Config::paper(job.algo, task.env_id)?;
             cfg.total_steps = task.steps_at(scale);
             cfg.log_interval = (cfg.total_steps / 50).max(1);
-            let (agent, log) = train(&cfg, job.seed)?;
+            let (agent, log) = train(&cfg, job.seed, &opts.device)?;
             let returns = evaluate_agent(&agent, task.env_id, rounds, job.seed ^ 0x5eed_e7a1)?;
             pb.inc(1);
             let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
