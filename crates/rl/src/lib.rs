@@ -78,6 +78,8 @@ pub mod space;
 
 pub use buffer::{Batch, BatchArrays, ReplayBuffer};
 pub use candor_core::{Error, Result};
-pub use env::{make, Env, Step, TimeLimit, ENV_IDS};
+pub use env::{
+    make, BoxedEnv, Env, EnvFactory, EnvSpec, Registry, Step, TimeLimit, ENV_IDS, MUJOCO_ENV_IDS,
+};
 pub use eval::{evaluate, evaluate_env, run_seeds};
 pub use space::{Action, Space};
