@@ -330,15 +330,25 @@ impl Registry {
         self.specs.iter().map(|s| s.id.as_str()).collect()
     }
 
-    /// `gymnasium.make(id)`: a fresh instance wrapped in its registered [`TimeLimit`].
-    /// Reset it before the first step.
-    pub fn make(&self, id: &str) -> Result<BoxedEnv> {
-        let spec = self.spec(id).ok_or_else(|| {
+    fn known(&self, id: &str) -> Result<&EnvSpec> {
+        self.spec(id).ok_or_else(|| {
             Error::invalid(format!(
                 "unknown environment id '{id}'; known ids: {}",
                 self.ids().join(", ")
             ))
-        })?;
+        })
+    }
+
+    /// A fresh instance without its time limit (`env.unwrapped`), e.g. for Monte-Carlo
+    /// returns that continue past the episode cap.
+    pub fn make_unwrapped(&self, id: &str) -> Result<BoxedEnv> {
+        (self.known(id)?.factory)()
+    }
+
+    /// `gymnasium.make(id)`: a fresh instance wrapped in its registered [`TimeLimit`].
+    /// Reset it before the first step.
+    pub fn make(&self, id: &str) -> Result<BoxedEnv> {
+        let spec = self.known(id)?;
         let env = (spec.factory)()?;
         Ok(match spec.max_episode_steps {
             Some(limit) => Box::new(TimeLimit::new(env, limit)?),

@@ -70,16 +70,27 @@
 //! # }
 //! ```
 
+pub mod action;
 pub mod buffer;
 pub mod env;
 pub mod envs;
 pub mod eval;
+pub mod noise;
+pub mod offpolicy;
 pub mod space;
+
+pub use action::{clip_unit, ActionScaler};
 
 pub use buffer::{Batch, BatchArrays, ReplayBuffer};
 pub use candor_core::{Error, Result};
 pub use env::{
     make, BoxedEnv, Env, EnvFactory, EnvSpec, Registry, Step, TimeLimit, ENV_IDS, MUJOCO_ENV_IDS,
 };
-pub use eval::{evaluate, evaluate_env, run_seeds};
+pub use eval::{evaluate, evaluate_env, run_seeds, EvalHistory};
+pub use noise::{Noise, NoiseConfig};
+pub use offpolicy::{
+    discounted_return, expected_fresh_samples_block, expected_fresh_samples_interleaved, Agent,
+    EpisodeRecord, FreshDataUsage, OffPolicyConfig, OffPolicyTrainer, StepEvent, UpdateInfo,
+    UpdateSchedule,
+};
 pub use space::{Action, Space};

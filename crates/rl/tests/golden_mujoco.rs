@@ -111,6 +111,7 @@ fn check_obs(ours: &[f32], gym: &[f64], what: &str) {
 fn replay(id: &str) {
     let fixture = load(id);
     assert_eq!(fixture.max_episode_steps, 1000);
+    assert!(fixture.checkpoint_every >= 1);
     let task = Locomotion::from_id(id).unwrap();
     let (nq, nv) = MujocoEnv::new(task).unwrap().dims();
     let mut worst_state = 0.0f64;
