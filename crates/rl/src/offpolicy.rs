@@ -106,7 +106,7 @@ impl UpdateSchedule {
     /// Error on a zero interval or a negative / non-finite rate.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            UpdateSchedule::Regular { interval, .. } if interval == 0 => Err(Error::invalid(
+            UpdateSchedule::Regular { interval: 0, .. } => Err(Error::invalid(
                 "UpdateSchedule::Regular: interval must be positive",
             )),
             UpdateSchedule::PerGeneration { updates_per_frame }
@@ -126,7 +126,7 @@ impl UpdateSchedule {
         match *self {
             UpdateSchedule::Interleaved => 1,
             UpdateSchedule::Regular { interval, updates } => {
-                if interval > 0 && step % interval == 0 {
+                if interval > 0 && step.is_multiple_of(interval) {
                     updates
                 } else {
                     0
@@ -379,8 +379,12 @@ impl OffPolicyTrainer {
         cfg.validate()?;
         let mut env = registry.make(&cfg.env_id)?;
         let scaler = ActionScaler::new(env.action_space()).map_err(|e| {
+            let msg = match e {
+                Error::InvalidInput(msg) => msg,
+                other => other.to_string(),
+            };
             Error::invalid(format!(
-                "{}: {e} (off-policy training needs continuous actions)",
+                "{}: {msg} (off-policy training needs continuous actions)",
                 cfg.env_id
             ))
         })?;
@@ -486,12 +490,6 @@ impl OffPolicyTrainer {
         &self.registry
     }
 
-    /// The training step that wrote replay slot `slot`, given one push per step.
-    fn step_of_slot(&self, slot: usize) -> usize {
-        let cap = self.cfg.buffer_capacity;
-        self.steps - (self.steps - 1 - slot) % cap
-    }
-
     /// Play `unit` (clipped to the unit box) in the training env, store the transition
     /// if `store`, and handle the episode's end. Returns the ended episode, if any.
     fn env_step(&mut self, mut unit: Vec<f32>, store: bool) -> Result<Option<EpisodeRecord>> {
@@ -587,11 +585,12 @@ impl OffPolicyTrainer {
         } else {
             0
         };
-        let evaluation = if self.cfg.eval_every > 0 && self.steps % self.cfg.eval_every == 0 {
-            Some(self.evaluate(agent)?)
-        } else {
-            None
-        };
+        let evaluation =
+            if self.cfg.eval_every > 0 && self.steps.is_multiple_of(self.cfg.eval_every) {
+                Some(self.evaluate(agent)?)
+            } else {
+                None
+            };
         Ok(StepEvent {
             step: self.steps,
             warmup,
@@ -647,12 +646,11 @@ impl OffPolicyTrainer {
             let indices = self
                 .buffer
                 .sample_indices(self.cfg.batch_size, &mut self.sample_rng)?;
-            if self.usage.is_some() {
-                let now = self.steps;
-                let steps: Vec<usize> = indices.iter().map(|&i| self.step_of_slot(i)).collect();
-                let usage = self.usage.as_mut().expect("checked");
-                for s in steps {
-                    usage.on_sample(s, now);
+            let now = self.steps;
+            let cap = self.cfg.buffer_capacity;
+            if let Some(usage) = self.usage.as_mut() {
+                for &slot in &indices {
+                    usage.on_sample(step_of_slot(slot, now, cap), now);
                 }
             }
             let batch = to_batch(&self.buffer, indices, agent.device())?;
@@ -707,6 +705,12 @@ impl OffPolicyTrainer {
     }
 }
 
+/// The training step (1-based) that last wrote replay slot `slot` when `now` steps are
+/// done, given one push per stored step.
+fn step_of_slot(slot: usize, now: usize, capacity: usize) -> usize {
+    now - (now - 1 - slot) % capacity
+}
+
 /// The batch at `indices` as tensors on `device`.
 fn to_batch(buffer: &ReplayBuffer, indices: Vec<usize>, device: &Device) -> Result<Batch> {
     let n = indices.len();
@@ -732,7 +736,7 @@ pub fn discounted_return(
     gamma: f64,
     tail: f64,
 ) -> Result<f64> {
-    if !(0.0..1.0).contains(&gamma) || !(tail > 0.0 && tail < 1.0) {
+    if !((0.0..1.0).contains(&gamma) && tail > 0.0 && tail < 1.0) {
         return Err(Error::invalid(format!(
             "discounted_return: need 0 ≤ gamma < 1 and 0 < tail < 1, got {gamma}, {tail}"
         )));

@@ -131,14 +131,14 @@ pub fn fetch(dir: &Path) -> Result<(), String> {
     }
     let wheel = wheel_for_target()?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let script = dir.join(".fetch_wheel.py");
-    std::fs::write(&script, FETCH_SCRIPT)
-        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
     let spec = format!("mujoco=={MUJOCO_VERSION}");
     let mut failures = Vec::new();
     for python in ["python3", "python"] {
+        // The script travels as `-c` text: no file that concurrent build scripts could
+        // rewrite under each other.
         let run = Command::new(python)
-            .arg(&script)
+            .arg("-c")
+            .arg(FETCH_SCRIPT)
             .arg(dir)
             .args([wheel.name, wheel.url, wheel.sha256])
             .args([

@@ -413,9 +413,10 @@ impl Env for MujocoEnv {
 
     fn step(&mut self, action: &Action) -> Result<Step> {
         self.phase.check_step(self.task.id())?;
-        self.action_space
-            .check(action)
-            .map_err(|e| Error::invalid(format!("{}: {e}", self.task.id())))?;
+        self.action_space.check(action).map_err(|e| match e {
+            Error::InvalidInput(msg) => Error::invalid(format!("{}: {msg}", self.task.id())),
+            other => other,
+        })?;
         let a = action.as_continuous()?;
         let x_before = self.x_ref;
         for (c, &x) in self.ctrl.iter_mut().zip(a) {
