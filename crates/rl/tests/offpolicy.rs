@@ -427,3 +427,23 @@ fn same_seed_same_run() {
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
 }
+
+/// Monte-Carlo return from a stored state: rewards 1 per step, γ = 0.5, stop once
+/// γ^h < 0.1 (after 4 steps): 1 + 0.5 + 0.25 + 0.125 = 1.875; an unwrapped env is not
+/// cut by its time limit, and termination ends the sum (LineEnd: x from 0.5 reaches 1.2
+/// after 1 step of 1.0, reward 1).
+#[test]
+fn discounted_return_from_a_state() {
+    let reg = registry();
+    let mut policy = |_: &[f32]| Ok(Action::Continuous(vec![1.0]));
+    let mut env = reg.make_unwrapped("Line-v0").unwrap();
+    let g = candor_rl::discounted_return(env.as_mut(), &[0.0, 0.0], &mut policy, 0.5, 0.1).unwrap();
+    assert_eq!(g, 1.875);
+    let mut env = reg.make_unwrapped("LineEnd-v0").unwrap();
+    let g =
+        candor_rl::discounted_return(env.as_mut(), &[0.5, 0.0], &mut policy, 0.99, 1e-3).unwrap();
+    assert_eq!(g, 1.0);
+    assert!(
+        candor_rl::discounted_return(env.as_mut(), &[0.0, 0.0], &mut policy, 1.0, 1e-3).is_err()
+    );
+}
