@@ -17,6 +17,7 @@
 //! | [`optim`] | Adam (coupled L2), AdamW, SGD with momentum/Nesterov, RMSprop, clipping, LR schedules, target-network updates |
 //! | [`checkpoint`] | safetensors checkpoints written atomically; resumable training state |
 //! | [`data`] | seeded mini-batches and group splits |
+//! | [`stats`] | Wilson / Clopper–Pearson, bootstrap (percentile, BCa, clustered), McNemar, DeLong (clustered), Welch, Mann–Whitney, Holm; claim verdicts from tests |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
 //! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |
@@ -50,6 +51,7 @@ pub mod report;
 pub mod reproduce;
 pub mod rng;
 pub mod selfcheck;
+pub mod stats;
 
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
