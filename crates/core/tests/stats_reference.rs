@@ -312,6 +312,7 @@ fn holm_matches_statsmodels() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn delong_matches_the_reference_algorithms() {
     for (i, c) in fixture()["delong"].as_array().unwrap().iter().enumerate() {
         let labels = bools(&c["labels"]);
