@@ -7,7 +7,8 @@
 //! {"paper": "…", "scale": "smoke|quick|paper", "seed": 0, "commit": "…", "seconds": 1.5,
 //!  "proxy": true, "data": "what data was used",
 //!  "tables": [{"name": "…", "columns": ["…"], "rows": [{"label": "…", "values": [0.5, "text", null,
-//!              {"mean": 1.0, "std": 0.1}]}], "paper": [{"label": "…", "values": […]}], "note": "…"}],
+//!              {"mean": 1.0, "std": 0.1}, {"value": 0.8, "ci": [0.7, 0.9]}]}],
+//!              "paper": [{"label": "…", "values": […]}], "note": "…"}],
 //!  "claims": [{"id": "…", "statement": "…", "verdict": "holds|fails|inconclusive",
 //!              "holds": true, "evidence": "…",
 //!              "test": {"name": "…", "n": 200, "unit": "clouds", "estimate": 0.95,
@@ -37,6 +38,9 @@ pub enum Cell {
     Num(f64),
     /// Mean and standard deviation over runs.
     MeanStd { mean: f64, std: f64 },
+    /// An estimate with an interval (the table's note says which interval):
+    /// `{"value": 0.81, "ci": [0.75, 0.86]}`, rendered `0.810 [0.750, 0.860]`.
+    Interval { value: f64, ci: [f64; 2] },
     /// Free text.
     Text(String),
     /// No value (not run, not reported).
@@ -50,6 +54,9 @@ impl Cell {
             Cell::Num(v) if v.is_finite() => format!("{v:.digits$}"),
             Cell::Num(v) => format!("{v}"),
             Cell::MeanStd { mean, std } => format!("{mean:.digits$} ± {std:.digits$}"),
+            Cell::Interval { value, ci } => {
+                format!("{value:.digits$} [{:.digits$}, {:.digits$}]", ci[0], ci[1])
+            }
             Cell::Text(s) => s.replace('|', "\\|"),
             Cell::Null => "—".to_string(),
         }
@@ -585,9 +592,12 @@ fn check_rows(v: &Value, ncols: usize, ctx: &str) -> Result<()> {
             let ok = match v {
                 Value::Number(_) | Value::String(_) | Value::Null => true,
                 Value::Object(m) => {
-                    m.len() == 2
-                        && m.get("mean").is_some_and(|x| x.is_number() || x.is_null())
-                        && m.get("std").is_some_and(|x| x.is_number() || x.is_null())
+                    let num = |k: &str| m.get(k).is_some_and(num_or_null);
+                    let pair = m
+                        .get("ci")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.len() == 2 && a.iter().all(num_or_null));
+                    m.len() == 2 && ((num("mean") && num("std")) || (num("value") && pair))
                 }
                 _ => false,
             };
@@ -752,6 +762,16 @@ mod tests {
                 },
             ],
         );
+        t.row(
+            "with interval",
+            vec![
+                Cell::Interval {
+                    value: 0.8,
+                    ci: [0.7, 0.9],
+                },
+                Cell::Null,
+            ],
+        );
         t.paper_row("ours", vec![0.95.into(), Cell::Null]);
         t.paper_row("only paper", vec![0.8.into(), 0.7.into()]);
         r.tables.push(t.with_note("proxy"));
@@ -838,6 +858,10 @@ mod tests {
             md.contains("| only paper | — | 0.8000 | — | 0.7000 |"),
             "{md}"
         );
+        assert!(
+            md.contains("| with interval | 0.8000 [0.7000, 0.9000] | — | — | — |"),
+            "{md}"
+        );
         assert!(md.contains("✅ holds"));
         assert!(md.contains("❔ inconclusive"));
         assert!(md.contains("0.950 [0.916, 0.972]"), "{md}");
@@ -849,6 +873,9 @@ mod tests {
     fn schema_rejects_bad_files() {
         let mut v = serde_json::to_value(sample()).unwrap();
         v["tables"][0]["rows"][0]["values"] = serde_json::json!([1.0]);
+        assert!(validate_results_json(&v).is_err());
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["tables"][0]["rows"][1]["values"][0] = serde_json::json!({"value": 0.8, "ci": [0.7]});
         assert!(validate_results_json(&v).is_err());
         let mut v = serde_json::to_value(sample()).unwrap();
         v.as_object_mut().unwrap().remove("claims");

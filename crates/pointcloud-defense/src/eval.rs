@@ -11,7 +11,33 @@
 //!
 //! Every cloud of the test set is attacked (including the ones the clean model
 //! misclassifies, as IF-Defense), towards a fixed random target `≠` its label
-//! ([`random_targets`]). SRS draws its points from a seed derived per column.
+//! ([`random_targets`]).
+//!
+//! **Every attack is defense-oblivious**: it optimises against the undefended
+//! PointNet and the defenses are applied afterwards, as in the paper and in
+//! IF-Defense's Table 2. No adaptive attack (BPDA through SOR, EOT over SRS's
+//! random draws) is run, so the defended accuracies are upper bounds on what a
+//! defense-aware attacker would leave.
+//!
+//! ## Per-cloud outcomes
+//!
+//! Each column keeps, for every cloud and defense row, whether the defended
+//! cloud is classified correctly ([`ColumnResult::correct`]) and as its target
+//! ([`ColumnResult::on_target`]), so that claims can be tested with the cloud
+//! as the unit (paired comparisons of two defenses on the same clouds). SRS is
+//! random: each cloud is defended by [`EvalConfig::srs_draws`] independent
+//! draws (10 by default; the adversarial cloud is attacked once) and its
+//! outcome is the share of draws that classify it correctly, a value in
+//! `[0, 1]`; none and SOR are deterministic (0 or 1). Cloud `c`'s draw `d` in
+//! column `label` uses `SeededRng::derive(seed, "srs/<label>/<d>/<c>")`.
+//!
+//! ## Intervals
+//!
+//! [`wilson_interval_mean`] gives each cell a Wilson score interval over the
+//! clouds. For the 0/1 rows it is the usual Wilson interval; for SRS's mean of
+//! per-cloud shares it is conservative, since a variable in `[0, 1]` with mean
+//! `μ` has variance at most `μ(1 − μ)`, the variance the Wilson interval
+//! assumes.
 
 use std::time::Instant;
 
@@ -23,8 +49,11 @@ use crate::attack::{
     CwConfig, DropConfig,
 };
 use crate::data::PointCloudSet;
-use crate::defense::{Defense, SorConfig, SrsConfig};
+use crate::defense::{sor_batch, srs, Defense, SorConfig, SrsConfig};
 use crate::model::PointNet;
+use candor_core::stats::dist::normal_quantile;
+use candor_core::SeededRng;
+use rayon::prelude::*;
 
 /// The attacks of the evaluation, in column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +100,8 @@ impl AttackKind {
     }
 }
 
-/// Settings of the evaluation. [`Default`] is IF-Defense's protocol.
+/// Settings of the evaluation. [`Default`] is IF-Defense's protocol, except
+/// that SRS is drawn [`srs_draws`](Self::srs_draws) = 10 times per cloud.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalConfig {
@@ -89,6 +119,8 @@ pub struct EvalConfig {
     pub drop: DropConfig,
     /// SRS (drop 500).
     pub srs: SrsConfig,
+    /// Independent SRS draws per cloud, averaged (10; IF-Defense draws once).
+    pub srs_draws: usize,
     /// SOR (IF-Defense: k 2, α 1.1, squared).
     pub sor: SorConfig,
     /// Which columns to run.
@@ -109,6 +141,7 @@ impl Default for EvalConfig {
             add_points: 512,
             drop: DropConfig::default(),
             srs: SrsConfig::default(),
+            srs_draws: 10,
             sor: SorConfig::default(),
             attacks: AttackKind::ALL.to_vec(),
             batch_size: 32,
@@ -127,7 +160,13 @@ pub fn defenses(cfg: &EvalConfig) -> [Defense; 3] {
 pub struct ColumnResult {
     /// The attack.
     pub attack: AttackKind,
-    /// Accuracy per defense row (none, SRS, SOR).
+    /// Per defense row (none, SRS, SOR), per cloud: the share of the row's
+    /// draws that classify the defended cloud correctly (0 or 1 for none and
+    /// SOR; SRS averages [`EvalConfig::srs_draws`] draws).
+    pub correct: [Vec<f64>; 3],
+    /// The same for "classified as the cloud's target" (targeted columns).
+    pub on_target: Option<[Vec<f64>; 3]>,
+    /// Accuracy per defense row (none, SRS, SOR): the mean of `correct`.
     pub accuracy: [f64; 3],
     /// Targeted success per defense row (fraction of all clouds predicted as
     /// their target); `None` for untargeted columns.
@@ -166,17 +205,114 @@ impl Table2 {
     }
 }
 
-fn fraction(hits: impl Iterator<Item = bool>) -> f64 {
-    let (mut k, mut n) = (0usize, 0usize);
-    for h in hits {
-        k += usize::from(h);
-        n += 1;
+impl ColumnResult {
+    /// A column from per-cloud outcomes (see the fields), computing the
+    /// accuracies, success rates and eliminated fractions from them.
+    /// `mean_points`, `seconds`, `mean_distance` and the figure fields are
+    /// left empty.
+    pub fn from_outcomes(
+        attack: AttackKind,
+        correct: [Vec<f64>; 3],
+        on_target: Option<[Vec<f64>; 3]>,
+    ) -> Result<Self> {
+        let n = correct[0].len();
+        let rows = correct.iter().chain(on_target.iter().flatten());
+        if n == 0 || rows.clone().any(|r| r.len() != n) {
+            return Err(Error::invalid(format!(
+                "column {attack:?}: every row needs the same positive number of clouds"
+            )));
+        }
+        if let Some(v) = rows.flatten().find(|v| !(0.0..=1.0).contains(*v)) {
+            return Err(Error::invalid(format!(
+                "column {attack:?}: outcome {v} outside [0, 1]"
+            )));
+        }
+        let accuracy = [mean(&correct[0]), mean(&correct[1]), mean(&correct[2])];
+        let (success, eliminated) = match &on_target {
+            Some(t) => {
+                let success = [mean(&t[0]), mean(&t[1]), mean(&t[2])];
+                // Among the clouds the attack fooled without defense, the share
+                // of each row's draws that no longer predict the target.
+                let fooled: Vec<usize> = (0..n).filter(|&i| t[0][i] == 1.0).collect();
+                let elim = |r: usize| {
+                    if fooled.is_empty() {
+                        0.0
+                    } else {
+                        fooled.iter().map(|&i| 1.0 - t[r][i]).sum::<f64>() / fooled.len() as f64
+                    }
+                };
+                (Some(success), Some([elim(0), elim(1), elim(2)]))
+            }
+            None => (None, None),
+        };
+        Ok(ColumnResult {
+            attack,
+            correct,
+            on_target,
+            accuracy,
+            success,
+            eliminated,
+            mean_distance: None,
+            mean_points: [0.0; 3],
+            seconds: 0.0,
+            first_cloud: Vec::new(),
+            first_success: None,
+        })
     }
-    if n == 0 {
+
+    /// Number of clouds.
+    pub fn clouds(&self) -> usize {
+        self.correct[0].len()
+    }
+
+    /// The Wilson interval at `conf` of row `r`'s accuracy over the clouds
+    /// (see [`wilson_interval_mean`]).
+    pub fn accuracy_interval(&self, r: usize, conf: f64) -> Result<[f64; 2]> {
+        let row = self
+            .correct
+            .get(r)
+            .ok_or_else(|| Error::invalid(format!("no defense row {r}")))?;
+        wilson_interval_mean(mean(row), row.len(), conf)
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
         0.0
     } else {
-        k as f64 / n as f64
+        v.iter().sum::<f64>() / v.len() as f64
     }
+}
+
+/// Wilson's score interval at confidence `conf` for the mean `p̂` of `n`
+/// independent values in `[0, 1]`: the usual Wilson interval when the values
+/// are 0/1 (`p̂ = k/n`), and a conservative one for averages of several draws
+/// per unit (the variance of such a value is at most `μ(1 − μ)`, the variance
+/// the interval assumes).
+pub fn wilson_interval_mean(p_hat: f64, n: usize, conf: f64) -> Result<[f64; 2]> {
+    if n == 0 || !(0.0..=1.0).contains(&p_hat) || !(conf > 0.0 && conf < 1.0) {
+        return Err(Error::invalid(format!(
+            "Wilson interval: mean {p_hat} of {n} values at confidence {conf} \
+             (need n > 0, a mean in [0, 1] and a confidence in (0, 1))"
+        )));
+    }
+    let z = normal_quantile(1.0 - (1.0 - conf) / 2.0);
+    let nf = n as f64;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / nf;
+    let centre = (p_hat + z2 / (2.0 * nf)) / denom;
+    let half = z / denom * (p_hat * (1.0 - p_hat) / nf + z2 / (4.0 * nf * nf)).sqrt();
+    Ok([(centre - half).max(0.0), (centre + half).min(1.0)])
+}
+
+/// Per-cloud shares of `draws` predictions that are correct and on target.
+fn score(preds: &[Vec<usize>], labels: &[usize], targets: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let draws = preds.len() as f64;
+    let share = |i: usize, want: usize| preds.iter().filter(|p| p[i] == want).count() as f64 / draws;
+    (
+        (0..labels.len()).map(|i| share(i, labels[i])).collect(),
+        (0..labels.len()).map(|i| share(i, targets[i])).collect(),
+    )
 }
 
 /// Runs every configured attack on the first `cfg.num_points` points of each
@@ -196,7 +332,9 @@ pub fn evaluate_attacks(
     let labels: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
     let num_classes = net.config().num_classes;
     let targets = random_targets(&labels, num_classes, cfg.seed)?;
-    let rows = defenses(cfg);
+    if cfg.srs_draws == 0 {
+        return Err(Error::invalid("evaluate_attacks: srs_draws must be at least 1"));
+    }
     let total = clouds.len();
     let mut columns = Vec::new();
     for &attack in &cfg.attacks {
@@ -249,46 +387,83 @@ pub fn evaluate_attacks(
         };
         let seconds = t0.elapsed().as_secs_f64();
         let adv: Vec<&[f32]> = adversarial.iter().map(|c| c.as_slice()).collect();
-        let mut accuracy = [0.0; 3];
-        let mut success = [0.0; 3];
-        let mut eliminated = [0.0; 3];
-        let mut mean_points = [0.0; 3];
-        let mut undefended_hit = Vec::new();
-        for (r, defense) in rows.iter().enumerate() {
-            let seed = cfg.seed ^ (0x5e5 + 7919 * columns.len() as u64);
-            let defended = defense.apply_batch(&adv, seed)?;
-            let d: Vec<&[f32]> = defended.iter().map(|c| c.as_slice()).collect();
-            mean_points[r] = d.iter().map(|c| (c.len() / 3) as f64).sum::<f64>() / d.len() as f64;
-            let pred = net.predict_clouds(&d, cfg.batch_size)?;
-            accuracy[r] = fraction(pred.iter().zip(&labels).map(|(p, l)| p == l));
-            success[r] = fraction(pred.iter().zip(&targets).map(|(p, t)| p == t));
-            if r == 0 {
-                undefended_hit = pred.iter().zip(&targets).map(|(p, t)| p == t).collect();
-            }
-            eliminated[r] = fraction(
-                pred.iter()
-                    .zip(&targets)
-                    .zip(&undefended_hit)
-                    .filter(|(_, &hit)| hit)
-                    .map(|((p, t), _)| p != t),
-            );
+        let bs = cfg.batch_size;
+        let npts = |cs: &[Vec<f32>]| {
+            cs.iter().map(|c| (c.len() / 3) as f64).sum::<f64>() / cs.len().max(1) as f64
+        };
+        // No defense.
+        for c in &adv {
+            crate::data::check_cloud(c, "defense input")?;
         }
-        columns.push(ColumnResult {
+        let none = vec![net.predict_clouds(&adv, bs)?];
+        // SRS, `srs_draws` independent draws per cloud.
+        let mut srs_preds = Vec::with_capacity(cfg.srs_draws);
+        let mut srs_points = 0.0;
+        for d in 0..cfg.srs_draws {
+            let defended: Vec<Vec<f32>> = adv
+                .par_iter()
+                .enumerate()
+                .map(|(c, p)| {
+                    let mut rng = SeededRng::derive(cfg.seed, &format!("srs/{label}/{d}/{c}"));
+                    srs(p, &cfg.srs, &mut rng)
+                })
+                .collect::<Result<_>>()?;
+            srs_points += npts(&defended);
+            let d: Vec<&[f32]> = defended.iter().map(|c| c.as_slice()).collect();
+            srs_preds.push(net.predict_clouds(&d, bs)?);
+        }
+        // SOR.
+        let sor_clouds = sor_batch(&adv, &cfg.sor)?;
+        let sor_points = npts(&sor_clouds);
+        let d: Vec<&[f32]> = sor_clouds.iter().map(|c| c.as_slice()).collect();
+        let sor = vec![net.predict_clouds(&d, bs)?];
+
+        let (c0, t0v) = score(&none, &labels, &targets);
+        let (c1, t1v) = score(&srs_preds, &labels, &targets);
+        let (c2, t2v) = score(&sor, &labels, &targets);
+        let mut col = ColumnResult::from_outcomes(
             attack,
-            accuracy,
-            success: attack.targeted().then_some(success),
-            eliminated: attack.targeted().then_some(eliminated),
-            mean_distance: outcome
-                .as_ref()
-                .map(|o| o.distance.iter().sum::<f64>() / o.distance.len().max(1) as f64),
-            mean_points,
-            seconds,
-            first_cloud: adversarial.first().cloned().unwrap_or_default(),
-            first_success: outcome.as_ref().and_then(|o| o.success.first().copied()),
-        });
+            [c0, c1, c2],
+            attack.targeted().then_some([t0v, t1v, t2v]),
+        )?;
+        col.mean_distance = outcome
+            .as_ref()
+            .map(|o| o.distance.iter().sum::<f64>() / o.distance.len().max(1) as f64);
+        col.mean_points = [
+            npts(&adversarial),
+            srs_points / cfg.srs_draws as f64,
+            sor_points,
+        ];
+        col.seconds = seconds;
+        col.first_cloud = adversarial.first().cloned().unwrap_or_default();
+        col.first_success = outcome.as_ref().and_then(|o| o.success.first().copied());
+        columns.push(col);
     }
     Ok(Table2 {
         clouds: total,
         columns,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candor_core::stats::proportion::wilson_interval;
+
+    #[test]
+    fn wilson_of_a_mean_matches_the_count_form() {
+        for (k, n) in [(0u64, 10u64), (3, 10), (10, 10), (190, 200), (57, 200)] {
+            let want = wilson_interval(k, n, 0.95).unwrap();
+            let got = wilson_interval_mean(k as f64 / n as f64, n as usize, 0.95).unwrap();
+            for (a, b) in want.iter().zip(&got) {
+                assert!((a - b).abs() < 1e-12, "{k}/{n}: {want:?} vs {got:?}");
+            }
+        }
+        // Averages of draws give the interval of their mean.
+        let [lo, hi] = wilson_interval_mean(0.55, 200, 0.9).unwrap();
+        assert!(lo < 0.55 && 0.55 < hi && hi - lo < 0.13);
+        assert!(wilson_interval_mean(0.5, 0, 0.95).is_err());
+        assert!(wilson_interval_mean(1.5, 10, 0.95).is_err());
+        assert!(wilson_interval_mean(0.5, 10, 1.0).is_err());
+    }
 }

@@ -145,6 +145,21 @@ fn attacks_defenses_and_table() {
     let p = t.column(AttackKind::Perturb).unwrap();
     assert!(p.success.is_some() && p.eliminated.unwrap()[0] == 0.0);
     assert_eq!(t.column(AttackKind::Drop).unwrap().mean_points[0], 118.0);
+    // Per-cloud outcomes: none and SOR are 0/1, SRS a share of its 10 draws.
+    let draws = eval_cfg.srs_draws as f64;
+    assert_eq!(draws, 10.0);
+    for c in &t.columns {
+        assert_eq!(c.clouds(), small.len());
+        assert!(c.correct[0]
+            .iter()
+            .chain(&c.correct[2])
+            .all(|&v| v == 0.0 || v == 1.0));
+        assert!(c.correct[1]
+            .iter()
+            .all(|&v| (v * draws - (v * draws).round()).abs() < 1e-9));
+        let [lo, hi] = c.accuracy_interval(1, 0.95).unwrap();
+        assert!(lo <= c.accuracy[1] && c.accuracy[1] <= hi);
+    }
 }
 
 #[test]
