@@ -75,7 +75,7 @@
 
 use candle_core::{DType, Module, ModuleT, Tensor};
 use candle_nn::{Init, VarBuilder};
-use candor_core::nn::BatchNorm2d;
+use candor_core::nn::{batch_norm2d, BatchNorm2d, BatchNormConfig};
 use candor_core::ops::{adaptive_avg_pool2d, conv2d_bias, Conv2dParams};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
@@ -453,7 +453,11 @@ impl MbConv {
         cfg: &EfficientNetConfig,
     ) -> Result<Self> {
         let pad = cfg.padding;
-        let bn = |vb: VarBuilder, c| BatchNorm2d::with(vb, c, cfg.bn_momentum, cfg.bn_eps);
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = |vb: VarBuilder, c| batch_norm2d(c, bn_cfg, vb);
         let mid = c_in * expand_ratio;
         let rd = ((c_in as f64 * SE_RATIO) as usize).max(1);
         let se = |vb: VarBuilder| -> Result<SqueezeExcite> {
@@ -540,7 +544,11 @@ impl EfficientNet {
     pub fn new(vb: VarBuilder, cfg: &EfficientNetConfig) -> Result<Self> {
         cfg.validate()?;
         let pad = cfg.padding;
-        let bn = |vb: VarBuilder, c| BatchNorm2d::with(vb, c, cfg.bn_momentum, cfg.bn_eps);
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = |vb: VarBuilder, c| batch_norm2d(c, bn_cfg, vb);
         let stem = cfg.round_filters(STEM);
         let conv_stem = PadConv::new(
             vb.pp("conv_stem"),
@@ -632,7 +640,7 @@ impl EfficientNet {
             .into_iter()
             .chain(stages.iter_mut().flatten().flat_map(|b| b.bns_mut()));
         for bn in all {
-            bn.momentum = momentum;
+            bn.set_momentum(momentum);
         }
     }
 

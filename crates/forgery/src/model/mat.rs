@@ -96,8 +96,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Module, ModuleT, Tensor, Var};
 use candle_nn::{Init, Linear, VarBuilder};
-use candor_core::nn::{BatchNorm2d, Conv2d};
-use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d, Conv2dParams};
+use candor_core::nn::{batch_norm2d, conv2d, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig};
+use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -588,14 +588,13 @@ fn conv(
     groups: usize,
     bias: bool,
 ) -> Result<Conv2d> {
-    Conv2d::new(
-        vb,
-        c_in,
-        c_out,
-        k,
-        Conv2dParams::new(1, k / 2, 1, groups),
+    let cfg = Conv2dConfig {
+        padding: k / 2,
+        groups,
         bias,
-    )
+        ..Default::default()
+    };
+    conv2d(c_in, c_out, k, cfg, vb)
 }
 
 /// `AttentionMap` of the official code.
@@ -611,9 +610,9 @@ impl AttentionMap {
     fn new(vb: VarBuilder, c: usize, m: usize) -> Result<Self> {
         Ok(Self {
             conv_extract: conv(vb.pp("conv_extract"), c, c, 3, 1, true)?,
-            bn1: BatchNorm2d::new(vb.pp("bn1"), c)?,
+            bn1: batch_norm2d(c, BatchNormConfig::default(), vb.pp("bn1"))?,
             conv2: conv(vb.pp("conv2"), c, m, 1, 1, false)?,
-            bn2: BatchNorm2d::new(vb.pp("bn2"), m)?,
+            bn2: batch_norm2d(m, BatchNormConfig::default(), vb.pp("bn2"))?,
         })
     }
 
@@ -651,14 +650,14 @@ impl DenseBlock {
         Ok(Self {
             conv0: conv(vb.pp("conv0"), c, c, k0, groups, true)?,
             conv1: conv(vb.pp("conv1"), c, c, 3, groups, true)?,
-            bn1: BatchNorm2d::new(vb.pp("bn1"), c)?,
+            bn1: batch_norm2d(c, BatchNormConfig::default(), vb.pp("bn1"))?,
             conv2: conv(vb.pp("conv2"), 2 * c, c, 3, groups, true)?,
-            bn2: BatchNorm2d::new(vb.pp("bn2"), 2 * c)?,
+            bn2: batch_norm2d(2 * c, BatchNormConfig::default(), vb.pp("bn2"))?,
             conv3: conv(vb.pp("conv3"), 3 * c, c, 3, groups, true)?,
-            bn3: BatchNorm2d::new(vb.pp("bn3"), 3 * c)?,
+            bn3: batch_norm2d(3 * c, BatchNormConfig::default(), vb.pp("bn3"))?,
             conv_last: conv(vb.pp("conv_last"), 4 * c, last, 1, groups, true)?,
-            bn4: BatchNorm2d::new(vb.pp("bn4"), 4 * c)?,
-            bn_last: BatchNorm2d::new(vb.pp("bn_last"), last)?,
+            bn4: batch_norm2d(4 * c, BatchNormConfig::default(), vb.pp("bn4"))?,
+            bn_last: batch_norm2d(last, BatchNormConfig::default(), vb.pp("bn_last"))?,
             groups,
         })
     }

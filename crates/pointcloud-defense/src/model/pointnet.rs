@@ -36,8 +36,8 @@ use std::path::Path;
 
 use candle_core::{DType, Device, ModuleT, Tensor, Var, D};
 use candle_nn::{Init, VarBuilder, VarMap};
-use candor_core::nn::BatchNorm2d;
-use candor_core::ops::{linear, max_dim1, relu};
+use candor_core::nn::{batch_norm2d, BatchNorm2d, BatchNormConfig};
+use candor_core::ops::{linear, max_dim1, relu, Activation};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -199,7 +199,7 @@ impl Dense {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        linear(x, &self.weight, self.bias.as_ref(), false)
+        linear(x, &self.weight, self.bias.as_ref(), Activation::Identity)
     }
 }
 
@@ -222,7 +222,11 @@ struct DenseBn {
 impl DenseBn {
     fn new(vb: VarBuilder, c_in: usize, c_out: usize, cfg: &PointNetConfig) -> Result<Self> {
         let dense = Dense::new(vb.pp("fc"), c_in, c_out, false, init_style(cfg))?;
-        let bn = BatchNorm2d::with(vb.pp("bn"), c_out, cfg.bn_momentum, cfg.bn_eps)?;
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = batch_norm2d(c_out, bn_cfg, vb.pp("bn"))?;
         Ok(DenseBn {
             dense,
             bn,
@@ -236,7 +240,7 @@ impl DenseBn {
             return Ok(self.bn.forward_t(&self.dense.forward(x)?, train)?);
         }
         let (w, shift) = self.folded()?;
-        linear(x, &w, Some(&shift), false)
+        linear(x, &w, Some(&shift), Activation::Identity)
     }
 
     fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -244,7 +248,7 @@ impl DenseBn {
             return relu(&self.forward(x, train)?);
         }
         let (w, shift) = self.folded()?;
-        linear(x, &w, Some(&shift), true)
+        linear(x, &w, Some(&shift), Activation::Relu)
     }
 
     /// Evaluation mode: the BatchNorm folded into the weights, `W·s` and the shift
@@ -253,9 +257,9 @@ impl DenseBn {
     fn folded(&self) -> Result<(Tensor, Tensor)> {
         let bn = &self.bn;
         let scale = bn
-            .weight
-            .broadcast_div(&(bn.running_var.as_tensor() + bn.eps)?.sqrt()?)?;
-        let shift = (&bn.bias - bn.running_mean.as_tensor().mul(&scale)?)?;
+            .weight()
+            .broadcast_div(&(bn.running_var() + bn.eps())?.sqrt()?)?;
+        let shift = (bn.bias() - bn.running_mean().mul(&scale)?)?;
         let w = self.dense.weight.broadcast_mul(&scale.unsqueeze(1)?)?;
         if self.frozen {
             return Ok((w.detach(), shift.detach()));
@@ -420,7 +424,7 @@ impl PointNet {
     /// the new batch statistic).
     pub fn set_bn_momentum(&mut self, momentum: f64) {
         for l in self.layers_mut() {
-            l.bn.momentum = momentum;
+            l.bn.set_momentum(momentum);
         }
     }
 
