@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use candor_core::init::seeded_var_builder;
-use candor_core::nn::{conv2d, Conv2d, Conv2dConfig};
+use candor_core::nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear};
 use candor_core::ops::{self, Pool2dParams};
 use candor_core::SeededRng;
 use criterion::{criterion_group, BenchmarkId, Criterion};
@@ -103,7 +103,7 @@ trait Net {
 
 struct CandorNet {
     convs: Vec<Conv2d>,
-    fc: candle_nn::Linear,
+    fc: Linear,
 }
 
 impl CandorNet {
@@ -118,7 +118,7 @@ impl CandorNet {
         };
         Self {
             convs: vec![mk(0, 3, 32, 1), mk(1, 32, 64, 2), mk(2, 64, 128, 2)],
-            fc: candle_nn::linear(128, 10, vb.pp("fc")).unwrap(),
+            fc: linear(128, 10, vb.pp("fc")).unwrap(),
         }
     }
 }

@@ -93,5 +93,5 @@ pub use eval::{
 };
 pub use model::agent::{argmax, Agent, UpdateStats};
 pub use model::noisy::{f_noise, FactorisedNoise, NoisyLinear};
-pub use model::qnet::{Dense, Linear, QNetwork};
+pub use model::qnet::{Dense, QNetwork};
 pub use train::{train, train_with, Episode, LogPoint, TrainLog};

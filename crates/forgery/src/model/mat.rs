@@ -95,8 +95,10 @@ use std::io::Cursor;
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, ModuleT, Tensor, Var};
-use candle_nn::{Init, Linear, VarBuilder};
-use candor_core::nn::{batch_norm2d, conv2d, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig};
+use candle_nn::{Init, VarBuilder};
+use candor_core::nn::{
+    batch_norm2d, conv2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
+};
 use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
@@ -107,7 +109,6 @@ use super::detector::{
     StepOutput,
 };
 use super::efficientnet::EfficientNetConfig;
-use super::layers::linear;
 
 // ---------------------------------------------------------------------------
 // configuration
@@ -571,13 +572,6 @@ pub fn border_mask(h: usize, w: usize, dtype: DType, device: &Device) -> Result<
 
 fn hardswish(x: &Tensor) -> Result<Tensor> {
     Ok((x * candle_nn::ops::hard_sigmoid(x)?)?)
-}
-
-/// PyTorch's default `nn.Linear`: weight and bias `U(±1/√in)`.
-fn torch_linear(vb: VarBuilder, c_in: usize, c_out: usize) -> Result<Linear> {
-    let b = 1.0 / (c_in.max(1) as f64).sqrt();
-    let u = Init::Uniform { lo: -b, up: b };
-    linear(vb, c_in, c_out, u, u)
 }
 
 fn conv(
@@ -1164,14 +1158,14 @@ impl Mat {
         let mid = cfg.mid_dims;
         let pl = vb.pp("projection_local");
         let projection_local = (
-            torch_linear(pl.pp("0"), m * n_out, mid)?,
-            torch_linear(pl.pp("2"), mid, mid)?,
+            linear(m * n_out, mid, pl.pp("0"))?,
+            linear(mid, mid, pl.pp("2"))?,
         );
-        let project_final = torch_linear(vb.pp("project_final"), c_final, mid)?;
+        let project_final = linear(c_final, mid, vb.pp("project_final"))?;
         let ec = vb.pp("ensemble_classifier_fc");
         let ensemble = (
-            torch_linear(ec.pp("0"), 2 * mid, mid)?,
-            torch_linear(ec.pp("2"), mid, 2)?,
+            linear(2 * mid, mid, ec.pp("0"))?,
+            linear(mid, 2, ec.pp("2"))?,
         );
         let c =
             vb.pp("auxiliary_loss")

@@ -52,9 +52,10 @@
 //! ```
 
 use candle_core::{DType, Module, ModuleT, Tensor};
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
 use candor_core::nn::{
-    batch_norm2d, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, SeparableConv2d,
+    batch_norm2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
+    SeparableConv2d,
 };
 use candor_core::ops::{adaptive_avg_pool2d, max_pool2d, relu, Pool2dParams};
 use candor_core::rng::dropout;
@@ -62,8 +63,8 @@ use candor_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    check_bn, check_input, check_rate, he_fan_out, linear, lock, shared_rng, FeatureInfo,
-    FeatureMaps, SharedRng,
+    check_bn, check_input, check_rate, he_fan_out, lock, shared_rng, FeatureInfo, FeatureMaps,
+    SharedRng,
 };
 
 /// Number of middle-flow blocks of the full network (`block4` … `block11`).
@@ -334,7 +335,7 @@ pub struct Xception {
     bn3: BatchNorm2d,
     conv4: SeparableConv2d,
     bn4: BatchNorm2d,
-    fc: candle_nn::Linear,
+    fc: Linear,
     dtype: DType,
     rng: SharedRng,
 }
@@ -399,12 +400,7 @@ impl Xception {
         let bn3 = bn(vb.pp("bn3"), w(1536))?;
         let conv4 = separable(vb.pp("conv4"), w(1536), w(2048))?;
         let bn4 = bn(vb.pp("bn4"), w(2048))?;
-        let bound = 1.0 / (w(2048) as f64).sqrt();
-        let u = Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let fc = linear(vb.pp("fc"), w(2048), cfg.num_classes, u, u)?;
+        let fc = linear(w(2048), cfg.num_classes, vb.pp("fc"))?;
         Ok(Self {
             cfg: cfg.clone(),
             dtype: conv1.weight().dtype(),
