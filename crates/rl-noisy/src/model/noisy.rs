@@ -111,7 +111,7 @@ impl NoisyLinear {
         let (q, p) = mu_w.dims2()?;
         if sigma_w.dims() != [q, p] || mu_b.dims() != [q] || sigma_b.dims() != [q] {
             return Err(Error::invalid(format!(
-                "NoisyLinear::from_tensors: shapes {:?} {:?} {:?} {:?} do not match (p, q) = ({p}, {q})",
+                "NoisyLinear::from_tensors: shapes {:?} {:?} {:?} {:?} do not match (q, p) = ({q}, {p})",
                 mu_w.dims(),
                 sigma_w.dims(),
                 mu_b.dims(),
