@@ -76,49 +76,71 @@ fn bench_mlp(c: &mut Criterion) {
     let mut g = c.benchmark_group("mlp");
     let actor_cfg = MlpConfig::new(&[17, 256, 256, 6]).with_output_activation(Activation::Tanh);
     let vm = VarMap::new();
-    let actor = mlp(&actor_cfg, seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu)).unwrap();
+    let actor = mlp(
+        &actor_cfg,
+        seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     let obs = uniform(17, 3);
     let flat = actor.to_flat().unwrap();
     g.bench_function(BenchmarkId::new("actor_17_256_256_6", "forward_one"), |b| {
         b.iter(|| actor.forward_one(&obs).unwrap())
     });
-    g.bench_function(BenchmarkId::new("actor_17_256_256_6", "forward_flat"), |b| {
-        b.iter(|| actor_cfg.forward_flat(&flat, &obs).unwrap())
-    });
+    g.bench_function(
+        BenchmarkId::new("actor_17_256_256_6", "forward_flat"),
+        |b| b.iter(|| actor_cfg.forward_flat(&flat, &obs).unwrap()),
+    );
     let x1 = Tensor::from_slice(&obs, (1, 17), &Device::Cpu).unwrap();
-    g.bench_function(BenchmarkId::new("actor_17_256_256_6", "tensor_batch1"), |b| {
-        b.iter(|| {
-            actor
-                .forward(&x1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        })
-    });
+    g.bench_function(
+        BenchmarkId::new("actor_17_256_256_6", "tensor_batch1"),
+        |b| {
+            b.iter(|| {
+                actor
+                    .forward(&x1)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+        },
+    );
     let critic_cfg = MlpConfig::new(&[23, 256, 256, 1]);
     let vm = VarMap::new();
-    let critic = mlp(&critic_cfg, seeded_var_builder(&vm, 1, DType::F32, &Device::Cpu)).unwrap();
+    let critic = mlp(
+        &critic_cfg,
+        seeded_var_builder(&vm, 1, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     let mut opt = Adam::new(vm.all_vars(), AdamConfig::default()).unwrap();
     let x = Tensor::from_vec(uniform(256 * 23, 4), (256, 23), &Device::Cpu).unwrap();
     let y = Tensor::from_vec(uniform(256, 5), (256, 1), &Device::Cpu).unwrap();
     g.throughput(Throughput::Elements(256));
-    g.bench_function(BenchmarkId::new("critic_23_256_256_1", "train_step_batch256"), |b| {
-        b.iter(|| {
-            let loss = (critic.forward(&x).unwrap() - &y)
-                .unwrap()
-                .sqr()
-                .unwrap()
-                .mean_all()
-                .unwrap();
-            opt.backward_step(&loss).unwrap();
-        })
-    });
+    g.bench_function(
+        BenchmarkId::new("critic_23_256_256_1", "train_step_batch256"),
+        |b| {
+            b.iter(|| {
+                let loss = (critic.forward(&x).unwrap() - &y)
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .mean_all()
+                    .unwrap();
+                opt.backward_step(&loss).unwrap();
+            })
+        },
+    );
     g.finish();
 }
 
-criterion_group!(benches, bench_phase, bench_knn, bench_auc, bench_ssim, bench_mlp);
+criterion_group!(
+    benches,
+    bench_phase,
+    bench_knn,
+    bench_auc,
+    bench_ssim,
+    bench_mlp
+);
 
 fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the

@@ -11,10 +11,11 @@
 //! (`relu`, `elu`, `tanh`, `exp`, `log`, candle-nn's `sigmoid`); a test checks those
 //! compositions against the CPU kernels, value and gradient.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
@@ -67,16 +68,29 @@ impl Activation {
         }
     }
 
+    /// A short lowercase name (`"relu"`, `"leaky_relu"`, …), used in errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Elu(_) => "elu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softplus => "softplus",
+        }
+    }
+
     /// The activation applied to `x`, differentiable.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         self.validate()?;
         if *self == Activation::Identity {
             return Ok(x.clone());
         }
-        if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
-            return Ok(x.contiguous()?.apply_op1(Act(*self))?);
+        match route(self.name(), &[x], Candle::Trainable)? {
+            Route::Kernel => Ok(x.contiguous()?.apply_op1(Act(*self))?),
+            Route::Candle => self.apply_composed(x),
         }
-        self.apply_composed(x)
     }
 
     /// The same function from candle ops with their own backward passes: the path for
@@ -84,8 +98,11 @@ impl Activation {
     pub(crate) fn apply_composed(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match *self {
             Activation::Identity => x.clone(),
-            Activation::Relu => x.relu()?,
-            Activation::LeakyRelu(s) => (x.relu()? - (x.neg()?.relu()? * s)?)?,
+            Activation::Relu => candle_relu(x)?,
+            // x · (s + (1 − s)·[x > 0]): slope s at and below 0, as PyTorch.
+            Activation::LeakyRelu(s) => {
+                x.mul(&((x.gt(0f64)?.to_dtype(x.dtype())? * (1.0 - s))? + s)?)?
+            }
             Activation::Elu(a) => x.elu(a)?,
             Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
             Activation::Tanh => x.tanh()?,
@@ -271,10 +288,17 @@ pub fn softplus(x: &Tensor) -> Result<Tensor> {
     Activation::Softplus.apply(x)
 }
 
+/// ReLU from candle ops, `x · [x > 0]`, so that the gradient at 0 is 0 as PyTorch's
+/// (candle's own `relu` passes the gradient at 0, and `maximum` passes half of it).
+pub(crate) fn candle_relu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.mul(&x.gt(0f64)?.to_dtype(x.dtype())?)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gradcheck::check;
+    use candle_core::DType;
     use candle_core::{Device, Var};
 
     const ALL: [Activation; 7] = [

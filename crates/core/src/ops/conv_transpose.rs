@@ -18,9 +18,10 @@
 //! square stride, padding and dilation; checked against this op in the tests); any
 //! other case returns an error that names the op rather than a wrong gradient.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::backend::{route, Candle, Route};
 use super::conv::{forward, input_grad, weight_grad, BiasGrad, Conv2dParams, Geom};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
@@ -304,14 +305,21 @@ impl CustomOp2 for BwdWeight {
     }
 }
 
-/// Whether candle's own `conv_transpose2d` (with its backward) computes this case right:
-/// one group, no output padding, and square stride, padding and dilation.
-fn candle_handles(p: &ConvTranspose2dParams) -> bool {
-    p.groups == 1
-        && p.output_padding == (0, 0)
-        && p.stride.0 == p.stride.1
+/// What candle's own `conv_transpose2d` offers for `p`: it takes one group and square
+/// stride, padding, dilation and output padding, and its backward ignores the output
+/// padding.
+fn candle_support(p: &ConvTranspose2dParams) -> Candle {
+    let square = p.stride.0 == p.stride.1
         && p.padding.0 == p.padding.1
         && p.dilation.0 == p.dilation.1
+        && p.output_padding.0 == p.output_padding.1;
+    if p.groups != 1 || !square {
+        Candle::Missing("conv_transpose2d takes one group and square stride/padding/dilation only")
+    } else if p.output_padding != (0, 0) {
+        Candle::ForwardOnly("backward ignores the output padding")
+    } else {
+        Candle::Trainable
+    }
 }
 
 /// candle's `conv_transpose2d` plus a broadcast bias (the path off the CPU).
@@ -321,7 +329,13 @@ fn candle_conv_transpose2d(
     bias: Option<&Tensor>,
     p: &ConvTranspose2dParams,
 ) -> Result<Tensor> {
-    let y = x.conv_transpose2d(weight, p.padding.0, 0, p.stride.0, p.dilation.0)?;
+    let y = x.conv_transpose2d(
+        weight,
+        p.padding.0,
+        p.output_padding.0,
+        p.stride.0,
+        p.dilation.0,
+    )?;
     Ok(match bias {
         Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
         None => y,
@@ -370,16 +384,10 @@ pub fn conv_transpose2d(
             )));
         }
     }
-    if !x.device().is_cpu() || !matches!(x.dtype(), DType::F32 | DType::F64) {
-        if candle_handles(&p) {
-            return candle_conv_transpose2d(x, weight, bias, &p);
-        }
-        return Err(Error::invalid(format!(
-            "conv_transpose2d on {:?} {:?}: only one group, no output padding and square \
-             stride/padding/dilation run off the CPU (candle's backward is wrong otherwise), got {p:?}",
-            x.device().location(),
-            x.dtype()
-        )));
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    if route("conv_transpose2d", &inputs, candle_support(&p))? == Route::Candle {
+        return candle_conv_transpose2d(x, weight, bias, &p);
     }
     let (x, w) = (x.contiguous()?, weight.contiguous()?);
     Ok(match bias {
@@ -393,6 +401,7 @@ mod tests {
     use super::*;
     use crate::gradcheck::check;
     use crate::SeededRng;
+    use candle_core::DType;
     use candle_core::{Device, Var};
 
     fn rand(shape: &[usize], seed: u64, dt: DType) -> Tensor {
@@ -539,10 +548,10 @@ mod tests {
 
     #[test]
     fn candle_matches_where_it_is_used_off_the_cpu() {
-        // The cases `candle_handles` lets through: candle's forward and backward agree
+        // The cases `candle_support` lets through: candle's forward and backward agree
         // with this op.
         for (i, (xs, ws, p)) in cases().into_iter().enumerate() {
-            if !candle_handles(&p) {
+            if !matches!(candle_support(&p), Candle::Trainable) {
                 continue;
             }
             let x = Var::from_tensor(&rand(&xs, i as u64, DType::F64)).unwrap();
@@ -572,8 +581,14 @@ mod tests {
                 }
             }
         }
-        assert!(!candle_handles(&sq(2, 1, 1, 1, 1)));
-        assert!(!candle_handles(&sq(1, 0, 0, 1, 2)));
+        assert!(matches!(
+            candle_support(&sq(2, 1, 1, 1, 1)),
+            Candle::ForwardOnly(_)
+        ));
+        assert!(matches!(
+            candle_support(&sq(1, 0, 0, 1, 2)),
+            Candle::Missing(_)
+        ));
     }
 
     #[test]

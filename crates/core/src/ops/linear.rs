@@ -13,10 +13,11 @@
 //! The weight is `(out, in)`, PyTorch's layout; the product reads it transposed through
 //! strides, so no transposed copy is made forward or backward.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, gemm, out, slice, threads, Real};
 use crate::{Error, Result};
 
@@ -100,7 +101,8 @@ impl CustomOp1 for ColumnSum {
 }
 
 /// `max(x + b, 0)` for `x` shaped `(…, C)` and `b` shaped `(C)`, differentiable in
-/// both (gradient 0 at 0). Falls back to candle's ops on GPU and for other dtypes.
+/// both (gradient 0 at 0). Off the CPU and for dtypes other than f32/f64: candle ops
+/// (`candle_relu` of a broadcast add).
 pub fn bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     let c = *x.dims().last().unwrap_or(&0);
     if b.dims() != [c] || x.rank() == 0 {
@@ -110,13 +112,28 @@ pub fn bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
             x.dims()
         )));
     }
-    if !x.device().is_cpu()
-        || !matches!(x.dtype(), DType::F32 | DType::F64)
-        || x.dtype() != b.dtype()
-    {
-        return Ok(x.broadcast_add(b)?.relu()?);
+    same_dtype("bias_relu", &[x, b])?;
+    match route("bias_relu", &[x, b], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op2(&b.contiguous()?, BiasRelu)?),
+        Route::Candle => candle_bias_relu(x, b),
     }
-    Ok(x.contiguous()?.apply_op2(&b.contiguous()?, BiasRelu)?)
+}
+
+/// [`bias_relu`] from candle ops.
+pub(super) fn candle_bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Activation::Relu.apply_composed(&x.broadcast_add(b)?)
+}
+
+/// An error unless every tensor has the first one's dtype.
+fn same_dtype(op: &str, ts: &[&Tensor]) -> Result<()> {
+    match ts.iter().find(|t| t.dtype() != ts[0].dtype()) {
+        Some(t) => Err(Error::invalid(format!(
+            "{op}: inputs of different dtypes ({:?} and {:?})",
+            ts[0].dtype(),
+            t.dtype()
+        ))),
+        None => Ok(()),
+    }
 }
 
 struct Linear {
@@ -201,8 +218,9 @@ impl candle_core::CustomOp3 for Linear {
 /// of a batch. Gradients are computed only for the inputs that need one (a detached
 /// weight costs no weight gradient).
 ///
-/// On the CPU (f32, f64) this is one custom op; elsewhere it is candle's matmul, add and
-/// [`Activation::apply`], each with its own backward.
+/// On the CPU (f32, f64) this is one custom op; off the CPU and for other dtypes it is
+/// candle's matmul, broadcast add and the activation composed from candle ops, each with
+/// its own backward.
 ///
 /// ```
 /// use candle_core::{Device, Tensor};
@@ -235,17 +253,11 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -> Re
             )));
         }
     }
-    let fast = x.device().is_cpu()
-        && matches!(x.dtype(), DType::F32 | DType::F64)
-        && w.dtype() == x.dtype()
-        && b.is_none_or(|b| b.dtype() == x.dtype());
-    if !fast {
-        let y = x.broadcast_matmul(&w.t()?)?;
-        let y = match b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        return act.apply_composed(&y);
+    let mut inputs = vec![x, w];
+    inputs.extend(b);
+    same_dtype("linear", &inputs)?;
+    if route("linear", &inputs, Candle::Trainable)? == Route::Candle {
+        return candle_linear(x, w, b, act);
     }
     let b = match b {
         Some(b) => b.contiguous()?,
@@ -253,6 +265,22 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -> Re
     };
     Ok(x.contiguous()?
         .apply_op3(&w.contiguous()?, &b, Linear { act })?)
+}
+
+/// [`linear`] from candle ops: a broadcast matmul, a broadcast add, the activation
+/// composed from candle ops.
+pub(super) fn candle_linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    act: Activation,
+) -> Result<Tensor> {
+    let y = x.broadcast_matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    act.apply_composed(&y)
 }
 
 #[cfg(test)]
