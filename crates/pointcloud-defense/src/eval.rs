@@ -308,7 +308,8 @@ pub fn wilson_interval_mean(p_hat: f64, n: usize, conf: f64) -> Result<[f64; 2]>
 /// Per-cloud shares of `draws` predictions that are correct and on target.
 fn score(preds: &[Vec<usize>], labels: &[usize], targets: &[usize]) -> (Vec<f64>, Vec<f64>) {
     let draws = preds.len() as f64;
-    let share = |i: usize, want: usize| preds.iter().filter(|p| p[i] == want).count() as f64 / draws;
+    let share =
+        |i: usize, want: usize| preds.iter().filter(|p| p[i] == want).count() as f64 / draws;
     (
         (0..labels.len()).map(|i| share(i, labels[i])).collect(),
         (0..labels.len()).map(|i| share(i, targets[i])).collect(),
@@ -333,7 +334,9 @@ pub fn evaluate_attacks(
     let num_classes = net.config().num_classes;
     let targets = random_targets(&labels, num_classes, cfg.seed)?;
     if cfg.srs_draws == 0 {
-        return Err(Error::invalid("evaluate_attacks: srs_draws must be at least 1"));
+        return Err(Error::invalid(
+            "evaluate_attacks: srs_draws must be at least 1",
+        ));
     }
     let total = clouds.len();
     let mut columns = Vec::new();

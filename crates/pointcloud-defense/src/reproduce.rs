@@ -53,9 +53,7 @@ use candor_core::plot::{
 };
 use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Claim, Report, Table};
-use candor_core::stats::bootstrap::{
-    bootstrap_paired_fractions, BootstrapConfig, BootstrapMethod,
-};
+use candor_core::stats::bootstrap::{bootstrap_paired_fractions, BootstrapConfig, BootstrapMethod};
 use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::proportion::{Proportion, ProportionMethod};
 use candor_core::{Error, ReproduceOptions, Result, Scale};
@@ -451,7 +449,10 @@ fn add_tables(
             format!("success, {name}"),
             targeted
                 .iter()
-                .map(|c| c.success.map_or(Cell::Null, |s| with_interval(s[r], c.clouds())))
+                .map(|c| {
+                    c.success
+                        .map_or(Cell::Null, |s| with_interval(s[r], c.clouds()))
+                })
                 .collect(),
         );
     }
@@ -786,7 +787,9 @@ fn plots(
         .iter()
         .map(|c| {
             let bars = (0..3)
-                .map(|r| BarValue::new(c.accuracy[r], c.accuracy_interval(r, TABLE_CONFIDENCE).ok()))
+                .map(|r| {
+                    BarValue::new(c.accuracy[r], c.accuracy_interval(r, TABLE_CONFIDENCE).ok())
+                })
                 .collect();
             BarGroup {
                 label: c.attack.label(cfg.drop.num_drop),

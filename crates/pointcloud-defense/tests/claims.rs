@@ -178,7 +178,9 @@ fn a_missing_column_is_not_judged() {
 
 #[test]
 fn outcomes_are_checked() {
-    assert!(ColumnResult::from_outcomes(AttackKind::Clean, [vec![], vec![], vec![]], None).is_err());
+    assert!(
+        ColumnResult::from_outcomes(AttackKind::Clean, [vec![], vec![], vec![]], None).is_err()
+    );
     assert!(ColumnResult::from_outcomes(
         AttackKind::Clean,
         [vec![1.0], vec![1.0, 0.0], vec![1.0]],
@@ -202,7 +204,11 @@ fn outcomes_are_checked() {
     // Accuracies, success and eliminated from the outcomes.
     let c = ColumnResult::from_outcomes(
         AttackKind::Perturb,
-        [vec![0.0, 0.0, 1.0, 1.0], vec![0.5, 0.7, 0.1, 1.0], vec![1.0, 0.0, 1.0, 1.0]],
+        [
+            vec![0.0, 0.0, 1.0, 1.0],
+            vec![0.5, 0.7, 0.1, 1.0],
+            vec![1.0, 0.0, 1.0, 1.0],
+        ],
         Some([
             vec![1.0, 1.0, 0.0, 0.0],
             vec![0.4, 0.2, 0.0, 0.0],
@@ -212,7 +218,11 @@ fn outcomes_are_checked() {
     .unwrap();
     let close = |a: [f64; 3], b: [f64; 3]| a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-12);
     assert!(close(c.accuracy, [0.5, 0.575, 0.75]), "{:?}", c.accuracy);
-    assert!(close(c.success.unwrap(), [0.5, 0.15, 0.25]), "{:?}", c.success);
+    assert!(
+        close(c.success.unwrap(), [0.5, 0.15, 0.25]),
+        "{:?}",
+        c.success
+    );
     // Of the 2 fooled clouds: SRS turns away 0.6 and 0.8 of its draws, SOR 1 of 2.
     let e = c.eliminated.unwrap();
     assert_eq!(e[0], 0.0);
