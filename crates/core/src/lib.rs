@@ -21,7 +21,6 @@
 //! | [`stats`] | Wilson / Clopper–Pearson, bootstrap (percentile, BCa, clustered), McNemar, DeLong (clustered), Welch, Mann–Whitney, Holm; claim verdicts from tests |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
-//! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |
 //!
 //! ```
 //! use candor_core::{fft, metrics};
@@ -52,7 +51,6 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod rng;
-pub mod selfcheck;
 pub mod stats;
 
 pub use device::DeviceSpec;
