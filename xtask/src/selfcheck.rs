@@ -19,7 +19,9 @@ use candle_core::{Device, Tensor};
 
 use candor_core::fft::{phase_spectrum, phase_spectrum_tensor};
 use candor_core::knn::{knn_brute, KdTree};
-use candor_core::metrics::{average_precision, eer, mann_whitney_auc, psnr, roc_auc, roc_curve, ssim};
+use candor_core::metrics::{
+    average_precision, eer, mann_whitney_auc, psnr, roc_auc, roc_curve, ssim,
+};
 use candor_core::plot::{line_plot, Series};
 use candor_core::report::{Cell, Report, Table};
 use candor_core::reproduce::ReproduceOptions;
