@@ -57,3 +57,8 @@ pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
 pub use rng::SeededRng;
+
+/// The README's Rust example, compiled and run as a doctest so the snippet stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
