@@ -5,7 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`alloc`] | glibc allocator tuning that keeps freed tensors' memory (page faults are slow on VMs) |
-//! | [`rng`] | [`SeededRng`](rng::SeededRng), seeded dropout: the same seed gives the same numbers |
+//! | [`rng`] | [`SeededRng`], seeded dropout: the same seed gives the same numbers |
 //! | [`init`] | a seeded `VarBuilder`: candle-nn layers initialised reproducibly |
 //! | [`imageio`] | images ↔ `C×H×W` tensors in `[0, 1]`, PNG/JPEG, JPEG re-encoding, resizing, crops |
 //! | [`fft`] | 2-D FFT, the SPSL phase spectrum, the amplitude spectrum (per plane, batched) |
