@@ -94,7 +94,10 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod image;
+pub mod model;
+pub mod reproduce;
 pub mod traditional;
+pub mod train;
 
 pub use candor_core::{Error, Result};
 pub use config::Config;
