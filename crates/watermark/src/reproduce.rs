@@ -227,7 +227,11 @@ impl Setup {
             Scale::Quick => {
                 // Budget cut from timing alone (a 2-core CPU, debug build with
                 // optimised numeric crates): one H/R/D step at batch 4 and these widths
-                // costs ~1 CPU-second, a ResNet-9 surrogate step ~0.4.
+                // costs ~1 CPU-second, a ResNet-9 surrogate step ~0.4. First set at 300
+                // H/R/D, 100 surrogate and 60 adversarial steps (~1000 CPU-s); cut to
+                // 200 / 60 / 40 when the shared machine (load ~17 on 2 cores) gave the
+                // run ~0.27 cores and it could not finish within the session, before
+                // any result was seen.
                 cfg.task = TaskConfig {
                     height: 64,
                     width: 64,
@@ -253,14 +257,14 @@ impl Setup {
                     widths: vec![16, 32, 64, 128],
                 };
                 cfg.train.batch_size = 4;
-                cfg.train.steps = Some(300);
+                cfg.train.steps = Some(200);
                 cfg.adversarial.batch_size = 4;
-                cfg.adversarial.steps = Some(60);
+                cfg.adversarial.steps = Some(40);
                 cfg.surrogate = SurrogateConfig {
                     ngf: 8,
                     batch_size: 4,
                     unet_downs: 6,
-                    steps: Some(100),
+                    steps: Some(60),
                     seed,
                     ..SurrogateConfig::default()
                 };
@@ -268,7 +272,7 @@ impl Setup {
                     cfg,
                     val_pairs: 16,
                     clean_archs: vec![SurrogateArch::Resnet9],
-                    budget_note: "quick: SynthDebone 64² greyscale, 1000 images (train 0.3 / calibration 0.35 / test 0.35); H ngf 16 with 6 levels, R 16 wide with 4 residual blocks (dilations 2,2,4,4), D widths 16–128 (official: 64, 128 wide with 9 blocks, 64–512); 300 H/R/D steps at batch 4 (official 200 epochs at batch 16); surrogates ngf 8, 100 steps at batch 4 (official 300 epochs at batch 16); adversarial stage 60 steps at batch 4. Budget cut from timing alone".into(),
+                    budget_note: "quick: SynthDebone 64² greyscale, 1000 images (train 0.3 / calibration 0.35 / test 0.35); H ngf 16 with 6 levels, R 16 wide with 4 residual blocks (dilations 2,2,4,4), D widths 16–128 (official: 64, 128 wide with 9 blocks, 64–512); 200 H/R/D steps at batch 4 (official 200 epochs at batch 16); surrogates ngf 8, 60 steps at batch 4 (official 300 epochs at batch 16); adversarial stage 40 steps at batch 4. Budget cut from timing alone (first 300/100/60 steps, cut when the shared machine could not run it within the session), before any result was seen".into(),
                 }
             }
             Scale::Paper => {
