@@ -495,7 +495,6 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         clean_b: tr_b.clone(),
         clean_surrogate: ft_clean.apply(&tr_a, dev)?,
     };
-    drop((ft_wm, ft_clean));
     // Table surrogates on (A, B′), and the L2 architectures on the bit scheme's outputs.
     let mut deep_outputs: Vec<Vec<Image>> = Vec::new();
     let mut bit_outputs: Vec<Option<Vec<Image>>> = Vec::new();
@@ -535,7 +534,6 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         clean_names.push(format!("{arch:?}"));
     }
     let clean_example = clean_test.first().cloned();
-    drop(train_s);
 
     // 5. Adversarial stage.
     let ft_log = scheme.finetune_extractor(cfg, &ft_data, &wm, &blank)?;
@@ -714,7 +712,6 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         );
         dvt_parts.push((r.name.to_string(), Judgement::superior(&m, ALPHA)?));
     }
-    let mut bit_fp = Vec::new();
     for (label, set) in [
         ("clean A", &te_a),
         ("clean B", &te_b),
@@ -731,7 +728,6 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
                 Cell::Null,
             ],
         );
-        bit_fp.push(o);
     }
     report.tables.push(dt.with_note(format!(
         "Bit scheme decision: 1 − BER > {:.4}, calibrated like the deep scheme's on the same calibration negatives (bound {:.4}). The L2 surrogates of this table were trained on (A, bit-watermarked B) with the same budget. McNemar pairs the two schemes' outcomes on the same test images.",
@@ -840,7 +836,6 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         Judgement::all_of(dvt_parts)?,
     );
     report.claims = fam.try_finish()?;
-    let _ = bit_fp;
     Ok(report)
 }
 

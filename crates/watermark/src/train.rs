@@ -3,8 +3,8 @@
 //! * **Initial stage** ([`DeepScheme::train_initial`], `Initial stage/main.py`):
 //!   B′ = H(B, δ);
 //!   errH = s·MSE(B′, B) + λ_adv·MSE(D(B′), 1) (+ λ_L1·L1(B′, B));
-//!   errR = s·MSE(R(B′), δ) + λ_clean·s·(λ_A·MSE(R(A), δ0) + λ_B·MSE(R(B), δ0))
-//!   + λ_cons·s·MSE(R(B′)₁, R(B′)₂) (the two halves of the batch);
+//!   errR = s·MSE(R(B′), δ) + λ_clean·s·(λ_A·MSE(R(A), δ0) + λ_B·MSE(R(B), δ0)) +
+//!   λ_cons·s·MSE(R(B′)₁, R(B′)₂) (the two halves of the batch);
 //!   H and R step on one backward of errH + λ·errR; then
 //!   errD = s_D·½·(MSE(D(B), 1) + MSE(D(B′), 0)). The scale s = 1e4 is kept in f32;
 //!   a step whose loss is not finite is skipped (**NaN guard**), and ten in a row are
@@ -614,11 +614,9 @@ pub fn train_surrogate(
     let mut opt_d = adam(&d_vars, cfg.lr, cfg.beta1, 0.999)?;
     let per_epoch = inputs.len() / bs;
     let total = planned(cfg.steps, cfg.epochs + cfg.decay_epochs, per_epoch);
-    let constant = if cfg.epochs + cfg.decay_epochs == 0 {
-        total
-    } else {
-        total * cfg.epochs / (cfg.epochs + cfg.decay_epochs)
-    };
+    let constant = (total * cfg.epochs)
+        .checked_div(cfg.epochs + cfg.decay_epochs)
+        .unwrap_or(total);
     let mut rng = SeededRng::derive(cfg.seed, "watermark/surrogate-batches");
     let mut log = TrainLog::default();
     let mut bad = 0usize;

@@ -38,7 +38,7 @@ fn h_output_stays_in_unit_interval() {
     )
     .unwrap();
     // Extreme inputs far outside [0, 1] still give a sigmoid output in [0, 1].
-    let b = (Tensor::randn(0f32, 50.0, (3, 1, 16, 16), &dev).unwrap()).clone();
+    let b = Tensor::randn(0f32, 50.0, (3, 1, 16, 16), &dev).unwrap();
     let d = Tensor::randn(0f32, 50.0, (1, 1, 16, 16), &dev).unwrap();
     for train in [true, false] {
         let y = h.embed(&b, &d, train).unwrap();
@@ -121,7 +121,9 @@ fn bad_inputs_are_clear_errors() {
     assert!(e.to_string().contains("watermark"), "{e}");
     // Wrong channel count.
     let rgb = Image::filled(3, 16, 16, 0.5).unwrap();
-    let e = scheme.extract_images(&[rgb.clone()]).unwrap_err();
+    let e = scheme
+        .extract_images(std::slice::from_ref(&rgb))
+        .unwrap_err();
     assert!(e.to_string().contains("channels"), "{e}");
     let wm = Image::filled(1, 16, 16, 1.0).unwrap();
     assert!(scheme.embed_images(&[rgb], &wm).is_err());
@@ -177,17 +179,23 @@ fn bad_inputs_are_clear_errors() {
     assert!(s
         .forward(&Tensor::zeros((1, 3, 16, 16), DType::F32, &dev).unwrap())
         .is_err());
-    let e = train_surrogate(&SurrogateConfig::default(), &[img.clone()], &[], None, &dev)
-        .err()
-        .unwrap();
+    let e = train_surrogate(
+        &SurrogateConfig::default(),
+        std::slice::from_ref(&img),
+        &[],
+        None,
+        &dev,
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("targets"), "{e}");
     let e = train_surrogate(
         &SurrogateConfig {
             content: ContentLoss::Perceptual,
             ..SurrogateConfig::default()
         },
-        &[img.clone()],
-        &[img],
+        std::slice::from_ref(&img),
+        std::slice::from_ref(&img),
         None,
         &dev,
     )
