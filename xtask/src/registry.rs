@@ -60,5 +60,5 @@ pub static REGISTRY: &[Paper] = &[
     planned("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)"),
     planned("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)"),
     planned("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)"),
-    planned("watermark", "Model watermarking for image processing networks (AAAI 2020)"),
+    paper("watermark", "Model watermarking for image processing networks (AAAI 2020)", candor_watermark::reproduce::run),
 ];
