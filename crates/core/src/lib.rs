@@ -10,7 +10,7 @@
 //! | [`imageio`] | images ↔ `C×H×W` tensors in `[0, 1]`, PNG/JPEG, JPEG re-encoding, resizing, crops |
 //! | [`fft`] | 2-D FFT, the SPSL phase spectrum, the amplitude spectrum (per plane, batched) |
 //! | [`knn`] | k nearest neighbours inside a point set: brute force and kd-tree, identical results |
-//! | [`metrics`] | accuracy, ROC/AUC, EER, AP (as scikit-learn), PSNR, SSIM (as scikit-image), NC, BER, mean ± std with 95% CI |
+//! | [`metrics`] | accuracy, ROC/AUC, EER, AP (as scikit-learn), PSNR, SSIM (as scikit-image), NC, BER, mean ± std with 95% CI, the DIM matting errors SAD/MSE/Grad/Conn |
 //! | [`ops`] | CPU ops with gradients that candle lacks or runs slowly: conv2d (dense, grouped, depthwise), max/avg/adaptive pooling, bilinear resampling, layer/group/instance/batch norm, ReLU |
 //! | [`nn`] | trainable layers on those ops with PyTorch names: `Conv2d`, `SeparableConv2d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`, pools, `Upsample` |
 //! | [`gradcheck`] | finite-difference gradient checks for tests |
