@@ -5,6 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`alloc`] | glibc allocator tuning that keeps freed tensors' memory (page faults are slow on VMs) |
+//! | [`assets`] | ten public-domain / CC0 sample photos (scikit-image's) embedded for the synthetic data generators |
 //! | [`rng`] | [`SeededRng`](rng::SeededRng), seeded dropout: the same seed gives the same numbers |
 //! | [`init`] | a seeded `VarBuilder`: candle-nn layers initialised reproducibly |
 //! | [`imageio`] | images ↔ `C×H×W` tensors in `[0, 1]`, PNG/JPEG, JPEG re-encoding, resizing, crops |
@@ -31,6 +32,7 @@
 //! ```
 
 pub mod alloc;
+pub mod assets;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
