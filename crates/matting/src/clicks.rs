@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::morph::{argmax_where, depth_squared, erode_disk};
 use crate::{Error, Result};
+use candor_core::metrics::matting::Components;
 use candor_core::SeededRng;
 
 /// 8-bit alpha at or above which a pixel is solid foreground (α ≥ 0.9 ⇔ 255·α ≥ 229.5).
@@ -364,46 +365,6 @@ impl NextClickConfig {
     }
 }
 
-/// 4-connected components of `mask`: a label per pixel (0 = none) and their sizes.
-fn components(mask: &[bool], h: usize, w: usize) -> (Vec<u32>, Vec<usize>) {
-    let mut labels = vec![0u32; h * w];
-    let mut sizes = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..h * w {
-        if !mask[start] || labels[start] != 0 {
-            continue;
-        }
-        let l = sizes.len() as u32 + 1;
-        labels[start] = l;
-        stack.push(start);
-        let mut size = 0;
-        while let Some(i) = stack.pop() {
-            size += 1;
-            let (y, x) = (i / w, i % w);
-            let mut visit = |j: usize| {
-                if mask[j] && labels[j] == 0 {
-                    labels[j] = l;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
-        }
-        sizes.push(size);
-    }
-    (labels, sizes)
-}
-
 /// The next click of the interactive protocol for prediction `pred` against the
 /// ground truth `gt` (both 8-bit alphas of one size): the deepest GT-consistent pixel
 /// of the largest error region (see the module docs), or `None` when no error region
@@ -442,23 +403,19 @@ pub fn next_click(
     // Every error region of both kinds, largest first (stable: fg before bg, then
     // row-major order of discovery).
     let mut all: Vec<(usize, bool, u32)> = Vec::new();
-    let (fg_labels, fg_sizes) = components(&fg_err, h, w);
-    let (bg_labels, bg_sizes) = components(&bg_err, h, w);
-    all.extend(
-        fg_sizes
-            .iter()
-            .enumerate()
-            .map(|(k, &s)| (s, true, k as u32 + 1)),
-    );
-    all.extend(
-        bg_sizes
-            .iter()
-            .enumerate()
-            .map(|(k, &s)| (s, false, k as u32 + 1)),
-    );
+    let fg_cc = Components::new(&fg_err, h, w)?;
+    let bg_cc = Components::new(&bg_err, h, w)?;
+    for (cc, fg) in [(&fg_cc, true), (&bg_cc, false)] {
+        all.extend(
+            cc.sizes
+                .iter()
+                .enumerate()
+                .map(|(k, &s)| (s, fg, k as u32 + 1)),
+        );
+    }
     all.sort_by_key(|a| std::cmp::Reverse(a.0));
     for (_, fg, label) in all {
-        let labels = if fg { &fg_labels } else { &bg_labels };
+        let labels = if fg { &fg_cc.labels } else { &bg_cc.labels };
         let region: Vec<bool> = labels.iter().map(|&l| l == label).collect();
         let allowed: Vec<bool> = region
             .iter()

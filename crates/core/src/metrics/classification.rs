@@ -247,12 +247,9 @@ pub fn mann_whitney_auc(scores: &[f64], labels: &[bool]) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::close;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
 
     #[test]
     fn accuracy_strict_threshold() {

@@ -270,12 +270,9 @@ pub fn bit_error_rate(a: &[bool], b: &[bool]) -> Result<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::close;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
 
     #[test]
     fn psnr_known_mse() {

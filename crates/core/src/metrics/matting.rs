@@ -36,7 +36,8 @@
 //!   there 153 fails the 0.6 test.
 //! * **Ties between equally large components**: the component whose first pixel in
 //!   column-major order comes first wins, as MATLAB's `bwconncomp` + `max` (OpenCV in
-//!   mmeval labels row-major). An empty intersection gives an empty Ω_k.
+//!   mmeval labels row-major). An empty intersection gives an empty Ω_k. The labelling
+//!   is [`Components`], public because the click protocol of candor-matting needs it.
 //!
 //! The MATLAB code also computes distance maps it never uses (Rhemann's λ weights are
 //! effectively 1); they are not computed here. Everything is computed in `f64`, where
@@ -95,20 +96,24 @@ pub struct MattingErrors {
     pub conn: f64,
 }
 
-/// Validated inputs: the region as a mask (`None` = whole image).
-struct Checked {
+/// Validated inputs, with the region as a mask (`None` = whole image).
+struct Inputs<'a> {
+    pred: &'a [u8],
+    gt: &'a [u8],
+    h: usize,
+    w: usize,
     mask: Option<Vec<bool>>,
     count: usize,
 }
 
-fn check(
+fn check<'a>(
     what: &str,
-    pred: &[u8],
-    gt: &[u8],
+    pred: &'a [u8],
+    gt: &'a [u8],
     height: usize,
     width: usize,
     region: Region<'_>,
-) -> Result<Checked> {
+) -> Result<Inputs<'a>> {
     if height == 0 || width == 0 {
         bail_invalid!("{what}: empty image ({height}x{width})");
     }
@@ -151,46 +156,53 @@ fn check(
             "{what}: the region is empty (a trimap needs pixels equal to {TRIMAP_UNKNOWN})"
         );
     }
-    Ok(Checked { mask, count })
+    Ok(Inputs {
+        pred,
+        gt,
+        h: height,
+        w: width,
+        mask,
+        count,
+    })
 }
 
-/// `Σ_U f(i)` over the region.
-fn region_sum(mask: &Option<Vec<bool>>, n: usize, f: impl Fn(usize) -> f64) -> f64 {
-    match mask {
-        None => (0..n).map(f).sum(),
-        Some(m) => (0..n).filter(|&i| m[i]).map(f).sum(),
+impl Inputs<'_> {
+    /// `Σ_U f(i)` over the region.
+    fn region_sum(&self, f: impl Fn(usize) -> f64) -> f64 {
+        let n = self.h * self.w;
+        match &self.mask {
+            None => (0..n).map(f).sum(),
+            Some(m) => (0..n).filter(|&i| m[i]).map(f).sum(),
+        }
     }
-}
 
-fn sad_of(pred: &[u8], gt: &[u8], c: &Checked) -> f64 {
-    let s = region_sum(&c.mask, pred.len(), |i| {
-        (f64::from(pred[i]) - f64::from(gt[i])).abs() / 255.0
-    });
-    s / REPORT_SCALE
-}
+    fn sad(&self) -> f64 {
+        let (p, g) = (self.pred, self.gt);
+        self.region_sum(|i| (f64::from(p[i]) - f64::from(g[i])).abs() / 255.0) / REPORT_SCALE
+    }
 
-fn mse_of(pred: &[u8], gt: &[u8], c: &Checked) -> f64 {
-    let s = region_sum(&c.mask, pred.len(), |i| {
-        let d = (f64::from(pred[i]) - f64::from(gt[i])) / 255.0;
-        d * d
-    });
-    s / c.count as f64
+    fn mse(&self) -> f64 {
+        let (p, g) = (self.pred, self.gt);
+        let s = self.region_sum(|i| {
+            let d = (f64::from(p[i]) - f64::from(g[i])) / 255.0;
+            d * d
+        });
+        s / self.count as f64
+    }
 }
 
 /// Sum of absolute differences over the region, ÷ 1000 (`compute_sad_loss.m`).
 ///
 /// Errors when the sizes disagree, the image is empty or the region has no pixel.
 pub fn sad(pred: &[u8], gt: &[u8], height: usize, width: usize, region: Region<'_>) -> Result<f64> {
-    let c = check("matting sad", pred, gt, height, width, region)?;
-    Ok(sad_of(pred, gt, &c))
+    Ok(check("matting sad", pred, gt, height, width, region)?.sad())
 }
 
 /// Mean squared error of `α/255` over the region, raw (`compute_mse_loss.m`).
 ///
 /// Errors as [`sad`].
 pub fn mse(pred: &[u8], gt: &[u8], height: usize, width: usize, region: Region<'_>) -> Result<f64> {
-    let c = check("matting mse", pred, gt, height, width, region)?;
-    Ok(mse_of(pred, gt, &c))
+    Ok(check("matting mse", pred, gt, height, width, region)?.mse())
 }
 
 /// Gradient error over the region, ÷ 1000 (`compute_gradient_loss.m`, σ = 1.4).
@@ -203,8 +215,7 @@ pub fn grad(
     width: usize,
     region: Region<'_>,
 ) -> Result<f64> {
-    let c = check("matting grad", pred, gt, height, width, region)?;
-    Ok(grad_of(pred, gt, height, width, &c))
+    Ok(check("matting grad", pred, gt, height, width, region)?.grad())
 }
 
 /// Connectivity error over the region, ÷ 1000 (`compute_connectivity_error.m`,
@@ -218,8 +229,7 @@ pub fn conn(
     width: usize,
     region: Region<'_>,
 ) -> Result<f64> {
-    let c = check("matting conn", pred, gt, height, width, region)?;
-    Ok(conn_of(pred, gt, height, width, &c))
+    Ok(check("matting conn", pred, gt, height, width, region)?.conn())
 }
 
 /// All four errors at once (the inputs are validated once; Grad and Conn run in
@@ -233,14 +243,11 @@ pub fn errors(
     width: usize,
     region: Region<'_>,
 ) -> Result<MattingErrors> {
-    let c = check("matting errors", pred, gt, height, width, region)?;
-    let (grad, conn) = rayon::join(
-        || grad_of(pred, gt, height, width, &c),
-        || conn_of(pred, gt, height, width, &c),
-    );
+    let x = check("matting errors", pred, gt, height, width, region)?;
+    let (grad, conn) = rayon::join(|| x.grad(), || x.conn());
     Ok(MattingErrors {
-        sad: sad_of(pred, gt, &c),
-        mse: mse_of(pred, gt, &c),
+        sad: x.sad(),
+        mse: x.mse(),
         grad,
         conn,
     })
@@ -358,16 +365,19 @@ fn gradient_magnitude(a: &[u8], h: usize, w: usize, sigma: f64) -> Vec<f64> {
         .collect()
 }
 
-fn grad_of(pred: &[u8], gt: &[u8], h: usize, w: usize, c: &Checked) -> f64 {
-    let (ap, ag) = rayon::join(
-        || gradient_magnitude(pred, h, w, GRAD_SIGMA),
-        || gradient_magnitude(gt, h, w, GRAD_SIGMA),
-    );
-    let s = region_sum(&c.mask, pred.len(), |i| {
-        let d = ap[i] - ag[i];
-        d * d
-    });
-    s / REPORT_SCALE
+impl Inputs<'_> {
+    fn grad(&self) -> f64 {
+        let (h, w) = (self.h, self.w);
+        let (ap, ag) = rayon::join(
+            || gradient_magnitude(self.pred, h, w, GRAD_SIGMA),
+            || gradient_magnitude(self.gt, h, w, GRAD_SIGMA),
+        );
+        let s = self.region_sum(|i| {
+            let d = ap[i] - ag[i];
+            d * d
+        });
+        s / REPORT_SCALE
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -380,103 +390,116 @@ fn passes(v: u8, k: u32) -> bool {
     u32::from(v) * CONN_STEPS >= 255 * k
 }
 
-/// Marks in `omega` the largest 4-connected component of `mask`; among equally large
-/// components the one whose first pixel in column-major order comes first (MATLAB's
-/// `bwconncomp` order). `labels` and `stack` are scratch buffers.
-fn largest_component(
-    mask: &[bool],
-    h: usize,
-    w: usize,
-    labels: &mut [u32],
-    stack: &mut Vec<usize>,
-    omega: &mut [bool],
-) {
-    labels.fill(0);
-    omega.fill(false);
-    // (size, first column, first row in that column, label) of the best so far.
-    let mut best: Option<(usize, usize, usize, u32)> = None;
-    let mut next = 0u32;
-    for start in 0..h * w {
-        if !mask[start] || labels[start] != 0 {
-            continue;
+/// The 4-connected components of a row-major `height × width` mask (the labelling of
+/// Conn, public for the matting crate's click protocol).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Components {
+    /// Per pixel: 0 outside the mask, else the component's label `1..=sizes.len()`,
+    /// numbered in row-major order of their first pixel.
+    pub labels: Vec<u32>,
+    /// Pixel count of component `k + 1`.
+    pub sizes: Vec<usize>,
+    /// `(x, y)` of each component's first pixel in column-major order (MATLAB's
+    /// `bwconncomp` scan order).
+    pub first_col_major: Vec<(usize, usize)>,
+}
+
+impl Components {
+    /// Label the 4-connected components of `mask` (flood fill).
+    ///
+    /// Errors when `mask` does not have `height · width` pixels.
+    pub fn new(mask: &[bool], height: usize, width: usize) -> Result<Self> {
+        if height.checked_mul(width) != Some(mask.len()) {
+            bail_invalid!(
+                "connected components: the mask has {} pixels, expected {height}x{width}",
+                mask.len()
+            );
         }
-        next += 1;
-        labels[start] = next;
-        stack.clear();
-        stack.push(start);
-        let (mut size, mut fx, mut fy) = (0usize, start % w, start / w);
-        while let Some(i) = stack.pop() {
-            size += 1;
-            let (y, x) = (i / w, i % w);
-            if (x, y) < (fx, fy) {
-                (fx, fy) = (x, y);
+        let (h, w) = (height, width);
+        let mut labels = vec![0u32; h * w];
+        let (mut sizes, mut first_col_major) = (Vec::new(), Vec::new());
+        let mut stack = Vec::new();
+        for start in 0..h * w {
+            if !mask[start] || labels[start] != 0 {
+                continue;
             }
-            let mut visit = |j: usize| {
-                if mask[j] && labels[j] == 0 {
-                    labels[j] = next;
-                    stack.push(j);
+            let label = sizes.len() as u32 + 1;
+            labels[start] = label;
+            stack.push(start);
+            let (mut size, mut first) = (0usize, (start % w, start / w));
+            while let Some(i) = stack.pop() {
+                size += 1;
+                let (y, x) = (i / w, i % w);
+                first = first.min((x, y));
+                let mut visit = |j: usize| {
+                    if mask[j] && labels[j] == 0 {
+                        labels[j] = label;
+                        stack.push(j);
+                    }
+                };
+                if x > 0 {
+                    visit(i - 1);
                 }
-            };
-            if x > 0 {
-                visit(i - 1);
+                if x + 1 < w {
+                    visit(i + 1);
+                }
+                if y > 0 {
+                    visit(i - w);
+                }
+                if y + 1 < h {
+                    visit(i + w);
+                }
             }
-            if x + 1 < w {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - w);
-            }
-            if y + 1 < h {
-                visit(i + w);
-            }
+            sizes.push(size);
+            first_col_major.push(first);
         }
-        let better = match best {
-            None => true,
-            Some((bs, bx, by, _)) => size > bs || (size == bs && (fx, fy) < (bx, by)),
-        };
-        if better {
-            best = Some((size, fx, fy, next));
-        }
+        Ok(Components {
+            labels,
+            sizes,
+            first_col_major,
+        })
     }
-    if let Some((_, _, _, label)) = best {
-        for (o, &l) in omega.iter_mut().zip(labels.iter()) {
-            *o = l == label;
-        }
+
+    /// The label of the largest component; among equally large ones the component
+    /// whose first pixel in column-major order comes first (MATLAB's `bwconncomp` +
+    /// `max`). `None` for an empty mask.
+    pub fn largest(&self) -> Option<u32> {
+        (0..self.sizes.len())
+            .min_by_key(|&k| (std::cmp::Reverse(self.sizes[k]), self.first_col_major[k]))
+            .map(|k| k as u32 + 1)
     }
 }
 
-fn conn_of(pred: &[u8], gt: &[u8], h: usize, w: usize, c: &Checked) -> f64 {
-    let n = h * w;
-    let mut l = vec![-1.0f64; n];
-    let mut mask = vec![false; n];
-    let mut omega = vec![false; n];
-    let mut labels = vec![0u32; n];
-    let mut stack = Vec::new();
-    for k in 1..=CONN_STEPS {
-        for ((m, &p), &g) in mask.iter_mut().zip(pred).zip(gt) {
-            *m = passes(p, k) && passes(g, k);
-        }
-        largest_component(&mask, h, w, &mut labels, &mut stack, &mut omega);
-        let prev = f64::from(k - 1) / f64::from(CONN_STEPS);
-        for (lv, &o) in l.iter_mut().zip(&omega) {
-            if *lv == -1.0 && !o {
-                *lv = prev;
+impl Inputs<'_> {
+    fn conn(&self) -> f64 {
+        let (pred, gt) = (self.pred, self.gt);
+        let n = self.h * self.w;
+        let mut l = vec![-1.0f64; n];
+        let mut mask = vec![false; n];
+        for k in 1..=CONN_STEPS {
+            for ((m, &p), &g) in mask.iter_mut().zip(pred).zip(gt) {
+                *m = passes(p, k) && passes(g, k);
+            }
+            let cc = Components::new(&mask, self.h, self.w).expect("sizes were checked");
+            let omega = cc.largest().unwrap_or(0);
+            let prev = f64::from(k - 1) / f64::from(CONN_STEPS);
+            for (lv, &label) in l.iter_mut().zip(&cc.labels) {
+                if *lv == -1.0 && (omega == 0 || label != omega) {
+                    *lv = prev;
+                }
             }
         }
+        let phi = |alpha: u8, l: f64| {
+            let l = if l == -1.0 { 1.0 } else { l };
+            let d = f64::from(alpha) / 255.0 - l;
+            if d >= CONN_THETA {
+                1.0 - d
+            } else {
+                1.0
+            }
+        };
+        self.region_sum(|i| (phi(pred[i], l[i]) - phi(gt[i], l[i])).abs()) / REPORT_SCALE
     }
-    let phi = |alpha: u8, l: f64| {
-        let l = if l == -1.0 { 1.0 } else { l };
-        let d = f64::from(alpha) / 255.0 - l;
-        if d >= CONN_THETA {
-            1.0 - d
-        } else {
-            1.0
-        }
-    };
-    let s = region_sum(&c.mask, n, |i| {
-        (phi(pred[i], l[i]) - phi(gt[i], l[i])).abs()
-    });
-    s / REPORT_SCALE
 }
 
 #[cfg(test)]
@@ -553,32 +576,30 @@ mod tests {
     fn component_tie_goes_to_the_first_in_column_major_order() {
         // Two 2-pixel components: a vertical pair in column 0 (rows 2–3) and a
         // horizontal pair in row 0 (columns 2–3). Row-major order finds the row-0 pair
-        // first; column-major order finds the column-0 pair first.
+        // first (label 1); column-major order finds the column-0 pair first.
         let (h, w) = (4, 4);
         let mut mask = vec![false; h * w];
         for i in [2 * w, 3 * w, 2, 3] {
             mask[i] = true;
         }
-        let mut labels = vec![0u32; h * w];
-        let mut omega = vec![false; h * w];
-        largest_component(&mask, h, w, &mut labels, &mut Vec::new(), &mut omega);
-        let chosen: Vec<usize> = (0..h * w).filter(|&i| omega[i]).collect();
-        assert_eq!(chosen, vec![2 * w, 3 * w]);
+        let cc = Components::new(&mask, h, w).unwrap();
+        assert_eq!(cc.sizes, vec![2, 2]);
+        assert_eq!(cc.first_col_major, vec![(2, 0), (0, 2)]);
+        assert_eq!(cc.largest(), Some(2));
+        assert_eq!(cc.labels[2 * w], 2);
         // A strictly larger component wins regardless of order.
         mask[1] = true;
-        largest_component(&mask, h, w, &mut labels, &mut Vec::new(), &mut omega);
-        let chosen: Vec<usize> = (0..h * w).filter(|&i| omega[i]).collect();
-        assert_eq!(chosen, vec![1, 2, 3]);
-        // Empty mask: empty Ω.
-        largest_component(
-            &vec![false; h * w],
-            h,
-            w,
-            &mut labels,
-            &mut Vec::new(),
-            &mut omega,
+        let cc = Components::new(&mask, h, w).unwrap();
+        assert_eq!(cc.largest(), Some(1));
+        assert_eq!(cc.sizes[0], 3);
+        // Empty mask: no component.
+        assert_eq!(
+            Components::new(&vec![false; h * w], h, w)
+                .unwrap()
+                .largest(),
+            None
         );
-        assert!(omega.iter().all(|&o| !o));
+        assert!(Components::new(&mask, 3, 4).is_err());
     }
 
     #[test]

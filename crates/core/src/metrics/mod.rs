@@ -55,3 +55,9 @@ pub(crate) fn check_finite_f32(what: &str, name: &str, xs: &[f32]) -> Result<()>
     }
     Ok(())
 }
+
+/// `|a − b| ≤ tol`, for the metric tests.
+#[cfg(test)]
+pub(crate) fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}

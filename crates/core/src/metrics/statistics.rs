@@ -128,10 +128,7 @@ fn t_two_sided_mass(t: f64, nu: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol
-    }
+    use crate::metrics::close;
 
     #[test]
     fn t_quantiles() {

@@ -210,60 +210,45 @@ impl Backdrop {
 
     pub fn render(&self, size: usize, photos: &[RgbImage]) -> Vec<f32> {
         let n = size * size;
-        let s = size as f64;
         let mut out = vec![0f32; 3 * n];
         let put = |out: &mut [f32], i: usize, c: Rgb| {
             for k in 0..3 {
                 out[k * n + i] = c[k].clamp(0.0, 1.0) as f32;
             }
         };
-        match self {
+        // The procedural backgrounds: a colour per pixel centre (u, v).
+        let procedural: Box<dyn Fn(f64, f64) -> Rgb + '_> = match self {
             Backdrop::Fbm {
                 seed,
                 freq,
                 palette,
-            } => {
-                for y in 0..size {
-                    for x in 0..size {
-                        let (u, v) = ((x as f64 + 0.5) / s, (y as f64 + 0.5) / s);
-                        let t = noise::fbm(*seed, u * freq, v * freq, 5, 0.55);
-                        let t2 = noise::value(seed ^ 0x55, u * freq * 0.5, v * freq * 0.5);
-                        let c = mix(mix(palette[0], palette[1], t), palette[2], t2 * 0.6);
-                        put(&mut out, y * size + x, c);
-                    }
-                }
-            }
+            } => Box::new(move |u, v| {
+                let t = noise::fbm(*seed, u * freq, v * freq, 5, 0.55);
+                let t2 = noise::value(seed ^ 0x55, u * freq * 0.5, v * freq * 0.5);
+                mix(mix(palette[0], palette[1], t), palette[2], t2 * 0.6)
+            }),
             Backdrop::Worley {
                 seed,
                 freq,
                 palette,
                 edge,
-            } => {
-                for y in 0..size {
-                    for x in 0..size {
-                        let (u, v) = ((x as f64 + 0.5) / s, (y as f64 + 0.5) / s);
-                        let (d, h) = noise::worley(*seed, u * freq, v * freq);
-                        let cell = mix(palette[0], palette[1], noise::cell_unit(h, 0));
-                        let c = mix(cell, *edge, (d * 1.2).clamp(0.0, 1.0).powi(3));
-                        put(&mut out, y * size + x, c);
-                    }
-                }
-            }
+            } => Box::new(move |u, v| {
+                let (d, h) = noise::worley(*seed, u * freq, v * freq);
+                let cell = mix(palette[0], palette[1], noise::cell_unit(h, 0));
+                mix(cell, *edge, (d * 1.2).clamp(0.0, 1.0).powi(3))
+            }),
             Backdrop::Blobs { base, theta, blobs } => {
                 let (sn, cs) = theta.sin_cos();
-                for y in 0..size {
-                    for x in 0..size {
-                        let (u, v) = ((x as f64 + 0.5) / s, (y as f64 + 0.5) / s);
-                        let t = ((u - 0.5) * cs + (v - 0.5) * sn + 0.5).clamp(0.0, 1.0);
-                        let mut c = mix(base[0], base[1], t);
-                        for &(bx, by, r, soft, col) in blobs {
-                            let d = ((u - bx).powi(2) + (v - by).powi(2)).sqrt() - r;
-                            let a = (0.5 - d / soft).clamp(0.0, 1.0);
-                            c = mix(c, col, a * a * (3.0 - 2.0 * a));
-                        }
-                        put(&mut out, y * size + x, c);
+                Box::new(move |u, v| {
+                    let t = ((u - 0.5) * cs + (v - 0.5) * sn + 0.5).clamp(0.0, 1.0);
+                    let mut c = mix(base[0], base[1], t);
+                    for &(bx, by, r, soft, col) in blobs {
+                        let d = ((u - bx).powi(2) + (v - by).powi(2)).sqrt() - r;
+                        let a = (0.5 - d / soft).clamp(0.0, 1.0);
+                        c = mix(c, col, a * a * (3.0 - 2.0 * a));
                     }
-                }
+                    c
+                })
             }
             Backdrop::Photo {
                 index,
@@ -299,6 +284,14 @@ impl Backdrop {
                     ];
                     put(&mut out, i, c);
                 }
+                return out;
+            }
+        };
+        let s = size as f64;
+        for y in 0..size {
+            for x in 0..size {
+                let c = procedural((x as f64 + 0.5) / s, (y as f64 + 0.5) / s);
+                put(&mut out, y * size + x, c);
             }
         }
         out
