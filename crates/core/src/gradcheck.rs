@@ -79,6 +79,20 @@ pub fn check(
     Ok(out)
 }
 
+/// The largest `|a − b|` over two tensors of one shape (any float dtype), as `f64`:
+/// the comparison of every test that checks one computation against another.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    if a.dims() != b.dims() {
+        return Err(Error::invalid(format!(
+            "max_abs_diff: shapes {:?} and {:?} differ",
+            a.dims(),
+            b.dims()
+        )));
+    }
+    let d = (a.to_dtype(DType::F64)? - b.to_dtype(DType::F64)?)?.abs()?;
+    Ok(d.flatten_all()?.max(0)?.to_scalar::<f64>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

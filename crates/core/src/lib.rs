@@ -18,6 +18,8 @@
 //! | [`optim`] | Adam (coupled L2), AdamW, SGD with momentum/Nesterov, RMSprop, clipping, LR schedules, target-network updates |
 //! | [`checkpoint`] | safetensors checkpoints written atomically; resumable training state |
 //! | [`data`] | seeded mini-batches and group splits |
+//! | [`device`] | `--device cpu\|cuda[:N]`: [`DeviceSpec`], parsed once and opened once |
+//! | [`stats`] | Wilson / Clopper–Pearson, bootstrap (percentile, BCa, clustered), McNemar, DeLong (clustered), Welch, Mann–Whitney, Holm; claim verdicts from tests |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
 //! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |
@@ -35,6 +37,7 @@ pub mod alloc;
 pub mod assets;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod fft;
 pub mod fsio;
@@ -52,7 +55,9 @@ pub mod report;
 pub mod reproduce;
 pub mod rng;
 pub mod selfcheck;
+pub mod stats;
 
+pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
 pub use rng::SeededRng;

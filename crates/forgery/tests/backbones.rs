@@ -71,16 +71,7 @@ fn spatial(taps: &FeatureMaps) -> Vec<(String, usize, usize)> {
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    candor_core::gradcheck::max_abs_diff(a, b).unwrap() as f32
 }
 
 fn snapshot(vm: &VarMap) -> Vec<(String, Vec<f32>)> {

@@ -61,7 +61,7 @@
 //! let mut cfg = Config::paper(Algo::Nrowan, "CartPole-v0")?;
 //! cfg.total_steps = 300;
 //! cfg.net.hidden = 32;
-//! let (agent, log) = train(&cfg, 0)?;
+//! let (agent, log) = train(&cfg, 0, &candle_core::Device::Cpu)?;
 //! assert_eq!(log.steps, 300);
 //! assert!(log.points.last().unwrap().sigma_out.is_some()); // mean |σ_out| = D
 //!

@@ -61,7 +61,7 @@ fn k_on_negative_reward_tasks_starts_high_and_falls() {
 #[test]
 fn k_is_zero_for_the_baselines() {
     for (algo, want) in [(Algo::Dqn, 0.0), (Algo::NoisyNet, 0.0), (Algo::Nrowan, 2.0)] {
-        let a = Agent::new(&Config::tiny(algo), 4, 2, 0).unwrap();
+        let a = Agent::new(&Config::tiny(algo), 4, 2, 0, &candle_core::Device::Cpu).unwrap();
         assert_eq!(a.k_weight(100.0), want, "{algo:?}");
     }
 }
@@ -82,7 +82,14 @@ fn cartpole_batch(seed: u64) -> candor_rl::Batch {
 
 #[test]
 fn every_parameter_gets_a_gradient_from_the_nrowan_loss() {
-    let mut agent = Agent::new(&Config::tiny(Algo::Nrowan), 4, 2, 1).unwrap();
+    let mut agent = Agent::new(
+        &Config::tiny(Algo::Nrowan),
+        4,
+        2,
+        1,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     let batch = cartpole_batch(1);
     let loss = agent.total_loss(&batch, 2.0).unwrap();
     let grads = loss.backward().unwrap();
@@ -112,7 +119,14 @@ fn every_parameter_gets_a_gradient_from_the_nrowan_loss() {
 
 #[test]
 fn the_d_term_gradient_is_k_sign_sigma_over_count() {
-    let agent = Agent::new(&Config::tiny(Algo::Nrowan), 4, 2, 2).unwrap();
+    let agent = Agent::new(
+        &Config::tiny(Algo::Nrowan),
+        4,
+        2,
+        2,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     let head = agent.online().head_noisy().unwrap();
     let d = agent.online().noise_d().unwrap().unwrap();
     let k = 3.0;
@@ -137,8 +151,8 @@ fn default_optimiser_applies_k_d_as_a_plain_gradient_step() {
     // k = 2 agent is lower by exactly lr·k/count.
     let cfg = Config::tiny(Algo::Nrowan);
     let batch = cartpole_batch(3);
-    let mut a = Agent::new(&cfg, 4, 2, 4).unwrap();
-    let mut b = Agent::new(&cfg, 4, 2, 4).unwrap();
+    let mut a = Agent::new(&cfg, 4, 2, 4, &candle_core::Device::Cpu).unwrap();
+    let mut b = Agent::new(&cfg, 4, 2, 4, &candle_core::Device::Cpu).unwrap();
     a.update(&batch, 0.0).unwrap();
     let stats = b.update(&batch, 2.0).unwrap();
     assert_eq!(stats.k, 2.0);

@@ -4,6 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::Result;
 
@@ -64,15 +65,19 @@ impl CustomOp2 for ReluBwd {
     }
 }
 
-/// ReLU, differentiable (gradient 0 at 0, as PyTorch). Falls back to candle's on GPU
-/// and for dtypes other than f32/f64.
+/// ReLU, differentiable (gradient 0 at 0, as PyTorch). Off the CPU and for dtypes
+/// other than f32/f64: `candle_relu`.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu()
-        || !matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
-    {
-        return Ok(x.relu()?);
+    match route("relu", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(Relu)?),
+        Route::Candle => candle_relu(x),
     }
-    Ok(x.contiguous()?.apply_op1(Relu)?)
+}
+
+/// ReLU from candle ops, `x · [x > 0]`, so that the gradient at 0 is 0 as PyTorch's
+/// (candle's own `relu` passes the gradient at 0, and `maximum` passes half of it).
+pub(crate) fn candle_relu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.mul(&x.gt(0f64)?.to_dtype(x.dtype())?)?)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::backend::{route, Candle, Route};
 use super::kernel::{
     dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, slice, threads, with_scratch, Real,
 };
@@ -930,13 +931,15 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, p: Conv2dParams) -> Result<Tensor> {
 
 /// [`conv2d`] with an optional bias `(C_out,)` added inside the kernel (and its gradient
 /// computed in one pass), which saves candle's broadcast-add and its reduction backward.
+/// Off the CPU (or for dtypes other than f32/f64) candle's convolution runs where it is
+/// correct for the call (`candle_support`); elsewhere the error names the reason.
 pub fn conv2d_bias(
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
     p: Conv2dParams,
 ) -> Result<Tensor> {
-    Geom::new(x.dims(), weight.dims(), &p)?;
+    let g = Geom::new(x.dims(), weight.dims(), &p)?;
     if x.dtype() != weight.dtype() {
         return Err(Error::invalid(format!(
             "conv2d: input is {:?} but weight is {:?}",
@@ -944,36 +947,67 @@ pub fn conv2d_bias(
             weight.dtype()
         )));
     }
-    if !x.device().is_cpu() {
-        // CUDA: candle's own convolution until the project's kernels land.
-        if p.stride.0 != p.stride.1 || p.padding.0 != p.padding.1 || p.dilation.0 != p.dilation.1 {
-            return Err(Error::invalid(
-                "conv2d on GPU: only square stride/padding/dilation",
-            ));
-        }
-        let y = x.conv2d(weight, p.padding.0, p.stride.0, p.dilation.0, p.groups)?;
-        return Ok(match bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
-            None => y,
-        });
-    }
-    super::kernel::cpu_f32_or_f64(x.dtype(), "conv2d")?;
-    let (x, w) = (x.contiguous()?, weight.contiguous()?);
-    match bias {
-        None => Ok(x.apply_op2(&w, Conv2dOp { p })?),
-        Some(b) => {
-            if b.dims() != [weight.dim(0)?] || b.dtype() != x.dtype() {
-                return Err(Error::invalid(format!(
-                    "conv2d: bias must be ({},) {:?}, got {:?} {:?}",
-                    weight.dim(0)?,
-                    x.dtype(),
-                    b.dims(),
-                    b.dtype()
-                )));
-            }
-            Ok(x.apply_op3(&w, &b.contiguous()?, Conv2dBiasOp { p })?)
+    if let Some(b) = bias {
+        if b.dims() != [weight.dim(0)?] || b.dtype() != x.dtype() {
+            return Err(Error::invalid(format!(
+                "conv2d: bias must be ({},) {:?}, got {:?} {:?}",
+                weight.dim(0)?,
+                x.dtype(),
+                b.dims(),
+                b.dtype()
+            )));
         }
     }
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    match route("conv2d", &inputs, candle_support(&g))? {
+        Route::Candle => candle_conv2d(x, weight, bias, &p),
+        Route::Kernel => {
+            let (x, w) = (x.contiguous()?, weight.contiguous()?);
+            Ok(match bias {
+                None => x.apply_op2(&w, Conv2dOp { p })?,
+                Some(b) => x.apply_op3(&w, &b.contiguous()?, Conv2dBiasOp { p })?,
+            })
+        }
+    }
+}
+
+/// `candle_support` for an input, weight and parameters (checked as [`conv2d`] does).
+#[cfg(test)]
+pub(super) fn candle_conv_support(x: &[usize], w: &[usize], p: &Conv2dParams) -> Result<Candle> {
+    Ok(candle_support(&Geom::new(x, w, p)?))
+}
+
+/// How far candle's `Tensor::conv2d` can be trusted for this geometry. It takes one
+/// stride, padding and dilation for both axes; its backward derives the input
+/// gradient's `output_padding` from the height alone, which gives the wrong width when
+/// the two axes leave different remainders.
+fn candle_support(g: &Geom) -> Candle {
+    if g.sh != g.sw || g.ph != g.pw || g.dh != g.dw {
+        return Candle::Missing("conv2d takes one stride, padding and dilation for both axes");
+    }
+    let rem = |len: usize, k: usize| (len + 2 * g.ph - g.dh * (k - 1) - 1) % g.sh;
+    if rem(g.h, g.kh) != rem(g.w, g.kw) {
+        return Candle::ForwardOnly(
+            "backward takes the width's output padding from the height, which is wrong \
+             for this input size",
+        );
+    }
+    Candle::Trainable
+}
+
+/// candle's convolution (plus a broadcast bias), for the calls `candle_support` admits.
+pub(super) fn candle_conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2dParams,
+) -> Result<Tensor> {
+    let y = x.conv2d(weight, p.padding.0, p.stride.0, p.dilation.0, p.groups)?;
+    Ok(match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
+        None => y,
+    })
 }
 
 #[cfg(test)]
@@ -989,18 +1023,7 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap()
+        crate::gradcheck::max_abs_diff(a, b).unwrap()
     }
 
     #[test]

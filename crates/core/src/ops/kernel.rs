@@ -2,8 +2,6 @@
 
 use candle_core::{CpuStorage, Layout, Shape};
 
-use crate::{Error, Result};
-
 /// f32 or f64.
 pub(crate) trait Real:
     Copy
@@ -184,15 +182,6 @@ pub(crate) fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R
 
 pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
-}
-
-pub(crate) fn cpu_f32_or_f64(dtype: candle_core::DType, op: &str) -> Result<()> {
-    match dtype {
-        candle_core::DType::F32 | candle_core::DType::F64 => Ok(()),
-        d => Err(Error::invalid(format!(
-            "{op}: only f32 and f64 are supported, got {d:?}"
-        ))),
-    }
 }
 
 /// Dispatch a generic kernel on the storage's dtype (f32 or f64).

@@ -4,6 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
@@ -27,7 +28,7 @@ impl Pool2dParams {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct PGeom {
+pub(super) struct PGeom {
     planes: usize,
     h: usize,
     w: usize,
@@ -37,7 +38,7 @@ struct PGeom {
 }
 
 impl PGeom {
-    fn new(dims: &[usize], p: Pool2dParams, op: &str) -> Result<(PGeom, usize, usize)> {
+    pub(super) fn new(dims: &[usize], p: Pool2dParams, op: &str) -> Result<(PGeom, usize, usize)> {
         let &[n, c, h, w] = dims else {
             return Err(Error::invalid(format!(
                 "{op}: expected (N, C, H, W), got {dims:?}"
@@ -282,29 +283,63 @@ impl CustomOp1 for AvgPoolBwd {
     }
 }
 
-fn check_cpu(x: &Tensor, op: &str) -> Result<()> {
-    if !x.device().is_cpu() {
-        return Err(Error::invalid(format!(
-            "{op}: CUDA kernels are not implemented yet"
-        )));
-    }
-    super::kernel::cpu_f32_or_f64(x.dtype(), op)
-}
-
 /// `torch.nn.functional.max_pool2d(x, kernel, stride, padding)` (floor mode, −∞ padding).
-/// The gradient goes to the first maximum of each window, as PyTorch.
+/// The gradient goes to the first maximum of each window, as PyTorch. Off the CPU,
+/// candle's max-pool runs without padding and without a gradient (`candle_max_pool_support`).
 pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "max_pool2d")?;
-    check_cpu(x, "max_pool2d")?;
-    Ok(x.contiguous()?.apply_op1(MaxPool(g))?)
+    match route("max_pool2d", &[x], candle_max_pool_support(&g))? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxPool(g))?),
+        Route::Candle => candle_max_pool2d(x, p),
+    }
 }
 
 /// `torch.nn.functional.avg_pool2d(x, kernel, stride, padding, count_include_pad)`
-/// (floor mode).
+/// (floor mode). Off the CPU, candle's average pool runs without padding, with a
+/// gradient only where it is correct (`candle_avg_pool_support`).
 pub fn avg_pool2d(x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "avg_pool2d")?;
-    check_cpu(x, "avg_pool2d")?;
-    Ok(x.contiguous()?.apply_op1(AvgPool(g, count_include_pad))?)
+    match route("avg_pool2d", &[x], candle_avg_pool_support(&g))? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(AvgPool(g, count_include_pad))?),
+        Route::Candle => candle_avg_pool2d(x, p),
+    }
+}
+
+/// candle's max-pool (no padding).
+pub(super) fn candle_max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+    Ok(x.max_pool2d_with_stride(p.kernel, p.stride)?)
+}
+
+/// candle's average pool (no padding).
+pub(super) fn candle_avg_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+    Ok(x.avg_pool2d_with_stride(p.kernel, p.stride)?)
+}
+
+/// candle's `max_pool2d_with_stride` has no padding, and its backward (only for
+/// kernel = stride) scales each window's gradient by the share of its elements that
+/// are maxima (1/k² for a unique maximum) instead of passing it whole: forward only.
+pub(super) fn candle_max_pool_support(g: &PGeom) -> Candle {
+    if g.p.padding != (0, 0) {
+        return Candle::Missing("max_pool2d has no padding");
+    }
+    Candle::ForwardOnly("has no correct backward (it divides the gradient by the window size)")
+}
+
+/// candle's `avg_pool2d_with_stride` has no padding (`count_include_pad` is then moot);
+/// its backward, a nearest-neighbour up-sampling, is right only when the windows tile
+/// the input exactly (kernel = stride, sizes divisible).
+pub(super) fn candle_avg_pool_support(g: &PGeom) -> Candle {
+    let p = g.p;
+    if p.padding != (0, 0) {
+        return Candle::Missing("avg_pool2d has no padding");
+    }
+    if p.kernel != p.stride || !g.h.is_multiple_of(p.kernel.0) || !g.w.is_multiple_of(p.kernel.1) {
+        return Candle::ForwardOnly(
+            "has a backward only when the windows tile the input (kernel = stride, \
+             sizes divisible)",
+        );
+    }
+    Candle::Trainable
 }
 
 struct Adaptive {
@@ -408,8 +443,35 @@ pub fn adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
             x.dims()
         )));
     }
-    check_cpu(x, "adaptive_avg_pool2d")?;
-    Ok(x.contiguous()?.apply_op1(Adaptive { h, w, oh, ow })?)
+    // Off the CPU: means over candle slices, which have a backward.
+    match route("adaptive_avg_pool2d", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(Adaptive { h, w, oh, ow })?),
+        Route::Candle => candle_adaptive_avg_pool2d(x, oh, ow),
+    }
+}
+
+/// Adaptive average pooling from candle ops: one mean over each window (PyTorch's
+/// windows, [`Adaptive::span`]), or a single reshaped mean when the windows tile the
+/// input evenly.
+pub(super) fn candle_adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
+        let (kh, kw) = (h / oh, w / ow);
+        return Ok(x.reshape((n, c, oh, kh, ow, kw))?.mean(5)?.mean(3)?);
+    }
+    let mut rows = Vec::with_capacity(oh);
+    for i in 0..oh {
+        let (r0, r1) = Adaptive::span(i, h, oh);
+        let band = x.narrow(2, r0, r1 - r0)?.mean_keepdim(2)?;
+        let cells = (0..ow)
+            .map(|j| {
+                let (c0, c1) = Adaptive::span(j, w, ow);
+                band.narrow(3, c0, c1 - c0)?.mean_keepdim(3)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        rows.push(Tensor::cat(&cells, 3)?);
+    }
+    Ok(Tensor::cat(&rows, 2)?)
 }
 
 #[cfg(test)]

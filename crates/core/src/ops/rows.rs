@@ -16,7 +16,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::activation::ReluBwd;
+use super::activation::{candle_relu, ReluBwd};
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, gemm, out, slice, threads, Real};
 use crate::{Error, Result};
 
@@ -100,7 +101,8 @@ impl CustomOp1 for ColumnSum {
 }
 
 /// `max(x + b, 0)` for `x` shaped `(…, C)` and `b` shaped `(C)`, differentiable in
-/// both (gradient 0 at 0). Falls back to candle's ops on GPU and for other dtypes.
+/// both (gradient 0 at 0). Off the CPU and for dtypes other than f32/f64: candle ops
+/// (`candle_relu` of a broadcast add).
 pub fn bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     let c = *x.dims().last().unwrap_or(&0);
     if b.dims() != [c] || x.rank() == 0 {
@@ -110,13 +112,28 @@ pub fn bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
             x.dims()
         )));
     }
-    if !x.device().is_cpu()
-        || !matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
-        || x.dtype() != b.dtype()
-    {
-        return Ok(x.broadcast_add(b)?.relu()?);
+    same_dtype("bias_relu", &[x, b])?;
+    match route("bias_relu", &[x, b], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op2(&b.contiguous()?, BiasRelu)?),
+        Route::Candle => candle_bias_relu(x, b),
     }
-    Ok(x.contiguous()?.apply_op2(&b.contiguous()?, BiasRelu)?)
+}
+
+/// [`bias_relu`] from candle ops.
+pub(super) fn candle_bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    candle_relu(&x.broadcast_add(b)?)
+}
+
+/// An error unless every tensor has the first one's dtype.
+fn same_dtype(op: &str, ts: &[&Tensor]) -> Result<()> {
+    match ts.iter().find(|t| t.dtype() != ts[0].dtype()) {
+        Some(t) => Err(Error::invalid(format!(
+            "{op}: inputs of different dtypes ({:?} and {:?})",
+            ts[0].dtype(),
+            t.dtype()
+        ))),
+        None => Ok(()),
+    }
 }
 
 struct Linear {
@@ -201,8 +218,8 @@ impl candle_core::CustomOp3 for Linear {
 /// `x·Wᵀ + b`, then a ReLU when `relu`, for `x` shaped `(…, K)`, `W` `(N, K)` and `b`
 /// `(N)` (a zero bias when `None`): a fully connected layer over rows, or PointNet's
 /// shared MLP over every point of a batch. Gradients are computed only for the inputs
-/// that need one (a detached weight costs no weight gradient). Falls back to candle's
-/// ops on GPU and for other dtypes.
+/// that need one (a detached weight costs no weight gradient). Off the CPU and for
+/// dtypes other than f32/f64: candle's matmul, broadcast add and `candle_relu`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<Tensor> {
     let (n, k) = w.dims2().map_err(|_| {
         Error::invalid(format!(
@@ -224,17 +241,11 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<
             )));
         }
     }
-    let fast = x.device().is_cpu()
-        && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
-        && w.dtype() == x.dtype()
-        && b.is_none_or(|b| b.dtype() == x.dtype());
-    if !fast {
-        let y = x.broadcast_matmul(&w.t()?)?;
-        let y = match b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        return Ok(if relu { y.relu()? } else { y });
+    let mut inputs = vec![x, w];
+    inputs.extend(b);
+    same_dtype("linear", &inputs)?;
+    if route("linear", &inputs, Candle::Trainable)? == Route::Candle {
+        return candle_linear(x, w, b, relu);
     }
     let b = match b {
         Some(b) => b.contiguous()?,
@@ -242,6 +253,25 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, relu: bool) -> Result<
     };
     Ok(x.contiguous()?
         .apply_op3(&w.contiguous()?, &b, Linear { relu })?)
+}
+
+/// [`linear`] from candle ops: a broadcast matmul, a broadcast add, `candle_relu`.
+pub(super) fn candle_linear(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    relu: bool,
+) -> Result<Tensor> {
+    let y = x.broadcast_matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    if relu {
+        candle_relu(&y)
+    } else {
+        Ok(y)
+    }
 }
 
 struct MaxDim1;
@@ -325,8 +355,8 @@ impl CustomOp2 for MaxDim1Bwd {
 
 /// The maximum over dimension 1 of a `(B, N, C)` tensor, `(B, C)`: PointNet's global
 /// max-pool over points. The gradient of each output goes to the first (lowest `n`)
-/// maximum only, as in PyTorch and TensorFlow. Falls back to candle's `max` (gradient
-/// to every tie) on GPU and for other dtypes.
+/// maximum only, as in PyTorch and TensorFlow. Off the CPU and for dtypes other than
+/// f32/f64: `candle_max_dim1`.
 pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
     let (_, n, _) = x
         .dims3()
@@ -334,12 +364,19 @@ pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
     if n == 0 {
         return Err(Error::invalid("max_dim1: no elements along dimension 1"));
     }
-    if !x.device().is_cpu()
-        || !matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
-    {
-        return Ok(x.max(1)?);
+    match route("max_dim1", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxDim1)?),
+        Route::Candle => candle_max_dim1(x),
     }
-    Ok(x.contiguous()?.apply_op1(MaxDim1)?)
+}
+
+/// [`max_dim1`] from candle ops: a gather at the arg-max, whose backward (a scatter-add)
+/// sends the gradient to that one element, not to every tie as candle's `max` does.
+/// candle's CPU arg-max picks the first maximum (as the kernel); a GPU arg-max may
+/// pick another of several exactly tied values.
+pub(crate) fn candle_max_dim1(x: &Tensor) -> Result<Tensor> {
+    let idx = x.argmax_keepdim(1)?;
+    Ok(x.gather(&idx, 1)?.squeeze(1)?)
 }
 
 #[cfg(test)]

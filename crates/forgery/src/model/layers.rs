@@ -183,9 +183,7 @@ pub(crate) fn drop_path(x: &Tensor, p: f64, rng: &mut SeededRng) -> Result<Tenso
         .collect();
     let mut shape = vec![1usize; x.rank()];
     shape[0] = n;
-    let mask = Tensor::from_vec(mask, shape, &candle_core::Device::Cpu)?
-        .to_dtype(x.dtype())?
-        .to_device(x.device())?;
+    let mask = Tensor::from_vec(mask, shape, x.device())?.to_dtype(x.dtype())?;
     Ok(x.broadcast_mul(&mask)?)
 }
 

@@ -104,7 +104,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::{
     check_batch, cross_entropy, label_tensor, scalar, Backbone, BackboneConfig, Detector,
-    StepOutput,
+    DetectorConfig, StepOutput,
 };
 use super::efficientnet::EfficientNetConfig;
 use super::layers::linear;
@@ -1076,12 +1076,9 @@ impl Agda {
                 .map(|(i, &k)| (i * m + k) as u32)
                 .collect::<Vec<_>>(),
             b,
-            &Device::Cpu,
+            a.device(),
         )?;
-        let chosen = a
-            .to_device(&Device::Cpu)?
-            .reshape((b * m, 1, ah, aw))?
-            .index_select(&idx, 0)?;
+        let chosen = a.reshape((b * m, 1, ah, aw))?.index_select(&idx, 0)?;
         let up = upsample_bilinear2d(&chosen, h, w, true)?;
         let max = up.flatten_from(1)?.max_keepdim(1)?.reshape((b, 1, 1, 1))?;
         let astar = up.broadcast_div(&(max + 1e-8)?)?;
@@ -1100,9 +1097,7 @@ impl Agda {
                 s.clamp(0.0, 1.0) as f32
             })
             .collect();
-        let mask = Tensor::from_vec(soft, (b, 1, h, w), &Device::Cpu)?
-            .to_dtype(x.dtype())?
-            .to_device(x.device())?;
+        let mask = Tensor::from_vec(soft, (b, 1, h, w), x.device())?.to_dtype(x.dtype())?;
         // 4–5. Blend with the degraded image.
         let xd = self.degrade(&x.detach(), rng)?;
         let keep = (1.0 - &mask)?;
@@ -1264,11 +1259,7 @@ impl Mat {
                         }
                     })
                     .collect();
-                Some(
-                    Tensor::from_vec(v, (b, m, 1), &Device::Cpu)?
-                        .to_dtype(p.dtype())?
-                        .to_device(p.device())?,
-                )
+                Some(Tensor::from_vec(v, (b, m, 1), p.device())?.to_dtype(p.dtype())?)
             }
             _ => None,
         };
@@ -1348,6 +1339,10 @@ impl Detector for Mat {
         "mat"
     }
 
+    fn config(&self) -> DetectorConfig {
+        DetectorConfig::Mat(self.cfg.clone())
+    }
+
     fn loss_step(
         &mut self,
         images: &Tensor,
@@ -1389,9 +1384,7 @@ impl Detector for Mat {
                         .flat_map(|i| (0..m).map(move |k| (i, k)))
                         .map(|(i, k)| if aug.heads[i] == k { 0.0 } else { 1.0 })
                         .collect();
-                    let keep = Tensor::from_vec(keep, (b, m), &Device::Cpu)?
-                        .to_dtype(v1.dtype())?
-                        .to_device(v1.device())?;
+                    let keep = Tensor::from_vec(keep, (b, m), v1.device())?.to_dtype(v1.dtype())?;
                     let dist = safe_norm(&(&v2 - &v1)?, &[2])?.squeeze(2)?;
                     let matching = (dist * keep)?.mean_all()?;
                     loss = (loss + (&ce2 * w.agda)? + (&matching * w.matching)?)?;
@@ -1503,14 +1496,10 @@ pub fn save_attention_figure(path: impl AsRef<Path>, image: &Tensor, maps: &Tens
     })?;
     let img = image
         .to_dtype(DType::F32)?
-        .to_device(&Device::Cpu)?
         .flatten_all()?
         .to_vec1::<f32>()?;
     let up = upsample_bilinear2d(
-        &maps
-            .to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?
-            .unsqueeze(0)?,
+        &maps.to_dtype(DType::F32)?.detach().unsqueeze(0)?,
         h,
         w,
         true,

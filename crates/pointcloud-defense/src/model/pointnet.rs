@@ -342,6 +342,7 @@ pub struct PointNetOutput {
 #[derive(Debug, Clone)]
 pub struct PointNet {
     cfg: PointNetConfig,
+    device: Device,
     input_tnet: TNet,
     stem: Vec<DenseBn>,
     feature_tnet: Option<TNet>,
@@ -385,6 +386,7 @@ impl PointNet {
         )?;
         Ok(PointNet {
             cfg: cfg.clone(),
+            device: vb.device().clone(),
             input_tnet,
             stem,
             feature_tnet,
@@ -424,6 +426,11 @@ impl PointNet {
         }
     }
 
+    /// The device of the network's variables (inputs go there).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// A copy for attacks: in evaluation mode its BatchNorm-folded point-wise
     /// layers are detached from the variables, so a backward pass computes the
     /// gradient with respect to the input without the (large) weight
@@ -455,7 +462,7 @@ impl PointNet {
                     data.extend_from_slice(&c[..3]);
                 }
             }
-            let x = Tensor::from_vec(data, (chunk.len(), n, 3), &Device::Cpu)?;
+            let x = Tensor::from_vec(data, (chunk.len(), n, 3), &self.device)?;
             out.extend(self.predict(&x)?);
         }
         Ok(out)
