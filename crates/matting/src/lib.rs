@@ -45,6 +45,10 @@
 pub mod clicks;
 pub mod data;
 pub mod eval;
+pub mod loss;
+pub mod model;
 pub mod morph;
+pub mod refine;
+pub mod train;
 
 pub use candor_core::{Error, Result};
