@@ -13,10 +13,19 @@
 //! | [`clicks`] | click encoding (hard ±1 disks, r = 15·res/512), training-time click simulation (Geometric(1/6), GT-consistent), deterministic test clicks, the next click of the interactive protocol |
 //! | [`morph`] | exact Euclidean distance transforms, disk erosion, the GT-derived unknown band |
 //! | [`eval`] | the four DIM errors (SAD, MSE, Grad, Conn, from [`candor_core::metrics::matting`]) of files and folders |
+//! | [`model`] | the network: residual U-Net encoder on RGB (+ clicks), alpha decoder, uncertainty decoder (σ = softplus + ε); the refinement net |
+//! | [`loss`] | L_reg, L_grad, the Laplace NLL (and the L1-on-error ablation), L_ref with top-20 % hard pixels (card eqs. 1–4) |
+//! | [`refine`] | patch size k = 64·res/512, top-K σ windows without overlap, crop and paste-back |
+//! | [`train`] | the three-stage schedule with resumable, atomically written checkpoints |
+//! | [`infer`] | chunked prediction, refinement, the flood-fill reference, loading a trained model |
+//! | [`reproduce`] | `cargo xtask reproduce --paper matting`: clicks vs no clicks, patch budget, uncertainty quality, three claims |
 //!
-//! The matting network (shared encoder, alpha and uncertainty decoders), the
-//! refinement network, training and `cargo xtask reproduce --paper matting` are not
-//! implemented yet.
+//! Examples: `evaluate` (DIM errors of files or folders), `synth` (proxy samples),
+//! `matte` (matte an image from clicks with a trained model).
+//!
+//! Not implemented: training on Composition-1k (`--data` at paper scale is refused;
+//! the loader in [`data::comp1k`] exists), the RITM two-channel click ablation, and the
+//! PyTorch comparison bench.
 //!
 //! ```
 //! use candor_core::metrics::matting::{self, Region};
@@ -45,10 +54,12 @@
 pub mod clicks;
 pub mod data;
 pub mod eval;
+pub mod infer;
 pub mod loss;
 pub mod model;
 pub mod morph;
 pub mod refine;
+pub mod reproduce;
 pub mod train;
 
 pub use candor_core::{Error, Result};
