@@ -49,12 +49,18 @@ struct Args {
 }
 
 fn parse(s: &str, fg: bool, w: usize, h: usize) -> Result<Click> {
-    let (x, y) = s.split_once(',').with_context(|| format!("click '{s}' is not x,y"))?;
+    let (x, y) = s
+        .split_once(',')
+        .with_context(|| format!("click '{s}' is not x,y"))?;
     let (x, y): (usize, usize) = (x.trim().parse()?, y.trim().parse()?);
     if x >= w || y >= h {
         bail!("click ({x}, {y}) is outside the {w}x{h} image");
     }
-    Ok(Click { y, x, foreground: fg })
+    Ok(Click {
+        y,
+        x,
+        foreground: fg,
+    })
 }
 
 fn main() -> Result<()> {
@@ -79,13 +85,23 @@ fn main() -> Result<()> {
     let p = predict(&m.net, &[x.clone()], &[clicks], click_radius(side), true, 1)?.remove(0);
     let k = patch_size(side).min(ph).min(pw);
     let (alpha, _) = refine_prediction(&m.refine, &x, &p, k, a.budget)?;
-    let crop = |v: &[f32]| -> Vec<f32> { (0..h).flat_map(|y| v[y * pw..y * pw + w].to_vec()).collect() };
-    save_gray(&GrayImage::from_raw(w as u32, h as u32, to_u8(&crop(&alpha))).context("size")?, &a.out)?;
+    let crop = |v: &[f32]| -> Vec<f32> {
+        (0..h)
+            .flat_map(|y| v[y * pw..y * pw + w].to_vec())
+            .collect()
+    };
+    save_gray(
+        &GrayImage::from_raw(w as u32, h as u32, to_u8(&crop(&alpha))).context("size")?,
+        &a.out,
+    )?;
     if let Some(path) = &a.sigma {
         let s = crop(p.sigma.as_ref().context("σ")?);
         let mx = s.iter().copied().fold(1e-6f32, f32::max);
         let s: Vec<f32> = s.iter().map(|v| v / mx).collect();
-        save_gray(&GrayImage::from_raw(w as u32, h as u32, to_u8(&s)).context("size")?, path)?;
+        save_gray(
+            &GrayImage::from_raw(w as u32, h as u32, to_u8(&s)).context("size")?,
+            path,
+        )?;
     }
     Ok(())
 }

@@ -209,7 +209,10 @@ pub fn load_model(dir: &std::path::Path, device: &candle_core::Device) -> Result
     let net = MattingNet::new(&saved.net, seeded_var_builder(&vm, 0, DType::F32, device))?;
     load_varmap(&vm, dir.join("click.safetensors"))?;
     let rvm = VarMap::new();
-    let refine = RefineNet::new(&saved.refine, seeded_var_builder(&rvm, 0, DType::F32, device))?;
+    let refine = RefineNet::new(
+        &saved.refine,
+        seeded_var_builder(&rvm, 0, DType::F32, device),
+    )?;
     load_varmap(&rvm, dir.join("refine.safetensors"))?;
     Ok(LoadedModel { saved, net, refine })
 }

@@ -134,7 +134,13 @@ struct ConvNorm {
 }
 
 impl ConvNorm {
-    fn new(c_in: usize, c_out: usize, stride: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        groups: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(ConvNorm {
             conv: conv(c_in, c_out, 3, stride, vb.pp("conv"))?,
             norm: group_norm(groups, c_out, 1e-5, vb.pp("norm"))?,
@@ -156,7 +162,13 @@ struct ResBlock {
 }
 
 impl ResBlock {
-    fn new(c_in: usize, c_out: usize, stride: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        stride: usize,
+        groups: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let proj = if stride != 1 || c_in != c_out {
             Some(conv(c_in, c_out, 1, stride, vb.pp("proj"))?)
         } else {
@@ -306,7 +318,12 @@ impl MattingNet {
 
     /// α_p and (if `with_sigma`) σ_p. With `freeze_encoder` the encoder's features are
     /// detached (stage 2: only the σ decoder receives gradients).
-    pub fn forward(&self, x: &Tensor, with_sigma: bool, freeze_encoder: bool) -> Result<MattingOutput> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        with_sigma: bool,
+        freeze_encoder: bool,
+    ) -> Result<MattingOutput> {
         self.check_input(x)?;
         let mut feats = self.encoder.forward(x)?;
         if freeze_encoder {

@@ -172,9 +172,7 @@ pub fn refine_image(
     }
     let a = Tensor::from_slice(coarse, (1, h, w), rgb.device())?;
     let refined = net.forward(&crop_windows(rgb, &windows)?, &crop_windows(&a, &windows)?)?;
-    let patches: Vec<Vec<f32>> = refined
-        .flatten_from(1)?
-        .to_vec2::<f32>()?;
+    let patches: Vec<Vec<f32>> = refined.flatten_from(1)?.to_vec2::<f32>()?;
     paste_windows(&mut out, h, w, &windows, &patches)?;
     Ok((out, windows))
 }

@@ -82,7 +82,9 @@ use crate::infer::{flood_fill_matte, predict, refine_prediction, to_u8, Predicti
 use crate::model::{MattingNet, NetConfig, RefineConfig, RefineNet};
 use crate::morph::band_trimap;
 use crate::refine::{patch_size, Window};
-use crate::train::{stage_checkpoint, train_alpha, train_refine, train_sigma, SigmaLoss, TrainConfig};
+use crate::train::{
+    stage_checkpoint, train_alpha, train_refine, train_sigma, SigmaLoss, TrainConfig,
+};
 
 const ALPHA: f64 = 0.05;
 /// Patch budgets of the refinement table.
@@ -119,7 +121,11 @@ impl Setup {
         Setup {
             net: scale.pick(NetConfig::tiny(), NetConfig::small(), NetConfig::default()),
             refine: scale.pick(
-                RefineConfig { width: 8, depth: 2, groups: 2 },
+                RefineConfig {
+                    width: 8,
+                    depth: 2,
+                    groups: 2,
+                },
                 RefineConfig::default(),
                 RefineConfig::default(),
             ),
@@ -189,42 +195,93 @@ fn train_all(setup: &Setup, dir: &Path, device: &Device) -> Result<Trained> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t = &setup.train;
     let mut log = Vec::new();
-    let mut timed = |name: &str, steps: usize, f: &mut dyn FnMut() -> Result<Vec<f32>>| -> Result<()> {
-        let s = Instant::now();
-        let l = f()?;
-        log.push((name.to_string(), steps, l, s.elapsed().as_secs_f64()));
-        Ok(())
-    };
+    let mut timed =
+        |name: &str, steps: usize, f: &mut dyn FnMut() -> Result<Vec<f32>>| -> Result<()> {
+            let s = Instant::now();
+            let l = f()?;
+            log.push((name.to_string(), steps, l, s.elapsed().as_secs_f64()));
+            Ok(())
+        };
     let (vm, click) = new_net(&setup.net, t.seed, device)?;
-    timed("click net: encoder + α decoder", t.alpha_steps, &mut || {
-        train_alpha(&click, &vm, t, Some(&stage_checkpoint(dir, "click", 1)))
-    })?;
+    timed(
+        "click net: encoder + α decoder",
+        t.alpha_steps,
+        &mut || train_alpha(&click, &vm, t, Some(&stage_checkpoint(dir, "click", 1))),
+    )?;
     let stage1 = dir.join("click.stage1.safetensors");
     save_varmap(&vm, &stage1)?;
-    let noclick_cfg = NetConfig { clicks: false, ..setup.net.clone() };
+    let noclick_cfg = NetConfig {
+        clicks: false,
+        ..setup.net.clone()
+    };
     let (nvm, noclick) = new_net(&noclick_cfg, t.seed, device)?;
-    timed("no-click net: encoder + α decoder", t.alpha_steps, &mut || {
-        train_alpha(&noclick, &nvm, t, Some(&stage_checkpoint(dir, "noclick", 1)))
-    })?;
-    timed("click net: σ decoder (Laplace NLL)", t.sigma_steps, &mut || {
-        train_sigma(&click, &vm, t, Some(&stage_checkpoint(dir, "click", 2)))
-    })?;
+    timed(
+        "no-click net: encoder + α decoder",
+        t.alpha_steps,
+        &mut || {
+            train_alpha(
+                &noclick,
+                &nvm,
+                t,
+                Some(&stage_checkpoint(dir, "noclick", 1)),
+            )
+        },
+    )?;
+    timed(
+        "click net: σ decoder (Laplace NLL)",
+        t.sigma_steps,
+        &mut || train_sigma(&click, &vm, t, Some(&stage_checkpoint(dir, "click", 2))),
+    )?;
     let (avm, ablation) = new_net(&setup.net, t.seed, device)?;
     load_varmap(&avm, &stage1)?;
-    let l1 = TrainConfig { sigma_loss: SigmaLoss::L1Error, ..t.clone() };
-    timed("ablation: σ decoder (L1 on the error)", t.sigma_steps, &mut || {
-        train_sigma(&ablation, &avm, &l1, Some(&stage_checkpoint(dir, "click-l1", 2)))
-    })?;
+    let l1 = TrainConfig {
+        sigma_loss: SigmaLoss::L1Error,
+        ..t.clone()
+    };
+    timed(
+        "ablation: σ decoder (L1 on the error)",
+        t.sigma_steps,
+        &mut || {
+            train_sigma(
+                &ablation,
+                &avm,
+                &l1,
+                Some(&stage_checkpoint(dir, "click-l1", 2)),
+            )
+        },
+    )?;
     let rvm = VarMap::new();
-    let refine = RefineNet::new(&setup.refine, seeded_var_builder(&rvm, t.seed ^ 0x5eed, DType::F32, device))?;
+    let refine = RefineNet::new(
+        &setup.refine,
+        seeded_var_builder(&rvm, t.seed ^ 0x5eed, DType::F32, device),
+    )?;
     timed("refinement net (hard patches)", t.refine_steps, &mut || {
-        train_refine(&click, &refine, &rvm, t, Some(&stage_checkpoint(dir, "refine", 3)))
+        train_refine(
+            &click,
+            &refine,
+            &rvm,
+            t,
+            Some(&stage_checkpoint(dir, "refine", 3)),
+        )
     })?;
     save_varmap(&vm, dir.join("click.safetensors"))?;
     save_varmap(&rvm, dir.join("refine.safetensors"))?;
-    let saved = SavedModel { net: setup.net.clone(), refine: setup.refine.clone(), size: t.size };
-    candor_core::fsio::write_atomic(dir.join("model.json"), serde_json::to_string_pretty(&saved)?.as_bytes())?;
-    Ok(Trained { click, ablation, noclick, refine, log })
+    let saved = SavedModel {
+        net: setup.net.clone(),
+        refine: setup.refine.clone(),
+        size: t.size,
+    };
+    candor_core::fsio::write_atomic(
+        dir.join("model.json"),
+        serde_json::to_string_pretty(&saved)?.as_bytes(),
+    )?;
+    Ok(Trained {
+        click,
+        ablation,
+        noclick,
+        refine,
+        log,
+    })
 }
 
 /// Per-image results of the evaluation.
@@ -261,7 +318,10 @@ fn both(pred: &[f32], item: &TestItem, band: &[u8]) -> Result<(MattingErrors, Ma
     let (h, w) = item.sample.size();
     let p = to_u8(pred);
     let g = item.sample.alpha.as_raw();
-    Ok((errors(&p, g, h, w, Region::Whole)?, errors(&p, g, h, w, Region::Trimap(band))?))
+    Ok((
+        errors(&p, g, h, w, Region::Whole)?,
+        errors(&p, g, h, w, Region::Trimap(band))?,
+    ))
 }
 
 fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize) -> Result<Eval> {
@@ -269,7 +329,10 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
     let test = FrozenTestSet::new(size)?;
     let idx = test.balanced_indices(setup.test_items);
     let items: Vec<TestItem> = idx.iter().map(|&i| test.item(i)).collect::<Result<_>>()?;
-    let images: Vec<Tensor> = items.iter().map(|it| rgb_tensor(&it.sample.image, device)).collect::<Result<_>>()?;
+    let images: Vec<Tensor> = items
+        .iter()
+        .map(|it| rgb_tensor(&it.sample.image, device))
+        .collect::<Result<_>>()?;
     let bands: Vec<Vec<u8>> = items
         .iter()
         .map(|it| {
@@ -290,7 +353,10 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
         ev.noclick.push(both(&p.alpha, &items[i], &bands[i])?);
     }
     // Interactive protocol.
-    let mut clicks: Vec<Vec<Click>> = items.iter().map(|it| it.clicks_for(Protocol::OneClick).to_vec()).collect();
+    let mut clicks: Vec<Vec<Click>> = items
+        .iter()
+        .map(|it| it.clicks_for(Protocol::OneClick).to_vec())
+        .collect();
     let nc_cfg = NextClickConfig::for_resolution(size);
     let mut at2: Vec<Prediction> = Vec::new();
     for n in 1..=MAX_CLICKS {
@@ -317,7 +383,15 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
     // Flood-fill reference from the same 2 clicks.
     for (i, it) in items.iter().enumerate() {
         let (h, w) = it.sample.size();
-        let a = flood_fill_matte(it.sample.image.as_raw(), h, w, &ev.clicks_used[i], radius, 0.15, 1)?;
+        let a = flood_fill_matte(
+            it.sample.image.as_raw(),
+            h,
+            w,
+            &ev.clicks_used[i],
+            radius,
+            0.15,
+            1,
+        )?;
         ev.flood.push(both(&a, it, &bands[i])?);
     }
     // Refinement budgets at 2 clicks.
@@ -335,7 +409,14 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
         ev.refined.push(row);
     }
     // Uncertainty inside the band.
-    let abl = predict(&nets.ablation, &images, &ev.clicks_used, radius, true, chunk)?;
+    let abl = predict(
+        &nets.ablation,
+        &images,
+        &ev.clicks_used,
+        radius,
+        true,
+        chunk,
+    )?;
     ev.curves = std::array::from_fn(|_| vec![0.0; FRACTIONS]);
     for (i, p) in at2.iter().enumerate() {
         let band = &bands[i];
@@ -346,19 +427,29 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
             continue;
         }
         let a8 = to_u8(&p.alpha);
-        let err: Vec<f32> = sel.iter().map(|&j| (f32::from(a8[j]) - f32::from(g[j])).abs() / 255.0).collect();
+        let err: Vec<f32> = sel
+            .iter()
+            .map(|&j| (f32::from(a8[j]) - f32::from(g[j])).abs() / 255.0)
+            .collect();
         let s = p.sigma.as_ref().expect("σ at 2 clicks");
         let sl = abl[i].sigma.as_ref().expect("ablation σ");
         let r_sigma: Vec<f32> = sel.iter().map(|&j| s[j]).collect();
         let r_l1: Vec<f32> = sel.iter().map(|&j| sl[j]).collect();
-        let r_triv: Vec<f32> = sel.iter().map(|&j| p.alpha[j] * (1.0 - p.alpha[j])).collect();
+        let r_triv: Vec<f32> = sel
+            .iter()
+            .map(|&j| p.alpha[j] * (1.0 - p.alpha[j]))
+            .collect();
         let curves = [
             sparsification(&err, &r_sigma),
             sparsification(&err, &r_l1),
             sparsification(&err, &r_triv),
             sparsification(&err, &err),
         ];
-        ev.ause.push([ause(&curves[0], &curves[3]), ause(&curves[1], &curves[3]), ause(&curves[2], &curves[3])]);
+        ev.ause.push([
+            ause(&curves[0], &curves[3]),
+            ause(&curves[1], &curves[3]),
+            ause(&curves[2], &curves[3]),
+        ]);
         for (acc, c) in ev.curves.iter_mut().zip(&curves) {
             for (a, v) in acc.iter_mut().zip(c) {
                 *a += v;
@@ -397,8 +488,14 @@ fn error_cells(rows: &[(MattingErrors, MattingErrors)]) -> Vec<Cell> {
         |e: &MattingErrors| e.grad,
         |e: &MattingErrors| e.conn,
     ];
-    let mut cells: Vec<Cell> = f.iter().map(|g| Cell::Num(mean(rows.iter().map(|r| g(&r.0))))).collect();
-    cells.extend(f.iter().map(|g| Cell::Num(mean(rows.iter().map(|r| g(&r.1))))));
+    let mut cells: Vec<Cell> = f
+        .iter()
+        .map(|g| Cell::Num(mean(rows.iter().map(|r| g(&r.0)))))
+        .collect();
+    cells.extend(
+        f.iter()
+            .map(|g| Cell::Num(mean(rows.iter().map(|r| g(&r.1))))),
+    );
     cells
 }
 
@@ -441,19 +538,38 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     );
 
     // Clicks table.
-    let mut t = Table::new("Clicks against the trimap-free network (mean errors per image)", &ERR_COLUMNS);
-    t.row("no-click net (trimap-free baseline)", error_cells(&ev.noclick));
+    let mut t = Table::new(
+        "Clicks against the trimap-free network (mean errors per image)",
+        &ERR_COLUMNS,
+    );
+    t.row(
+        "no-click net (trimap-free baseline)",
+        error_cells(&ev.noclick),
+    );
     for (n, row) in ev.clicks.iter().enumerate() {
-        t.row(format!("click net, {} click{}", n + 1, if n == 0 { "" } else { "s" }), error_cells(row));
+        t.row(
+            format!(
+                "click net, {} click{}",
+                n + 1,
+                if n == 0 { "" } else { "s" }
+            ),
+            error_cells(row),
+        );
     }
-    t.row("flood fill from the 2 clicks (non-learned reference)", error_cells(&ev.flood));
+    t.row(
+        "flood fill from the 2 clicks (non-learned reference)",
+        error_cells(&ev.flood),
+    );
     report.tables.push(t.with_note(format!(
         "DIM errors as mmeval reports them (SAD ÷ 1000, MSE raw, Grad ÷ 1000, Conn ÷ 1000) over the whole \
          {size}² image and over the GT-derived unknown band (transition pixels dilated by {} px). Click 1 is the \
          test set's deterministic foreground click; each next click goes on the largest remaining error region.",
         band_radius(size)
     )));
-    let mut t = Table::new("Uncertainty-guided refinement at 2 clicks (mean errors per image)", &ERR_COLUMNS);
+    let mut t = Table::new(
+        "Uncertainty-guided refinement at 2 clicks (mean errors per image)",
+        &ERR_COLUMNS,
+    );
     for (bi, b) in BUDGETS.iter().enumerate() {
         t.row(format!("K = {b} patches"), error_cells(&ev.refined[bi]));
     }
@@ -461,25 +577,58 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         "k = {} px windows at the highest mean σ (stride k/2, no overlap). K = 0 is the ablation 'no refinement'.",
         patch_size(size)
     )));
-    let valid: Vec<usize> = (0..ev.ause.len()).filter(|&i| ev.ause[i][0].is_finite()).collect();
-    let mut t = Table::new("Uncertainty quality inside the band (AUSE, lower is better)", &["AUSE", "images"]);
-    for (k, name) in ["σ (Laplace NLL, the paper)", "σ (L1 on the error, ablation)", "α̂(1 − α̂) (trivial)"].iter().enumerate() {
-        t.row(*name, vec![Cell::Num(mean(valid.iter().map(|&i| ev.ause[i][k]))), Cell::Text(valid.len().to_string())]);
+    let valid: Vec<usize> = (0..ev.ause.len())
+        .filter(|&i| ev.ause[i][0].is_finite())
+        .collect();
+    let mut t = Table::new(
+        "Uncertainty quality inside the band (AUSE, lower is better)",
+        &["AUSE", "images"],
+    );
+    for (k, name) in [
+        "σ (Laplace NLL, the paper)",
+        "σ (L1 on the error, ablation)",
+        "α̂(1 − α̂) (trivial)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        t.row(
+            *name,
+            vec![
+                Cell::Num(mean(valid.iter().map(|&i| ev.ause[i][k]))),
+                Cell::Text(valid.len().to_string()),
+            ],
+        );
     }
     report.tables.push(t.with_note(
         "Area between each ranking's sparsification curve (mean |α̂ − α_g| of the band pixels left after removing the \
          top 0, 5, …, 95 % by the ranking) and the oracle's (ranked by the error itself), in α units; click net at 2 clicks.",
     ));
-    let mut t = Table::new("Training", &["steps", "first loss", "last loss (mean of last 10 %)", "seconds"]);
+    let mut t = Table::new(
+        "Training",
+        &[
+            "steps",
+            "first loss",
+            "last loss (mean of last 10 %)",
+            "seconds",
+        ],
+    );
     for (name, steps, l, secs) in &nets.log {
         let tail = (l.len() / 10).max(1);
-        let last = mean(l[l.len().saturating_sub(tail)..].iter().map(|&v| f64::from(v)));
-        t.row(name.clone(), vec![
-            Cell::Text(steps.to_string()),
-            l.first().map_or(Cell::Null, |&v| Cell::Num(f64::from(v))),
-            Cell::Num(last),
-            Cell::Num(*secs),
-        ]);
+        let last = mean(
+            l[l.len().saturating_sub(tail)..]
+                .iter()
+                .map(|&v| f64::from(v)),
+        );
+        t.row(
+            name.clone(),
+            vec![
+                Cell::Text(steps.to_string()),
+                l.first().map_or(Cell::Null, |&v| Cell::Num(f64::from(v))),
+                Cell::Num(last),
+                Cell::Num(*secs),
+            ],
+        );
     }
     report.tables.push(t.with_note(format!(
         "Networks: widths {:?}, GroupNorm ({} groups), batch {}, Adam lr {}, {size}² proxy images; training took {:.0} s.",
@@ -487,18 +636,37 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     )));
 
     // Claims.
-    let boot = BootstrapConfig { resamples: setup.resamples, seed: opts.seed, ..Default::default() };
+    let boot = BootstrapConfig {
+        resamples: setup.resamples,
+        seed: opts.seed,
+        ..Default::default()
+    };
     let mut fam = ClaimFamily::new(ALPHA);
-    let sad = |rows: &[(MattingErrors, MattingErrors)]| rows.iter().map(|r| r.0.sad).collect::<Vec<_>>();
+    let sad =
+        |rows: &[(MattingErrors, MattingErrors)]| rows.iter().map(|r| r.0.sad).collect::<Vec<_>>();
     let fg = ev.foreground.clone();
-    let d = bootstrap_paired_diff(&sad(&ev.noclick), &sad(&ev.clicks[1]), Some(&fg), &boot, "SAD(no-click) − SAD(2 clicks)", "foregrounds")?;
+    let d = bootstrap_paired_diff(
+        &sad(&ev.noclick),
+        &sad(&ev.clicks[1]),
+        Some(&fg),
+        &boot,
+        "SAD(no-click) − SAD(2 clicks)",
+        "foregrounds",
+    )?;
     fam.claim(
         "mt.clicks-help",
         "The click net with 2 clicks has a lower whole-image SAD than the no-click (trimap-free) net of the same architecture and budget",
         &evidence(&d, "mean SAD difference (no-click − 2 clicks)")?,
         Judgement::superior(&d, ALPHA)?,
     );
-    let d = bootstrap_paired_diff(&sad(&ev.refined[0]), &sad(&ev.refined[BUDGETS.len() - 1]), Some(&fg), &boot, "SAD(K=0) − SAD(K=16)", "foregrounds")?;
+    let d = bootstrap_paired_diff(
+        &sad(&ev.refined[0]),
+        &sad(&ev.refined[BUDGETS.len() - 1]),
+        Some(&fg),
+        &boot,
+        "SAD(K=0) − SAD(K=16)",
+        "foregrounds",
+    )?;
     fam.claim(
         "mt.refine-helps",
         "Refining the 16 most uncertain patches lowers the whole-image SAD against no refinement (K = 16 vs K = 0, 2 clicks)",
@@ -508,7 +676,14 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     let fgv: Vec<usize> = valid.iter().map(|&i| fg[i]).collect();
     let triv: Vec<f64> = valid.iter().map(|&i| ev.ause[i][2]).collect();
     let sig: Vec<f64> = valid.iter().map(|&i| ev.ause[i][0]).collect();
-    let d = bootstrap_paired_diff(&triv, &sig, Some(&fgv), &boot, "AUSE(α̂(1−α̂)) − AUSE(σ)", "foregrounds")?;
+    let d = bootstrap_paired_diff(
+        &triv,
+        &sig,
+        Some(&fgv),
+        &boot,
+        "AUSE(α̂(1−α̂)) − AUSE(σ)",
+        "foregrounds",
+    )?;
     fam.claim(
         "mt.uncertainty-ranks",
         "Inside the unknown band, σ ranks the errors better than the trivial α̂(1 − α̂): lower AUSE",
@@ -518,7 +693,12 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     report.claims = fam.try_finish()?;
 
     // Figures.
-    let clicks_x: Vec<(f64, f64)> = ev.clicks.iter().enumerate().map(|(n, r)| ((n + 1) as f64, mean(r.iter().map(|e| e.0.sad)))).collect();
+    let clicks_x: Vec<(f64, f64)> = ev
+        .clicks
+        .iter()
+        .enumerate()
+        .map(|(n, r)| ((n + 1) as f64, mean(r.iter().map(|e| e.0.sad))))
+        .collect();
     let nc_sad = mean(ev.noclick.iter().map(|e| e.0.sad));
     line_plot(
         opts.out_dir.join("sad_vs_clicks.png"),
@@ -527,18 +707,32 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         "SAD ÷ 1000",
         &[
             Series::new("click net", clicks_x),
-            Series::new("no-click net", vec![(1.0, nc_sad), (MAX_CLICKS as f64, nc_sad)]),
+            Series::new(
+                "no-click net",
+                vec![(1.0, nc_sad), (MAX_CLICKS as f64, nc_sad)],
+            ),
         ],
     )?;
     report.plots.push("sad_vs_clicks.png".into());
-    let ks: Vec<(f64, f64)> = BUDGETS.iter().enumerate().map(|(bi, &b)| (b as f64, mean(ev.refined[bi].iter().map(|e| e.0.sad)))).collect();
-    let kb: Vec<(f64, f64)> = BUDGETS.iter().enumerate().map(|(bi, &b)| (b as f64, mean(ev.refined[bi].iter().map(|e| e.1.sad)))).collect();
+    let ks: Vec<(f64, f64)> = BUDGETS
+        .iter()
+        .enumerate()
+        .map(|(bi, &b)| (b as f64, mean(ev.refined[bi].iter().map(|e| e.0.sad))))
+        .collect();
+    let kb: Vec<(f64, f64)> = BUDGETS
+        .iter()
+        .enumerate()
+        .map(|(bi, &b)| (b as f64, mean(ev.refined[bi].iter().map(|e| e.1.sad))))
+        .collect();
     line_plot(
         opts.out_dir.join("sad_vs_budget.png"),
         "SAD against the patch budget K (2 clicks)",
         "K (patches)",
         "SAD ÷ 1000",
-        &[Series::new("whole image", ks), Series::new("unknown band", kb)],
+        &[
+            Series::new("whole image", ks),
+            Series::new("unknown band", kb),
+        ],
     )?;
     report.plots.push("sad_vs_budget.png".into());
     if ev.curve_images > 0 {
@@ -547,7 +741,13 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
             .iter()
             .zip(&ev.curves)
             .map(|(n, c)| {
-                Series::new(*n, c.iter().enumerate().map(|(j, v)| (j as f64 / FRACTIONS as f64, v / ev.curve_images as f64)).collect())
+                Series::new(
+                    *n,
+                    c.iter()
+                        .enumerate()
+                        .map(|(j, v)| (j as f64 / FRACTIONS as f64, v / ev.curve_images as f64))
+                        .collect(),
+                )
             })
             .collect();
         line_plot(
@@ -569,7 +769,12 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
 
 fn evidence(d: &dyn Estimate, what: &str) -> Result<String> {
     let [lo, hi] = d.interval(0.90)?;
-    Ok(format!("{what}: {:.4} (90% CI [{lo:.4}, {hi:.4}]) over {} {}", d.estimate(), d.n(), d.unit()))
+    Ok(format!(
+        "{what}: {:.4} (90% CI [{lo:.4}, {hi:.4}]) over {} {}",
+        d.estimate(),
+        d.n(),
+        d.unit()
+    ))
 }
 
 /// The example figure: per row, the image with its 2 clicks (green fg, red bg), the
@@ -584,7 +789,11 @@ fn figure(path: &Path, rows: &[FigureRow], size: usize) -> Result<()> {
     let put_gray = |img: &mut RgbImage, col: u32, row: u32, v: &[f32]| {
         for (i, &a) in v.iter().enumerate() {
             let g = (a.clamp(0.0, 1.0) * 255.0).round() as u8;
-            img.put_pixel(col * (s + gap) + (i as u32 % s), row * (s + gap) + i as u32 / s, Rgb([g, g, g]));
+            img.put_pixel(
+                col * (s + gap) + (i as u32 % s),
+                row * (s + gap) + i as u32 / s,
+                Rgb([g, g, g]),
+            );
         }
     };
     for (r, fr) in rows.iter().enumerate() {
@@ -594,7 +803,11 @@ fn figure(path: &Path, rows: &[FigureRow], size: usize) -> Result<()> {
         }
         let rad = click_radius(size) as i64;
         for c in &fr.clicks {
-            let colour = if c.foreground { Rgb([0, 220, 0]) } else { Rgb([230, 0, 0]) };
+            let colour = if c.foreground {
+                Rgb([0, 220, 0])
+            } else {
+                Rgb([230, 0, 0])
+            };
             for dy in -rad..=rad {
                 for dx in -rad..=rad {
                     let d2 = dy * dy + dx * dx;
@@ -615,13 +828,23 @@ fn figure(path: &Path, rows: &[FigureRow], size: usize) -> Result<()> {
         put_gray(&mut img, 4, r, &fr.refined);
         for win in &fr.windows {
             for t in 0..win.k {
-                for (y, x) in [(win.y, win.x + t), (win.y + win.k - 1, win.x + t), (win.y + t, win.x), (win.y + t, win.x + win.k - 1)] {
-                    img.put_pixel(4 * (s + gap) + x as u32, r * (s + gap) + y as u32, Rgb([240, 200, 0]));
+                for (y, x) in [
+                    (win.y, win.x + t),
+                    (win.y + win.k - 1, win.x + t),
+                    (win.y + t, win.x),
+                    (win.y + t, win.x + win.k - 1),
+                ] {
+                    img.put_pixel(
+                        4 * (s + gap) + x as u32,
+                        r * (s + gap) + y as u32,
+                        Rgb([240, 200, 0]),
+                    );
                 }
             }
         }
         let gt: Vec<f32> = fr.gt.iter().map(|&v| f32::from(v) / 255.0).collect();
         put_gray(&mut img, 5, r, &gt);
     }
-    img.save(path).map_err(|e| Error::format(path, format!("cannot write the figure: {e}")))
+    img.save(path)
+        .map_err(|e| Error::format(path, format!("cannot write the figure: {e}")))
 }

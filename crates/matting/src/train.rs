@@ -35,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use crate::clicks::{encode_clicks, simulate_clicks, ClickSimConfig};
 use crate::data::synth::{SynthClickMatte, SynthConfig};
 use crate::data::{gray_tensor, rgb_tensor, MattingSample};
-use crate::loss::{alpha_loss, l1_error_loss, laplace_nll, refine_loss, AlphaLossConfig, RefineLossConfig};
+use crate::loss::{
+    alpha_loss, l1_error_loss, laplace_nll, refine_loss, AlphaLossConfig, RefineLossConfig,
+};
 use crate::model::{network_input, MattingNet, RefineNet, SIGMA_PREFIX};
 use crate::refine::{crop_windows, patch_size, select_windows};
 use crate::{Error, Result};
@@ -121,7 +123,10 @@ impl TrainConfig {
             )));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid(format!("training: lr must be positive, got {}", self.lr)));
+            return Err(Error::invalid(format!(
+                "training: lr must be positive, got {}",
+                self.lr
+            )));
         }
         Ok(())
     }
@@ -240,35 +245,59 @@ fn generator(cfg: &TrainConfig) -> Result<SynthClickMatte> {
 
 /// Stage 1: encoder + alpha decoder (the σ decoder's variables are left alone).
 /// `ckpt`: the stage's checkpoint file (resumed from when it exists).
-pub fn train_alpha(net: &MattingNet, vm: &VarMap, cfg: &TrainConfig, ckpt: Option<&Path>) -> Result<Vec<f32>> {
+pub fn train_alpha(
+    net: &MattingNet,
+    vm: &VarMap,
+    cfg: &TrainConfig,
+    ckpt: Option<&Path>,
+) -> Result<Vec<f32>> {
     cfg.validate()?;
     let gen = generator(cfg)?;
     let clicks = net.config().clicks;
     let device = candor_core::device::varmap_device(vm);
     let mut opt = adam(vars_with_prefix(vm, None, Some(SIGMA_PREFIX)), cfg.lr)?;
-    run_stage(vm, &mut opt, cfg.alpha_steps, cfg.checkpoint_every, ckpt, |step| {
-        let b = training_batch(&gen, cfg, "stage1", step, clicks, &device)?;
-        let out = net.forward(&b.input, false, false)?;
-        alpha_loss(&out.alpha, &b.gt, &cfg.alpha_loss)
-    })
+    run_stage(
+        vm,
+        &mut opt,
+        cfg.alpha_steps,
+        cfg.checkpoint_every,
+        ckpt,
+        |step| {
+            let b = training_batch(&gen, cfg, "stage1", step, clicks, &device)?;
+            let out = net.forward(&b.input, false, false)?;
+            alpha_loss(&out.alpha, &b.gt, &cfg.alpha_loss)
+        },
+    )
 }
 
 /// Stage 2: the uncertainty decoder on the frozen encoder, with `cfg.sigma_loss`.
-pub fn train_sigma(net: &MattingNet, vm: &VarMap, cfg: &TrainConfig, ckpt: Option<&Path>) -> Result<Vec<f32>> {
+pub fn train_sigma(
+    net: &MattingNet,
+    vm: &VarMap,
+    cfg: &TrainConfig,
+    ckpt: Option<&Path>,
+) -> Result<Vec<f32>> {
     cfg.validate()?;
     let gen = generator(cfg)?;
     let clicks = net.config().clicks;
     let device = candor_core::device::varmap_device(vm);
     let mut opt = adam(vars_with_prefix(vm, Some(SIGMA_PREFIX), None), cfg.lr)?;
-    run_stage(vm, &mut opt, cfg.sigma_steps, cfg.checkpoint_every, ckpt, |step| {
-        let b = training_batch(&gen, cfg, "stage2", step, clicks, &device)?;
-        let out = net.forward(&b.input, true, true)?;
-        let sigma = out.sigma.expect("asked for σ");
-        match cfg.sigma_loss {
-            SigmaLoss::Laplace => laplace_nll(&out.alpha, &sigma, &b.gt),
-            SigmaLoss::L1Error => l1_error_loss(&out.alpha, &sigma, &b.gt),
-        }
-    })
+    run_stage(
+        vm,
+        &mut opt,
+        cfg.sigma_steps,
+        cfg.checkpoint_every,
+        ckpt,
+        |step| {
+            let b = training_batch(&gen, cfg, "stage2", step, clicks, &device)?;
+            let out = net.forward(&b.input, true, true)?;
+            let sigma = out.sigma.expect("asked for σ");
+            match cfg.sigma_loss {
+                SigmaLoss::Laplace => laplace_nll(&out.alpha, &sigma, &b.gt),
+                SigmaLoss::L1Error => l1_error_loss(&out.alpha, &sigma, &b.gt),
+            }
+        },
+    )
 }
 
 /// Stage 3: the refinement net on the hardest k×k patches of the frozen net's output.
@@ -285,22 +314,29 @@ pub fn train_refine(
     let device = candor_core::device::varmap_device(refine_vm);
     let k = patch_size(cfg.size);
     let mut opt = adam(vars_with_prefix(refine_vm, None, None), cfg.lr)?;
-    run_stage(refine_vm, &mut opt, cfg.refine_steps, cfg.checkpoint_every, ckpt, |step| {
-        let b = training_batch(&gen, cfg, "stage3", step, clicks, &device)?;
-        let alpha = net.forward(&b.input, false, false)?.alpha.detach();
-        let err = (&alpha - &b.gt)?.abs()?;
-        let (mut rgb_p, mut a_p, mut g_p) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..b.samples.len() {
-            let (h, w) = b.samples[i].size();
-            let e = err.get(i)?.flatten_all()?.to_vec1::<f32>()?;
-            let wins = select_windows(&e, h, w, k, (k / 2).max(1), cfg.patches_per_image)?;
-            rgb_p.push(crop_windows(&b.rgb.get(i)?, &wins)?);
-            a_p.push(crop_windows(&alpha.get(i)?, &wins)?);
-            g_p.push(crop_windows(&b.gt.get(i)?, &wins)?);
-        }
-        let pred = refine.forward(&Tensor::cat(&rgb_p, 0)?, &Tensor::cat(&a_p, 0)?)?;
-        refine_loss(&pred, &Tensor::cat(&g_p, 0)?, &cfg.refine_loss)
-    })
+    run_stage(
+        refine_vm,
+        &mut opt,
+        cfg.refine_steps,
+        cfg.checkpoint_every,
+        ckpt,
+        |step| {
+            let b = training_batch(&gen, cfg, "stage3", step, clicks, &device)?;
+            let alpha = net.forward(&b.input, false, false)?.alpha.detach();
+            let err = (&alpha - &b.gt)?.abs()?;
+            let (mut rgb_p, mut a_p, mut g_p) = (Vec::new(), Vec::new(), Vec::new());
+            for i in 0..b.samples.len() {
+                let (h, w) = b.samples[i].size();
+                let e = err.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+                let wins = select_windows(&e, h, w, k, (k / 2).max(1), cfg.patches_per_image)?;
+                rgb_p.push(crop_windows(&b.rgb.get(i)?, &wins)?);
+                a_p.push(crop_windows(&alpha.get(i)?, &wins)?);
+                g_p.push(crop_windows(&b.gt.get(i)?, &wins)?);
+            }
+            let pred = refine.forward(&Tensor::cat(&rgb_p, 0)?, &Tensor::cat(&a_p, 0)?)?;
+            refine_loss(&pred, &Tensor::cat(&g_p, 0)?, &cfg.refine_loss)
+        },
+    )
 }
 
 /// Checkpoint paths of one run under `dir`: `<name>.stage{1,2,3}.ckpt`.

@@ -29,13 +29,27 @@ fn laplace_nll_and_its_gradient_on_hand_values() {
     let sigma = Var::from_tensor(&t(&s, (1, 1, 2, 2))).unwrap();
     let loss = laplace_nll(&ap, sigma.as_tensor(), &ag).unwrap();
     let want: f32 = (0..4).map(|i| s[i].ln() + e[i] / s[i]).sum::<f32>() / 4.0;
-    assert!((scalar(&loss) - want).abs() < 1e-5, "{} vs {want}", scalar(&loss));
+    assert!(
+        (scalar(&loss) - want).abs() < 1e-5,
+        "{} vs {want}",
+        scalar(&loss)
+    );
     // d/dσ = (1/σ − |e|/σ²)/4; zero at σ = |e| (the Laplace MLE of the scale).
     let g = loss.backward().unwrap();
-    let gs = g.get(&sigma).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let gs = g
+        .get(&sigma)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     for i in 0..4 {
         let want = (1.0 / s[i] - e[i] / (s[i] * s[i])) / 4.0;
-        assert!((gs[i] - want).abs() < 1e-4, "pixel {i}: {} vs {want}", gs[i]);
+        assert!(
+            (gs[i] - want).abs() < 1e-4,
+            "pixel {i}: {} vs {want}",
+            gs[i]
+        );
     }
     // α_p is frozen: no gradient flows to it.
     let apv = Var::from_tensor(&ap).unwrap();
@@ -56,7 +70,12 @@ fn regression_and_refinement_losses_on_hand_values() {
     let cfg = RefineLossConfig::default();
     let l = scalar(&refine_loss(&pred, &gt, &cfg).unwrap());
     assert!((l - (0.2 + 0.4)).abs() < 1e-6, "{l}");
-    assert!(alpha_loss(&pred, &t(&[0.0; 4], (1, 1, 2, 2)), &AlphaLossConfig::default()).is_err());
+    assert!(alpha_loss(
+        &pred,
+        &t(&[0.0; 4], (1, 1, 2, 2)),
+        &AlphaLossConfig::default()
+    )
+    .is_err());
 }
 
 #[test]
@@ -82,7 +101,9 @@ fn patch_selection_picks_the_highest_windows_without_overlap() {
     // (ties between windows holding only the 3.0 go to the first in row-major order)
     assert_eq!(wins[1], Window { y: 4, x: 6, k });
     // The cold spot is chosen before any all-zero window.
-    let cold = wins.iter().position(|w| w.y <= 12 && w.y + k > 12 && w.x <= 13 && w.x + k > 13);
+    let cold = wins
+        .iter()
+        .position(|w| w.y <= 12 && w.y + k > 12 && w.x <= 13 && w.x + k > 13);
     assert!(cold.is_some(), "{wins:?}");
     assert_eq!(select_windows(&s, h, w, k, 2, 0).unwrap(), vec![]);
     assert!(select_windows(&s, h, w, 20, 2, 1).is_err());
@@ -102,9 +123,9 @@ fn paste_back_leaves_pixels_outside_the_patches_unchanged() {
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
-            let inside = wins.iter().position(|win| {
-                y >= win.y && y < win.y + win.k && x >= win.x && x < win.x + win.k
-            });
+            let inside = wins
+                .iter()
+                .position(|win| y >= win.y && y < win.y + win.k && x >= win.x && x < win.x + win.k);
             match inside {
                 Some(p) => assert_eq!(a[i], -1.0 - p as f32),
                 None => assert_eq!(a[i], orig[i]),
@@ -119,31 +140,88 @@ fn paste_back_leaves_pixels_outside_the_patches_unchanged() {
 #[test]
 fn bad_network_input_is_an_error() {
     let vm = VarMap::new();
-    let net = MattingNet::new(&NetConfig::tiny(), seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu)).unwrap();
+    let net = MattingNet::new(
+        &NetConfig::tiny(),
+        seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     let dev = Device::Cpu;
     // Three channels for a click network, a side not divisible by 4, a 3-D input.
-    assert!(net.forward(&Tensor::zeros((1, 3, 16, 16), DType::F32, &dev).unwrap(), false, false).is_err());
-    assert!(net.forward(&Tensor::zeros((1, 4, 18, 16), DType::F32, &dev).unwrap(), false, false).is_err());
-    assert!(net.forward(&Tensor::zeros((4, 16, 16), DType::F32, &dev).unwrap(), false, false).is_err());
-    let bad = NetConfig { widths: vec![6, 8], groups: 4, ..NetConfig::tiny() };
-    assert!(MattingNet::new(&bad, seeded_var_builder(&VarMap::new(), 0, DType::F32, &dev)).is_err());
+    assert!(net
+        .forward(
+            &Tensor::zeros((1, 3, 16, 16), DType::F32, &dev).unwrap(),
+            false,
+            false
+        )
+        .is_err());
+    assert!(net
+        .forward(
+            &Tensor::zeros((1, 4, 18, 16), DType::F32, &dev).unwrap(),
+            false,
+            false
+        )
+        .is_err());
+    assert!(net
+        .forward(
+            &Tensor::zeros((4, 16, 16), DType::F32, &dev).unwrap(),
+            false,
+            false
+        )
+        .is_err());
+    let bad = NetConfig {
+        widths: vec![6, 8],
+        groups: 4,
+        ..NetConfig::tiny()
+    };
+    assert!(MattingNet::new(
+        &bad,
+        seeded_var_builder(&VarMap::new(), 0, DType::F32, &dev)
+    )
+    .is_err());
     let rvm = VarMap::new();
-    let r = RefineNet::new(&RefineConfig { width: 8, depth: 1, groups: 2 }, seeded_var_builder(&rvm, 0, DType::F32, &dev)).unwrap();
+    let r = RefineNet::new(
+        &RefineConfig {
+            width: 8,
+            depth: 1,
+            groups: 2,
+        },
+        seeded_var_builder(&rvm, 0, DType::F32, &dev),
+    )
+    .unwrap();
     let rgb = Tensor::zeros((2, 3, 4, 4), DType::F32, &dev).unwrap();
-    assert!(r.forward(&rgb, &Tensor::zeros((2, 1, 4, 5), DType::F32, &dev).unwrap()).is_err());
+    assert!(r
+        .forward(
+            &rgb,
+            &Tensor::zeros((2, 1, 4, 5), DType::F32, &dev).unwrap()
+        )
+        .is_err());
 }
 
 #[test]
 fn every_parameter_gets_a_gradient() {
     let dev = Device::Cpu;
     let vm = VarMap::new();
-    let net = MattingNet::new(&NetConfig::tiny(), seeded_var_builder(&vm, 0, DType::F32, &dev)).unwrap();
-    let x = candor_core::SeededRng::new(1).normal_tensor(0.0, 1.0, &[2, 4, 16, 16], DType::F32, &dev).unwrap();
+    let net = MattingNet::new(
+        &NetConfig::tiny(),
+        seeded_var_builder(&vm, 0, DType::F32, &dev),
+    )
+    .unwrap();
+    let x = candor_core::SeededRng::new(1)
+        .normal_tensor(0.0, 1.0, &[2, 4, 16, 16], DType::F32, &dev)
+        .unwrap();
     let out = net.forward(&x, true, false).unwrap();
     let loss = (out.alpha.sum_all().unwrap() + out.sigma.unwrap().sum_all().unwrap()).unwrap();
     assert_every_param_has_grad(&vm, &loss);
     let rvm = VarMap::new();
-    let r = RefineNet::new(&RefineConfig { width: 8, depth: 2, groups: 2 }, seeded_var_builder(&rvm, 0, DType::F32, &dev)).unwrap();
+    let r = RefineNet::new(
+        &RefineConfig {
+            width: 8,
+            depth: 2,
+            groups: 2,
+        },
+        seeded_var_builder(&rvm, 0, DType::F32, &dev),
+    )
+    .unwrap();
     let rgb = x.narrow(1, 0, 3).unwrap();
     let coarse = candle_core::Tensor::full(0.3f32, (2, 1, 16, 16), &dev).unwrap();
     assert_every_param_has_grad(&rvm, &r.forward(&rgb, &coarse).unwrap().sum_all().unwrap());
@@ -166,7 +244,11 @@ fn a_tiny_model_learns_the_proxy_and_resumes_exactly() {
     let dev = Device::Cpu;
     let cfg = tiny_cfg(60);
     let vm = VarMap::new();
-    let net = MattingNet::new(&NetConfig::tiny(), seeded_var_builder(&vm, 0, DType::F32, &dev)).unwrap();
+    let net = MattingNet::new(
+        &NetConfig::tiny(),
+        seeded_var_builder(&vm, 0, DType::F32, &dev),
+    )
+    .unwrap();
     let losses = train_alpha(&net, &vm, &cfg, None).unwrap();
     let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
     let (first, last) = (mean(&losses[..10]), mean(&losses[50..]));
@@ -174,8 +256,19 @@ fn a_tiny_model_learns_the_proxy_and_resumes_exactly() {
     let sig = train_sigma(&net, &vm, &cfg, None).unwrap();
     assert!(mean(&sig[50..]) < mean(&sig[..10]), "σ loss {sig:?}");
     let rvm = VarMap::new();
-    let rnet = RefineNet::new(&RefineConfig { width: 8, depth: 2, groups: 2 }, seeded_var_builder(&rvm, 0, DType::F32, &dev)).unwrap();
-    let rcfg = TrainConfig { patches_per_image: 2, ..cfg.clone() };
+    let rnet = RefineNet::new(
+        &RefineConfig {
+            width: 8,
+            depth: 2,
+            groups: 2,
+        },
+        seeded_var_builder(&rvm, 0, DType::F32, &dev),
+    )
+    .unwrap();
+    let rcfg = TrainConfig {
+        patches_per_image: 2,
+        ..cfg.clone()
+    };
     let rl = train_refine(&net, &rnet, &rvm, &rcfg, None).unwrap();
     assert_eq!(rl.len(), 60);
     assert!(rl.iter().all(|v| v.is_finite()));
@@ -184,7 +277,11 @@ fn a_tiny_model_learns_the_proxy_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let run = |steps: usize, ckpt: &std::path::Path| {
         let vm = VarMap::new();
-        let net = MattingNet::new(&NetConfig::tiny(), seeded_var_builder(&vm, 0, DType::F32, &dev)).unwrap();
+        let net = MattingNet::new(
+            &NetConfig::tiny(),
+            seeded_var_builder(&vm, 0, DType::F32, &dev),
+        )
+        .unwrap();
         let l = train_alpha(&net, &vm, &tiny_cfg(steps), Some(ckpt)).unwrap();
         (l, candor_core::init::sorted_named_vars(&vm))
     };
@@ -194,7 +291,12 @@ fn a_tiny_model_learns_the_proxy_and_resumes_exactly() {
     let (resumed, vr) = run(6, &p);
     assert_eq!(straight, resumed);
     for ((n, a), (_, b)) in vs.iter().zip(&vr) {
-        let d = (a.as_tensor() - b.as_tensor()).unwrap().abs().unwrap().max_all().unwrap();
+        let d = (a.as_tensor() - b.as_tensor())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0, "{n}");
     }
 }
