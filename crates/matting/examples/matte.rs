@@ -82,7 +82,15 @@ fn main() -> Result<()> {
     // Edge-replicate padding to (ph, pw).
     let x = pad(&x, ph, pw)?;
     let side = w.max(h);
-    let p = predict(&m.net, &[x.clone()], &[clicks], click_radius(side), true, 1)?.remove(0);
+    let p = predict(
+        &m.net,
+        std::slice::from_ref(&x),
+        &[clicks],
+        click_radius(side),
+        true,
+        1,
+    )?
+    .remove(0);
     let k = patch_size(side).min(ph).min(pw);
     let (alpha, _) = refine_prediction(&m.refine, &x, &p, k, a.budget)?;
     let crop = |v: &[f32]| -> Vec<f32> {

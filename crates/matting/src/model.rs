@@ -187,7 +187,7 @@ impl ResBlock {
             Some(p) => p.forward(x)?,
             None => x.clone(),
         };
-        Ok(ops::relu(&(y + s)?)?)
+        ops::relu(&(y + s)?)
     }
 }
 
@@ -303,8 +303,8 @@ impl MattingNet {
         let m = self.cfg.side_multiple();
         if dims.len() != 4
             || dims[1] != self.cfg.in_channels()
-            || dims[2] % m != 0
-            || dims[3] % m != 0
+            || !dims[2].is_multiple_of(m)
+            || !dims[3].is_multiple_of(m)
             || dims[2] == 0
             || dims[3] == 0
         {
@@ -375,7 +375,11 @@ pub struct RefineNet {
 impl RefineNet {
     /// Create the variables in `vb`.
     pub fn new(cfg: &RefineConfig, vb: VarBuilder) -> Result<Self> {
-        if cfg.width == 0 || cfg.depth == 0 || cfg.groups == 0 || cfg.width % cfg.groups != 0 {
+        if cfg.width == 0
+            || cfg.depth == 0
+            || cfg.groups == 0
+            || !cfg.width.is_multiple_of(cfg.groups)
+        {
             return Err(Error::invalid(format!(
                 "refinement net: width {} must be a positive multiple of {} groups, depth {} ≥ 1",
                 cfg.width, cfg.groups, cfg.depth
@@ -410,7 +414,7 @@ impl RefineNet {
         let delta = self.head.forward(&x)?;
         let c = coarse.clamp(1e-4, 1.0 - 1e-4)?;
         let logit = (c.log()? - (1.0 - &c)?.log()?)?;
-        Ok(ops::sigmoid(&(logit + delta)?)?)
+        ops::sigmoid(&(logit + delta)?)
     }
 }
 
