@@ -59,6 +59,6 @@ pub static REGISTRY: &[Paper] = &[
     paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run).single_threaded_matmul(),
     planned("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)"),
     planned("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)"),
-    planned("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)"),
+    paper("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)", candor_matting::reproduce::run),
     paper("watermark", "Model watermarking for image processing networks (AAAI 2020)", candor_watermark::reproduce::run),
 ];
