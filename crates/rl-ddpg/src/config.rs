@@ -43,8 +43,8 @@
 //!   restarts its delay counter at each episode; here it runs on across episodes (the
 //!   same on 1000-step episodes).
 
-use candor_core::init::LayerInit;
-use candor_core::nn::{Activation, MlpConfig};
+
+use crate::nets::{Activation, LayerInit, MlpConfig};
 use candor_core::{Error, Result};
 use candor_rl::{NoiseConfig, OffPolicyConfig, UpdateSchedule};
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ impl Default for NetConfig {
             hidden: vec![400, 300],
             activation: Activation::Relu,
             layer_norm: false,
-            init: LayerInit::TORCH,
+            init: LayerInit::Torch,
             output_init: None,
         }
     }
@@ -394,7 +394,7 @@ pub fn default_warmup(env_id: &str) -> usize {
 }
 
 /// The named agents (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Preset {
     #[serde(rename = "ddpg")]
     Ddpg,
