@@ -13,7 +13,7 @@
 //! 3000 steps (Pendulum) or 5000 (MuJoCo), after learning starts. Fresh-data usage is
 //! counted in cycles of N = 100 steps for every run. Every (task, preset, seed) run goes
 //! through one [`run_seeds`] queue, one single-threaded worker per core; seeds are shared
-//! across presets. At paper scale each finished run is written to
+//! across presets. At quick and paper scale each finished run is written to
 //! `<out>/runs/<task>-<preset>-<seed>.json` and a rerun with the same settings reuses it
 //! (resume at run granularity: an interrupted run restarts from its beginning).
 //!
@@ -220,7 +220,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
     let scale = opts.scale;
     let tasks = plan(scale);
-    let cache_dir = (scale == Scale::Paper).then(|| opts.out_dir.join("runs"));
+    let cache_dir = (scale != Scale::Smoke).then(|| opts.out_dir.join("runs"));
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
