@@ -43,8 +43,8 @@
 //!   restarts its delay counter at each episode; here it runs on across episodes (the
 //!   same on 1000-step episodes).
 
-
-use crate::nets::{Activation, LayerInit, MlpConfig};
+use candor_core::init::LayerInit;
+use candor_core::nn::{Activation, MlpConfig};
 use candor_core::{Error, Result};
 use candor_rl::{NoiseConfig, OffPolicyConfig, UpdateSchedule};
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ impl Default for NetConfig {
             hidden: vec![400, 300],
             activation: Activation::Relu,
             layer_norm: false,
-            init: LayerInit::Torch,
+            init: LayerInit::TORCH,
             output_init: None,
         }
     }

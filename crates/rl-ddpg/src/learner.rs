@@ -49,7 +49,12 @@ use crate::model::{Actor, Critic};
 /// // 1 + 0.9·min(10, 8) = 8.2; terminated: 0.5
 /// assert_eq!(y.to_vec1::<f32>().unwrap(), vec![8.2, 0.5]);
 /// ```
-pub fn td_target(rewards: &Tensor, dones: &Tensor, next_q: &[Tensor], gamma: f64) -> Result<Tensor> {
+pub fn td_target(
+    rewards: &Tensor,
+    dones: &Tensor,
+    next_q: &[Tensor],
+    gamma: f64,
+) -> Result<Tensor> {
     let Some(first) = next_q.first() else {
         return Err(Error::invalid("td_target: no target critic values"));
     };
@@ -180,7 +185,8 @@ impl Ddpg {
             .collect::<Result<Vec<_>>>()?;
         hard_update(&critic_target_vars, &critic_vars)?;
         let critics_frozen = critics.iter().map(Critic::frozen).collect::<Result<_>>()?;
-        let vars = |vm: &VarMap| -> Vec<Var> { sorted_vars(vm).into_iter().map(|(_, v)| v).collect() };
+        let vars =
+            |vm: &VarMap| -> Vec<Var> { sorted_vars(vm).into_iter().map(|(_, v)| v).collect() };
         let actor_opt = Adam::new(
             vars(&actor_vars),
             AdamConfig {
@@ -280,8 +286,7 @@ impl Ddpg {
                 DType::F32,
                 &self.device,
             )?;
-            next_action =
-                smoothed_target_action(&next_action, &noise, self.cfg.target_noise_clip)?;
+            next_action = smoothed_target_action(&next_action, &noise, self.cfg.target_noise_clip)?;
         }
         let next_q = self
             .critic_targets
@@ -293,7 +298,12 @@ impl Ddpg {
 
     /// Step 2: one Adam step of every critic on `Σᵢ mean (Qᵢ(s, a) − y)²`; returns the
     /// loss and the mean of `Q₁(s, a)`.
-    pub fn critic_step(&mut self, obs: &Tensor, actions: &Tensor, y: &Tensor) -> Result<(f64, f64)> {
+    pub fn critic_step(
+        &mut self,
+        obs: &Tensor,
+        actions: &Tensor,
+        y: &Tensor,
+    ) -> Result<(f64, f64)> {
         let mut loss: Option<Tensor> = None;
         let mut q1_mean = 0.0;
         for (i, critic) in self.critics.iter().enumerate() {

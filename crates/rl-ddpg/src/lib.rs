@@ -14,8 +14,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`config`] | [`Preset`]s (`ddpg`, `ddpg-original`, `rud`, `rud-cdq`, `td3`, `td3-2018`), each a documented set of switches of [`LearnerConfig`] and the loop's [`OffPolicyConfig`](candor_rl::OffPolicyConfig) |
-//! | [`model`] | [`Actor`] (tanh MLP in the unit box) and [`Critic`] (action at the first or second layer) on [`nets::Mlp`](nets::Mlp), with frozen views |
-//! | [`nets`] | Linear, LayerNorm and MLP on candor-core's fused ops (a stand-in until core's `nn::Mlp` lands) |
+//! | [`model`] | [`Actor`] (tanh MLP in the unit box) and [`Critic`] (action at the first or second layer) on candor-core's `nn::Mlp`, with frozen views |
 //! | [`learner`] | [`Ddpg`]: target ([`td_target`], [`smoothed_target_action`]), critic step, delayed actor step, Polyak averaging, each reusable |
 //! | [`qbias`] | Q-estimate bias/variance against discounted Monte-Carlo returns from saved simulator states |
 //! | [`train`] | one run of a [`Config`]: evaluations, Q-bias points, fresh-data usage, update throughput |
@@ -65,7 +64,6 @@
 pub mod config;
 pub mod learner;
 pub mod model;
-pub mod nets;
 pub mod qbias;
 pub mod reproduce;
 pub mod train;

@@ -1,6 +1,6 @@
 //! The networks: a deterministic actor `π(s) = tanh(MLP(s))` in the unit box and a critic
 //! `Q(s, a)` that takes the action at its input or after its first hidden layer, both on
-//! [`Mlp`](crate::nets::Mlp) (candor-core's fused `ops::linear`).
+//! candor-core's [`Mlp`] (fused `ops::linear` forward and backward).
 //!
 //! Each network can hand out a **frozen view** ([`Actor::frozen`], [`Critic::frozen`]):
 //! the same parameter storage, detached, so a forward pass through it builds no
@@ -11,7 +11,7 @@
 
 use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
-use crate::nets::{linear_with, mlp, Activation, LayerNorm, Linear, LinearConfig, Mlp};
+use candor_core::nn::{linear_with, mlp, Activation, LayerNorm, Linear, LinearConfig, Mlp};
 use candor_core::{Error, Result};
 
 use crate::config::{ActionInput, NetConfig};
@@ -95,10 +95,7 @@ impl Critic {
         cfg.validate("critic")?;
         match action_input {
             ActionInput::First => {
-                let body = mlp(
-                    &cfg.mlp(obs_dim + action_dim, 1, Activation::Identity),
-                    vb,
-                )?;
+                let body = mlp(&cfg.mlp(obs_dim + action_dim, 1, Activation::Identity), vb)?;
                 Ok(Self { input: None, body })
             }
             ActionInput::Second => {

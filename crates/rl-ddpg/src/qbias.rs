@@ -123,11 +123,7 @@ pub fn measure(
         let dim = obs.first().map_or(0, Vec::len);
         let flat: Vec<f32> = obs.iter().flatten().copied().collect();
         let t = Tensor::from_vec(flat, (obs.len(), dim), &device)?;
-        Ok(agent
-            .policy_value(&t)?
-            .into_iter()
-            .map(f64::from)
-            .collect())
+        Ok(agent.policy_value(&t)?.into_iter().map(f64::from).collect())
     };
     let (estimates, returns) = q_bias_at_states(
         env.as_mut(),

@@ -296,7 +296,11 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
                 t.label,
                 t.seeds,
                 fmt_steps(t.steps),
-                t.presets.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                t.presets
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
         .collect::<Vec<_>>()
@@ -313,7 +317,9 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
              same step count."
         ),
     );
-    report.tables.push(returns_table(&tasks, &runs, &random, scale));
+    report
+        .tables
+        .push(returns_table(&tasks, &runs, &random, scale));
     report.tables.push(q_bias_table(&tasks, &runs));
     report.tables.push(fresh_table(&tasks, &runs));
     report.tables.push(throughput_table(&tasks, &runs));
@@ -387,7 +393,9 @@ fn max_averages(logs: &[RunLog]) -> Vec<f64> {
 
 /// Per-seed mean of the last 10 evaluations (TD3 Table 2).
 fn last10(logs: &[RunLog]) -> Vec<f64> {
-    logs.iter().filter_map(|l| l.history.last_mean(10)).collect()
+    logs.iter()
+        .filter_map(|l| l.history.last_mean(10))
+        .collect()
 }
 
 /// Per-seed average return at the last evaluation.
@@ -426,11 +434,7 @@ fn preset_columns() -> Vec<&'static str> {
     Preset::ALL.iter().map(|p| p.name()).collect()
 }
 
-fn cells_by_preset(
-    task: usize,
-    runs: &Runs,
-    f: impl Fn(&[RunLog]) -> Cell,
-) -> Vec<Cell> {
+fn cells_by_preset(task: usize, runs: &Runs, f: impl Fn(&[RunLog]) -> Cell) -> Vec<Cell> {
     Preset::ALL
         .iter()
         .map(|p| runs.get(&(task, *p)).map_or(Cell::Null, |l| f(l)))
@@ -466,8 +470,7 @@ fn returns_table(tasks: &[TaskPlan], runs: &Runs, random: &[Vec<f64>], scale: Sc
         ("Ant", 4372.44, 888.77, 1005.30),
     ];
     for task in tasks {
-        if let Some(&(_, td3, our_ddpg, lillicrap)) =
-            table1.iter().find(|(l, ..)| *l == task.label)
+        if let Some(&(_, td3, our_ddpg, lillicrap)) = table1.iter().find(|(l, ..)| *l == task.label)
         {
             let mut row = vec![Cell::Null; Preset::ALL.len()];
             row[0] = Cell::Num(our_ddpg);
@@ -475,7 +478,10 @@ fn returns_table(tasks: &[TaskPlan], runs: &Runs, random: &[Vec<f64>], scale: Sc
             row[4] = Cell::Num(td3);
             row[5] = Cell::Num(td3);
             t.paper_row(
-                format!("{} max average, 1M steps (TD3 paper Table 1, gym -v1)", task.label),
+                format!(
+                    "{} max average, 1M steps (TD3 paper Table 1, gym -v1)",
+                    task.label
+                ),
                 row,
             );
         }
@@ -579,7 +585,10 @@ fn fresh_table(tasks: &[TaskPlan], runs: &Runs) -> Table {
 
 fn throughput_table(tasks: &[TaskPlan], runs: &Runs) -> Table {
     let cols = preset_columns();
-    let mut t = Table::new("Throughput: updates per second of update time, and seconds per run", &cols);
+    let mut t = Table::new(
+        "Throughput: updates per second of update time, and seconds per run",
+        &cols,
+    );
     for (ti, task) in tasks.iter().enumerate() {
         t.row(
             format!("{} updates/s", task.label),
@@ -613,7 +622,9 @@ fn beats_random(stat: &[f64], random: &[f64]) -> Result<Judgement> {
 fn at_least_k_of(parts: Vec<(String, Judgement)>, k: usize) -> Result<Judgement> {
     let m = parts.len();
     if k == 0 || k > m {
-        return Err(Error::invalid(format!("at least {k} of {m}: need 1 ≤ k ≤ m")));
+        return Err(Error::invalid(format!(
+            "at least {k} of {m}: need 1 ≤ k ≤ m"
+        )));
     }
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| parts[a].1.test.p.total_cmp(&parts[b].1.test.p));
@@ -657,7 +668,12 @@ fn add_gate(
     stat: &[f64],
     random: &[f64],
 ) -> Option<Judgement> {
-    let id = format!("random.{}.{}.{}", task.label, p.name(), what.replace(' ', "-"));
+    let id = format!(
+        "random.{}.{}.{}",
+        task.label,
+        p.name(),
+        what.replace(' ', "-")
+    );
     let statement = format!(
         "{} beats a uniform random policy on {} ({what})",
         p.name(),
@@ -713,7 +729,14 @@ fn claims(
             continue;
         };
         let (r, d) = (max_averages(r), max_averages(d));
-        evidence.push(format!("{}: rud {:.1} ± {:.1} vs ddpg {:.1} ± {:.1}", task.label, mean(&r), std(&r), mean(&d), std(&d)));
+        evidence.push(format!(
+            "{}: rud {:.1} ± {:.1} vs ddpg {:.1} ± {:.1}",
+            task.label,
+            mean(&r),
+            std(&r),
+            mean(&d),
+            std(&d)
+        ));
         let gates = (gate(ti, Preset::Rud), gate(ti, Preset::Ddpg));
         match welch(&r, &d, "seeds").and_then(|w| Judgement::superior(&w, ALPHA)) {
             Ok(j) => {
@@ -721,7 +744,10 @@ fn claims(
                     failure = Some("a random-policy precondition could not be tested".to_string());
                     continue;
                 };
-                parts.push((task.label.to_string(), j.gated(&[("rud beats random", &gr), ("ddpg beats random", &gd)])));
+                parts.push((
+                    task.label.to_string(),
+                    j.gated(&[("rud beats random", &gr), ("ddpg beats random", &gd)]),
+                ));
             }
             Err(e) => failure = Some(e.to_string()),
         }
@@ -729,8 +755,18 @@ fn claims(
     let evidence = evidence.join("; ");
     match (failure, parts.is_empty()) {
         (Some(e), _) => fam.not_judged("rud.beats-ddpg", statement, &evidence, &e),
-        (None, true) => fam.not_judged("rud.beats-ddpg", statement, &evidence, "rud and ddpg not both run"),
-        (None, false) => fam.claim("rud.beats-ddpg", statement, &evidence, Judgement::all_of(parts)?),
+        (None, true) => fam.not_judged(
+            "rud.beats-ddpg",
+            statement,
+            &evidence,
+            "rud and ddpg not both run",
+        ),
+        (None, false) => fam.claim(
+            "rud.beats-ddpg",
+            statement,
+            &evidence,
+            Judgement::all_of(parts)?,
+        ),
     };
 
     // rud.vs-td3
@@ -744,7 +780,14 @@ fn claims(
         };
         let (r, t) = (max_averages(r), max_averages(t));
         let margin = 0.1 * mean(&t).abs();
-        evidence.push(format!("{}: rud-cdq {:.1} ± {:.1} vs td3 {:.1} ± {:.1} (margin {margin:.1})", task.label, mean(&r), std(&r), mean(&t), std(&t)));
+        evidence.push(format!(
+            "{}: rud-cdq {:.1} ± {:.1} vs td3 {:.1} ± {:.1} (margin {margin:.1})",
+            task.label,
+            mean(&r),
+            std(&r),
+            mean(&t),
+            std(&t)
+        ));
         let gates = (gate(ti, Preset::RudCdq), gate(ti, Preset::Td3));
         match welch(&r, &t, "seeds").and_then(|w| Judgement::non_inferior(&w, margin, ALPHA)) {
             Ok(j) => {
@@ -752,7 +795,10 @@ fn claims(
                     failure = Some("a random-policy precondition could not be tested".to_string());
                     continue;
                 };
-                parts.push((task.label.to_string(), j.gated(&[("rud-cdq beats random", &gr), ("td3 beats random", &gt)])));
+                parts.push((
+                    task.label.to_string(),
+                    j.gated(&[("rud-cdq beats random", &gr), ("td3 beats random", &gt)]),
+                ));
             }
             Err(e) => failure = Some(e.to_string()),
         }
@@ -761,7 +807,12 @@ fn claims(
     let k = parts.len().div_ceil(2);
     match (failure, parts.is_empty()) {
         (Some(e), _) => fam.not_judged("rud.vs-td3", statement, &evidence, &e),
-        (None, true) => fam.not_judged("rud.vs-td3", statement, &evidence, "rud-cdq and td3 not both run on any task"),
+        (None, true) => fam.not_judged(
+            "rud.vs-td3",
+            statement,
+            &evidence,
+            "rud-cdq and td3 not both run on any task",
+        ),
         (None, false) => fam.claim("rud.vs-td3", statement, &evidence, at_least_k_of(parts, k)?),
     };
 
@@ -791,16 +842,32 @@ fn claims(
                     failure = Some("a random-policy precondition could not be tested".to_string());
                     continue;
                 };
-                parts.push((task.label.to_string(), j.gated(&[("rud beats random", &gr), ("ddpg beats random", &gd)])));
+                parts.push((
+                    task.label.to_string(),
+                    j.gated(&[("rud beats random", &gr), ("ddpg beats random", &gd)]),
+                ));
             }
             Err(e) => failure = Some(e.to_string()),
         }
     }
-    let evidence = format!("{}; test on ln(ddpg variance) − ln(rud variance) per seed", evidence.join("; "));
+    let evidence = format!(
+        "{}; test on ln(ddpg variance) − ln(rud variance) per seed",
+        evidence.join("; ")
+    );
     match (failure, parts.is_empty()) {
         (Some(e), _) => fam.not_judged("rud.q-variance", statement, &evidence, &e),
-        (None, true) => fam.not_judged("rud.q-variance", statement, &evidence, "rud and ddpg not both run"),
-        (None, false) => fam.claim("rud.q-variance", statement, &evidence, Judgement::all_of(parts)?),
+        (None, true) => fam.not_judged(
+            "rud.q-variance",
+            statement,
+            &evidence,
+            "rud and ddpg not both run",
+        ),
+        (None, false) => fam.claim(
+            "rud.q-variance",
+            statement,
+            &evidence,
+            Judgement::all_of(parts)?,
+        ),
     };
 
     // td3.level
@@ -808,7 +875,12 @@ fn claims(
     let half_cheetah = tasks.iter().position(|t| t.label == "HalfCheetah");
     match half_cheetah.and_then(|ti| get(ti, Preset::Td3_2018).map(|l| (ti, l))) {
         None => {
-            fam.not_judged("td3.level", statement, "", "td3-2018 not run on HalfCheetah");
+            fam.not_judged(
+                "td3.level",
+                statement,
+                "",
+                "td3-2018 not run on HalfCheetah",
+            );
         }
         Some((ti, logs)) => {
             let task = &tasks[ti];
@@ -816,7 +888,12 @@ fn claims(
             let ours = final_returns(logs);
             match curve.iter().find(|p| p.step == task.steps) {
                 None => {
-                    fam.not_judged("td3.level", statement, "", &format!("no published point at {} steps", task.steps));
+                    fam.not_judged(
+                        "td3.level",
+                        statement,
+                        "",
+                        &format!("no published point at {} steps", task.steps),
+                    );
                 }
                 Some(p) => {
                     let evidence = format!(
@@ -829,8 +906,17 @@ fn claims(
                         p.std,
                         0.25 * p.mean.abs()
                     );
-                    let g = add_gate(&mut fam, task, Preset::Td3_2018, "return at the budget", &ours, &random[ti]);
-                    match t_mean(&ours, "seeds").and_then(|t| Judgement::equivalent(&t, p.mean, 0.25 * p.mean.abs(), ALPHA)) {
+                    let g = add_gate(
+                        &mut fam,
+                        task,
+                        Preset::Td3_2018,
+                        "return at the budget",
+                        &ours,
+                        &random[ti],
+                    );
+                    match t_mean(&ours, "seeds")
+                        .and_then(|t| Judgement::equivalent(&t, p.mean, 0.25 * p.mean.abs(), ALPHA))
+                    {
                         Ok(j) => {
                             let j = match &g {
                                 Some(g) => j.gated(&[("td3-2018 beats random", g)]),
@@ -855,7 +941,9 @@ fn plots(out: &Path, tasks: &[TaskPlan], runs: &Runs) -> Result<Vec<String>> {
         let mut bands = Vec::new();
         let mut q_bands = Vec::new();
         for &p in &task.presets {
-            let Some(logs) = runs.get(&(ti, p)) else { continue };
+            let Some(logs) = runs.get(&(ti, p)) else {
+                continue;
+            };
             let Some(first) = logs.first() else { continue };
             let xs: Vec<f64> = first.history.steps.iter().map(|&s| s as f64).collect();
             let curves: Vec<Vec<f64>> = logs.iter().map(|l| l.history.means()).collect();
@@ -889,7 +977,10 @@ fn plots(out: &Path, tasks: &[TaskPlan], runs: &Runs) -> Result<Vec<String>> {
         let name = format!("curves_{}.png", task.label.to_lowercase());
         band_plot(
             out.join(&name),
-            &format!("{}: evaluation return, mean ± 95% t interval over {} seeds", task.env_id, task.seeds),
+            &format!(
+                "{}: evaluation return, mean ± 95% t interval over {} seeds",
+                task.env_id, task.seeds
+            ),
             "env steps",
             "average return (10 episodes)",
             &bands,
@@ -899,7 +990,10 @@ fn plots(out: &Path, tasks: &[TaskPlan], runs: &Runs) -> Result<Vec<String>> {
             let name = format!("q_bias_{}.png", task.label.to_lowercase());
             band_plot(
                 out.join(&name),
-                &format!("{}: Q₁(s, π(s)) − Monte-Carlo return, mean ± 95% t interval", task.env_id),
+                &format!(
+                    "{}: Q₁(s, π(s)) − Monte-Carlo return, mean ± 95% t interval",
+                    task.env_id
+                ),
                 "env steps",
                 "Q-estimate bias",
                 &q_bands,

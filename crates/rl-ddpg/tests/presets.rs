@@ -7,8 +7,14 @@ use candor_rl_ddpg::{ActionInput, Config, Preset, RUD_N};
 fn presets_are_the_documented_switches() {
     let ddpg = Config::preset(Preset::Ddpg, "HalfCheetah-v4");
     let l = &ddpg.learner;
-    assert_eq!((l.actor.hidden.clone(), l.critic.hidden.clone()), (vec![400, 300], vec![400, 300]));
-    assert_eq!((l.actor_lr, l.critic_lr, l.critic_weight_decay), (1e-3, 1e-3, 0.0));
+    assert_eq!(
+        (l.actor.hidden.clone(), l.critic.hidden.clone()),
+        (vec![400, 300], vec![400, 300])
+    );
+    assert_eq!(
+        (l.actor_lr, l.critic_lr, l.critic_weight_decay),
+        (1e-3, 1e-3, 0.0)
+    );
     assert_eq!((l.gamma, l.tau), (0.99, 0.005));
     assert_eq!(l.action_input, ActionInput::First);
     assert!(!l.twin_critics && l.policy_delay == 1 && l.target_noise == 0.0);
@@ -18,7 +24,10 @@ fn presets_are_the_documented_switches() {
     assert_eq!(t.noise, NoiseConfig::Gaussian { sigma: 0.1 });
     assert_eq!((t.warmup_steps, t.learning_starts), (10_000, 10_000));
     assert_eq!((t.eval_every, t.eval_episodes), (5000, 10));
-    assert_eq!(Config::preset(Preset::Ddpg, "Hopper-v4").train.warmup_steps, 1000);
+    assert_eq!(
+        Config::preset(Preset::Ddpg, "Hopper-v4").train.warmup_steps,
+        1000
+    );
 
     // RUD is exactly DDPG with the block schedule.
     let rud = Config::preset(Preset::Rud, "HalfCheetah-v4");
@@ -47,7 +56,10 @@ fn presets_are_the_documented_switches() {
     let td3 = Config::preset(Preset::Td3, "HalfCheetah-v4");
     let l = &td3.learner;
     assert!(l.twin_critics);
-    assert_eq!((l.policy_delay, l.target_noise, l.target_noise_clip), (2, 0.2, 0.5));
+    assert_eq!(
+        (l.policy_delay, l.target_noise, l.target_noise_clip),
+        (2, 0.2, 0.5)
+    );
     assert_eq!(td3.train, ddpg.train);
     let t18 = Config::preset(Preset::Td3_2018, "HalfCheetah-v4");
     assert_eq!(t18.learner, td3.learner);
@@ -58,7 +70,10 @@ fn presets_are_the_documented_switches() {
     let orig = Config::preset(Preset::DdpgOriginal, "HalfCheetah-v4");
     let l = &orig.learner;
     assert_eq!(l.action_input, ActionInput::Second);
-    assert_eq!((l.actor_lr, l.critic_lr, l.critic_weight_decay, l.tau), (1e-4, 1e-3, 1e-2, 0.001));
+    assert_eq!(
+        (l.actor_lr, l.critic_lr, l.critic_weight_decay, l.tau),
+        (1e-4, 1e-3, 1e-2, 0.001)
+    );
     assert_eq!(orig.train.batch_size, 64);
     assert!(matches!(
         orig.train.noise,

@@ -62,7 +62,11 @@ impl Env for Chain {
 fn value(k: f64, gamma: f64, tail: f64) -> f64 {
     // Terms h = 0 … H−1 with H the first n where γⁿ < tail, or k if it ends sooner.
     let horizon = (tail.ln() / gamma.ln()).floor() as i32 + 1;
-    let steps = if k < 0.0 { horizon } else { (k as i32).min(horizon) };
+    let steps = if k < 0.0 {
+        horizon
+    } else {
+        (k as i32).min(horizon)
+    };
     (1.0 - gamma.powi(steps)) / (1.0 - gamma)
 }
 
@@ -74,7 +78,8 @@ fn bias_and_variance_against_the_known_value() {
     // A critic that believes every state is worth 5.
     let mut estimate = |obs: &[Vec<f32>]| -> Result<Vec<f64>> { Ok(vec![5.0; obs.len()]) };
     let mut policy = |_: &[f32]| -> Result<Action> { Ok(Action::Continuous(vec![0.0])) };
-    let (q, g) = q_bias_at_states(&mut env, &states, &mut estimate, &mut policy, gamma, tail).unwrap();
+    let (q, g) =
+        q_bias_at_states(&mut env, &states, &mut estimate, &mut policy, gamma, tail).unwrap();
     // 1, 1 + 0.9, 1 + 0.9 + 0.81, and the non-terminating chain over 66 steps
     // (0.9⁶⁶ < 1e-3 ≤ 0.9⁶⁵).
     let want = [1.0, 1.9, 2.71, (1.0 - 0.9f64.powi(66)) / 0.1];
@@ -109,8 +114,12 @@ fn bias_and_variance_against_the_known_value() {
 #[test]
 fn measurements_during_training_use_saved_states_and_no_time_limit() {
     let mut registry = Registry::default();
-    registry.register("Chain-v0", Some(4), || Ok(Chain::new(3.0))).unwrap();
-    registry.register("Endless-v0", Some(10), || Ok(Chain::new(-1.0))).unwrap();
+    registry
+        .register("Chain-v0", Some(4), || Ok(Chain::new(3.0)))
+        .unwrap();
+    registry
+        .register("Endless-v0", Some(10), || Ok(Chain::new(-1.0)))
+        .unwrap();
     for (id, possible) in [
         ("Chain-v0", vec![1.0, 1.99, 2.9701]),
         ("Endless-v0", vec![value(-1.0, 0.99, 1e-3)]),

@@ -17,7 +17,12 @@ fn smoke_run_writes_tables_claims_and_plots() {
         }
     }
     let ids: Vec<&str> = report.claims.iter().map(|c| c.id.as_str()).collect();
-    for id in ["rud.beats-ddpg", "rud.vs-td3", "rud.q-variance", "td3.level"] {
+    for id in [
+        "rud.beats-ddpg",
+        "rud.vs-td3",
+        "rud.q-variance",
+        "td3.level",
+    ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
     // Smoke runs only Pendulum: no published TD3 point to compare with.

@@ -28,7 +28,10 @@ fn clipped_double_q_target_on_hand_made_numbers() {
         assert!((a - b).abs() < 1e-5, "{y:?}");
     }
     // One critic: DDPG's target.
-    let y = td_target(&r, &d, &[q1], 0.5).unwrap().to_vec1::<f32>().unwrap();
+    let y = td_target(&r, &d, &[q1], 0.5)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     assert_eq!(y, vec![6.0, -4.0, 0.5, 4.0]);
     // Shapes must agree; at least one critic.
     assert!(td_target(&r, &d, &[], 0.9).is_err());
@@ -60,10 +63,18 @@ fn batch(n: usize, seed: u64) -> Batch {
     let dev = Device::Cpu;
     let dones: Vec<f32> = (0..n).map(|i| if i % 3 == 0 { 1.0 } else { 0.0 }).collect();
     Batch {
-        obs: rng.normal_tensor(0.0, 1.0, (n, 3), candle_core::DType::F32, &dev).unwrap(),
-        actions: rng.uniform_tensor(-1.0, 1.0, (n, 1), candle_core::DType::F32, &dev).unwrap(),
-        rewards: rng.normal_tensor(0.0, 1.0, n, candle_core::DType::F32, &dev).unwrap(),
-        next_obs: rng.normal_tensor(0.0, 1.0, (n, 3), candle_core::DType::F32, &dev).unwrap(),
+        obs: rng
+            .normal_tensor(0.0, 1.0, (n, 3), candle_core::DType::F32, &dev)
+            .unwrap(),
+        actions: rng
+            .uniform_tensor(-1.0, 1.0, (n, 1), candle_core::DType::F32, &dev)
+            .unwrap(),
+        rewards: rng
+            .normal_tensor(0.0, 1.0, n, candle_core::DType::F32, &dev)
+            .unwrap(),
+        next_obs: rng
+            .normal_tensor(0.0, 1.0, (n, 3), candle_core::DType::F32, &dev)
+            .unwrap(),
         dones: Tensor::from_vec(dones, n, &dev).unwrap(),
     }
 }
@@ -80,7 +91,12 @@ fn learner_target_is_the_formula_on_the_target_networks() {
     let q: Vec<Vec<f32>> = agent
         .critic_targets()
         .iter()
-        .map(|c| c.forward(&b.next_obs, &a2).unwrap().to_vec1::<f32>().unwrap())
+        .map(|c| {
+            c.forward(&b.next_obs, &a2)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
         .collect();
     assert_eq!(q.len(), 2);
     let r = b.rewards.to_vec1::<f32>().unwrap();
@@ -99,7 +115,13 @@ fn learner_target_is_the_formula_on_the_target_networks() {
 fn flat(vm: &candle_nn::VarMap) -> Vec<f32> {
     candor_core::optim::sorted_vars(vm)
         .into_iter()
-        .flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .flat_map(|(_, v)| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -119,13 +141,19 @@ fn each_step_changes_only_its_own_parameters() {
     let y = agent.target(&b).unwrap();
     agent.critic_step(&b.obs, &b.actions, &y).unwrap();
     let after_critic = snap(&agent);
-    assert_eq!(after_critic[0], before[0], "actor unchanged by the critic step");
+    assert_eq!(
+        after_critic[0], before[0],
+        "actor unchanged by the critic step"
+    );
     assert_ne!(after_critic[2], before[2], "critic changed");
     assert_eq!(after_critic[3], before[3], "targets unchanged");
     agent.actor_step(&b.obs).unwrap();
     let after_actor = snap(&agent);
     assert_ne!(after_actor[0], before[0], "actor changed");
-    assert_eq!(after_actor[2], after_critic[2], "critic unchanged by the actor step");
+    assert_eq!(
+        after_actor[2], after_critic[2],
+        "critic unchanged by the actor step"
+    );
     agent.update_targets().unwrap();
     let after_polyak = snap(&agent);
     for (k, online) in [(1, 0), (3, 2)] {
