@@ -237,8 +237,9 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
             }
         }
     }
-    // Longest first, so that the queue ends with short runs on every core.
-    jobs.sort_by_key(|j| std::cmp::Reverse(tasks[j.task].steps * cost_factor(&tasks[j.task])));
+    // Shortest first: every finished run is cached (quick and paper scale), so an
+    // interrupted reproduce has completed as many runs as it could.
+    jobs.sort_by_key(|j| tasks[j.task].steps * cost_factor(&tasks[j.task]));
 
     let pb = progress_bar(jobs.len() as u64, "rl-ddpg");
     let finished = AtomicUsize::new(0);
