@@ -47,7 +47,10 @@ fn bench_updates(c: &mut Criterion) {
         let b = random_batch(batch);
         // Two updates per iteration: one critic-only, one with the delayed actor step.
         g.bench_with_input(
-            BenchmarkId::new("candor", format!("{}-{}/batch{batch}/x2", hidden[0], hidden[1])),
+            BenchmarkId::new(
+                "candor",
+                format!("{}-{}/batch{batch}/x2", hidden[0], hidden[1]),
+            ),
             &(),
             |bench, _| {
                 bench.iter(|| {
@@ -90,7 +93,9 @@ fn bench_envs(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("env_step", task.id()), &(), |b, _| {
             b.iter(|| {
                 for _ in 0..1000 {
-                    let a = (0..dim).map(|i| ((t * 7 + i) as f32 * 0.37).sin()).collect();
+                    let a = (0..dim)
+                        .map(|i| ((t * 7 + i) as f32 * 0.37).sin())
+                        .collect();
                     let s = env.step(&Action::Continuous(a)).unwrap();
                     t += 1;
                     if s.done() {

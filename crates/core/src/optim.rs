@@ -212,7 +212,11 @@ fn load_states(
                 );
             }
             // An owned copy: the CPU fast paths update the buffers in place.
-            let t = t.detach().to_dtype(var.dtype())?.to_device(var.device())?.copy()?;
+            let t = t
+                .detach()
+                .to_dtype(var.dtype())?
+                .to_device(var.device())?
+                .copy()?;
             bufs.push(t);
         }
         let step = if has_step {

@@ -62,7 +62,10 @@ fn applicable(ts: &[&Tensor]) -> bool {
             && t.elem_count() == first.elem_count()
             && t.is_contiguous()
     });
-    let float = matches!(first.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
+    let float = matches!(
+        first.dtype(),
+        candle_core::DType::F32 | candle_core::DType::F64
+    );
     // Each storage's address (one read lock at a time): an in-place op on a tensor that
     // shares storage with an operand would lock one RwLock twice.
     let ptrs: Vec<usize> = ts
@@ -140,10 +143,18 @@ impl AdamOp {
                 let zero = T::of(0.0);
                 let shrink = T::of(1.0 - c.decoupled_decay);
                 let decay = c.decoupled_decay != 0.0;
-                let (inv, eps, step, one) =
-                    (T::of(c.inv_sqrt_bc2), T::of(c.eps), T::of(c.step_size), T::of(1.0));
+                let (inv, eps, step, one) = (
+                    T::of(c.inv_sqrt_bc2),
+                    T::of(c.eps),
+                    T::of(c.step_size),
+                    T::of(1.0),
+                );
                 for (i, theta) in dst.iter_mut().enumerate() {
-                    let t = if decay { *theta * shrink + zero } else { *theta };
+                    let t = if decay {
+                        *theta * shrink + zero
+                    } else {
+                        *theta
+                    };
                     let denom = (v[i].sqrt() * inv + zero) * one + eps;
                     *theta = t - ((m[i] / denom) * step + zero);
                 }
