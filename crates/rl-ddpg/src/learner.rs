@@ -329,7 +329,7 @@ impl Ddpg {
         let loss = self.critics_frozen[0].forward(obs, &a)?.mean_all()?.neg()?;
         self.actor_opt.backward_step(&loss)?;
         self.actor_updates += 1;
-        Ok(scalar(&loss)?)
+        scalar(&loss)
     }
 
     /// Step 4: Polyak averaging of the target actor and critics with τ.

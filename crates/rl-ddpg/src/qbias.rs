@@ -60,6 +60,9 @@ impl QBiasPoint {
     }
 }
 
+/// A critic's estimates for a batch of observations (one value each).
+pub type BatchEstimate<'a> = dyn FnMut(&[Vec<f32>]) -> Result<Vec<f64>> + 'a;
+
 /// Estimates and Monte-Carlo returns at `states`: for each, `env.set_state` gives the
 /// observation, `estimate` values all observations at once (`Q̂`), and
 /// [`discounted_return`] rolls `policy` out from the state until termination or
@@ -67,7 +70,7 @@ impl QBiasPoint {
 pub fn q_bias_at_states(
     env: &mut dyn Env,
     states: &[Vec<f64>],
-    estimate: &mut dyn FnMut(&[Vec<f32>]) -> Result<Vec<f64>>,
+    estimate: &mut BatchEstimate<'_>,
     policy: &mut dyn FnMut(&[f32]) -> Result<Action>,
     gamma: f64,
     tail: f64,
