@@ -193,8 +193,8 @@ impl Agent {
     }
 
     /// The exploratory action of training after `step` env steps: ε-greedy with
-    /// ε = `epsilon.at(step)` for DQN; greedy on freshly perturbed Q-values for the
-    /// noisy agents.
+    /// ε = `epsilon.at(step, total_steps)` for DQN; greedy on freshly perturbed
+    /// Q-values for the noisy agents.
     pub fn act(&mut self, obs: &[f32], step: usize) -> Result<usize> {
         let n = self.online.n_actions();
         if self.cfg.algo.is_noisy() {
@@ -206,7 +206,7 @@ impl Agent {
                 Some(&mut self.act_noise_rng),
             )?;
             argmax(&q)
-        } else if self.explore_rng.uniform() < self.cfg.epsilon.at(step) {
+        } else if self.explore_rng.uniform() < self.cfg.epsilon.at(step, self.cfg.total_steps) {
             Ok(self.explore_rng.below(n))
         } else {
             argmax(&self.q_values(obs, None)?)
