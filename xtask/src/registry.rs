@@ -15,10 +15,6 @@ pub struct Paper {
     /// For planned papers: where the work stands.
     pub status: &'static str,
     pub run: Option<RunFn>,
-    /// Run with `RAYON_NUM_THREADS=1` unless the user set it: candle's CPU matmul reads
-    /// it to decide how many chunks to split a product into, which only costs for the
-    /// tiny products of small-network RL. Only the binary sets it, never a library.
-    pub single_threaded_matmul: bool,
 }
 
 /// An implemented paper.
@@ -28,7 +24,6 @@ pub const fn paper(name: &'static str, title: &'static str, run: RunFn) -> Paper
         title,
         status: "implemented",
         run: Some(run),
-        single_threaded_matmul: false,
     }
 }
 
@@ -39,15 +34,6 @@ pub const fn planned(name: &'static str, title: &'static str) -> Paper {
         title,
         status: "planned",
         run: None,
-        single_threaded_matmul: false,
-    }
-}
-
-impl Paper {
-    /// See [`Paper::single_threaded_matmul`].
-    pub const fn single_threaded_matmul(mut self) -> Self {
-        self.single_threaded_matmul = true;
-        self
     }
 }
 
@@ -56,7 +42,7 @@ pub static REGISTRY: &[Paper] = &[
     paper("core", "candor-core self-checks (phase spectrum, metrics, kNN) against theory", candor_core::selfcheck::run),
     paper("pointcloud-defense", "SRS and SOR defenses against adversarial point clouds (arXiv 1812.11017)", candor_pointcloud_defense::reproduce::run),
     paper("forgery", "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)", candor_forgery::reproduce::run),
-    paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run).single_threaded_matmul(),
+    paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run),
     planned("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)"),
     planned("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)"),
     planned("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)"),

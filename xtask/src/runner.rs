@@ -66,32 +66,6 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Sets `RAYON_NUM_THREADS=1` for one paper's run when the user has not set it, and
-/// restores the environment after (the binary's choice; see
-/// [`Paper::single_threaded_matmul`]).
-struct MatmulThreads {
-    set: bool,
-}
-
-impl MatmulThreads {
-    fn new(paper: &Paper) -> Self {
-        let set = paper.single_threaded_matmul && std::env::var_os("RAYON_NUM_THREADS").is_none();
-        if set {
-            // xtask runs one paper at a time; no other thread of ours is working here.
-            std::env::set_var("RAYON_NUM_THREADS", "1");
-        }
-        Self { set }
-    }
-}
-
-impl Drop for MatmulThreads {
-    fn drop(&mut self) {
-        if self.set {
-            std::env::remove_var("RAYON_NUM_THREADS");
-        }
-    }
-}
-
 /// Run one paper, catching its error or panic, and write its results.
 pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
     let t0 = Instant::now();
@@ -111,10 +85,7 @@ pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
     }
     let opts = settings.options(dir.clone());
     tracing::info!(paper = paper.name, scale = %settings.scale, seed = settings.seed, device = %settings.device_name, "reproducing");
-    let result = {
-        let _threads = MatmulThreads::new(paper);
-        catch_unwind(AssertUnwindSafe(|| run(&opts)))
-    };
+    let result = catch_unwind(AssertUnwindSafe(|| run(&opts)));
     let mut report = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failed(format!("error: {e}")),
