@@ -7,13 +7,17 @@ use candor_core::{Error, Result, SeededRng};
 
 use crate::config::BiasSigma;
 
-/// `x · w + 1·bᵀ` for `x` `(B, p)`, `w` `(p, q)`, `b` `(q,)`. The bias goes through a
-/// `(B, 1) × (1, q)` matmul rather than a broadcast add: candle back-propagates a
-/// broadcast with a strided reduction that costs ~40× that matmul here.
+/// `x · w + 1·bᵀ` for `x` `(B, p)`, `w` `(p, q)`, `b` `(q,)`, through candor-core's
+/// fused [`linear`](candor_core::ops::linear) (one gemm and a bias pass; its backward
+/// computes only the gradients needed).
+///
+/// On the CPU that kernel takes its thread count from the current rayon pool, so on
+/// the one-thread pool of [`crate::train()`] the forward runs unsplit whatever the
+/// process environment says. candle's own matmul instead asks the environment
+/// (`RAYON_NUM_THREADS`, else the CPU count read from `/proc` and cgroup files) on
+/// every call, which cost ≈ 4× the whole training step when unset.
 pub fn affine(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let rows = x.dim(0)?;
-    let ones = Tensor::ones((rows, 1), x.dtype(), x.device())?;
-    Ok(x.matmul(w)?.add(&ones.matmul(&b.unsqueeze(0)?)?)?)
+    candor_core::ops::linear(x, &w.t()?, Some(b), false)
 }
 
 /// NoisyNet's `f(x) = sgn(x)·√|x|`.
