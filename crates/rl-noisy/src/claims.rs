@@ -223,32 +223,42 @@ pub fn judge(cartpole: &TaskScores, acrobot: &TaskScores) -> Result<Vec<Claim>> 
         }
     };
 
+    // The mean comparison of one task (Welch t superiority, gated), with its evidence.
+    let mean_claim = |t: &TaskScores,
+                      g_noisy: &Result<Judgement>,
+                      g_nrowan: &Result<Judgement>,
+                      budget_note: &str|
+     -> (Result<Judgement>, String) {
+        let j = comparison(
+            t,
+            welch(&t.nrowan, &t.noisy, "trained instances")
+                .and_then(|d| Judgement::superior(&d, ALPHA)),
+            g_noisy,
+            g_nrowan,
+        );
+        let need = need_text(
+            instances_needed_two(
+                mean(&t.nrowan) - mean(&t.noisy),
+                var(&t.nrowan),
+                var(&t.noisy),
+            ),
+            t.nrowan.len().min(t.noisy.len()),
+        );
+        let ev = format!(
+            "{eval}, {}{budget_note}; instance means NROWAN [{}] vs NoisyNet [{}] (difference \
+             NROWAN − NoisyNet); {}{}{need}",
+            t.budget,
+            list(&t.nrowan),
+            list(&t.noisy),
+            gates_evidence(t, g_noisy, g_nrowan),
+            if need.is_empty() { "" } else { "; " },
+        );
+        (j, ev)
+    };
+
     // nr.cartpole-mean
     let cp = cartpole;
-    let j = comparison(
-        cp,
-        welch(&cp.nrowan, &cp.noisy, "trained instances")
-            .and_then(|d| Judgement::superior(&d, ALPHA)),
-        &cp_noisy_gate,
-        &cp_nrowan_gate,
-    );
-    let need = need_text(
-        instances_needed_two(
-            mean(&cp.nrowan) - mean(&cp.noisy),
-            var(&cp.nrowan),
-            var(&cp.noisy),
-        ),
-        cp.nrowan.len().min(cp.noisy.len()),
-    );
-    let ev = format!(
-        "{eval}, {}; instance means NROWAN [{}] vs NoisyNet [{}] (difference NROWAN − NoisyNet); \
-         {}{}{need}",
-        cp.budget,
-        list(&cp.nrowan),
-        list(&cp.noisy),
-        gates_evidence(cp, &cp_noisy_gate, &cp_nrowan_gate),
-        if need.is_empty() { "" } else { "; " },
-    );
+    let (j, ev) = mean_claim(cp, &cp_noisy_gate, &cp_nrowan_gate, "");
     add(
         &mut fam,
         "nr.cartpole-mean",
@@ -305,29 +315,11 @@ pub fn judge(cartpole: &TaskScores, acrobot: &TaskScores) -> Result<Vec<Claim>> 
 
     // nr.acrobot
     let ac = acrobot;
-    let j = comparison(
+    let (j, ev) = mean_claim(
         ac,
-        welch(&ac.nrowan, &ac.noisy, "trained instances")
-            .and_then(|d| Judgement::superior(&d, ALPHA)),
         &ac_noisy_gate,
         &ac_nrowan_gate,
-    );
-    let need = need_text(
-        instances_needed_two(
-            mean(&ac.nrowan) - mean(&ac.noisy),
-            var(&ac.nrowan),
-            var(&ac.noisy),
-        ),
-        ac.nrowan.len().min(ac.noisy.len()),
-    );
-    let ev = format!(
-        "{eval}, {} (the paper's budget is unpublished); instance means NROWAN [{}] vs \
-         NoisyNet [{}] (difference NROWAN − NoisyNet); {}{}{need}",
-        ac.budget,
-        list(&ac.nrowan),
-        list(&ac.noisy),
-        gates_evidence(ac, &ac_noisy_gate, &ac_nrowan_gate),
-        if need.is_empty() { "" } else { "; " },
+        " (the paper's budget is unpublished)",
     );
     add(
         &mut fam,

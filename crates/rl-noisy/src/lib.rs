@@ -56,7 +56,10 @@
 //!   each instance's std over its rounds.
 //! * **Threads:** [`train()`] runs on a one-thread rayon pool it builds itself (tiny
 //!   matmuls are fastest unsplit); run several trainings on several threads for more
-//!   cores. Nothing in this crate reads or changes the process environment.
+//!   cores. The layers' forward goes through candor-core's `linear` kernel, which takes
+//!   its thread count from that pool (candle's matmul would read it from the
+//!   environment on every call). Nothing in this crate reads or changes the process
+//!   environment.
 //! * **Time limits** are truncations: the TD target bootstraps through them.
 //! * **Layout:** weights are stored input-major `(in, out)` (the transpose of PyTorch's);
 //!   candle back-propagates a transposed parameter view slowly.
