@@ -127,7 +127,7 @@ fn z_sum() -> f64 {
 /// Instances per group a Welch test would need to detect the observed difference
 /// `diff` of two groups with variances `va`, `vb` (normal approximation).
 pub fn instances_needed_two(diff: f64, va: f64, vb: f64) -> Option<usize> {
-    if !(diff > 0.0) {
+    if diff.is_nan() || diff <= 0.0 {
         return None;
     }
     let n = z_sum().powi(2) * (va + vb) / (diff * diff);
@@ -137,7 +137,7 @@ pub fn instances_needed_two(diff: f64, va: f64, vb: f64) -> Option<usize> {
 /// Instances a one-sample test would need to show a mean `excess` above its threshold
 /// with variance `v`.
 pub fn instances_needed_one(excess: f64, v: f64) -> Option<usize> {
-    if !(excess > 0.0) {
+    if excess.is_nan() || excess <= 0.0 {
         return None;
     }
     Some(((z_sum().powi(2) * v / (excess * excess)).ceil() as usize).max(2))
