@@ -3,9 +3,9 @@
 //! Training runs on a one-thread rayon pool that [`train_with`] builds for itself
 //! (unless it already runs on one): a 128-wide network on a batch of 32 is made of tiny
 //! matmuls, where splitting work across threads only costs, and the pool keeps any
-//! rayon parallelism on the calling core. candor-core's kernels (the layers' forward,
-//! see [`crate::model::noisy::affine`]) take their thread count from this pool; the
-//! candle matmuls left in the backward still ask the process environment. For several
+//! rayon parallelism on the calling core. candor-core's kernels (the layers'
+//! `candor_core::ops::linear`) take their thread count from this pool; candle's own
+//! matmuls, where some remain, still ask the process environment. For several
 //! runs at once, call [`train`] from several threads (one per core), as
 //! [`crate::reproduce`] does.
 
