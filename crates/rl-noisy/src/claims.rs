@@ -393,35 +393,30 @@ mod tests {
             .collect()
     }
 
+    const IDS: [&str; 4] = [
+        "nr.cartpole-mean",
+        "nr.cartpole-std",
+        "nr.acrobot",
+        "nr.cartpole-level",
+    ];
+    /// CartPole instance means: widely spread / tight near the cap.
+    const CP_SPREAD: [f64; 5] = [150.0, 120.0, 175.0, 190.0, 140.0];
+    const CP_TIGHT: [f64; 5] = [196.0, 198.0, 197.5, 199.0, 196.5];
+    /// Acrobot instance means: a worse and a better learned agent.
+    const AC_WORSE: [f64; 5] = [-120.0, -110.0, -130.0, -125.0, -115.0];
+    const AC_BETTER: [f64; 5] = [-85.0, -88.0, -84.0, -90.0, -86.0];
+
     fn v(cs: &[(String, Verdict)], id: &str) -> Verdict {
         cs.iter().find(|c| c.0 == id).unwrap().1
     }
 
     #[test]
     fn claims_hold_when_nrowan_is_clearly_better() {
-        let cp = task(
-            "CartPole",
-            22.0,
-            &[150.0, 120.0, 175.0, 190.0, 140.0],
-            &[196.0, 198.0, 197.5, 199.0, 196.5],
-        );
-        let ac = task(
-            "Acrobot",
-            -499.0,
-            &[-120.0, -110.0, -130.0, -125.0, -115.0],
-            &[-85.0, -88.0, -84.0, -90.0, -86.0],
-        );
+        let cp = task("CartPole", 22.0, &CP_SPREAD, &CP_TIGHT);
+        let ac = task("Acrobot", -499.0, &AC_WORSE, &AC_BETTER);
         let cs = verdicts(&cp, &ac);
         let ids: Vec<&str> = cs.iter().map(|c| c.0.as_str()).collect();
-        assert_eq!(
-            ids,
-            [
-                "nr.cartpole-mean",
-                "nr.cartpole-std",
-                "nr.acrobot",
-                "nr.cartpole-level"
-            ]
-        );
+        assert_eq!(ids, IDS);
         for (id, verdict) in &cs {
             assert_eq!(*verdict, Verdict::Holds, "{id}");
         }
@@ -432,22 +427,12 @@ mod tests {
         let cp = task(
             "CartPole",
             22.0,
-            &[196.0, 198.0, 197.5, 199.0, 196.5],
+            &CP_TIGHT,
             &[100.0, 60.0, 150.0, 90.0, 120.0],
         );
-        let ac = task(
-            "Acrobot",
-            -499.0,
-            &[-85.0, -88.0, -84.0, -90.0, -86.0],
-            &[-120.0, -110.0, -130.0, -125.0, -115.0],
-        );
+        let ac = task("Acrobot", -499.0, &AC_BETTER, &AC_WORSE);
         let cs = verdicts(&cp, &ac);
-        for id in [
-            "nr.cartpole-mean",
-            "nr.cartpole-std",
-            "nr.acrobot",
-            "nr.cartpole-level",
-        ] {
+        for id in IDS {
             assert_eq!(v(&cs, id), Verdict::Fails, "{id}");
         }
     }
@@ -481,12 +466,7 @@ mod tests {
     fn agents_that_did_not_learn_leave_comparisons_inconclusive() {
         // Acrobot: both agents at the random policy's −500 (NROWAN a little above by
         // chance in one instance), as the quick run of the old budgets did.
-        let cp = task(
-            "CartPole",
-            22.0,
-            &[150.0, 120.0, 175.0, 190.0, 140.0],
-            &[196.0, 198.0, 197.5, 199.0, 196.5],
-        );
+        let cp = task("CartPole", 22.0, &CP_SPREAD, &CP_TIGHT);
         let ac = task(
             "Acrobot",
             -499.0,
