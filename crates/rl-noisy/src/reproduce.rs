@@ -542,13 +542,20 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
             }
         }
         if !bands.is_empty() {
+            // The random policy's mean return, the level every agent must beat.
+            bands.push(Band {
+                name: format!("random policy ({:.0})", random_mean[ti]),
+                points: xs
+                    .iter()
+                    .map(|&x| (x, random_mean[ti], random_mean[ti], random_mean[ti]))
+                    .collect(),
+            });
             let file = format!("learning_{}.png", task.label.to_ascii_lowercase());
             band_plot(
                 opts.out_dir.join(&file),
                 &format!(
-                    "{}: return of the last 10 training episodes, mean ± 90% t band over \
-                     {instances} instances (random policy {:.0})",
-                    task.env_id, random_mean[ti]
+                    "{}: last-10-episode return, mean ± 90% t band, {instances} instances",
+                    task.env_id
                 ),
                 "env steps",
                 "episode return",
