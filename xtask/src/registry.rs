@@ -39,7 +39,7 @@ pub const fn planned(name: &'static str, title: &'static str) -> Paper {
 
 #[rustfmt::skip]
 pub static REGISTRY: &[Paper] = &[
-    paper("core", "candor-core self-checks (phase spectrum, metrics, kNN) against theory", candor_core::selfcheck::run),
+    paper("core", "candor-core self-checks (phase spectrum, metrics, kNN) against theory", crate::selfcheck::run),
     paper("pointcloud-defense", "SRS and SOR defenses against adversarial point clouds (arXiv 1812.11017)", candor_pointcloud_defense::reproduce::run),
     paper("forgery", "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)", candor_forgery::reproduce::run),
     paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run),

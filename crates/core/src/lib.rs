@@ -5,7 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`alloc`] | glibc allocator tuning that keeps freed tensors' memory (page faults are slow on VMs) |
-//! | [`rng`] | [`SeededRng`](rng::SeededRng), seeded dropout: the same seed gives the same numbers |
+//! | [`rng`] | [`SeededRng`], seeded dropout: the same seed gives the same numbers |
 //! | [`init`] | a seeded `VarBuilder`: candle-nn layers initialised reproducibly |
 //! | [`imageio`] | images ↔ `C×H×W` tensors in `[0, 1]`, PNG/JPEG, JPEG re-encoding, resizing, crops |
 //! | [`fft`] | 2-D FFT, the SPSL phase spectrum, the amplitude spectrum (per plane, batched) |
@@ -21,7 +21,6 @@
 //! | [`stats`] | Wilson / Clopper–Pearson, bootstrap (percentile, BCa, clustered), McNemar, DeLong (clustered), Welch, Mann–Whitney, Holm; claim verdicts from tests |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
-//! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |
 //!
 //! ```
 //! use candor_core::{fft, metrics};
@@ -52,10 +51,14 @@ pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod rng;
-pub mod selfcheck;
 pub mod stats;
 
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
 pub use rng::SeededRng;
+
+/// The README's Rust example, compiled and run as a doctest so the snippet stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

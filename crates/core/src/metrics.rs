@@ -13,7 +13,7 @@
 //!
 //! All arithmetic is done in `f64`. Bad input (empty slices, length mismatches,
 //! NaN/∞ values, a single class where two are needed, images smaller than the
-//! SSIM window) is reported as [`Error::InvalidInput`](crate::Error::InvalidInput),
+//! SSIM window) is reported as [`Error::InvalidInput`],
 //! never as a panic.
 
 use std::cmp::Ordering;

@@ -17,18 +17,20 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use crate::fft::{phase_spectrum, phase_spectrum_tensor};
-use crate::knn::{knn_brute, KdTree};
-use crate::metrics::{average_precision, eer, mann_whitney_auc, psnr, roc_auc, roc_curve, ssim};
-use crate::plot::{line_plot, Series};
-use crate::report::{Cell, Report, Table};
-use crate::reproduce::ReproduceOptions;
-use crate::rng::SeededRng;
-use crate::stats::claim::{ClaimFamily, Judgement};
-use crate::stats::delong::DeLong;
-use crate::stats::dist::normal_cdf;
-use crate::stats::NormalEstimate;
-use crate::Result;
+use candor_core::fft::{phase_spectrum, phase_spectrum_tensor};
+use candor_core::knn::{knn_brute, KdTree};
+use candor_core::metrics::{
+    average_precision, eer, mann_whitney_auc, psnr, roc_auc, roc_curve, ssim,
+};
+use candor_core::plot::{line_plot, Series};
+use candor_core::report::{Cell, Report, Table};
+use candor_core::reproduce::ReproduceOptions;
+use candor_core::rng::SeededRng;
+use candor_core::stats::claim::{ClaimFamily, Judgement};
+use candor_core::stats::delong::DeLong;
+use candor_core::stats::dist::normal_cdf;
+use candor_core::stats::NormalEstimate;
+use candor_core::Result;
 
 /// Significance level of every check.
 const ALPHA: f64 = 0.05;
@@ -453,7 +455,7 @@ fn knn_checks(
 
 /// Run core's self-checks and return their report.
 pub fn run(opts: &ReproduceOptions) -> Result<Report> {
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| crate::Error::io(&opts.out_dir, e))?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(|e| candor_core::Error::io(&opts.out_dir, e))?;
     let mut report = Report::new(
         "core",
         opts.scale.as_str(),
@@ -474,14 +476,14 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Verdict;
+    use candor_core::report::Verdict;
 
     #[test]
     fn smoke_claims_are_decided_by_tests() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = ReproduceOptions::new(crate::Scale::Smoke, 0, dir.path());
+        let opts = ReproduceOptions::new(candor_core::Scale::Smoke, 0, dir.path());
         let r = run(&opts).unwrap();
-        crate::report::validate_results_json(&serde_json::to_value(&r).unwrap()).unwrap();
+        candor_core::report::validate_results_json(&serde_json::to_value(&r).unwrap()).unwrap();
         for c in &r.claims {
             assert!(c.test.p_adjusted.is_some(), "{} is in the family", c.id);
             // The identities never fail; the statistical checks may be undecided at
