@@ -74,6 +74,7 @@ pub mod buffer;
 pub mod env;
 pub mod envs;
 pub mod eval;
+pub mod rollout;
 pub mod space;
 
 pub use buffer::{Batch, BatchArrays, ReplayBuffer};
