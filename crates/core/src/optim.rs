@@ -244,7 +244,7 @@ fn load_states(
 /// except that `torch.optim.AdamW` defaults to `weight_decay = 0.01`; see
 /// [`AdamConfig::adamw`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdamConfig {
     /// Learning rate (1e-3).
     pub lr: f64,
@@ -439,7 +439,7 @@ impl_adam_like!(AdamW);
 
 /// Hyper-parameters of [`Sgd`] (`torch.optim.SGD` names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SgdConfig {
     /// Learning rate (1e-3).
     pub lr: f64,
@@ -591,7 +591,7 @@ impl Optim for Sgd {
 
 /// Hyper-parameters of [`RmsProp`] (`torch.optim.RMSprop` names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RmsPropConfig {
     /// Learning rate (1e-2).
     pub lr: f64,
@@ -846,6 +846,7 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
 
 /// Epoch-indexed learning-rate schedules (closed forms of PyTorch's schedulers).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// The base learning rate throughout.
     #[default]
@@ -938,7 +939,7 @@ pub enum ThresholdMode {
 /// Hyper-parameters of [`ReduceLrOnPlateau`] (`torch.optim.lr_scheduler.ReduceLROnPlateau`
 /// names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlateauConfig {
     /// Min or Max (Min).
     pub mode: PlateauMode,
@@ -979,6 +980,7 @@ impl Default for PlateauConfig {
 ///
 /// Serialisable for checkpoints (the "no best yet" state is `best: null`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReduceLrOnPlateau {
     config: PlateauConfig,
     best: Option<f64>,
