@@ -1,5 +1,9 @@
 //! Checks shared by the harnesses.
 
+// `cargo fuzz` builds with `--cfg fuzzing`; the crates whose tests include this file do
+// not all declare that cfg.
+#![allow(unexpected_cfgs)]
+
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;

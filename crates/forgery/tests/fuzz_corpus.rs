@@ -1,0 +1,50 @@
+//! Replays the committed fuzz corpus and regression inputs of this crate's readers
+//! through the same harness the cargo-fuzz targets run (`fuzz/harness/forgery.rs`), so CI
+//! keeps every fixed crash fixed on stable without nightly. See docs/reliability.md.
+
+#[path = "../../../fuzz/harness/forgery.rs"]
+mod harness;
+
+const DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Peak allocation allowed for a text input of `len` bytes: parsed values and JSON
+/// trees stay within a constant factor of the text (TEXT_BOUND_FACTOR), plus 1 MiB.
+const TEXT_BOUND_FACTOR: usize = 64;
+
+fn text_bound(len: usize) -> usize {
+    TEXT_BOUND_FACTOR * len + (1 << 20)
+}
+
+#[test]
+fn npy_corpus() {
+    harness::replay_committed(DIR, "npy", harness::npy, text_bound);
+}
+
+#[test]
+fn ff_splits_corpus() {
+    harness::replay_committed(DIR, "ff_splits", harness::ff_splits, text_bound);
+}
+
+/// The `config` target's inputs start with a crate selector; every input is run
+/// through this crate's config types.
+#[test]
+fn config_corpus() {
+    harness::replay_committed(
+        DIR,
+        "config",
+        |d| harness::config(d.get(1..).unwrap_or_default()),
+        text_bound,
+    );
+}
+
+#[test]
+fn configs_reject_unknown_keys_at_every_level() {
+    harness::assert_configs_reject_unknown_keys(harness::config_defaults(), harness::config);
+}
+
+/// Writes this crate's seeds of the `config` fuzz target (run with `--ignored`).
+#[test]
+#[ignore]
+fn write_config_seeds() {
+    harness::write_config_seeds(DIR, 2, "forgery", harness::config_defaults());
+}
