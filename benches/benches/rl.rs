@@ -71,7 +71,7 @@ fn bench_updates(c: &mut Criterion) {
     let mut g = c.benchmark_group("dqn_update");
     for algo in [Algo::Dqn, Algo::NoisyNet, Algo::Nrowan] {
         let cfg = Config::paper(algo, "CartPole-v0").unwrap();
-        let mut agent = Agent::new(&cfg, obs_dim, n_actions, 0).unwrap();
+        let mut agent = Agent::new(&cfg, obs_dim, n_actions, 0, &candle_core::Device::Cpu).unwrap();
         let mut rng = SeededRng::new(2);
         let batch = buf.sample(32, &mut rng, &Device::Cpu).unwrap();
         let k = if algo == Algo::Nrowan { 0.5 } else { 0.0 };
@@ -86,7 +86,7 @@ fn bench_updates(c: &mut Criterion) {
     let mut g = c.benchmark_group("action_latency");
     for algo in [Algo::Dqn, Algo::Nrowan] {
         let cfg = Config::paper(algo, "CartPole-v0").unwrap();
-        let mut agent = Agent::new(&cfg, obs_dim, n_actions, 0).unwrap();
+        let mut agent = Agent::new(&cfg, obs_dim, n_actions, 0, &candle_core::Device::Cpu).unwrap();
         let obs = vec![0.01f32, -0.02, 0.03, 0.01];
         g.bench_with_input(
             BenchmarkId::new("candor", format!("{algo:?}/act")),

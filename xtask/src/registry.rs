@@ -1,67 +1,64 @@
-//! The papers `cargo xtask reproduce` knows. A paper crate that lands adds its
-//! `reproduce::run` here.
+//! The papers `cargo xtask reproduce` knows. Registering a paper is one line in
+//! [`REGISTRY`] (plus its crate in xtask's Cargo.toml).
 
 use candor_core::report::Report;
 use candor_core::ReproduceOptions;
 
 pub type RunFn = fn(&ReproduceOptions) -> candor_core::Result<Report>;
 
-pub struct Entry {
-    /// The name used with `--paper` and as the output folder.
+/// One paper: its name (used with `--paper` and as the output folder), title, and its
+/// `reproduce::run` once implemented.
+#[derive(Clone, Copy)]
+pub struct Paper {
     pub name: &'static str,
     pub title: &'static str,
     /// For planned papers: where the work stands.
     pub status: &'static str,
     pub run: Option<RunFn>,
+    /// Run with `RAYON_NUM_THREADS=1` unless the user set it: candle's CPU matmul reads
+    /// it to decide how many chunks to split a product into, which only costs for the
+    /// tiny products of small-network RL. Only the binary sets it, never a library.
+    pub single_threaded_matmul: bool,
 }
 
-pub static REGISTRY: &[Entry] = &[
-    Entry {
-        name: "core",
-        title: "candor-core self-checks (phase spectrum, metrics, kNN) against theory",
+/// An implemented paper.
+pub const fn paper(name: &'static str, title: &'static str, run: RunFn) -> Paper {
+    Paper {
+        name,
+        title,
         status: "implemented",
-        run: Some(candor_core::selfcheck::run),
-    },
-    Entry {
-        name: "pointcloud-defense",
-        title: "SRS and SOR defenses against adversarial point clouds (arXiv 1812.11017)",
-        status: "implemented",
-        run: Some(candor_pointcloud_defense::reproduce::run),
-    },
-    Entry {
-        name: "forgery",
-        title: "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)",
-        status: "implemented",
-        run: Some(candor_forgery::reproduce::run),
-    },
-    Entry {
-        name: "rl-noisy",
-        title: "NROWAN-DQN (arXiv 2006.10980)",
-        status: "implemented",
-        run: Some(candor_rl_noisy::reproduce::run),
-    },
-    Entry {
-        name: "rl-ddpg",
-        title: "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)",
+        run: Some(run),
+        single_threaded_matmul: false,
+    }
+}
+
+/// A paper not implemented yet.
+pub const fn planned(name: &'static str, title: &'static str) -> Paper {
+    Paper {
+        name,
+        title,
         status: "planned",
         run: None,
-    },
-    Entry {
-        name: "erl",
-        title: "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)",
-        status: "planned",
-        run: None,
-    },
-    Entry {
-        name: "matting",
-        title: "Image matting via real-time user clicks and uncertainty (CVPR 2021)",
-        status: "planned",
-        run: None,
-    },
-    Entry {
-        name: "watermark",
-        title: "Model watermarking for image processing networks (AAAI 2020)",
-        status: "planned",
-        run: None,
-    },
+        single_threaded_matmul: false,
+    }
+}
+
+impl Paper {
+    /// See [`Paper::single_threaded_matmul`].
+    pub const fn single_threaded_matmul(mut self) -> Self {
+        self.single_threaded_matmul = true;
+        self
+    }
+}
+
+#[rustfmt::skip]
+pub static REGISTRY: &[Paper] = &[
+    paper("core", "candor-core self-checks (phase spectrum, metrics, kNN) against theory", candor_core::selfcheck::run),
+    paper("pointcloud-defense", "SRS and SOR defenses against adversarial point clouds (arXiv 1812.11017)", candor_pointcloud_defense::reproduce::run),
+    paper("forgery", "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)", candor_forgery::reproduce::run),
+    paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run).single_threaded_matmul(),
+    planned("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)"),
+    planned("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)"),
+    planned("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)"),
+    planned("watermark", "Model watermarking for image processing networks (AAAI 2020)"),
 ];

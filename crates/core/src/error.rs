@@ -8,6 +8,11 @@ pub enum Error {
     /// The caller passed something the operation cannot accept (wrong shape, NaN, empty…).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The operation has no implementation for this device, dtype or build (e.g. an
+    /// op without a CUDA kernel, or `--device cuda` in a build without the `cuda`
+    /// feature). The message names the operation and the device.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

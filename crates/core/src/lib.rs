@@ -11,12 +11,14 @@
 //! | [`fft`] | 2-D FFT, the SPSL phase spectrum, the amplitude spectrum (per plane, batched) |
 //! | [`knn`] | k nearest neighbours inside a point set: brute force and kd-tree, identical results |
 //! | [`metrics`] | accuracy, ROC/AUC, EER, AP (as scikit-learn), PSNR, SSIM (as scikit-image), NC, BER, mean ± std with 95% CI |
-//! | [`ops`] | CPU ops with gradients that candle lacks or runs slowly: conv2d (dense, grouped, depthwise), max/avg/adaptive pooling, bilinear resampling, layer/group/instance/batch norm, ReLU |
-//! | [`nn`] | trainable layers on those ops with PyTorch names: `Conv2d`, `SeparableConv2d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`, pools, `Upsample` |
-//! | [`gradcheck`] | finite-difference gradient checks for tests |
+//! | [`ops`] | CPU ops with gradients that candle lacks or runs slowly: conv2d (dense, grouped, depthwise), conv_transpose2d, max/avg/adaptive pooling, bilinear resampling, layer/group/instance/batch norm, linear with fused activation, ReLU/LeakyReLU/ELU/sigmoid/tanh/softplus |
+//! | [`nn`] | trainable layers on those ops with PyTorch names, one file each: `Linear`, `Mlp`, `Conv2d`, `ConvTranspose2d`, `SeparableConv2d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`, `InstanceNorm2d`, `Dropout`, activations, pools, `Upsample` |
+//! | [`gradcheck`] | finite-difference gradient checks and the every-parameter-gets-a-gradient assertion, for tests |
 //! | [`optim`] | Adam (coupled L2), AdamW, SGD with momentum/Nesterov, RMSprop, clipping, LR schedules, target-network updates |
 //! | [`checkpoint`] | safetensors checkpoints written atomically; resumable training state |
 //! | [`data`] | seeded mini-batches and group splits |
+//! | [`device`] | `--device cpu\|cuda[:N]`: [`DeviceSpec`], parsed once and opened once |
+//! | [`stats`] | Wilson / Clopper–Pearson, bootstrap (percentile, BCa, clustered), McNemar, DeLong (clustered), Welch, Mann–Whitney, Holm; claim verdicts from tests |
 //! | [`report`], [`plot`] | results tables (ours beside the paper's), claims, `results.json`, PNG plots |
 //! | [`reproduce`] | the options every paper's `reproduce::run` takes |
 //! | [`selfcheck`] | core's own experiment, run by `cargo xtask reproduce --paper core` |
@@ -33,6 +35,7 @@
 pub mod alloc;
 pub mod checkpoint;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod fft;
 pub mod fsio;
@@ -50,7 +53,9 @@ pub mod report;
 pub mod reproduce;
 pub mod rng;
 pub mod selfcheck;
+pub mod stats;
 
+pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
 pub use rng::SeededRng;

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Once;
 
 use plotters::prelude::*;
-use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, FontTransform};
 
 use crate::{Error, Result};
 
@@ -74,6 +75,19 @@ fn save_png(path: &Path, buf: Vec<u8>) -> Result<()> {
     crate::fsio::write_atomic(path, &out.into_inner())
 }
 
+/// An axis tick: integers without a decimal point, others with at most 3 decimals.
+fn tick(v: &f64) -> String {
+    let v = *v;
+    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
+        return format!("{v:.1e}");
+    }
+    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) {
+        return format!("{:.0}", v.round());
+    }
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for v in vals.filter(|v| v.is_finite()) {
@@ -119,6 +133,8 @@ pub fn line_plot(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -151,82 +167,531 @@ pub fn line_plot(
     save_png(path.as_ref(), buf)
 }
 
-/// Draw a bar chart (with ± error whiskers where given) and write a PNG to `path`.
+/// Draw a bar chart (with ± error whiskers where given) and write a PNG to `path`: one
+/// bar per label in one colour (a [`grouped_bar_plot`] with a single variant).
 pub fn bar_plot(path: impl AsRef<Path>, title: &str, y_label: &str, bars: &[Bar]) -> Result<()> {
     if bars.is_empty() {
         return Err(Error::invalid(format!("bar plot '{title}' has no bars")));
     }
-    register_font();
-    let hi = bars
-        .iter()
-        .map(|b| b.value + b.err.unwrap_or(0.0))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
-    let lo = bars
-        .iter()
-        .map(|b| b.value - b.err.unwrap_or(0.0))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::min);
-    let top = if hi - lo > 0.0 {
-        hi + 0.08 * (hi - lo)
-    } else {
-        1.0
+    let plot = GroupedBars {
+        title: title.to_string(),
+        y_label: y_label.to_string(),
+        variants: vec![String::new()],
+        groups: bars
+            .iter()
+            .map(|b| BarGroup {
+                label: b.label.clone(),
+                bars: vec![BarValue {
+                    value: b.value,
+                    interval: b.err.map(|e| [b.value - e, b.value + e]),
+                }],
+            })
+            .collect(),
+        y_range: None,
+        reference: None,
     };
-    let n = bars.len();
+    grouped_bar_plot(path, &plot)
+}
+
+/// One bar of a [`GroupedBars`]: a value (NaN = not run, no bar) and an optional
+/// interval drawn as a whisker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BarValue {
+    pub value: f64,
+    pub interval: Option<[f64; 2]>,
+}
+
+impl BarValue {
+    pub fn new(value: f64, interval: Option<[f64; 2]>) -> Self {
+        Self { value, interval }
+    }
+}
+
+/// One group of bars (an attack, a method, a task): one bar per variant, in the
+/// order of [`GroupedBars::variants`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarGroup {
+    pub label: String,
+    pub bars: Vec<BarValue>,
+}
+
+/// A grouped bar plot: groups along x, one colour per variant (defense, model), a
+/// legend of the variants above the plot, interval whiskers, and x labels that are
+/// wrapped, shrunk or turned upright so that they never overlap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedBars {
+    pub title: String,
+    pub y_label: String,
+    /// Variant names (legend entries); a single unnamed variant hides the legend.
+    pub variants: Vec<String>,
+    pub groups: Vec<BarGroup>,
+    /// Fixed y range (e.g. (0, 1) for accuracies); by default from the data and 0.
+    pub y_range: Option<(f64, f64)>,
+    /// A horizontal reference line (e.g. chance at 0.5) and its legend text.
+    pub reference: Option<(f64, String)>,
+}
+
+/// How the x labels are drawn: lines per label at a font size, or upright.
+struct LabelLayout {
+    size: u32,
+    lines: Vec<Vec<String>>,
+    upright: bool,
+    height: u32,
+}
+
+/// Greedy word wrap of `text` into lines no wider than `max` pixels; None when one
+/// word alone is wider.
+fn wrap<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    text: &str,
+    size: u32,
+    max: u32,
+) -> Option<Vec<String>> {
+    let font: TextStyle = ("sans-serif", size).into_font().into();
+    let width = |s: &str| area.estimate_text_size(s, &font).map_or(u32::MAX, |d| d.0);
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split_whitespace() {
+        if width(word) > max {
+            return None;
+        }
+        let cand = if cur.is_empty() {
+            word.to_string()
+        } else {
+            format!("{cur} {word}")
+        };
+        if width(&cand) <= max {
+            cur = cand;
+        } else {
+            lines.push(std::mem::take(&mut cur));
+            cur = word.to_string();
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    Some(lines)
+}
+
+fn layout_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: &[String],
+    slot: u32,
+) -> LabelLayout {
+    let max = slot.saturating_sub(8).max(8);
+    for size in [15u32, 13, 11] {
+        let wrapped: Option<Vec<Vec<String>>> =
+            labels.iter().map(|l| wrap(area, l, size, max)).collect();
+        if let Some(lines) = wrapped {
+            let rows = lines.iter().map(Vec::len).max().unwrap_or(1) as u32;
+            if rows <= 3 {
+                return LabelLayout {
+                    size,
+                    height: rows * (size + 4) + 14,
+                    lines,
+                    upright: false,
+                };
+            }
+        }
+    }
+    // Upright labels, one line each, shortened to a third of the image height.
+    let size = 11u32.min(slot.saturating_sub(2).max(8));
+    let font: TextStyle = ("sans-serif", size).into_font().into();
+    let cap = H / 3;
+    let lines: Vec<Vec<String>> = labels
+        .iter()
+        .map(|l| {
+            let mut t = l.clone();
+            while area.estimate_text_size(&t, &font).map_or(0, |d| d.0) > cap && t.len() > 1 {
+                t.pop();
+                while !t.is_char_boundary(t.len()) {
+                    t.pop();
+                }
+                t = format!("{}…", t.trim_end_matches('…'));
+            }
+            vec![t]
+        })
+        .collect();
+    let longest = lines
+        .iter()
+        .map(|l| area.estimate_text_size(&l[0], &font).map_or(0, |d| d.0))
+        .max()
+        .unwrap_or(0);
+    LabelLayout {
+        size,
+        lines,
+        upright: true,
+        height: longest + 14,
+    }
+}
+
+/// Legend rows: (colour index, text, x offset) per row, laid out within `width`.
+fn legend_rows<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    names: &[String],
+    width: u32,
+) -> Vec<Vec<(usize, String, i32)>> {
+    let font: TextStyle = ("sans-serif", 14).into_font().into();
+    let mut rows: Vec<Vec<(usize, String, i32)>> = vec![Vec::new()];
+    let mut x = 0i32;
+    for (i, n) in names.iter().enumerate() {
+        let w = area.estimate_text_size(n, &font).map_or(60, |d| d.0) as i32 + 40;
+        if x > 0 && x + w > width as i32 {
+            rows.push(Vec::new());
+            x = 0;
+        }
+        if let Some(r) = rows.last_mut() {
+            r.push((i, n.clone(), x));
+        }
+        x += w;
+    }
+    rows
+}
+
+/// Draw a [`GroupedBars`] and write a PNG to `path`.
+pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()> {
+    let nv = plot.variants.len();
+    let ng = plot.groups.len();
+    if ng == 0 || nv == 0 {
+        return Err(Error::invalid(format!(
+            "grouped bar plot '{}' has no bars",
+            plot.title
+        )));
+    }
+    if let Some(g) = plot.groups.iter().find(|g| g.bars.len() != nv) {
+        return Err(Error::invalid(format!(
+            "grouped bar plot '{}': group '{}' has {} bars for {nv} variants",
+            plot.title,
+            g.label,
+            g.bars.len()
+        )));
+    }
+    register_font();
+    let vals = || {
+        plot.groups.iter().flat_map(|g| {
+            g.bars.iter().flat_map(|b| {
+                let [lo, hi] = b.interval.unwrap_or([b.value, b.value]);
+                [b.value, lo, hi]
+            })
+        })
+    };
+    let (y0, y1) = match plot.y_range {
+        Some(r) => r,
+        None => {
+            let finite = || vals().filter(|v| v.is_finite());
+            let lo = finite().fold(0.0f64, f64::min);
+            let mut hi = finite().fold(0.0f64, f64::max);
+            if let Some((r, _)) = &plot.reference {
+                hi = hi.max(*r);
+            }
+            let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
+            (
+                if lo < 0.0 { lo - 0.05 * span } else { 0.0 },
+                hi + 0.08 * span,
+            )
+        }
+    };
+    let show_legend = nv > 1 || plot.reference.is_some();
+    let mut legend: Vec<String> = if nv > 1 {
+        plot.variants.clone()
+    } else {
+        Vec::new()
+    };
+    if let Some((_, name)) = &plot.reference {
+        legend.push(name.clone());
+    }
+    let mut buf = vec![255u8; (W * H * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let root = root
+            .titled(&plot.title, ("sans-serif", 22))
+            .map_err(plot_err)?;
+        let margin = 16u32;
+        let rows = if show_legend {
+            legend_rows(&root, &legend, W - 2 * margin)
+        } else {
+            Vec::new()
+        };
+        let legend_h = if show_legend {
+            rows.len() as u32 * 22 + 6
+        } else {
+            0
+        };
+        let (legend_area, chart_area) = root.split_vertically(legend_h);
+        // Slot width per group, from the plot width the chart will have.
+        let y_area = 70u32;
+        let plot_w = W - 2 * margin - y_area;
+        let layout = layout_labels(
+            &chart_area,
+            &plot
+                .groups
+                .iter()
+                .map(|g| g.label.clone())
+                .collect::<Vec<_>>(),
+            plot_w / ng as u32,
+        );
+        let mut chart = ChartBuilder::on(&chart_area)
+            .margin(margin)
+            .margin_top(6)
+            .x_label_area_size(layout.height)
+            .y_label_area_size(y_area)
+            .build_cartesian_2d(0f64..ng as f64, y0..y1)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .x_label_formatter(&|_| String::new())
+            .y_desc(&plot.y_label)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        // Bars and whiskers.
+        let slot = 0.8 / nv as f64;
+        for (g, group) in plot.groups.iter().enumerate() {
+            for (v, b) in group.bars.iter().enumerate() {
+                if !b.value.is_finite() {
+                    continue;
+                }
+                let x0 = g as f64 + 0.1 + v as f64 * slot;
+                let (xa, xb) = (x0 + 0.06 * slot, x0 + 0.94 * slot);
+                let base = 0f64.clamp(y0, y1);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(xa, base), (xb, b.value.clamp(y0, y1))],
+                        palette(v).filled(),
+                    )))
+                    .map_err(plot_err)?;
+                if let Some([lo, hi]) = b.interval {
+                    let (lo, hi) = (lo.clamp(y0, y1), hi.clamp(y0, y1));
+                    if lo.is_finite() && hi.is_finite() {
+                        let xm = (xa + xb) / 2.0;
+                        let cap = 0.25 * (xb - xa);
+                        let mut lines = vec![vec![(xm, lo), (xm, hi)]];
+                        for y in [lo, hi] {
+                            lines.push(vec![(xm - cap, y), (xm + cap, y)]);
+                        }
+                        chart
+                            .draw_series(
+                                lines
+                                    .into_iter()
+                                    .map(|l| PathElement::new(l, BLACK.stroke_width(2))),
+                            )
+                            .map_err(plot_err)?;
+                    }
+                }
+            }
+        }
+        if let Some((r, _)) = &plot.reference {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, *r), (ng as f64, *r)],
+                    RGBColor(90, 90, 90).stroke_width(2),
+                )))
+                .map_err(plot_err)?;
+        }
+        // Group labels, centred under each group.
+        let font = ("sans-serif", layout.size).into_font();
+        for (g, lines) in layout.lines.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(g as f64 + 0.5, y0));
+            let (bx, by) = chart_area.get_base_pixel();
+            let (px, py) = (px - bx, py - by + 6);
+            if layout.upright {
+                let style = font
+                    .clone()
+                    .transform(FontTransform::Rotate270)
+                    .color(&BLACK);
+                let w = chart_area
+                    .estimate_text_size(&lines[0], &("sans-serif", layout.size).into_font().into())
+                    .map_or(0, |d| d.0) as i32;
+                chart_area
+                    .draw(&Text::new(
+                        lines[0].clone(),
+                        (px - layout.size as i32 / 2, py + w),
+                        style,
+                    ))
+                    .map_err(plot_err)?;
+            } else {
+                for (k, line) in lines.iter().enumerate() {
+                    let style = font
+                        .clone()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Top));
+                    chart_area
+                        .draw(&Text::new(
+                            line.clone(),
+                            (px, py + k as i32 * (layout.size as i32 + 4)),
+                            style,
+                        ))
+                        .map_err(plot_err)?;
+                }
+            }
+        }
+        // Legend above the plot.
+        let lfont = ("sans-serif", 14)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        for (r, row) in rows.iter().enumerate() {
+            let y = r as i32 * 22 + 4;
+            for (i, name, x) in row {
+                let x = *x + margin as i32;
+                let is_ref = *i >= if nv > 1 { nv } else { 0 };
+                if is_ref {
+                    legend_area
+                        .draw(&PathElement::new(
+                            vec![(x, y + 8), (x + 18, y + 8)],
+                            RGBColor(90, 90, 90).stroke_width(2),
+                        ))
+                        .map_err(plot_err)?;
+                } else {
+                    legend_area
+                        .draw(&Rectangle::new(
+                            [(x, y + 1), (x + 16, y + 15)],
+                            palette(*i).filled(),
+                        ))
+                        .map_err(plot_err)?;
+                }
+                legend_area
+                    .draw(&Text::new(name.clone(), (x + 22, y + 8), lfont.clone()))
+                    .map_err(plot_err)?;
+            }
+        }
+        root.present().map_err(plot_err)?;
+    }
+    save_png(path.as_ref(), buf)
+}
+
+/// A curve with an interval band: (x, mean, lo, hi) points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub name: String,
+    pub points: Vec<(f64, f64, f64, f64)>,
+}
+
+impl Band {
+    /// Mean ± a two-sided t interval at `conf` over runs (seeds) sampled at the same
+    /// `xs`: `runs[i][j]` is run i at `xs[j]`; NaN values are skipped; with fewer than
+    /// two runs at an x the band has zero width there.
+    pub fn mean_t_interval(
+        name: impl Into<String>,
+        xs: &[f64],
+        runs: &[Vec<f64>],
+        conf: f64,
+    ) -> Result<Self> {
+        crate::stats::dist::check_conf(conf)?;
+        if let Some(r) = runs.iter().find(|r| r.len() != xs.len()) {
+            return Err(Error::invalid(format!(
+                "band: a run has {} values for {} x positions",
+                r.len(),
+                xs.len()
+            )));
+        }
+        let mut points = Vec::with_capacity(xs.len());
+        for (j, &x) in xs.iter().enumerate() {
+            let v: Vec<f64> = runs
+                .iter()
+                .map(|r| r[j])
+                .filter(|v| v.is_finite())
+                .collect();
+            if v.is_empty() {
+                continue;
+            }
+            let n = v.len() as f64;
+            let m = v.iter().sum::<f64>() / n;
+            let half = if v.len() >= 2 {
+                let s2 = v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0);
+                crate::stats::dist::t_quantile(1.0 - (1.0 - conf) / 2.0, n - 1.0) * (s2 / n).sqrt()
+            } else {
+                0.0
+            };
+            points.push((x, m, m - half, m + half));
+        }
+        Ok(Self {
+            name: name.into(),
+            points,
+        })
+    }
+}
+
+/// Draw curves with shaded interval bands (e.g. learning curves: mean ± a 95% t
+/// interval over seeds) and a legend, and write a PNG to `path`.
+pub fn band_plot(
+    path: impl AsRef<Path>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    bands: &[Band],
+) -> Result<()> {
+    if bands.iter().all(|b| b.points.is_empty()) {
+        return Err(Error::invalid(format!("band plot '{title}' has no points")));
+    }
+    register_font();
+    let (x0, x1) = range(bands.iter().flat_map(|b| b.points.iter().map(|p| p.0)));
+    let (y0, y1) = range(
+        bands
+            .iter()
+            .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2, p.3])),
+    );
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 24))
+            .caption(title, ("sans-serif", 22))
             .margin(16)
-            .x_label_area_size(60)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0f64..n as f64, lo..top)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(plot_err)?;
-        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         chart
             .configure_mesh()
-            .disable_x_mesh()
+            .x_desc(x_label)
             .y_desc(y_label)
-            .x_labels(n * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - i as f64 - 0.5).abs() < 1e-6 && i < labels.len() {
-                    labels[i].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
-        for (i, b) in bars.iter().enumerate() {
-            let x = i as f64;
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(x + 0.15, 0.0), (x + 0.85, b.value)],
-                    palette(i).filled(),
-                )))
-                .map_err(plot_err)?;
-            if let Some(e) = b.err {
-                let (a, z) = (b.value - e, b.value + e);
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(x + 0.5, a), (x + 0.5, z)],
-                        BLACK.stroke_width(2),
-                    )))
-                    .map_err(plot_err)?;
-                for y in [a, z] {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(x + 0.4, y), (x + 0.6, y)],
-                            BLACK.stroke_width(2),
-                        )))
-                        .map_err(plot_err)?;
-                }
+        for (i, b) in bands.iter().enumerate() {
+            let c = palette(i);
+            let pts: Vec<_> = b
+                .points
+                .iter()
+                .copied()
+                .filter(|p| {
+                    p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.3.is_finite()
+                })
+                .collect();
+            if pts.is_empty() {
+                continue;
             }
+            let mut poly: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
+            poly.extend(pts.iter().rev().map(|p| (p.0, p.2)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    pts.iter().map(|p| (p.0, p.1)),
+                    c.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(b.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
         }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
     save_png(path.as_ref(), buf)
@@ -347,6 +812,138 @@ pub fn scatter_panels(path: impl AsRef<Path>, title: &str, panels: &[Panel]) -> 
         root.present().map_err(plot_err)?;
     }
     save_png(path.as_ref(), buf)
+}
+
+#[cfg(test)]
+mod grouped_tests {
+    use super::*;
+
+    /// Where the example plots go: `CANDOR_PLOT_DIR` (to look at them) or a temp dir.
+    fn out_dir() -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+        match std::env::var_os("CANDOR_PLOT_DIR") {
+            Some(d) => (None, d.into()),
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        }
+    }
+
+    fn groups(labels: &[&str], nv: usize) -> Vec<BarGroup> {
+        labels
+            .iter()
+            .enumerate()
+            .map(|(g, l)| BarGroup {
+                label: l.to_string(),
+                bars: (0..nv)
+                    .map(|v| {
+                        let x = 0.3 + 0.6 * (((g * 7 + v * 3) % 10) as f64 / 10.0);
+                        BarValue::new(x, Some([x - 0.06, (x + 0.05).min(1.0)]))
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn grouped_bars_render_with_wrapped_or_upright_labels() {
+        let (_keep, dir) = out_dir();
+        let mut plot = GroupedBars {
+            title: "Accuracy per attack (95% Wilson intervals)".into(),
+            y_label: "accuracy".into(),
+            variants: vec!["no defense".into(), "SRS".into(), "SOR".into()],
+            groups: groups(
+                &[
+                    "clean",
+                    "Perturb (C&W L2)",
+                    "Add-CD (chamfer)",
+                    "Add-HD (Hausdorff)",
+                    "Drop-200 (saliency)",
+                ],
+                3,
+            ),
+            y_range: Some((0.0, 1.0)),
+            reference: None,
+        };
+        grouped_bar_plot(dir.join("grouped_wrapped.png"), &plot).unwrap();
+        // Many groups with long labels: upright text.
+        plot.groups = groups(
+            &(0..14)
+                .map(|i| {
+                    [
+                        "spsl-rgb-cross",
+                        "mat-no-agda",
+                        "efficientnet-b4",
+                        "control-permuted",
+                    ][i % 4]
+                })
+                .collect::<Vec<_>>(),
+            3,
+        );
+        plot.reference = Some((0.5, "chance".into()));
+        grouped_bar_plot(dir.join("grouped_upright.png"), &plot).unwrap();
+        let img = image::open(dir.join("grouped_upright.png")).unwrap();
+        assert_eq!((img.width(), img.height()), (W, H));
+        // The old single-colour bar plot goes through the same code.
+        bar_plot(
+            dir.join("bars_single.png"),
+            "Test AUC in-domain; controls belong at 0.5",
+            "frame AUC",
+            &[
+                "vanilla",
+                "mat",
+                "mat-no-agda",
+                "spsl",
+                "spsl-rgb",
+                "null ctrl",
+                "perm. ctrl",
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Bar {
+                label: l.to_string(),
+                value: 0.5 + 0.05 * i as f64,
+                err: Some(0.03),
+            })
+            .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        // Mismatched groups are an error.
+        plot.groups[0].bars.pop();
+        assert!(grouped_bar_plot(dir.join("bad.png"), &plot).is_err());
+    }
+
+    #[test]
+    fn band_plot_renders_mean_and_interval() {
+        let (_keep, dir) = out_dir();
+        let xs: Vec<f64> = (0..50).map(|i| i as f64 * 1000.0).collect();
+        let runs = |a: f64, s: f64| -> Vec<Vec<f64>> {
+            (0..5)
+                .map(|seed| {
+                    xs.iter()
+                        .map(|x| {
+                            a * (1.0 - (-x / 15000.0).exp())
+                                + s * ((seed as f64 + x / 7000.0).sin())
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let b1 = Band::mean_t_interval("DQN", &xs, &runs(180.0, 15.0), 0.95).unwrap();
+        let b2 = Band::mean_t_interval("NROWAN-DQN", &xs, &runs(195.0, 6.0), 0.95).unwrap();
+        assert!(b1.points.iter().all(|p| p.2 <= p.1 && p.1 <= p.3));
+        band_plot(
+            dir.join("bands.png"),
+            "CartPole-v0: mean return over 5 seeds (95% t interval)",
+            "env steps",
+            "episode return",
+            &[b1, b2],
+        )
+        .unwrap();
+        assert!(Band::mean_t_interval("x", &xs, &[vec![1.0]], 0.95).is_err());
+        assert!(band_plot(dir.join("e.png"), "e", "x", "y", &[]).is_err());
+    }
 }
 
 #[cfg(test)]

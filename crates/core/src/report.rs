@@ -8,11 +8,18 @@
 //!  "proxy": true, "data": "what data was used",
 //!  "tables": [{"name": "…", "columns": ["…"], "rows": [{"label": "…", "values": [0.5, "text", null,
 //!              {"mean": 1.0, "std": 0.1}]}], "paper": [{"label": "…", "values": […]}], "note": "…"}],
-//!  "claims": [{"id": "…", "statement": "…", "holds": true, "evidence": "…"}],
+//!  "claims": [{"id": "…", "statement": "…", "verdict": "holds|fails|inconclusive",
+//!              "holds": true, "evidence": "…",
+//!              "test": {"name": "…", "n": 200, "unit": "clouds", "estimate": 0.95,
+//!                       "ci": [0.92, 0.97], "p": 0.001, "alpha": 0.05, "p_adjusted": 0.002}}],
 //!  "plots": ["roc.png"]}
 //! ```
 //!
-//! [`validate_results_json`] checks a parsed file against it.
+//! `holds` equals `verdict == "holds"`; `ci` is two-sided at 1 − 2α; `p` is the
+//! one-sided p-value of the statement and `p_adjusted` (present for claims inside the
+//! paper's Holm family) its Holm-adjusted value; numbers are `null` where a test was
+//! not run or a bound is infinite. [`validate_results_json`] checks a parsed file
+//! against this schema.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -221,29 +228,227 @@ impl Table {
     }
 }
 
-/// A claim of the paper, tested by our run.
+/// The outcome of a claim's test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The (Holm-adjusted) one-sided test supports the statement at α.
+    Holds,
+    /// The data support the opposite: the opposite one-sided test is significant at α
+    /// (the interval rules out the claimed threshold or margin).
+    Fails,
+    /// Neither: the data cannot decide (too few units, a tie, a precondition not met).
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::Fails => "fails",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn nan_pair_from_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<[f64; 2], D::Error> {
+    let [a, b] = <[Option<f64>; 2]>::deserialize(d)?;
+    Ok([a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)])
+}
+
+/// The statistical test behind a claim, fixed before the run. Non-finite numbers (a
+/// test not run, an unbounded interval) are written as `null`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// The test, e.g. "exact binomial (Clopper–Pearson interval), one-sided vs 0.9".
+    pub name: String,
+    /// Number of independent units the test rests on.
+    pub n: usize,
+    /// What `n` counts: clouds, videos, trained instances, seeds.
+    pub unit: String,
+    /// Point estimate of the tested quantity.
+    #[serde(deserialize_with = "nan_from_null")]
+    pub estimate: f64,
+    /// Two-sided interval at 1 − 2α (each bound a one-sided 1 − α bound, matching the
+    /// one-sided test at the unadjusted α).
+    #[serde(deserialize_with = "nan_pair_from_null")]
+    pub ci: [f64; 2],
+    /// One-sided p-value of the statement (before Holm's correction).
+    #[serde(deserialize_with = "nan_from_null")]
+    pub p: f64,
+    /// Significance level.
+    pub alpha: f64,
+    /// Holm-adjusted p when the claim belongs to the paper's family of claims (absent
+    /// for sanity checks and preconditions, which stay outside the family).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p_adjusted: Option<f64>,
+}
+
+impl TestResult {
+    /// The placeholder of a claim whose test has not been run.
+    pub fn not_run(reason: &str) -> Self {
+        Self {
+            name: format!("not yet re-judged: {reason}"),
+            n: 0,
+            unit: String::new(),
+            estimate: f64::NAN,
+            ci: [f64::NAN, f64::NAN],
+            p: f64::NAN,
+            alpha: 0.05,
+            p_adjusted: None,
+        }
+    }
+}
+
+/// A claim of the paper, decided by a statistical test on our run. Build claims with
+/// [`crate::stats::claim::ClaimFamily`], which applies Holm's correction and sets the
+/// verdicts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
     pub id: String,
     pub statement: String,
+    pub verdict: Verdict,
+    /// `verdict == Holds` (kept for readers of older files).
     pub holds: bool,
     pub evidence: String,
+    pub test: TestResult,
 }
 
 impl Claim {
+    /// A claim with its final verdict (`holds` follows it).
     pub fn new(
         id: impl Into<String>,
         statement: impl Into<String>,
-        holds: bool,
+        verdict: Verdict,
         evidence: impl Into<String>,
+        test: TestResult,
     ) -> Self {
         Self {
             id: id.into(),
             statement: statement.into(),
-            holds,
+            verdict,
+            holds: verdict == Verdict::Holds,
             evidence: evidence.into(),
+            test,
         }
     }
+
+    /// A claim whose statistical test has not been run yet: inconclusive, with the
+    /// reason as the test's name.
+    pub fn not_judged(
+        id: impl Into<String>,
+        statement: impl Into<String>,
+        evidence: impl Into<String>,
+        reason: &str,
+    ) -> Self {
+        Self::new(
+            id,
+            statement,
+            Verdict::Inconclusive,
+            evidence,
+            TestResult::not_run(reason),
+        )
+    }
+}
+
+/// A number for the claims table: 3 significant decimals, "—" when not finite.
+fn fmt_num(v: f64) -> String {
+    if v.is_nan() {
+        return "—".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "∞".into()
+        } else {
+            "−∞".into()
+        };
+    }
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 10.0 {
+        format!("{v:.2}")
+    } else if a >= 0.01 || a == 0.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p.is_nan() {
+        "—".into()
+    } else if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
+/// Markdown table of claims: verdict, estimate with its interval, p and test.
+pub fn claims_markdown(claims: &[Claim]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| id | claim | verdict | estimate [interval] | p (Holm) | test (n) | evidence |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for c in claims {
+        let t = &c.test;
+        let verdict = match c.verdict {
+            Verdict::Holds => "✅ holds",
+            Verdict::Fails => "❌ fails",
+            Verdict::Inconclusive => "❔ inconclusive",
+        };
+        let est = if t.estimate.is_nan() {
+            "—".to_string()
+        } else {
+            format!(
+                "{} [{}, {}]",
+                fmt_num(t.estimate),
+                fmt_num(t.ci[0]),
+                fmt_num(t.ci[1])
+            )
+        };
+        let p = match t.p_adjusted {
+            Some(a) => format!("{} ({})", fmt_p(t.p), fmt_p(a)),
+            None => fmt_p(t.p),
+        };
+        let n = if t.n > 0 {
+            format!("{} ({} {})", t.name, t.n, t.unit)
+        } else {
+            t.name.clone()
+        };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            c.id,
+            c.statement.replace('|', "\\|"),
+            verdict,
+            est,
+            p,
+            n.replace('|', "\\|"),
+            c.evidence.replace('|', "\\|")
+        );
+    }
+    s
+}
+
+/// Counts of holding, failing and inconclusive claims.
+pub fn verdict_counts(claims: &[Claim]) -> (usize, usize, usize) {
+    claims
+        .iter()
+        .fold((0, 0, 0), |(h, f, i), c| match c.verdict {
+            Verdict::Holds => (h + 1, f, i),
+            Verdict::Fails => (h, f + 1, i),
+            Verdict::Inconclusive => (h, f, i + 1),
+        })
 }
 
 /// Everything one paper's reproduction produced.
@@ -304,21 +509,15 @@ impl Report {
         }
         if !self.claims.is_empty() {
             let _ = writeln!(s, "### Claims\n");
-            let _ = writeln!(s, "| id | claim | holds | evidence |\n|---|---|---|---|");
-            for c in &self.claims {
-                let _ = writeln!(
-                    s,
-                    "| `{}` | {} | {} | {} |",
-                    c.id,
-                    c.statement.replace('|', "\\|"),
-                    if c.holds {
-                        "✅ holds"
-                    } else {
-                        "❌ does not hold"
-                    },
-                    c.evidence.replace('|', "\\|")
-                );
-            }
+            let _ = writeln!(
+                s,
+                "Each claim is a one-sided test at α = {} fixed before the run; the \
+                 interval is two-sided at 1 − 2α (its bounds are one-sided 1 − α bounds); \
+                 p is the one-sided p-value, Holm-adjusted across the paper's claims in \
+                 brackets (sanity checks and preconditions stay outside the family).\n",
+                self.claims.first().map_or(0.05, |c| c.test.alpha)
+            );
+            s.push_str(&claims_markdown(&self.claims));
             s.push('\n');
         }
         for p in &self.plots {
@@ -469,9 +668,69 @@ pub fn validate_results_json(v: &Value) -> Result<()> {
                 format!("{cctx}.{k} must be a string")
             })?;
         }
-        want(field(co, "holds", &cctx)?.is_boolean(), || {
-            format!("{cctx}.holds must be a boolean")
+        check_claim(co, &cctx)?;
+    }
+    Ok(())
+}
+
+fn num_or_null(v: &Value) -> bool {
+    v.is_number() || v.is_null()
+}
+
+/// The verdict, `holds` and the `test` block of one claim.
+fn check_claim(co: &serde_json::Map<String, Value>, cctx: &str) -> Result<()> {
+    let verdict = field(co, "verdict", cctx)?.as_str();
+    want(
+        matches!(
+            verdict,
+            Some("holds") | Some("fails") | Some("inconclusive")
+        ),
+        || format!("{cctx}.verdict must be \"holds\", \"fails\" or \"inconclusive\""),
+    )?;
+    let holds = field(co, "holds", cctx)?.as_bool();
+    want(holds == Some(verdict == Some("holds")), || {
+        format!("{cctx}.holds must be a boolean equal to (verdict == \"holds\")")
+    })?;
+    let t = field(co, "test", cctx)?
+        .as_object()
+        .ok_or_else(|| Error::invalid(format!("{cctx}.test must be an object")))?;
+    let tctx = format!("{cctx}.test");
+    for k in ["name", "unit"] {
+        want(field(t, k, &tctx)?.is_string(), || {
+            format!("{tctx}.{k} must be a string")
         })?;
+    }
+    want(field(t, "n", &tctx)?.is_u64(), || {
+        format!("{tctx}.n must be a non-negative integer")
+    })?;
+    let alpha = field(t, "alpha", &tctx)?.as_f64();
+    want(alpha.is_some_and(|a| a > 0.0 && a < 1.0), || {
+        format!("{tctx}.alpha must be a number in (0, 1)")
+    })?;
+    let est = field(t, "estimate", &tctx)?;
+    want(num_or_null(est), || {
+        format!("{tctx}.estimate must be a number or null")
+    })?;
+    let ci = field(t, "ci", &tctx)?.as_array();
+    want(
+        ci.is_some_and(|c| c.len() == 2 && c.iter().all(num_or_null)),
+        || format!("{tctx}.ci must be [lo, hi] (numbers or null)"),
+    )?;
+    let in_unit = |v: &Value| v.is_null() || v.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p));
+    let p = field(t, "p", &tctx)?;
+    want(in_unit(p), || {
+        format!("{tctx}.p must be a number in [0, 1] or null")
+    })?;
+    if let Some(pa) = t.get("p_adjusted") {
+        want(in_unit(pa), || {
+            format!("{tctx}.p_adjusted must be a number in [0, 1] or null")
+        })?;
+    }
+    if verdict != Some("inconclusive") {
+        want(
+            est.is_number() && p.is_number() && t["n"].as_u64() > Some(0),
+            || format!("{tctx}: a decided claim needs n > 0, an estimate and a p-value"),
+        )?;
     }
     Ok(())
 }
@@ -496,8 +755,28 @@ mod tests {
         t.paper_row("ours", vec![0.95.into(), Cell::Null]);
         t.paper_row("only paper", vec![0.8.into(), 0.7.into()]);
         r.tables.push(t.with_note("proxy"));
-        r.claims
-            .push(Claim::new("x.y", "it works", true, "0.9 ≥ 0.85"));
+        r.claims.push(Claim::new(
+            "x.y",
+            "it works",
+            Verdict::Holds,
+            "190 of 200",
+            TestResult {
+                name: "exact binomial, one-sided vs 0.9".into(),
+                n: 200,
+                unit: "clouds".into(),
+                estimate: 0.95,
+                ci: [0.916, 0.972],
+                p: 0.0012,
+                alpha: 0.05,
+                p_adjusted: Some(0.0024),
+            },
+        ));
+        r.claims.push(Claim::not_judged(
+            "x.z",
+            "it also works",
+            "",
+            "needs the per-cloud results",
+        ));
         r
     }
 
@@ -506,8 +785,42 @@ mod tests {
         let r = sample();
         let v = serde_json::to_value(&r).unwrap();
         validate_results_json(&v).unwrap();
+        assert_eq!(v["claims"][0]["verdict"], "holds");
+        assert_eq!(v["claims"][0]["test"]["ci"][1], 0.972);
+        assert_eq!(v["claims"][1]["test"]["p"], Value::Null);
         let back: Report = serde_json::from_value(v).unwrap();
-        assert_eq!(back, r);
+        // NaN (a test not run) never equals itself: compare the judged claim whole.
+        assert_eq!(back.claims[0], r.claims[0]);
+        assert_eq!(back.tables, r.tables);
+        assert!(back.claims[1].test.p.is_nan());
+        assert_eq!(back.claims[1].verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn schema_checks_claim_fields() {
+        let good = serde_json::to_value(sample()).unwrap();
+        let bad = |f: &dyn Fn(&mut Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            validate_results_json(&v).is_err()
+        };
+        assert!(bad(&|v| v["claims"][0]["verdict"] = "maybe".into()));
+        assert!(bad(&|v| v["claims"][0]["holds"] = false.into()));
+        assert!(bad(&|v| v["claims"][1]["holds"] = true.into()));
+        assert!(bad(&|v| {
+            v["claims"][0].as_object_mut().unwrap().remove("test");
+        }));
+        assert!(bad(
+            &|v| v["claims"][0]["test"]["ci"] = serde_json::json!([0.1])
+        ));
+        assert!(bad(&|v| v["claims"][0]["test"]["p"] = 1.5.into()));
+        assert!(bad(&|v| v["claims"][0]["test"]["alpha"] = 0.0.into()));
+        assert!(bad(&|v| v["claims"][0]["test"]["n"] = (-1).into()));
+        assert!(bad(&|v| v["claims"][0]["test"]["unit"] = 3.into()));
+        // A decided claim needs a p-value.
+        assert!(bad(&|v| v["claims"][0]["test"]["p"] = Value::Null));
+        // An inconclusive claim may have none.
+        validate_results_json(&good).unwrap();
     }
 
     #[test]
@@ -526,6 +839,9 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("✅ holds"));
+        assert!(md.contains("❔ inconclusive"));
+        assert!(md.contains("0.950 [0.916, 0.972]"), "{md}");
+        assert!(md.contains("0.001 (0.002)"), "{md}");
         assert!(md.contains("Proxy data"));
     }
 
@@ -547,7 +863,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = sample();
         r.write(dir.path()).unwrap();
-        assert_eq!(Report::read(dir.path().join("results.json")).unwrap(), r);
+        let back = Report::read(dir.path().join("results.json")).unwrap();
+        assert_eq!(back.claims[0], r.claims[0]);
         assert!(dir.path().join("results.md").exists());
         let mut bad = sample();
         bad.tables[0].rows[0].values.pop();

@@ -1,12 +1,14 @@
 //! The contract between a paper crate and `cargo xtask reproduce`.
 //!
 //! Each paper crate exposes `reproduce::run(&ReproduceOptions) -> Result<Report>`; xtask
-//! chooses the output folder, times the run, fills in the commit and writes the files.
+//! chooses the output folder and the device, times the run, fills in the commit and
+//! writes the files.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -71,16 +73,31 @@ pub struct ReproduceOptions {
     pub out_dir: PathBuf,
     /// Where the real data set lives, if the user has it.
     pub data_dir: Option<PathBuf>,
+    /// Where pretrained weights live, if the user has them (per paper: see each
+    /// crate's docs; e.g. forgery reads timm ImageNet checkpoints from here).
+    pub weights_dir: Option<PathBuf>,
+    /// The device every model, trainer and batch of this run lives on
+    /// (`--device`; [`DeviceSpec::open`](crate::DeviceSpec::open) makes one).
+    pub device: Device,
 }
 
 impl ReproduceOptions {
+    /// Options on the CPU, with no real data and no pretrained weights.
     pub fn new(scale: Scale, seed: u64, out_dir: impl Into<PathBuf>) -> Self {
         Self {
             scale,
             seed,
             out_dir: out_dir.into(),
             data_dir: None,
+            weights_dir: None,
+            device: Device::Cpu,
         }
+    }
+
+    /// The same options on `device`.
+    pub fn with_device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
     }
 }
 

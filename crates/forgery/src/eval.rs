@@ -33,6 +33,7 @@
 
 use std::collections::BTreeMap;
 
+use candle_core::Device;
 use candor_core::metrics;
 use candor_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -225,11 +226,13 @@ impl EvalOptions {
     }
 }
 
-/// Evaluation-mode scores (probability of fake) of every sample, in order.
+/// Evaluation-mode scores (probability of fake) of every sample, in order. Frames
+/// are decoded on the CPU and each batch is moved to `device` (the detector's).
 pub fn predict(
     detector: &dyn Detector,
     samples: &[Sample],
     opts: &EvalOptions,
+    device: &Device,
 ) -> Result<Vec<f32>> {
     if opts.batch_size == 0 {
         return Err(Error::invalid("evaluation batch size must be positive"));
@@ -237,20 +240,22 @@ pub fn predict(
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(opts.batch_size) {
         let (x, _) = load_batch(chunk, &opts.load)?;
-        out.extend(detector.scores(&x)?);
+        out.extend(detector.scores(&x.to_device(device)?)?);
     }
     Ok(out)
 }
 
-/// Frame- and video-level metrics of `detector` on `samples`.
+/// Frame- and video-level metrics of `detector` (whose variables live on `device`)
+/// on `samples`.
 pub fn evaluate(
     detector: &dyn Detector,
     samples: &[Sample],
     opts: &EvalOptions,
+    device: &Device,
 ) -> Result<Metrics> {
     if samples.is_empty() {
         return Err(Error::invalid("cannot evaluate on zero samples"));
     }
-    let scores = predict(detector, samples, opts)?;
+    let scores = predict(detector, samples, opts, device)?;
     metrics_from_scores(&scores, samples)
 }

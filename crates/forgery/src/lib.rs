@@ -19,10 +19,13 @@
 //! | [`eval`] | frame ACC/AUC/EER/AP and video AUC/ACC exactly as scikit-learn and DeepfakeBench compute them |
 //! | [`reproduce`] | `cargo xtask reproduce --paper forgery`: MAT vs its backbone in-domain, SPSL vs its RGB-only and full-depth ablations across manipulation methods, null and permuted-label controls |
 //!
-//! Examples: `phase` (the phase channel of one image as `.npy`/PNG) and `detect`
+//! Examples: `phase` (the phase channel of one image as `.npy`/PNG), `detect`
 //! (score every image of a folder with a saved detector:
 //! `cargo run --release -p candor-forgery --example detect -- --checkpoint
-//! model.safetensors --images DIR [--threshold 0.5]`).
+//! model.safetensors --images DIR [--threshold 0.5]`) and `features` (pooled features
+//! and logits of one image from a timm checkpoint, for parity with timm:
+//! `cargo run --release -p candor-forgery --example features -- --arch xception
+//! --pretrained legacy_xception.safetensors --image face.png`).
 //!
 //! ## Reproduction scales
 //!
@@ -43,8 +46,14 @@
 //!   papers'; cross-*method* tests on it stand in for the papers' cross-*dataset*
 //!   tests. The reproduction uses textures and strong re-sampling so that the
 //!   reduced networks learn in-domain at all (see [`reproduce`], "Proxy settings").
-//! * **Random initialisation** everywhere (no ImageNet/AdvProp weights offline,
-//!   on which both papers rely); reduced widths at smoke and quick scale.
+//! * **Initialisation.** Both papers start from ImageNet weights (Xception;
+//!   AdvProp EfficientNet-B4). Timm checkpoints load into every detector
+//!   ([`model::pretrained`]: MAT's `net.` prefix, the 1000-class head skipped,
+//!   SPSL's 4-channel `conv1` by the card's averaging rule) through
+//!   [`train::TrainConfig::pretrained`] or, at paper scale, `cargo xtask reproduce
+//!   --weights DIR`. None ship with the project and nothing downloads, so without
+//!   them (and always at the reduced widths of smoke and quick scale) models start
+//!   from a seeded random initialisation.
 //! * **MAT** follows the official code by default (texture v2, RIL on reals with
 //!   signed margins, AGDA as a second pass with the match loss, head dropout);
 //!   DeepfakeBench's re-implementation is a switch. Its checkpoint is selected

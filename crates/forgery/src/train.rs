@@ -57,9 +57,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarMap;
-use candor_core::checkpoint::{load_training, save_training, save_varmap};
+use candor_core::checkpoint::{
+    load_pretrained, load_training, save_training, save_varmap, Adapt, LoadReport,
+};
 use candor_core::imageio::{stack_batch, Filter};
 use candor_core::init::sorted_named_vars;
 use candor_core::optim::{
@@ -71,6 +73,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{load_batch, Fit, LoadOptions, Normalize, Sample};
 use crate::eval::{evaluate, EvalOptions, Metrics, SelectMetric};
 use crate::model::detector::{fake_probability, is_buffer};
+use crate::model::pretrained::detector_spec;
 use crate::model::Detector;
 
 /// The optimiser and its hyper-parameters.
@@ -141,6 +144,13 @@ pub struct TrainConfig {
     pub select_metric: SelectMetric,
     /// Stop each epoch after this many steps (quick runs).
     pub max_steps_per_epoch: Option<usize>,
+    /// A timm ImageNet checkpoint of the detector's backbone (safetensors or PyTorch
+    /// `.pth`/`.bin`), loaded before the first epoch of a fresh run (not on resume):
+    /// see [`crate::model::pretrained`]. `None`: random initialisation.
+    pub pretrained: Option<PathBuf>,
+    /// How a backbone with more than 3 input channels (SPSL's 4-channel `conv1`) is made
+    /// from the file's RGB kernels; the default is the card's (DeepfakeBench's) rule.
+    pub pretrained_conv1: Adapt,
 }
 
 impl Default for TrainConfig {
@@ -179,6 +189,8 @@ impl TrainConfig {
             eval_batch_size: 32,
             select_metric: SelectMetric::Acc,
             max_steps_per_epoch: None,
+            pretrained: None,
+            pretrained_conv1: Adapt::InChannelsMean,
         }
     }
 
@@ -255,6 +267,8 @@ impl TrainConfig {
             eval_batch_size: 32,
             select_metric: SelectMetric::Auc,
             max_steps_per_epoch: None,
+            pretrained: None,
+            pretrained_conv1: Adapt::InChannelsMean,
         }
     }
 
@@ -350,6 +364,8 @@ pub struct TrainReport {
     pub best: Option<(usize, f64)>,
     /// Epochs already done in the checkpoint this run resumed from.
     pub resumed_from: Option<usize>,
+    /// What [`TrainConfig::pretrained`] loaded (fresh runs with a pretrained file).
+    pub pretrained: Option<LoadReport>,
 }
 
 /// Training state stored in a checkpoint's metadata.
@@ -465,6 +481,9 @@ pub fn train(
     if opts.resume && opts.checkpoint.is_none() {
         return Err(Error::invalid("resume needs a checkpoint path"));
     }
+    // Frames are decoded (and cached) on the CPU; each batch moves to the
+    // variables' device once.
+    let device = candor_core::device::varmap_device(varmap);
     let restarts = detector.optimizer_restarts();
     let mut optim = cfg.optimizer.build(trainable_vars(varmap))?;
     let mut history = Vec::new();
@@ -495,6 +514,14 @@ pub fn train(
         best = state.best;
         resumed_from = Some(start);
     }
+    // ImageNet weights for a fresh run (a resumed one has its own).
+    let pretrained = match (&cfg.pretrained, resumed_from) {
+        (Some(path), None) => {
+            let spec = detector_spec(&detector.config(), cfg.pretrained_conv1);
+            Some(load_pretrained(varmap, path, &spec)?)
+        }
+        _ => None,
+    };
 
     let frames = if cfg.cache_frames {
         let opts_l = cfg.load_options();
@@ -558,10 +585,9 @@ pub fn train(
                 .iter()
                 .map(|_| cfg.hflip && rng.bernoulli(0.5))
                 .collect();
-            let x = frames.batch(train_set, idx, &flips)?;
+            let x = frames.batch(train_set, idx, &flips)?.to_device(&device)?;
             let labels: Vec<u32> = idx.iter().map(|&i| train_set[i].label.min(1)).collect();
-            let y = Tensor::from_vec(labels.clone(), labels.len(), &Device::Cpu)?
-                .to_device(x.device())?;
+            let y = Tensor::from_slice(&labels, labels.len(), &device)?;
             let out = detector.loss_step(&x, &y, &mut rng)?;
             let loss = out
                 .loss
@@ -604,7 +630,7 @@ pub fn train(
             p.1 /= steps as f64;
         }
         let val_metrics = match val {
-            Some(v) => Some(evaluate(&*detector, v, &cfg.eval_options())?),
+            Some(v) => Some(evaluate(&*detector, v, &cfg.eval_options(), &device)?),
             None => None,
         };
         let log = EpochLog {
@@ -645,5 +671,6 @@ pub fn train(
         history,
         best,
         resumed_from,
+        pretrained,
     })
 }

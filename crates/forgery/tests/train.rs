@@ -139,7 +139,7 @@ fn loss_falls_for_every_detector_and_metrics_are_sane() {
             det.name()
         );
         assert!(history.iter().all(|h| h.steps == 2 && h.val.is_none()));
-        let m = evaluate(det.as_ref(), &val, &c.eval_options()).unwrap();
+        let m = evaluate(det.as_ref(), &val, &c.eval_options(), &Device::Cpu).unwrap();
         check_metrics(&m, &val);
     }
 }

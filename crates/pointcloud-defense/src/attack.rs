@@ -252,7 +252,12 @@ fn check_inputs(clouds: &[&[f32]], targets: &[usize], num_classes: usize) -> Res
 }
 
 /// Truncated normal (±2σ) initial perturbation.
-fn init_delta(shape: (usize, usize, usize), std: f64, rng: &mut SeededRng) -> Result<Var> {
+fn init_delta(
+    shape: (usize, usize, usize),
+    std: f64,
+    rng: &mut SeededRng,
+    device: &Device,
+) -> Result<Var> {
     let len = shape.0 * shape.1 * shape.2;
     let v: Vec<f32> = (0..len)
         .map(|_| loop {
@@ -262,11 +267,7 @@ fn init_delta(shape: (usize, usize, usize), std: f64, rng: &mut SeededRng) -> Re
             }
         })
         .collect();
-    Ok(Var::from_tensor(&Tensor::from_vec(
-        v,
-        shape,
-        &Device::Cpu,
-    )?)?)
+    Ok(Var::from_tensor(&Tensor::from_vec(v, shape, device)?)?)
 }
 
 /// The C&W loop shared by both attacks, over one batch. `build(δ)` returns the
@@ -283,7 +284,7 @@ fn cw_batch(
     let t = Tensor::from_vec(
         targets.iter().map(|&t| t as u32).collect::<Vec<_>>(),
         b,
-        &Device::Cpu,
+        net.device(),
     )?;
     let mut lower = vec![0.0; b];
     let mut upper = vec![cfg.upper_weight; b];
@@ -292,7 +293,7 @@ fn cw_batch(
     let mut last = Vec::new();
     let mut last_dist = vec![0.0; b];
     for _ in 0..cfg.binary_steps {
-        let delta = init_delta(delta_shape, cfg.init_std, rng)?;
+        let delta = init_delta(delta_shape, cfg.init_std, rng, net.device())?;
         let mut opt = Adam::new(
             vec![delta.clone()],
             AdamConfig {
@@ -303,7 +304,7 @@ fn cw_batch(
         let w = Tensor::from_vec(
             weight.iter().map(|&v| v as f32).collect::<Vec<_>>(),
             b,
-            &Device::Cpu,
+            net.device(),
         )?;
         let mut step_success = vec![false; b];
         for _ in 0..cfg.iterations {
@@ -397,7 +398,7 @@ pub fn perturbation_attack(
         .enumerate()
     {
         let b = cs.len();
-        let x = Tensor::from_vec(cs.concat(), (b, n, 3), &Device::Cpu)?;
+        let x = Tensor::from_vec(cs.concat(), (b, n, 3), net.device())?;
         let mut rng = SeededRng::derive(seed, &format!("perturb-{bi}"));
         let build = |delta: &Tensor| -> Result<(Tensor, Tensor)> {
             let adv = (&x + delta)?;
@@ -420,7 +421,7 @@ pub fn critical_points(net: &PointNet, clouds: &[&[f32]], m: usize) -> Result<Ve
             "critical_points: m = {m} for clouds of {n} points"
         )));
     }
-    let x = Tensor::from_vec(clouds.concat(), (clouds.len(), n, 3), &Device::Cpu)?;
+    let x = Tensor::from_vec(clouds.concat(), (clouds.len(), n, 3), net.device())?;
     let counts = net.critical_counts(&x)?;
     Ok(counts
         .into_iter()
@@ -466,8 +467,9 @@ pub fn add_attack(
                 init.extend_from_slice(&c[3 * i..3 * i + 3]);
             }
         }
-        let x = Tensor::from_vec(cs.concat(), (b, n, 3), &Device::Cpu)?;
-        let p0 = Tensor::from_vec(init, (b, m, 3), &Device::Cpu)?;
+        let dev = frozen.device();
+        let x = Tensor::from_vec(cs.concat(), (b, n, 3), dev)?;
+        let p0 = Tensor::from_vec(init, (b, m, 3), dev)?;
         let trees = cs
             .iter()
             .map(|c| KdTree::build(c, 3))
@@ -483,7 +485,7 @@ pub fn add_attack(
                     nn.extend_from_slice(&cs[ci][3 * j..3 * j + 3]);
                 }
             }
-            let nn = Tensor::from_vec(nn, (b, m, 3), &Device::Cpu)?;
+            let nn = Tensor::from_vec(nn, (b, m, 3), dev)?;
             let d2 = (&added - nn)?.sqr()?.sum(2)?;
             let dist = match distance {
                 AddDistance::Chamfer => d2.mean(1)?,
@@ -554,14 +556,14 @@ pub fn saliency_drop(
         let y = Tensor::from_vec(
             ls.iter().map(|&l| l as u32).collect::<Vec<_>>(),
             b,
-            &Device::Cpu,
+            net.device(),
         )?;
         let mut cur: Vec<Vec<f32>> = cs.iter().map(|c| c.to_vec()).collect();
         let mut dropped = 0;
         while dropped < cfg.num_drop {
             let k = cfg.per_round.min(cfg.num_drop - dropped);
             let np = cur[0].len() / 3;
-            let x = Var::from_tensor(&Tensor::from_vec(cur.concat(), (b, np, 3), &Device::Cpu)?)?;
+            let x = Var::from_tensor(&Tensor::from_vec(cur.concat(), (b, np, 3), net.device())?)?;
             let logits = net.forward_eval(x.as_tensor())?.logits;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             let g = loss.backward()?;

@@ -17,12 +17,16 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use candle_nn::VarMap;
 use candor_core::init::seeded_var_builder;
-use candor_core::plot::{bar_plot, scatter_panels, Bar, Panel, Series};
+use candor_core::plot::{
+    grouped_bar_plot, scatter_panels, BarGroup, BarValue, GroupedBars, Panel, Series,
+};
 use candor_core::progress::progress_bar;
-use candor_core::report::{Cell, Claim, Report, Table};
+use candor_core::report::{Cell, Report, Table};
+use candor_core::stats::claim::{ClaimFamily, Judgement};
+use candor_core::stats::proportion::{wilson_interval, Proportion, ProportionMethod};
 use candor_core::{Error, ReproduceOptions, Result, Scale};
 
 use crate::attack::{CwConfig, DropConfig};
@@ -226,7 +230,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     // Victim.
     let t_train = Instant::now();
     let varmap = VarMap::new();
-    let vb = seeded_var_builder(&varmap, opts.seed, DType::F32, &Device::Cpu);
+    let vb = seeded_var_builder(&varmap, opts.seed, DType::F32, &opts.device);
     let mut net = PointNet::new(vb, &model_cfg)?;
     let ckpt = (opts.scale == Scale::Paper).then(|| out.join("pointnet-train.ckpt"));
     let train_report = train(
@@ -285,7 +289,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         train_seconds,
         proxy,
     );
-    add_claims(&mut report, &table, &eval_cfg);
+    add_claims(&mut report, &table, &eval_cfg)?;
     plots(&mut report, &table, &eval_cfg, &net, &test, out)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -480,47 +484,67 @@ fn add_tables(
     )));
 }
 
-fn add_claims(report: &mut Report, t: &Table2, cfg: &EvalConfig) {
+/// Significance level of the claims.
+const ALPHA: f64 = 0.05;
+
+/// A one-sided exact binomial test of "the rate is at least `threshold`" on a column's
+/// rate over `n` clouds (the rate is a count of clouds divided by `n`).
+fn rate_at_least(rate: Option<f64>, n: usize, threshold: f64) -> Result<Option<Judgement>> {
+    let Some(r) = rate.filter(|r| r.is_finite()) else {
+        return Ok(None);
+    };
+    let k = (r * n as f64).round() as u64;
+    let e = Proportion::new(k, n as u64, ProportionMethod::Exact, "clouds")?;
+    Ok(Some(Judgement::at_least(&e, threshold, ALPHA)?))
+}
+
+fn add_claims(report: &mut Report, t: &Table2, cfg: &EvalConfig) -> Result<()> {
+    let mut fam = ClaimFamily::new(ALPHA);
+    let n = t.clouds;
     let acc = |a: AttackKind, r: usize| t.column(a).map(|c| c.accuracy[r]);
+    let mut threshold = |id: &str, statement: &str, evidence: String, j: Option<Judgement>| {
+        match j {
+            Some(j) => fam.claim(id, statement, &evidence, j),
+            None => fam.not_judged(id, statement, &evidence, "the column was not run"),
+        };
+    };
     let clean = acc(AttackKind::Clean, 0);
-    report.claims.push(Claim::new(
+    threshold(
         "pc.clean",
         "PointNet's clean accuracy is at least 0.85 (IF-Defense: 0.8841 on ModelNet40)",
-        clean.is_some_and(|a| a >= 0.85),
-        format!("clean accuracy {}", fmt(clean)),
-    ));
+        format!("clean accuracy {} on {n} clouds", fmt(clean)),
+        rate_at_least(clean, n, 0.85)?,
+    );
     let succ = t
         .column(AttackKind::Perturb)
         .and_then(|c| c.success.map(|s| s[0]));
-    report.claims.push(Claim::new(
+    threshold(
         "pc.attack",
         "The C&W perturbation attack succeeds (targeted) on at least 90% of clouds without defense",
-        succ.is_some_and(|s| s >= 0.9),
         format!(
             "targeted success {} ({} × {})",
             fmt(succ),
             cfg.perturb.binary_steps,
             cfg.perturb.iterations
         ),
-    ));
+        rate_at_least(succ, n, 0.9)?,
+    );
     let sor_p = acc(AttackKind::Perturb, 2);
-    report.claims.push(Claim::new(
+    threshold(
         "pc.sor-recovers",
         "Under the perturbation attack, SOR restores accuracy to at least 0.6 (IF-Defense: 0.8281)",
-        sor_p.is_some_and(|a| a >= 0.6),
         format!("accuracy with SOR {}", fmt(sor_p)),
-    ));
+        rate_at_least(sor_p, n, 0.6)?,
+    );
     let attacked: Vec<_> = t
         .columns
         .iter()
         .filter(|c| c.attack != AttackKind::Clean)
         .collect();
-    let beats = !attacked.is_empty() && attacked.iter().all(|c| c.accuracy[2] >= c.accuracy[1]);
-    report.claims.push(Claim::new(
+    fam.not_judged(
         "pc.sor-beats-srs",
         "SOR's accuracy is at least SRS's under every attack column",
-        beats,
-        attacked
+        &attacked
             .iter()
             .map(|c| {
                 format!(
@@ -532,19 +556,24 @@ fn add_claims(report: &mut Report, t: &Table2, cfg: &EvalConfig) {
             })
             .collect::<Vec<_>>()
             .join("; "),
-    ));
+        "needs per-cloud paired outcomes (paired bootstrap over clouds, \
+         intersection–union over the attack columns)",
+    );
     let cost = clean.zip(acc(AttackKind::Clean, 2)).map(|(a, s)| a - s);
-    report.claims.push(Claim::new(
+    fam.not_judged(
         "pc.sor-clean-cost",
         "SOR costs at most 3 points of clean accuracy (IF-Defense: 0.53)",
-        cost.is_some_and(|c| c <= 0.03),
-        format!(
+        &format!(
             "clean {} → with SOR {} (cost {} points)",
             fmt(clean),
             fmt(acc(AttackKind::Clean, 2)),
             cost.map_or("n/a".into(), |c| format!("{:.1}", 100.0 * c))
         ),
-    ));
+        "needs per-cloud paired outcomes (paired test of the clean accuracy with and \
+         without SOR)",
+    );
+    report.claims = fam.try_finish()?;
+    Ok(())
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -559,23 +588,39 @@ fn plots(
     test: &crate::data::PointCloudSet,
     out: &std::path::Path,
 ) -> Result<()> {
-    let rows = ["none", "SRS", "SOR"];
-    let bars: Vec<Bar> = t
+    // One group per attack, one colour per defense, 95% Wilson intervals over the
+    // attacked clouds.
+    let groups = t
         .columns
         .iter()
-        .flat_map(|c| {
-            rows.iter().enumerate().map(move |(r, name)| Bar {
-                label: format!("{} {name}", c.attack.label(cfg.drop.num_drop)),
-                value: c.accuracy[r],
-                err: None,
-            })
+        .map(|c| {
+            let bars = (0..3)
+                .map(|r| {
+                    let a = c.accuracy[r];
+                    let k = (a * t.clouds as f64).round() as u64;
+                    let ci = wilson_interval(k.min(t.clouds as u64), t.clouds as u64, 0.95).ok();
+                    BarValue::new(a, ci)
+                })
+                .collect();
+            BarGroup {
+                label: c.attack.label(cfg.drop.num_drop),
+                bars,
+            }
         })
         .collect();
-    bar_plot(
+    grouped_bar_plot(
         out.join("accuracy.png"),
-        "Accuracy per attack: no defense / SRS / SOR",
-        "accuracy",
-        &bars,
+        &GroupedBars {
+            title: format!(
+                "Accuracy per attack and defense ({} clouds, 95% Wilson intervals)",
+                t.clouds
+            ),
+            y_label: "accuracy".into(),
+            variants: vec!["no defense".into(), "SRS".into(), "SOR".into()],
+            groups,
+            y_range: Some((0.0, 1.0)),
+            reference: None,
+        },
     )?;
     report.plots.push("accuracy.png".into());
 

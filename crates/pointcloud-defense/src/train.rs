@@ -23,7 +23,7 @@
 use std::f64::consts::PI;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use candle_nn::VarMap;
 use candor_core::checkpoint::{load_training, save_training};
 use candor_core::data::shuffled_batches;
@@ -369,7 +369,7 @@ pub fn evaluate(
         let clouds: Vec<&[f32]> = (start..(start + batch_size).min(n))
             .map(|i| cloud(set, i, num_points))
             .collect();
-        predictions.extend(net.predict(&clouds_to_tensor(&clouds, &Device::Cpu)?)?);
+        predictions.extend(net.predict(&clouds_to_tensor(&clouds, net.device())?)?);
     }
     let labels: Vec<usize> = set.labels.iter().map(|&l| l as usize).collect();
     let accuracy = accuracy_from_predictions(&predictions, &labels)?;
@@ -442,7 +442,7 @@ pub fn train(
         Some(path) if path.exists() => load_training::<TrainReport>(path, varmap, &mut opt)?,
         _ => TrainReport::default(),
     };
-    let device = Device::Cpu;
+    let device = net.device().clone();
     for epoch in report.history.len()..cfg.epochs {
         let mut rng = SeededRng::derive(cfg.seed, &format!("epoch/{epoch}"));
         let batches = shuffled_batches(n, cfg.batch_size, true, &mut rng)?;
@@ -512,7 +512,7 @@ mod tests {
     use super::*;
     use crate::data::{generate_split, Split, SyntheticConfig};
     use crate::model::PointNetConfig;
-    use candle_core::DType;
+    use candle_core::{DType, Device};
     use candor_core::init::{seeded_var_builder, sorted_named_vars};
 
     fn data() -> (PointCloudSet, PointCloudSet) {

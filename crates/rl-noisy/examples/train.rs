@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
     );
     let report_every = (cfg.total_steps / 10).max(1);
     let mut next_report = report_every;
-    let (agent, log) = train_with(&cfg, args.seed, |ep, log| {
+    let (agent, log) = train_with(&cfg, args.seed, &candle_core::Device::Cpu, |ep, log| {
         if ep.end_step >= next_report {
             next_report += report_every;
             let sigma = log

@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use candle_core::Device;
 use candor_core::{Error, Result, SeededRng};
 use candor_rl::{make, Action, ReplayBuffer};
 use serde::{Deserialize, Serialize};
@@ -71,14 +72,16 @@ impl TrainLog {
 /// and recompute k_t (eq. 12), update once on a batch of `batch_size` when
 /// `t ≥ learning_starts`, hard-copy the target every `target_update_interval` steps,
 /// and reset r⁺ to 0 when the episode ends.
-pub fn train(cfg: &Config, seed: u64) -> Result<(Agent, TrainLog)> {
-    train_with(cfg, seed, |_, _| {})
+/// The networks and every replay batch live on `device`.
+pub fn train(cfg: &Config, seed: u64, device: &Device) -> Result<(Agent, TrainLog)> {
+    train_with(cfg, seed, device, |_, _| {})
 }
 
 /// [`train`] with a callback `on_episode(episode, log_so_far)` after each episode.
 pub fn train_with(
     cfg: &Config,
     seed: u64,
+    device: &Device,
     mut on_episode: impl FnMut(&Episode, &TrainLog),
 ) -> Result<(Agent, TrainLog)> {
     cfg.validate()?;
@@ -91,7 +94,7 @@ pub fn train_with(
         ))
     })?;
     let obs_dim = env.observation_space().flat_dim();
-    let mut agent = Agent::new(cfg, obs_dim, n_actions, seed)?;
+    let mut agent = Agent::new(cfg, obs_dim, n_actions, seed, device)?;
     let mut buffer = ReplayBuffer::for_env(cfg.buffer_capacity, env.as_ref())?;
     let mut replay_rng = SeededRng::derive(seed, "candor-rl-noisy/replay");
     let mut log = TrainLog::default();
@@ -108,8 +111,7 @@ pub fn train_with(
         ep_len += 1;
         let k = agent.k_weight(r_plus);
         if t >= cfg.learning_starts && buffer.len() >= cfg.batch_size {
-            let batch =
-                buffer.sample(cfg.batch_size, &mut replay_rng, &candle_core::Device::Cpu)?;
+            let batch = buffer.sample(cfg.batch_size, &mut replay_rng, device)?;
             let stats = agent.update(&batch, k)?;
             td_sum += f64::from(stats.td_loss);
             k_sum += stats.k;

@@ -22,8 +22,8 @@ fn reward_bounds_must_be_ordered() {
     let mut c = Config::tiny(Algo::Nrowan);
     c.nrowan.r_sup = c.nrowan.r_inf;
     assert!(c.validate().is_err());
-    assert!(Agent::new(&c, 4, 2, 0).is_err());
-    assert!(train(&c, 0).is_err());
+    assert!(Agent::new(&c, 4, 2, 0, &candle_core::Device::Cpu).is_err());
+    assert!(train(&c, 0, &candle_core::Device::Cpu).is_err());
 }
 
 #[test]
@@ -43,6 +43,6 @@ fn other_bad_values_are_rejected() {
     // A continuous-action env is valid config-wise but not for DQN.
     let mut c = Config::tiny(Algo::Dqn);
     c.env_id = "Pendulum-v1".into();
-    assert!(train(&c, 0).is_err());
-    assert!(Agent::new(&Config::tiny(Algo::Dqn), 0, 2, 0).is_err());
+    assert!(train(&c, 0, &candle_core::Device::Cpu).is_err());
+    assert!(Agent::new(&Config::tiny(Algo::Dqn), 0, 2, 0, &candle_core::Device::Cpu).is_err());
 }

@@ -28,6 +28,9 @@ fn smoke_reproduction_writes_table_claims_and_plots() {
         assert!(dir.path().join(p).exists(), "{p} missing");
     }
     assert_eq!(report.plots.len(), 4);
-    // The environment variable set for the run is restored.
+    // The library leaves the process environment alone.
     assert_eq!(std::env::var_os("RAYON_NUM_THREADS"), rayon_before);
+    for c in &report.claims {
+        assert_eq!(c.holds, c.verdict == candor_core::report::Verdict::Holds);
+    }
 }

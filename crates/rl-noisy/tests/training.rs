@@ -7,7 +7,7 @@ use candor_rl_noisy::{evaluate_agent, train, Algo, Config};
 fn short_dqn_run_beats_a_random_policy() {
     let mut cfg = Config::tiny(Algo::Dqn);
     cfg.total_steps = 4_000;
-    let (agent, log) = train(&cfg, 0).unwrap();
+    let (agent, log) = train(&cfg, 0, &candle_core::Device::Cpu).unwrap();
     assert_eq!(log.steps, 4_000);
     assert_eq!(log.updates, 4_000 - cfg.learning_starts + 1);
     let returns = evaluate_agent(&agent, "CartPole-v0", 10, 99).unwrap();
@@ -22,7 +22,7 @@ type Fingerprint = (Vec<(usize, f64)>, Vec<Vec<f32>>, Vec<f64>);
 fn fingerprint(algo: Algo, seed: u64) -> Fingerprint {
     let mut cfg = Config::tiny(algo);
     cfg.total_steps = 400;
-    let (agent, log) = train(&cfg, seed).unwrap();
+    let (agent, log) = train(&cfg, seed, &candle_core::Device::Cpu).unwrap();
     let eps = log.episodes.iter().map(|e| (e.end_step, e.ret)).collect();
     let params = sorted_vars(agent.online_varmap())
         .into_iter()
@@ -47,7 +47,7 @@ fn same_seed_gives_identical_runs() {
 fn noisy_training_logs_sigma_and_k() {
     let mut cfg = Config::tiny(Algo::Nrowan);
     cfg.total_steps = 500;
-    let (agent, log) = train(&cfg, 1).unwrap();
+    let (agent, log) = train(&cfg, 1, &candle_core::Device::Cpu).unwrap();
     assert_eq!(log.points.len(), 2);
     let sigma0 = 0.4 / (cfg.net.hidden as f64).sqrt();
     let last = log.points.last().unwrap();
@@ -64,6 +64,7 @@ fn noisy_training_logs_sigma_and_k() {
             ..Config::tiny(Algo::Dqn)
         },
         1,
+        &candle_core::Device::Cpu,
     )
     .unwrap();
     assert!(dqn_log.points.iter().all(|p| p.sigma_out.is_none()));
@@ -73,11 +74,11 @@ fn noisy_training_logs_sigma_and_k() {
 fn weights_round_trip_through_a_checkpoint() {
     let mut cfg = Config::tiny(Algo::NoisyNet);
     cfg.total_steps = 200;
-    let (agent, _) = train(&cfg, 2).unwrap();
+    let (agent, _) = train(&cfg, 2, &candle_core::Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("agent.safetensors");
     agent.save(&path).unwrap();
-    let mut fresh = candor_rl_noisy::Agent::new(&cfg, 4, 2, 99).unwrap();
+    let mut fresh = candor_rl_noisy::Agent::new(&cfg, 4, 2, 99, &candle_core::Device::Cpu).unwrap();
     fresh.load(&path).unwrap();
     let obs = [0.01f32, -0.02, 0.03, 0.0];
     assert_eq!(

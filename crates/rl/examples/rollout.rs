@@ -3,21 +3,24 @@
 //!
 //! ```text
 //! cargo run -p candor-rl --example rollout -- --env CartPole-v1 --state 0.01,0,0.02,0 --actions actions.txt
+//! cargo run -p candor-rl --example rollout -- --env HalfCheetah-v4 --state <qpos...,qvel...> --actions actions.txt
 //! ```
 //!
-//! `--state` sets the internal state (Gymnasium's `env.unwrapped.state`); without it the
-//! env is reset with `--seed`. The time limit counts from that state. The actions file
+//! `--state` sets the internal state (Gymnasium's `env.unwrapped.state`; for the MuJoCo
+//! tasks `qpos` then `qvel`, as `env.unwrapped.set_state(qpos, qvel)`, or the full state
+//! that `Env::state` returns); without it the env is reset with `--seed`. The time limit counts from that state. The actions file
 //! holds one action per line: an integer for discrete action spaces, comma-separated
 //! floats for box action spaces; blank lines are ignored. Stepping stops at termination,
 //! truncation or the end of the file. Each step prints
-//! `{"obs": [...], "reward": r, "terminated": b, "truncated": b}`.
+//! `{"obs": [...], "reward": r, "terminated": b, "truncated": b}`, and with
+//! `--print-state` also `"state": [...]` (float64, `Env::state`).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use candor_rl::rollout::{parse_actions, parse_state};
-use candor_rl::{make, Env, ENV_IDS};
+use candor_rl::{Env, Registry};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -35,6 +38,9 @@ struct Args {
     /// File with one action per line ("-" reads standard input).
     #[arg(long)]
     actions: PathBuf,
+    /// Also print the internal float64 state after each step.
+    #[arg(long)]
+    print_state: bool,
 }
 
 /// One output line; float32 observations print in their shortest form.
@@ -44,14 +50,15 @@ struct StepLine<'a> {
     reward: f64,
     terminated: bool,
     truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<Vec<f64>>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let mut env = make(&args.env).with_context(|| {
-        let ids: Vec<&str> = ENV_IDS.iter().map(|(id, _)| *id).collect();
-        format!("--env {} (known: {})", args.env, ids.join(", "))
-    })?;
+    let mut env = Registry::default()
+        .make(&args.env)
+        .with_context(|| format!("--env {}", args.env))?;
     match &args.state {
         Some(s) => {
             let state = parse_state(s).context("--state")?;
@@ -83,6 +90,7 @@ fn main() -> Result<()> {
             reward: step.reward,
             terminated: step.terminated,
             truncated: step.truncated,
+            state: args.print_state.then(|| env.state()),
         };
         writeln!(out, "{}", serde_json::to_string(&line)?)?;
         if step.done() {

@@ -1,5 +1,7 @@
 //! The [`Env`] trait, the [`TimeLimit`] wrapper and [`make`].
 
+use std::sync::Arc;
+
 use candor_core::{Error, Result, SeededRng};
 
 use crate::envs::{Acrobot, CartPole, MountainCar, MountainCarContinuous, Pendulum};
@@ -177,7 +179,7 @@ impl<E: Env> Env for TimeLimit<E> {
     }
 }
 
-/// The ids [`make`] knows, with their time limits (Gymnasium 1.2.2 registry).
+/// The classic-control ids with their time limits (Gymnasium 1.2.2 registry).
 pub const ENV_IDS: [(&str, usize); 6] = [
     ("CartPole-v0", 200),
     ("CartPole-v1", 500),
@@ -187,29 +189,178 @@ pub const ENV_IDS: [(&str, usize); 6] = [
     ("Pendulum-v1", 200),
 ];
 
-/// `gymnasium.make(id)`: the environment wrapped in its registered [`TimeLimit`].
-/// Reset it before the first step.
-pub fn make(id: &str) -> Result<Box<dyn Env + Send>> {
-    let limit = ENV_IDS
-        .iter()
-        .find(|(known, _)| *known == id)
-        .map(|&(_, limit)| limit)
-        .ok_or_else(|| {
-            let known: Vec<&str> = ENV_IDS.iter().map(|(k, _)| *k).collect();
+/// The MuJoCo locomotion ids (feature `mujoco`), each with Gymnasium's 1000-step limit.
+pub const MUJOCO_ENV_IDS: [(&str, usize); 5] = [
+    ("HalfCheetah-v4", 1000),
+    ("Hopper-v4", 1000),
+    ("Walker2d-v4", 1000),
+    ("Ant-v4", 1000),
+    ("Swimmer-v4", 1000),
+];
+
+/// A boxed environment that can move to another thread (what [`Registry::make`] returns).
+pub type BoxedEnv = Box<dyn Env + Send>;
+
+/// Builds a fresh, unwrapped environment instance.
+pub type EnvFactory = Arc<dyn Fn() -> Result<BoxedEnv> + Send + Sync>;
+
+/// One registered environment: its factory and its time limit.
+#[derive(Clone)]
+pub struct EnvSpec {
+    /// The id [`Registry::make`] knows it by.
+    pub id: String,
+    /// The [`TimeLimit`] that `make` wraps it in (`None`: no wrapper).
+    pub max_episode_steps: Option<usize>,
+    factory: EnvFactory,
+}
+
+impl std::fmt::Debug for EnvSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvSpec")
+            .field("id", &self.id)
+            .field("max_episode_steps", &self.max_episode_steps)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open environment registry, Gymnasium's `register` / `make` as a value: the
+/// built-in ids ([`Registry::default`]) plus whatever a user registers. It is a plain
+/// value, not process-global state: pass it (or a clone; factories are shared) to the
+/// code that builds envs, e.g. the off-policy trainer.
+///
+/// ```
+/// use candor_rl::{envs::Pendulum, Env, Registry};
+/// # fn main() -> candor_core::Result<()> {
+/// let mut registry = Registry::default();
+/// // A user's own env under a new name, with its own time limit.
+/// registry.register("ShortPendulum-v0", Some(50), || Ok(Pendulum::new()))?;
+/// let mut env = registry.make("ShortPendulum-v0")?;
+/// env.reset(Some(0));
+/// assert_eq!(env.max_episode_steps(), Some(50));
+/// assert!(registry.make("NoSuchEnv-v0").is_err());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Registry {
+    specs: Vec<EnvSpec>,
+}
+
+impl Default for Registry {
+    /// The built-in ids: [`ENV_IDS`], and [`MUJOCO_ENV_IDS`] with the `mujoco` feature.
+    fn default() -> Self {
+        let mut r = Registry::empty();
+        for (id, limit) in ENV_IDS {
+            let factory: fn() -> BoxedEnv = match id {
+                "CartPole-v0" | "CartPole-v1" => || Box::new(CartPole::new()),
+                "Acrobot-v1" => || Box::new(Acrobot::new()),
+                "MountainCar-v0" => || Box::new(MountainCar::new()),
+                "MountainCarContinuous-v0" => || Box::new(MountainCarContinuous::new()),
+                _ => || Box::new(Pendulum::new()),
+            };
+            r.insert(id, Some(limit), Arc::new(move || Ok(factory())));
+        }
+        #[cfg(feature = "mujoco")]
+        for (id, limit) in MUJOCO_ENV_IDS {
+            let task = crate::envs::Locomotion::from_id(id).expect("every MuJoCo id has a task");
+            r.insert(
+                id,
+                Some(limit),
+                Arc::new(move || Ok(Box::new(crate::envs::MujocoEnv::new(task)?) as BoxedEnv)),
+            );
+        }
+        r
+    }
+}
+
+impl Registry {
+    /// A registry with no ids.
+    pub fn empty() -> Self {
+        Self { specs: Vec::new() }
+    }
+
+    fn insert(&mut self, id: &str, max_episode_steps: Option<usize>, factory: EnvFactory) {
+        self.specs.push(EnvSpec {
+            id: id.to_string(),
+            max_episode_steps,
+            factory,
+        });
+    }
+
+    /// Register `factory` under `id`; `make(id)` wraps what it builds in a [`TimeLimit`] of
+    /// `max_episode_steps` (`None`: no limit). Errors if `id` is taken or the limit is 0.
+    pub fn register<E, F>(
+        &mut self,
+        id: &str,
+        max_episode_steps: Option<usize>,
+        factory: F,
+    ) -> Result<()>
+    where
+        E: Env + Send + 'static,
+        F: Fn() -> Result<E> + Send + Sync + 'static,
+    {
+        if id.is_empty() {
+            return Err(Error::invalid("Registry::register: empty id"));
+        }
+        if self.spec(id).is_some() {
+            return Err(Error::invalid(format!(
+                "Registry::register: '{id}' is already registered"
+            )));
+        }
+        if max_episode_steps == Some(0) {
+            return Err(Error::invalid(format!(
+                "Registry::register: '{id}': max_episode_steps must be positive"
+            )));
+        }
+        self.insert(
+            id,
+            max_episode_steps,
+            Arc::new(move || Ok(Box::new(factory()?) as BoxedEnv)),
+        );
+        Ok(())
+    }
+
+    /// The spec registered under `id`.
+    pub fn spec(&self, id: &str) -> Option<&EnvSpec> {
+        self.specs.iter().find(|s| s.id == id)
+    }
+
+    /// Every registered id, in registration order.
+    pub fn ids(&self) -> Vec<&str> {
+        self.specs.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    fn known(&self, id: &str) -> Result<&EnvSpec> {
+        self.spec(id).ok_or_else(|| {
             Error::invalid(format!(
                 "unknown environment id '{id}'; known ids: {}",
-                known.join(", ")
+                self.ids().join(", ")
             ))
-        })?;
-    Ok(match id {
-        "CartPole-v0" | "CartPole-v1" => Box::new(TimeLimit::new(CartPole::new(), limit)?),
-        "Acrobot-v1" => Box::new(TimeLimit::new(Acrobot::new(), limit)?),
-        "MountainCar-v0" => Box::new(TimeLimit::new(MountainCar::new(), limit)?),
-        "MountainCarContinuous-v0" => {
-            Box::new(TimeLimit::new(MountainCarContinuous::new(), limit)?)
-        }
-        _ => Box::new(TimeLimit::new(Pendulum::new(), limit)?),
-    })
+        })
+    }
+
+    /// A fresh instance without its time limit (`env.unwrapped`), e.g. for Monte-Carlo
+    /// returns that continue past the episode cap.
+    pub fn make_unwrapped(&self, id: &str) -> Result<BoxedEnv> {
+        (self.known(id)?.factory)()
+    }
+
+    /// `gymnasium.make(id)`: a fresh instance wrapped in its registered [`TimeLimit`].
+    /// Reset it before the first step.
+    pub fn make(&self, id: &str) -> Result<BoxedEnv> {
+        let spec = self.known(id)?;
+        let env = (spec.factory)()?;
+        Ok(match spec.max_episode_steps {
+            Some(limit) => Box::new(TimeLimit::new(env, limit)?),
+            None => env,
+        })
+    }
+}
+
+/// `gymnasium.make(id)` on the built-in ids ([`Registry::default`]): the environment
+/// wrapped in its registered [`TimeLimit`]. Reset it before the first step.
+pub fn make(id: &str) -> Result<BoxedEnv> {
+    Registry::default().make(id)
 }
 
 /// The RNG an env's `reset(Some(seed))` starts from (a named sub-stream of `seed`, so it

@@ -57,6 +57,55 @@ pub fn evaluate_env(
     Ok(returns)
 }
 
+/// Evaluation results over training, TD3 protocol: at each evaluation point, the returns
+/// of N noise-free episodes on a separate env instance.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalHistory {
+    /// Env steps of training done at each evaluation.
+    pub steps: Vec<usize>,
+    /// The episode returns of each evaluation.
+    pub returns: Vec<Vec<f64>>,
+}
+
+impl EvalHistory {
+    /// Record one evaluation.
+    pub fn push(&mut self, step: usize, returns: Vec<f64>) {
+        self.steps.push(step);
+        self.returns.push(returns);
+    }
+
+    /// Number of evaluations.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// `true` before the first evaluation.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The average return of each evaluation (the learning curve).
+    pub fn means(&self) -> Vec<f64> {
+        self.returns
+            .iter()
+            .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64)
+            .collect()
+    }
+
+    /// TD3 Table 1's statistic: the maximum over evaluations of the average return.
+    pub fn max_average(&self) -> Option<f64> {
+        self.means().into_iter().reduce(f64::max)
+    }
+
+    /// TD3 Table 2's statistic: the mean of the average returns of the last `k`
+    /// evaluations (all of them when there are fewer).
+    pub fn last_mean(&self, k: usize) -> Option<f64> {
+        let m = self.means();
+        let tail = &m[m.len().saturating_sub(k)..];
+        (!tail.is_empty() && k > 0).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
+    }
+}
+
 /// Run `f(seed)` for every seed, in parallel, and return the results in `seeds` order
 /// (or the error of the earliest failing seed; once a seed fails, seeds not yet started
 /// are skipped).
@@ -141,6 +190,20 @@ mod tests {
         );
         assert!(out.iter().all(|o| o.1 == 1));
         assert!(run_seeds(&[], Ok).unwrap().is_empty());
+    }
+
+    #[test]
+    fn eval_history_statistics() {
+        let mut h = EvalHistory::default();
+        assert_eq!(h.max_average(), None);
+        assert_eq!(h.last_mean(10), None);
+        h.push(0, vec![1.0, 3.0]);
+        h.push(5000, vec![10.0, 6.0]);
+        h.push(10000, vec![4.0, 4.0]);
+        assert_eq!(h.means(), vec![2.0, 8.0, 4.0]);
+        assert_eq!(h.max_average(), Some(8.0));
+        assert_eq!(h.last_mean(2), Some(6.0));
+        assert_eq!(h.last_mean(10), Some(14.0 / 3.0));
     }
 
     #[test]

@@ -6,9 +6,25 @@
 //! | item | what |
 //! |---|---|
 //! | [`Env`], [`Step`], [`Space`], [`Action`] | environments with Gymnasium 1.x semantics: `reset`, `step` → (obs, reward, terminated, truncated), `set_state` / `state` |
-//! | [`make`], [`TimeLimit`], [`envs`] | `CartPole-v0` (200 steps), `CartPole-v1` (500), `Acrobot-v1` (500), `MountainCar-v0` (200), `MountainCarContinuous-v0` (999), `Pendulum-v1` (200) |
+//! | [`make`], [`Registry`], [`TimeLimit`], [`envs`] | an open registry (built-ins plus a user's own envs by name): `CartPole-v0` (200 steps), `CartPole-v1` (500), `Acrobot-v1` (500), `MountainCar-v0` (200), `MountainCarContinuous-v0` (999), `Pendulum-v1` (200); with the default `mujoco` feature `HalfCheetah-v4`, `Hopper-v4`, `Walker2d-v4`, `Ant-v4`, `Swimmer-v4` (1000) on MuJoCo 3.17.0 ([`envs::mujoco`]) |
 //! | [`ReplayBuffer`] | fixed-capacity ring of `(obs, action, reward, next_obs, terminated)`, seeded uniform sampling into flat arrays or candle tensors |
-//! | [`evaluate`], [`run_seeds`] | N evaluation episodes on a separate env instance; independent seeds in parallel, one thread each |
+//! | [`evaluate`], [`EvalHistory`], [`run_seeds`] | N evaluation episodes on a separate env instance; TD3's max-average and last-10 statistics; independent seeds in parallel, one single-threaded worker per core |
+//! | [`OffPolicyTrainer`], [`Agent`], [`UpdateSchedule`] | the off-policy loop for continuous control ([`offpolicy`]): warm-up, [`NoiseConfig`] (Gaussian, Ornstein–Uhlenbeck), [`ActionScaler`] between `[-1, 1]` and the action box, update schedules (`Interleaved`, `Regular`, `EpisodeEnd`, `PerGeneration`), TD3 evaluation, stored simulator states, [`FreshDataUsage`] |
+//!
+//! ## MuJoCo: how the library is found
+//!
+//! The `mujoco` feature (default) builds `mujoco-rs =7.0.0` against `libmujoco.so.3.17.0`
+//! from PyPI's `mujoco==3.17.0` wheel, with no manual step: candor-rl's build script
+//! (via the `candor-mujoco-build` helper) fetches the wheel with `python3` (`pip
+//! download`, else a direct HTTPS fetch), checks its SHA-256, and extracts the library
+//! into `<target dir>/mujoco-3.17.0/`; the workspace's `.cargo/config.toml` points
+//! `MUJOCO_DYNAMIC_LINK_DIR` at a committed linker-script stub that forwards there, and
+//! binaries get an rpath to it. Offline, the build stops with a message naming the wheel
+//! (or library) to place in that folder, or set `CANDOR_MUJOCO_LIB_DIR` to a folder
+//! holding the library. A crate outside this workspace that depends on candor-rl sets
+//! `MUJOCO_DYNAMIC_LINK_DIR` itself (to a folder with `libmujoco.so`, as `mujoco-rs`
+//! documents) and calls `candor_mujoco_build::rpath()` from its `build.rs` or sets
+//! `LD_LIBRARY_PATH`; or it disables the feature.
 //!
 //! ## Fidelity to Gymnasium 1.2.2
 //!
@@ -19,6 +35,10 @@
 //! cost with a floored modulo). `tests/golden.rs` replays trajectories recorded from
 //! `gymnasium==1.2.2` (`tools/record_gym_trajectories.py`) through
 //! [`Env::set_state`].
+//!
+//! The MuJoCo tasks replay Gymnasium 1.2.2 + mujoco 3.17.0 trajectories **bit for bit**
+//! (`tests/golden_mujoco.rs`: qpos, qvel, rewards and flags, including Hopper's and
+//! Walker2d's unhealthy terminations), and their random-policy returns match Gymnasium's.
 //!
 //! Known differences:
 //! * **Reset streams.** `reset(Some(seed))` draws from the same distributions as
@@ -70,15 +90,28 @@
 //! # }
 //! ```
 
+pub mod action;
 pub mod buffer;
 pub mod env;
 pub mod envs;
 pub mod eval;
+pub mod noise;
+pub mod offpolicy;
 pub mod rollout;
 pub mod space;
 
+pub use action::{clip_unit, ActionScaler};
+
 pub use buffer::{Batch, BatchArrays, ReplayBuffer};
 pub use candor_core::{Error, Result};
-pub use env::{make, Env, Step, TimeLimit, ENV_IDS};
-pub use eval::{evaluate, evaluate_env, run_seeds};
+pub use env::{
+    make, BoxedEnv, Env, EnvFactory, EnvSpec, Registry, Step, TimeLimit, ENV_IDS, MUJOCO_ENV_IDS,
+};
+pub use eval::{evaluate, evaluate_env, run_seeds, EvalHistory};
+pub use noise::{Noise, NoiseConfig};
+pub use offpolicy::{
+    discounted_return, expected_fresh_samples_block, expected_fresh_samples_interleaved, Agent,
+    EpisodeRecord, FreshDataUsage, OffPolicyConfig, OffPolicyTrainer, StepEvent, UpdateInfo,
+    UpdateSchedule,
+};
 pub use space::{Action, Space};

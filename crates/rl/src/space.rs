@@ -9,7 +9,8 @@ pub enum Space {
     /// `n` discrete actions, `0..n`.
     Discrete(usize),
     /// A float32 box. `low` and `high` hold one bound per element (row-major over `shape`);
-    /// unbounded elements use `f32::MAX` / `f32::MIN` like Gymnasium's float32 boxes.
+    /// unbounded elements use `f32::MAX` / `f32::MIN` like Gymnasium's classic-control
+    /// float32 boxes, or ±infinity like its MuJoCo observation boxes.
     Box {
         low: Vec<f32>,
         high: Vec<f32>,

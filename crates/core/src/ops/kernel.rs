@@ -2,8 +2,6 @@
 
 use candle_core::{CpuStorage, Layout, Shape};
 
-use crate::{Error, Result};
-
 /// f32 or f64.
 pub(crate) trait Real:
     Copy
@@ -26,6 +24,10 @@ pub(crate) trait Real:
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn wrap(v: Vec<Self>) -> CpuStorage;
+    fn exp(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn tanh(self) -> Self;
 }
 
 impl Real for f32 {
@@ -41,6 +43,18 @@ impl Real for f32 {
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::F32(v)
     }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        f32::ln_1p(self)
+    }
+    fn exp_m1(self) -> Self {
+        f32::exp_m1(self)
+    }
+    fn tanh(self) -> Self {
+        f32::tanh(self)
+    }
 }
 
 impl Real for f64 {
@@ -55,6 +69,18 @@ impl Real for f64 {
     }
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::F64(v)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
+    }
+    fn exp_m1(self) -> Self {
+        f64::exp_m1(self)
+    }
+    fn tanh(self) -> Self {
+        f64::tanh(self)
     }
 }
 
@@ -184,15 +210,6 @@ pub(crate) fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R
 
 pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
-}
-
-pub(crate) fn cpu_f32_or_f64(dtype: candle_core::DType, op: &str) -> Result<()> {
-    match dtype {
-        candle_core::DType::F32 | candle_core::DType::F64 => Ok(()),
-        d => Err(Error::invalid(format!(
-            "{op}: only f32 and f64 are supported, got {d:?}"
-        ))),
-    }
 }
 
 /// Dispatch a generic kernel on the storage's dtype (f32 or f64).

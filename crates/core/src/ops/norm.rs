@@ -2,8 +2,9 @@
 //! pass (candle-nn's `LayerNorm`/`RmsNorm` use a fused forward-only op: their inputs and
 //! parameters silently get no gradient).
 
-use candle_core::{DType, Tensor, D};
+use candle_core::{Tensor, D};
 
+use super::backend::{route, Candle, Route};
 use crate::{Error, Result};
 
 fn affine(
@@ -108,20 +109,8 @@ pub fn batch_norm_train(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let dims = x.dims().to_vec();
-    if dims.len() < 2 {
-        return Err(Error::invalid(format!(
-            "batch_norm: expected (N, C, …), got {dims:?}"
-        )));
-    }
-    let c = dims[1];
-    let count = x.elem_count() / c.max(1);
-    if count < 2 {
-        return Err(Error::invalid(format!(
-            "batch_norm in training mode needs more than one value per channel, got {dims:?}"
-        )));
-    }
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    let (c, count) = train_sizes(x)?;
+    if route("batch_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel: statistics, normalisation and affine in two passes.
         let w = match weight {
             Some(w) => w.clone(),
@@ -148,6 +137,36 @@ pub fn batch_norm_train(
         let var = Tensor::from_vec(unbiased, c, x.device())?.to_dtype(x.dtype())?;
         return Ok((y, mean, var));
     }
+    candle_batch_norm_train(x, weight, bias, eps)
+}
+
+/// Channels and values per channel of a training-mode batch norm input, checked.
+fn train_sizes(x: &Tensor) -> Result<(usize, usize)> {
+    let dims = x.dims();
+    if dims.len() < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm: expected (N, C, …), got {dims:?}"
+        )));
+    }
+    let c = dims[1];
+    let count = x.elem_count() / c.max(1);
+    if count < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm in training mode needs more than one value per channel, got {dims:?}"
+        )));
+    }
+    Ok((c, count))
+}
+
+/// [`batch_norm_train`] from candle ops (every one with a backward), off the CPU.
+pub(super) fn candle_batch_norm_train(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (c, count) = train_sizes(x)?;
+    let dims = x.dims().to_vec();
     // (N, C, R) → (C, N·R)
     let xr = x
         .reshape((dims[0], c, count / dims[0]))?
@@ -202,7 +221,7 @@ pub fn batch_norm_eval(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     #[test]
     fn layer_norm_matches_candle_slow() {

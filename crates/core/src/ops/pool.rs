@@ -1,9 +1,14 @@
 //! Max and average pooling with any kernel, stride and padding (forward and backward),
-//! and adaptive average pooling, as `torch.nn.functional` (floor mode).
+//! and adaptive average pooling, as `torch.nn.functional` (floor mode); and
+//! [`max_dim1`], the max over the middle dimension of `(B, N, C)` (PointNet's global
+//! max-pool over points), whose gradient goes to the **first** maximum of each column as
+//! in PyTorch and TensorFlow (candle's `max` sends it to every tied maximum, which
+//! changes attack gradients when points are duplicated).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
@@ -27,7 +32,7 @@ impl Pool2dParams {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct PGeom {
+pub(super) struct PGeom {
     planes: usize,
     h: usize,
     w: usize,
@@ -37,7 +42,7 @@ struct PGeom {
 }
 
 impl PGeom {
-    fn new(dims: &[usize], p: Pool2dParams, op: &str) -> Result<(PGeom, usize, usize)> {
+    pub(super) fn new(dims: &[usize], p: Pool2dParams, op: &str) -> Result<(PGeom, usize, usize)> {
         let &[n, c, h, w] = dims else {
             return Err(Error::invalid(format!(
                 "{op}: expected (N, C, H, W), got {dims:?}"
@@ -282,29 +287,63 @@ impl CustomOp1 for AvgPoolBwd {
     }
 }
 
-fn check_cpu(x: &Tensor, op: &str) -> Result<()> {
-    if !x.device().is_cpu() {
-        return Err(Error::invalid(format!(
-            "{op}: CUDA kernels are not implemented yet"
-        )));
-    }
-    super::kernel::cpu_f32_or_f64(x.dtype(), op)
-}
-
 /// `torch.nn.functional.max_pool2d(x, kernel, stride, padding)` (floor mode, −∞ padding).
-/// The gradient goes to the first maximum of each window, as PyTorch.
+/// The gradient goes to the first maximum of each window, as PyTorch. Off the CPU,
+/// candle's max-pool runs without padding and without a gradient (`candle_max_pool_support`).
 pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "max_pool2d")?;
-    check_cpu(x, "max_pool2d")?;
-    Ok(x.contiguous()?.apply_op1(MaxPool(g))?)
+    match route("max_pool2d", &[x], candle_max_pool_support(&g))? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxPool(g))?),
+        Route::Candle => candle_max_pool2d(x, p),
+    }
 }
 
 /// `torch.nn.functional.avg_pool2d(x, kernel, stride, padding, count_include_pad)`
-/// (floor mode).
+/// (floor mode). Off the CPU, candle's average pool runs without padding, with a
+/// gradient only where it is correct (`candle_avg_pool_support`).
 pub fn avg_pool2d(x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "avg_pool2d")?;
-    check_cpu(x, "avg_pool2d")?;
-    Ok(x.contiguous()?.apply_op1(AvgPool(g, count_include_pad))?)
+    match route("avg_pool2d", &[x], candle_avg_pool_support(&g))? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(AvgPool(g, count_include_pad))?),
+        Route::Candle => candle_avg_pool2d(x, p),
+    }
+}
+
+/// candle's max-pool (no padding).
+pub(super) fn candle_max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+    Ok(x.max_pool2d_with_stride(p.kernel, p.stride)?)
+}
+
+/// candle's average pool (no padding).
+pub(super) fn candle_avg_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
+    Ok(x.avg_pool2d_with_stride(p.kernel, p.stride)?)
+}
+
+/// candle's `max_pool2d_with_stride` has no padding, and its backward (only for
+/// kernel = stride) scales each window's gradient by the share of its elements that
+/// are maxima (1/k² for a unique maximum) instead of passing it whole: forward only.
+pub(super) fn candle_max_pool_support(g: &PGeom) -> Candle {
+    if g.p.padding != (0, 0) {
+        return Candle::Missing("max_pool2d has no padding");
+    }
+    Candle::ForwardOnly("has no correct backward (it divides the gradient by the window size)")
+}
+
+/// candle's `avg_pool2d_with_stride` has no padding (`count_include_pad` is then moot);
+/// its backward, a nearest-neighbour up-sampling, is right only when the windows tile
+/// the input exactly (kernel = stride, sizes divisible).
+pub(super) fn candle_avg_pool_support(g: &PGeom) -> Candle {
+    let p = g.p;
+    if p.padding != (0, 0) {
+        return Candle::Missing("avg_pool2d has no padding");
+    }
+    if p.kernel != p.stride || !g.h.is_multiple_of(p.kernel.0) || !g.w.is_multiple_of(p.kernel.1) {
+        return Candle::ForwardOnly(
+            "has a backward only when the windows tile the input (kernel = stride, \
+             sizes divisible)",
+        );
+    }
+    Candle::Trainable
 }
 
 struct Adaptive {
@@ -408,14 +447,155 @@ pub fn adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
             x.dims()
         )));
     }
-    check_cpu(x, "adaptive_avg_pool2d")?;
-    Ok(x.contiguous()?.apply_op1(Adaptive { h, w, oh, ow })?)
+    // Off the CPU: means over candle slices, which have a backward.
+    match route("adaptive_avg_pool2d", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(Adaptive { h, w, oh, ow })?),
+        Route::Candle => candle_adaptive_avg_pool2d(x, oh, ow),
+    }
+}
+
+/// Adaptive average pooling from candle ops: one mean over each window (PyTorch's
+/// windows, [`Adaptive::span`]), or a single reshaped mean when the windows tile the
+/// input evenly.
+pub(super) fn candle_adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if h.is_multiple_of(oh) && w.is_multiple_of(ow) {
+        let (kh, kw) = (h / oh, w / ow);
+        return Ok(x.reshape((n, c, oh, kh, ow, kw))?.mean(5)?.mean(3)?);
+    }
+    let mut rows = Vec::with_capacity(oh);
+    for i in 0..oh {
+        let (r0, r1) = Adaptive::span(i, h, oh);
+        let band = x.narrow(2, r0, r1 - r0)?.mean_keepdim(2)?;
+        let cells = (0..ow)
+            .map(|j| {
+                let (c0, c1) = Adaptive::span(j, w, ow);
+                band.narrow(3, c0, c1 - c0)?.mean_keepdim(3)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        rows.push(Tensor::cat(&cells, 3)?);
+    }
+    Ok(Tensor::cat(&rows, 2)?)
+}
+
+// ------------------------------------------------ global max over points
+
+struct MaxDim1;
+struct MaxDim1Bwd;
+
+impl CustomOp1 for MaxDim1 {
+    fn name(&self) -> &'static str {
+        "candor-max-dim1"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, n, c) = l.shape().dims3()?;
+        dispatch!(s, "max_dim1", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y = vec![T::NEG_INF; b * c];
+            y.par_chunks_mut(c)
+                .zip(x.par_chunks(n * c))
+                .for_each(|(yr, xb)| {
+                    for row in xb.chunks_exact(c) {
+                        for (m, &v) in yr.iter_mut().zip(row) {
+                            // `!(v <= m)` also lets a NaN through, as torch.max does.
+                            if v > *m || v.partial_cmp(m).is_none() {
+                                *m = v;
+                            }
+                        }
+                    }
+                });
+            Ok(out(T::wrap(y), (b, c)))
+        })
+    }
+    fn bwd(&self, x: &Tensor, res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // Recompute the first arg-max from x and the result (no index storage).
+        let pair = Tensor::cat(&[res, &dy.contiguous()?], 0)?;
+        Ok(Some(x.apply_op2_no_bwd(&pair, &MaxDim1Bwd)?))
+    }
+}
+
+impl CustomOp2 for MaxDim1Bwd {
+    fn name(&self) -> &'static str {
+        "candor-max-dim1-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, n, c) = l1.shape().dims3()?;
+        dispatch!(s1, "max_dim1 backward", |T| {
+            let (x, pair) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let (m, dy) = pair.split_at(b * c);
+            let mut dx = vec![T::ZERO; x.len()];
+            dx.par_chunks_mut(n * c)
+                .zip(x.par_chunks(n * c))
+                .enumerate()
+                .for_each(|(bi, (db, xb))| {
+                    let (mr, gr) = (&m[bi * c..(bi + 1) * c], &dy[bi * c..(bi + 1) * c]);
+                    let mut done = vec![false; c];
+                    let mut left = c;
+                    for (dr, row) in db.chunks_exact_mut(c).zip(xb.chunks_exact(c)) {
+                        for j in 0..c {
+                            let v = row[j];
+                            let hit = v == mr[j]
+                                || (v.partial_cmp(&v).is_none()
+                                    && mr[j].partial_cmp(&mr[j]).is_none());
+                            if !done[j] && hit {
+                                dr[j] = gr[j];
+                                done[j] = true;
+                                left -= 1;
+                            }
+                        }
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                });
+            Ok(out(T::wrap(dx), l1.shape().clone()))
+        })
+    }
+}
+
+/// The maximum over dimension 1 of a `(B, N, C)` tensor, `(B, C)`: PointNet's global
+/// max-pool over points. The gradient of each output goes to the first (lowest `n`)
+/// maximum only, as in PyTorch and TensorFlow. Off the CPU and for dtypes other than
+/// f32/f64: `candle_max_dim1`.
+pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
+    let (_, n, _) = x
+        .dims3()
+        .map_err(|_| Error::invalid(format!("max_dim1 expects (B, N, C), got {:?}", x.dims())))?;
+    if n == 0 {
+        return Err(Error::invalid("max_dim1: no elements along dimension 1"));
+    }
+    match route("max_dim1", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxDim1)?),
+        Route::Candle => candle_max_dim1(x),
+    }
+}
+
+/// [`max_dim1`] from candle ops: a gather at the arg-max, whose backward (a scatter-add)
+/// sends the gradient to that one element, not to every tie as candle's `max` does.
+/// candle's CPU arg-max picks the first maximum (as the kernel); a GPU arg-max may
+/// pick another of several exactly tied values.
+pub(crate) fn candle_max_dim1(x: &Tensor) -> Result<Tensor> {
+    let idx = x.argmax_keepdim(1)?;
+    Ok(x.gather(&idx, 1)?.squeeze(1)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device};
+    use crate::gradcheck::check;
+    use candle_core::{DType, Device, Var};
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        crate::SeededRng::new(seed)
+            .normal_tensor(0.0, 1.0, shape, DType::F64, &Device::Cpu)
+            .unwrap()
+    }
 
     #[test]
     fn max_pool_hand_case_and_first_max_gradient() {
@@ -476,5 +656,34 @@ mod tests {
         assert!(adaptive_avg_pool2d(&x, 0, 1).is_err());
         let x3 = Tensor::zeros((1, 4, 4), DType::F32, &Device::Cpu).unwrap();
         assert!(avg_pool2d(&x3, Pool2dParams::new(2, 2, 0), true).is_err());
+    }
+
+    #[test]
+    fn max_dim1_forward_gradient_and_first_tie() {
+        let x = rand(&[3, 11, 5], 7);
+        let d = (max_dim1(&x).unwrap() - x.max(1).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
+        assert_eq!(d.to_scalar::<f64>().unwrap(), 0.0);
+        let r = check(|t| max_dim1(&t[0]), &[x], 80, 1e-6, 1e-7, 1e-6).unwrap();
+        assert!(r.worst_ratio <= 1.0, "{r:?}");
+        // Ties: the gradient goes to the first maximum only.
+        let v = Var::new(&[[[1f32, 5.0], [3.0, 5.0], [3.0, 2.0]]], &Device::Cpu).unwrap();
+        let g = max_dim1(v.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let dx = g.get(v.as_tensor()).unwrap().to_vec3::<f32>().unwrap();
+        assert_eq!(
+            dx,
+            vec![vec![vec![0.0, 1.0], vec![1.0, 0.0], vec![0.0, 0.0]]]
+        );
+        assert!(max_dim1(&rand(&[2, 0, 3], 1)).is_err());
+        assert!(max_dim1(&rand(&[2, 3], 1)).is_err());
     }
 }

@@ -4,6 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
@@ -113,7 +114,8 @@ impl CustomOp1 for UpBwd {
 
 /// Bilinear resampling of `(N, C, H, W)` to `(N, C, oh, ow)`, differentiable.
 /// `align_corners` as in PyTorch; with `false`, source coordinates below 0 are clamped
-/// to 0 (PyTorch's rule), and no anti-aliasing is applied when down-sampling.
+/// to 0 (PyTorch's rule), and no anti-aliasing is applied when down-sampling. Off the
+/// CPU, candle's resampling runs for inputs that need no gradient.
 pub fn upsample_bilinear2d(
     x: &Tensor,
     oh: usize,
@@ -132,23 +134,26 @@ pub fn upsample_bilinear2d(
             x.dims()
         )));
     }
-    if !x.device().is_cpu() {
-        if align_corners {
-            return Err(Error::invalid(
-                "upsample_bilinear2d on GPU: align_corners=true is not implemented yet",
-            ));
-        }
-        return Ok(x.upsample_bilinear2d(oh, ow, false)?);
+    match route("upsample_bilinear2d", &[x], CANDLE)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(Up {
+            h,
+            w,
+            oh,
+            ow,
+            align: align_corners,
+        })?),
+        Route::Candle => candle_upsample(x, oh, ow, align_corners),
     }
-    super::kernel::cpu_f32_or_f64(x.dtype(), "upsample_bilinear2d")?;
-    Ok(x.contiguous()?.apply_op1(Up {
-        h,
-        w,
-        oh,
-        ow,
-        align: align_corners,
-    })?)
 }
+
+/// candle's bilinear resampling.
+pub(super) fn candle_upsample(x: &Tensor, oh: usize, ow: usize, align: bool) -> Result<Tensor> {
+    Ok(x.upsample_bilinear2d(oh, ow, align)?)
+}
+
+/// candle's `upsample_bilinear2d` computes PyTorch's forward (both `align_corners`) but
+/// has no backward.
+pub(super) const CANDLE: Candle = Candle::ForwardOnly("has no backward");
 
 #[cfg(test)]
 mod tests {

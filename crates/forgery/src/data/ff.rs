@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use candor_core::imageio::{center_crop, load_image, resize, stack_batch, Filter};
 use candor_core::SeededRng;
 use rayon::prelude::*;
@@ -541,12 +541,8 @@ fn imagenet_stats(x: &Tensor) -> Result<(Tensor, Tensor)> {
     }
     let dev = x.device();
     let shape = (3, 1, 1);
-    let mean = Tensor::from_slice(&IMAGENET_MEAN, shape, &Device::Cpu)?
-        .to_dtype(x.dtype())?
-        .to_device(dev)?;
-    let std = Tensor::from_slice(&IMAGENET_STD, shape, &Device::Cpu)?
-        .to_dtype(x.dtype())?
-        .to_device(dev)?;
+    let mean = Tensor::from_slice(&IMAGENET_MEAN, shape, dev)?.to_dtype(x.dtype())?;
+    let std = Tensor::from_slice(&IMAGENET_STD, shape, dev)?.to_dtype(x.dtype())?;
     Ok((mean, std))
 }
 
@@ -643,10 +639,9 @@ pub fn load_batch(samples: &[Sample], opts: &LoadOptions) -> Result<(Tensor, Ten
         ));
     }
     let labels: Vec<u32> = samples.iter().map(|s| s.label).collect();
-    Ok((
-        stack_batch(&images)?,
-        Tensor::from_vec(labels, samples.len(), &Device::Cpu)?,
-    ))
+    let x = stack_batch(&images)?;
+    let y = Tensor::from_vec(labels, samples.len(), x.device())?;
+    Ok((x, y))
 }
 
 /// The permuted-labels control: the labels of whole videos (grouped by

@@ -56,6 +56,10 @@ pub trait Detector {
     /// A short name (`"vanilla"`, `"mat"`, `"spsl"`).
     fn name(&self) -> &'static str;
 
+    /// The configuration it was built from (the trainer reads how pretrained
+    /// backbone weights map onto it: [`super::pretrained::detector_spec`]).
+    fn config(&self) -> DetectorConfig;
+
     /// One training step's loss on a batch: `images` `B×3×H×W` in the loader's
     /// normalisation, `labels` `B` (u32, 0 real / 1 fake). Runs in training mode;
     /// every random draw (augmentation, head dropout) comes from `rng`.

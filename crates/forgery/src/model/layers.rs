@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Tensor};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::Init;
 use candor_core::{Error, Result, SeededRng};
 
 /// One feature tap of a backbone: its name, channel count and nominal
@@ -136,20 +136,6 @@ pub(crate) fn he_fan_out(fan_out: usize) -> Init {
     }
 }
 
-/// A `torch.nn.Linear` (`weight` `(out, in)`, `bias` `(out,)`) with the given
-/// initialisation rules.
-pub(crate) fn linear(
-    vb: VarBuilder,
-    c_in: usize,
-    c_out: usize,
-    w_init: Init,
-    b_init: Init,
-) -> Result<Linear> {
-    let w = vb.get_with_hints((c_out, c_in), "weight", w_init)?;
-    let b = vb.get_with_hints(c_out, "bias", b_init)?;
-    Ok(Linear::new(w, Some(b)))
-}
-
 /// The RNG a backbone draws dropout and drop-path masks from.
 pub(crate) type SharedRng = Arc<Mutex<SeededRng>>;
 
@@ -183,9 +169,7 @@ pub(crate) fn drop_path(x: &Tensor, p: f64, rng: &mut SeededRng) -> Result<Tenso
         .collect();
     let mut shape = vec![1usize; x.rank()];
     shape[0] = n;
-    let mask = Tensor::from_vec(mask, shape, &candle_core::Device::Cpu)?
-        .to_dtype(x.dtype())?
-        .to_device(x.device())?;
+    let mask = Tensor::from_vec(mask, shape, x.device())?.to_dtype(x.dtype())?;
     Ok(x.broadcast_mul(&mask)?)
 }
 

@@ -95,19 +95,20 @@ use std::io::Cursor;
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, ModuleT, Tensor, Var};
-use candle_nn::{Init, Linear, VarBuilder};
-use candor_core::nn::{BatchNorm2d, Conv2d};
-use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d, Conv2dParams};
+use candle_nn::{Init, VarBuilder};
+use candor_core::nn::{
+    batch_norm2d, conv2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
+};
+use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use super::detector::{
     check_batch, cross_entropy, label_tensor, scalar, Backbone, BackboneConfig, Detector,
-    StepOutput,
+    DetectorConfig, StepOutput,
 };
 use super::efficientnet::EfficientNetConfig;
-use super::layers::linear;
 
 // ---------------------------------------------------------------------------
 // configuration
@@ -573,13 +574,6 @@ fn hardswish(x: &Tensor) -> Result<Tensor> {
     Ok((x * candle_nn::ops::hard_sigmoid(x)?)?)
 }
 
-/// PyTorch's default `nn.Linear`: weight and bias `U(±1/√in)`.
-fn torch_linear(vb: VarBuilder, c_in: usize, c_out: usize) -> Result<Linear> {
-    let b = 1.0 / (c_in.max(1) as f64).sqrt();
-    let u = Init::Uniform { lo: -b, up: b };
-    linear(vb, c_in, c_out, u, u)
-}
-
 fn conv(
     vb: VarBuilder,
     c_in: usize,
@@ -588,14 +582,13 @@ fn conv(
     groups: usize,
     bias: bool,
 ) -> Result<Conv2d> {
-    Conv2d::new(
-        vb,
-        c_in,
-        c_out,
-        k,
-        Conv2dParams::new(1, k / 2, 1, groups),
+    let cfg = Conv2dConfig {
+        padding: k / 2,
+        groups,
         bias,
-    )
+        ..Default::default()
+    };
+    conv2d(c_in, c_out, k, cfg, vb)
 }
 
 /// `AttentionMap` of the official code.
@@ -611,9 +604,9 @@ impl AttentionMap {
     fn new(vb: VarBuilder, c: usize, m: usize) -> Result<Self> {
         Ok(Self {
             conv_extract: conv(vb.pp("conv_extract"), c, c, 3, 1, true)?,
-            bn1: BatchNorm2d::new(vb.pp("bn1"), c)?,
+            bn1: batch_norm2d(c, BatchNormConfig::default(), vb.pp("bn1"))?,
             conv2: conv(vb.pp("conv2"), c, m, 1, 1, false)?,
-            bn2: BatchNorm2d::new(vb.pp("bn2"), m)?,
+            bn2: batch_norm2d(m, BatchNormConfig::default(), vb.pp("bn2"))?,
         })
     }
 
@@ -651,14 +644,14 @@ impl DenseBlock {
         Ok(Self {
             conv0: conv(vb.pp("conv0"), c, c, k0, groups, true)?,
             conv1: conv(vb.pp("conv1"), c, c, 3, groups, true)?,
-            bn1: BatchNorm2d::new(vb.pp("bn1"), c)?,
+            bn1: batch_norm2d(c, BatchNormConfig::default(), vb.pp("bn1"))?,
             conv2: conv(vb.pp("conv2"), 2 * c, c, 3, groups, true)?,
-            bn2: BatchNorm2d::new(vb.pp("bn2"), 2 * c)?,
+            bn2: batch_norm2d(2 * c, BatchNormConfig::default(), vb.pp("bn2"))?,
             conv3: conv(vb.pp("conv3"), 3 * c, c, 3, groups, true)?,
-            bn3: BatchNorm2d::new(vb.pp("bn3"), 3 * c)?,
+            bn3: batch_norm2d(3 * c, BatchNormConfig::default(), vb.pp("bn3"))?,
             conv_last: conv(vb.pp("conv_last"), 4 * c, last, 1, groups, true)?,
-            bn4: BatchNorm2d::new(vb.pp("bn4"), 4 * c)?,
-            bn_last: BatchNorm2d::new(vb.pp("bn_last"), last)?,
+            bn4: batch_norm2d(4 * c, BatchNormConfig::default(), vb.pp("bn4"))?,
+            bn_last: batch_norm2d(last, BatchNormConfig::default(), vb.pp("bn_last"))?,
             groups,
         })
     }
@@ -1076,12 +1069,9 @@ impl Agda {
                 .map(|(i, &k)| (i * m + k) as u32)
                 .collect::<Vec<_>>(),
             b,
-            &Device::Cpu,
+            a.device(),
         )?;
-        let chosen = a
-            .to_device(&Device::Cpu)?
-            .reshape((b * m, 1, ah, aw))?
-            .index_select(&idx, 0)?;
+        let chosen = a.reshape((b * m, 1, ah, aw))?.index_select(&idx, 0)?;
         let up = upsample_bilinear2d(&chosen, h, w, true)?;
         let max = up.flatten_from(1)?.max_keepdim(1)?.reshape((b, 1, 1, 1))?;
         let astar = up.broadcast_div(&(max + 1e-8)?)?;
@@ -1100,9 +1090,7 @@ impl Agda {
                 s.clamp(0.0, 1.0) as f32
             })
             .collect();
-        let mask = Tensor::from_vec(soft, (b, 1, h, w), &Device::Cpu)?
-            .to_dtype(x.dtype())?
-            .to_device(x.device())?;
+        let mask = Tensor::from_vec(soft, (b, 1, h, w), x.device())?.to_dtype(x.dtype())?;
         // 4–5. Blend with the degraded image.
         let xd = self.degrade(&x.detach(), rng)?;
         let keep = (1.0 - &mask)?;
@@ -1165,14 +1153,14 @@ impl Mat {
         let mid = cfg.mid_dims;
         let pl = vb.pp("projection_local");
         let projection_local = (
-            torch_linear(pl.pp("0"), m * n_out, mid)?,
-            torch_linear(pl.pp("2"), mid, mid)?,
+            linear(m * n_out, mid, pl.pp("0"))?,
+            linear(mid, mid, pl.pp("2"))?,
         );
-        let project_final = torch_linear(vb.pp("project_final"), c_final, mid)?;
+        let project_final = linear(c_final, mid, vb.pp("project_final"))?;
         let ec = vb.pp("ensemble_classifier_fc");
         let ensemble = (
-            torch_linear(ec.pp("0"), 2 * mid, mid)?,
-            torch_linear(ec.pp("2"), mid, 2)?,
+            linear(2 * mid, mid, ec.pp("0"))?,
+            linear(mid, 2, ec.pp("2"))?,
         );
         let c =
             vb.pp("auxiliary_loss")
@@ -1264,11 +1252,7 @@ impl Mat {
                         }
                     })
                     .collect();
-                Some(
-                    Tensor::from_vec(v, (b, m, 1), &Device::Cpu)?
-                        .to_dtype(p.dtype())?
-                        .to_device(p.device())?,
-                )
+                Some(Tensor::from_vec(v, (b, m, 1), p.device())?.to_dtype(p.dtype())?)
             }
             _ => None,
         };
@@ -1348,6 +1332,10 @@ impl Detector for Mat {
         "mat"
     }
 
+    fn config(&self) -> DetectorConfig {
+        DetectorConfig::Mat(self.cfg.clone())
+    }
+
     fn loss_step(
         &mut self,
         images: &Tensor,
@@ -1389,9 +1377,7 @@ impl Detector for Mat {
                         .flat_map(|i| (0..m).map(move |k| (i, k)))
                         .map(|(i, k)| if aug.heads[i] == k { 0.0 } else { 1.0 })
                         .collect();
-                    let keep = Tensor::from_vec(keep, (b, m), &Device::Cpu)?
-                        .to_dtype(v1.dtype())?
-                        .to_device(v1.device())?;
+                    let keep = Tensor::from_vec(keep, (b, m), v1.device())?.to_dtype(v1.dtype())?;
                     let dist = safe_norm(&(&v2 - &v1)?, &[2])?.squeeze(2)?;
                     let matching = (dist * keep)?.mean_all()?;
                     loss = (loss + (&ce2 * w.agda)? + (&matching * w.matching)?)?;
@@ -1503,14 +1489,10 @@ pub fn save_attention_figure(path: impl AsRef<Path>, image: &Tensor, maps: &Tens
     })?;
     let img = image
         .to_dtype(DType::F32)?
-        .to_device(&Device::Cpu)?
         .flatten_all()?
         .to_vec1::<f32>()?;
     let up = upsample_bilinear2d(
-        &maps
-            .to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?
-            .unsqueeze(0)?,
+        &maps.to_dtype(DType::F32)?.detach().unsqueeze(0)?,
         h,
         w,
         true,

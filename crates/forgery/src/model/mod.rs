@@ -12,6 +12,9 @@
 //! * [`efficientnet`]: EfficientNet B0–B4 with TF-"same" padding (MAT's backbone
 //!   is B4), a `tiny()` configuration for quick runs.
 //!
+//! [`pretrained`] loads timm ImageNet checkpoints into them (and into the
+//! detectors) and reproduces timm's preprocessing.
+//!
 //! Both have the same interface: `new(vb, &cfg)`, `forward_t(x, train)` → logits,
 //! `forward_features_t(x, train)` → named [`FeatureMaps`] (the official MAT code's
 //! tap names: `b0`, `b1`, …, `final`), `forward_head(final, train)`,
@@ -45,6 +48,7 @@ pub mod efficientnet;
 pub mod io;
 mod layers;
 pub mod mat;
+pub mod pretrained;
 pub mod spsl;
 pub mod vanilla;
 pub mod xception;
@@ -52,6 +56,7 @@ pub mod xception;
 pub use efficientnet::{EfficientNet, EfficientNetConfig, Padding};
 pub use io::{load_detector, save_detector, LoadedDetector};
 pub use layers::{FeatureInfo, FeatureMaps};
+pub use pretrained::{backbone_spec, detector_spec, TimmPreprocess};
 pub use xception::{Xception, XceptionConfig};
 
 pub use detector::{Backbone, BackboneConfig, Detector, DetectorConfig, StepOutput};

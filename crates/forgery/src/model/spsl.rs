@@ -43,7 +43,9 @@ use candle_nn::VarBuilder;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use super::detector::{check_batch, cross_entropy, label_tensor, scalar, Detector, StepOutput};
+use super::detector::{
+    check_batch, cross_entropy, label_tensor, scalar, Detector, DetectorConfig, StepOutput,
+};
 use super::xception::{Xception, XceptionConfig, FULL_MIDDLE_BLOCKS};
 use crate::data::{with_phase_channel, Normalize, PhaseScale};
 
@@ -182,6 +184,10 @@ impl Spsl {
 impl Detector for Spsl {
     fn name(&self) -> &'static str {
         "spsl"
+    }
+
+    fn config(&self) -> DetectorConfig {
+        DetectorConfig::Spsl(self.cfg.clone())
     }
 
     fn loss_step(

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::{
     check_batch, cross_entropy, label_tensor, scalar, Backbone, BackboneConfig, Detector,
-    StepOutput,
+    DetectorConfig, StepOutput,
 };
 use super::efficientnet::EfficientNetConfig;
 use super::xception::XceptionConfig;
@@ -134,6 +134,10 @@ impl Vanilla {
 impl Detector for Vanilla {
     fn name(&self) -> &'static str {
         "vanilla"
+    }
+
+    fn config(&self) -> DetectorConfig {
+        DetectorConfig::Vanilla(self.cfg.clone())
     }
 
     fn loss_step(

@@ -74,15 +74,22 @@ fn stream(seed: u64, name: &str) -> SeededRng {
 
 impl Agent {
     /// A fresh agent for observations of `obs_dim` floats and `n_actions` discrete
-    /// actions. The config is validated; the target starts as a copy of the online net.
-    pub fn new(cfg: &Config, obs_dim: usize, n_actions: usize, seed: u64) -> Result<Self> {
+    /// actions, its networks on `device`. The config is validated; the target starts
+    /// as a copy of the online net.
+    pub fn new(
+        cfg: &Config,
+        obs_dim: usize,
+        n_actions: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         cfg.validate()?;
         if obs_dim == 0 || n_actions == 0 {
             return Err(Error::invalid(format!(
                 "Agent: need obs_dim > 0 and n_actions > 0, got {obs_dim} and {n_actions}"
             )));
         }
-        let device = Device::Cpu;
+        let device = device.clone();
         let noisy = cfg.algo.is_noisy();
         // Each variable draws from its own stream derived from (seed, variable name).
         let init_seed = seed;

@@ -17,3 +17,8 @@ pub use cartpole::CartPole;
 pub use mountain_car::MountainCar;
 pub use mountain_car_continuous::MountainCarContinuous;
 pub use pendulum::Pendulum;
+
+#[cfg(feature = "mujoco")]
+pub mod mujoco;
+#[cfg(feature = "mujoco")]
+pub use mujoco::{Locomotion, MujocoEnv};

@@ -42,6 +42,8 @@ impl Img {
         RgbImage::from_raw(self.w as u32, self.h as u32, buf).expect("buffer size matches")
     }
 
+    /// A host tensor for `imageio::resize`: the generator works on the CPU and writes
+    /// PNG files; no model ever sees this tensor.
     fn to_tensor(&self) -> Result<Tensor> {
         Ok(Tensor::from_slice(
             &self.data,

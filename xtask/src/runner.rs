@@ -1,0 +1,475 @@
+//! Running papers: each paper's error or panic is caught and reported as *failed*, and
+//! the next paper still runs; REPORT.md lists the papers of this run only (results of
+//! other papers found on disk are listed as stale, with their commit and date) and ends
+//! with a summary line.
+
+use std::io::Write as _;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, UNIX_EPOCH};
+
+use candor_core::report::{verdict_counts, Report};
+use candor_core::{ReproduceOptions, Scale};
+
+use crate::registry::Paper;
+
+/// What every paper of one run shares.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub scale: Scale,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub data: Option<PathBuf>,
+    /// Folder holding pretrained weights (`--weights`).
+    pub weights: Option<PathBuf>,
+    /// The device every paper runs on (`--device`, opened once).
+    pub device: candle_core::Device,
+    /// `--device` as the user wrote it, for the log.
+    pub device_name: String,
+    pub commit: String,
+}
+
+impl RunSettings {
+    /// The options one paper's `run` gets.
+    fn options(&self, dir: PathBuf) -> ReproduceOptions {
+        let mut o = ReproduceOptions::new(self.scale, self.seed, dir);
+        o.data_dir = self.data.clone();
+        o.weights_dir = self.weights.clone();
+        o.device = self.device.clone();
+        o
+    }
+}
+
+/// How one paper's run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Results written to its folder.
+    Done(Box<Report>),
+    /// An error, a panic, or results that could not be written.
+    Failed { message: String, seconds: f64 },
+}
+
+#[derive(Debug)]
+pub struct PaperRun {
+    pub name: &'static str,
+    pub outcome: Outcome,
+}
+
+/// The text of a panic payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}
+
+/// Sets `RAYON_NUM_THREADS=1` for one paper's run when the user has not set it, and
+/// restores the environment after (the binary's choice; see
+/// [`Paper::single_threaded_matmul`]).
+struct MatmulThreads {
+    set: bool,
+}
+
+impl MatmulThreads {
+    fn new(paper: &Paper) -> Self {
+        let set = paper.single_threaded_matmul && std::env::var_os("RAYON_NUM_THREADS").is_none();
+        if set {
+            // xtask runs one paper at a time; no other thread of ours is working here.
+            std::env::set_var("RAYON_NUM_THREADS", "1");
+        }
+        Self { set }
+    }
+}
+
+impl Drop for MatmulThreads {
+    fn drop(&mut self) {
+        if self.set {
+            std::env::remove_var("RAYON_NUM_THREADS");
+        }
+    }
+}
+
+/// Run one paper, catching its error or panic, and write its results.
+pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
+    let t0 = Instant::now();
+    let failed = |message: String| PaperRun {
+        name: paper.name,
+        outcome: Outcome::Failed {
+            message,
+            seconds: t0.elapsed().as_secs_f64(),
+        },
+    };
+    let Some(run) = paper.run else {
+        return failed(format!("{} is not implemented yet", paper.name));
+    };
+    let dir = settings.out.join(paper.name);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return failed(format!("cannot create {}: {e}", dir.display()));
+    }
+    let opts = settings.options(dir.clone());
+    tracing::info!(paper = paper.name, scale = %settings.scale, seed = settings.seed, device = %settings.device_name, "reproducing");
+    let result = {
+        let _threads = MatmulThreads::new(paper);
+        catch_unwind(AssertUnwindSafe(|| run(&opts)))
+    };
+    let mut report = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return failed(format!("error: {e}")),
+        Err(p) => return failed(format!("panicked: {}", panic_message(p.as_ref()))),
+    };
+    report.seconds = t0.elapsed().as_secs_f64();
+    report.commit = settings.commit.clone();
+    report.scale = settings.scale.to_string();
+    report.seed = settings.seed;
+    if let Err(e) = report.write(&dir) {
+        return failed(format!("writing results: {e}"));
+    }
+    PaperRun {
+        name: paper.name,
+        outcome: Outcome::Done(Box::new(report)),
+    }
+}
+
+/// Totals of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub papers: usize,
+    pub failed: usize,
+    pub holds: usize,
+    pub fails: usize,
+    pub inconclusive: usize,
+}
+
+impl Totals {
+    pub fn of(runs: &[PaperRun]) -> Self {
+        let mut t = Totals {
+            papers: runs.len(),
+            failed: 0,
+            holds: 0,
+            fails: 0,
+            inconclusive: 0,
+        };
+        for r in runs {
+            match &r.outcome {
+                Outcome::Done(rep) => {
+                    let (h, f, i) = verdict_counts(&rep.claims);
+                    t.holds += h;
+                    t.fails += f;
+                    t.inconclusive += i;
+                }
+                Outcome::Failed { .. } => t.failed += 1,
+            }
+        }
+        t
+    }
+
+    pub fn line(&self, seconds: f64) -> String {
+        format!(
+            "papers run: {}, failed: {}; claims: {} hold, {} fail, {} inconclusive; total time {:.1} s",
+            self.papers, self.failed, self.holds, self.fails, self.inconclusive, seconds
+        )
+    }
+}
+
+/// A `results.json` on disk that this run did not produce.
+#[derive(Debug, Clone)]
+pub struct Stale {
+    pub name: String,
+    pub commit: String,
+    pub scale: String,
+    /// Modification date of the file (UTC, YYYY-MM-DD).
+    pub date: String,
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn file_date(p: &Path) -> String {
+    let Some(secs) = std::fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+    else {
+        return "unknown date".into();
+    };
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Results of registered papers found under `out` that this run did not write.
+pub fn stale_results(out: &Path, registry: &[Paper], runs: &[PaperRun]) -> Vec<Stale> {
+    let fresh = |name: &str| {
+        runs.iter()
+            .any(|r| r.name == name && matches!(r.outcome, Outcome::Done(_)))
+    };
+    registry
+        .iter()
+        .filter(|p| !fresh(p.name))
+        .filter_map(|p| {
+            let path = out.join(p.name).join("results.json");
+            if !path.is_file() {
+                return None;
+            }
+            let (commit, scale) = match Report::read(&path) {
+                Ok(r) => (r.commit, r.scale),
+                Err(_) => ("unreadable (older schema)".into(), "?".into()),
+            };
+            Some(Stale {
+                name: p.name.to_string(),
+                commit,
+                scale,
+                date: file_date(&path),
+            })
+        })
+        .collect()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The content of REPORT.md for this run.
+pub fn report_markdown(
+    runs: &[PaperRun],
+    stale: &[Stale],
+    totals: &Totals,
+    seconds: f64,
+) -> String {
+    let mut s = String::from("# candor — reproduction report\n\n");
+    s.push_str(
+        "Generated by `cargo xtask reproduce`; it lists the papers of this run only. Each \
+         paper's folder holds `results.json`, `results.md` and its plots. Where the data is \
+         a proxy, the paper's numbers are shown for reference only. Every claim is decided \
+         by a statistical test: *holds*, *fails* or *inconclusive*.\n\n",
+    );
+    s.push_str("| paper | status | scale | seed | commit | runtime (s) | proxy data | claims: hold / fail / inconclusive |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|\n");
+    let mut bodies = String::new();
+    for r in runs {
+        match &r.outcome {
+            Outcome::Done(rep) => {
+                let (h, f, i) = verdict_counts(&rep.claims);
+                s.push_str(&format!(
+                    "| [{}]({}/results.md) | done | {} | {} | `{}` | {:.1} | {} | {h} / {f} / {i} |\n",
+                    rep.paper,
+                    r.name,
+                    rep.scale,
+                    rep.seed,
+                    rep.commit,
+                    rep.seconds,
+                    if rep.proxy { "yes" } else { "no" },
+                ));
+                // results.md links its plots relative to the paper's folder; REPORT.md
+                // sits one level up. (Plots are the only links a report has.)
+                let md = rep.to_markdown().replace("](", &format!("]({}/", r.name));
+                bodies.push_str(&md);
+                bodies.push('\n');
+            }
+            Outcome::Failed { message, seconds } => {
+                s.push_str(&format!(
+                    "| {} | **failed** | — | — | — | {seconds:.1} | — | — |\n",
+                    r.name
+                ));
+                bodies.push_str(&format!(
+                    "## {}\n\n**Failed** after {seconds:.1} s: {}\n\n",
+                    r.name,
+                    escape(message)
+                ));
+            }
+        }
+    }
+    s.push('\n');
+    if !stale.is_empty() {
+        s.push_str("Older results found on disk, not from this run (stale):\n\n");
+        for st in stale {
+            s.push_str(&format!(
+                "- {}: commit `{}`, scale {}, written {} ({}/results.md)\n",
+                st.name, st.commit, st.scale, st.date, st.name
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str(&bodies);
+    s.push_str(&format!("---\n\n**Summary:** {}\n", totals.line(seconds)));
+    s
+}
+
+/// Run `papers` one after another (each failure caught), write REPORT.md under
+/// `settings.out`, and return every paper's outcome with the totals. `registry` is
+/// where stale results are looked for.
+pub fn run_papers(
+    papers: &[Paper],
+    registry: &[Paper],
+    settings: &RunSettings,
+) -> anyhow::Result<(Vec<PaperRun>, Totals)> {
+    let t0 = Instant::now();
+    std::fs::create_dir_all(&settings.out)?;
+    let mut runs = Vec::new();
+    for p in papers {
+        let r = run_one(p, settings);
+        print_outcome(&r, &settings.out);
+        runs.push(r);
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let totals = Totals::of(&runs);
+    let stale = stale_results(&settings.out, registry, &runs);
+    let md = report_markdown(&runs, &stale, &totals, seconds);
+    let path = settings.out.join("REPORT.md");
+    candor_core::fsio::write_atomic(&path, md.as_bytes())?;
+    println!("summary -> {}", path.display());
+    println!("{}", totals.line(seconds));
+    let _ = std::io::stdout().flush();
+    Ok((runs, totals))
+}
+
+fn print_outcome(r: &PaperRun, out: &Path) {
+    match &r.outcome {
+        Outcome::Done(rep) => {
+            let (h, f, i) = verdict_counts(&rep.claims);
+            println!(
+                "{:<20} {:>7.1} s  claims: {h} hold, {f} fail, {i} inconclusive  -> {}",
+                r.name,
+                rep.seconds,
+                out.join(r.name).join("results.md").display()
+            );
+            for c in rep.claims.iter().filter(|c| !c.holds) {
+                println!("    {}: {} — {}", c.verdict.as_str(), c.id, c.evidence);
+            }
+        }
+        Outcome::Failed { message, seconds } => {
+            println!("{:<20} {:>7.1} s  FAILED: {message}", r.name, seconds);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::paper;
+    use candor_core::report::Table;
+    use candor_core::stats::claim::{ClaimFamily, Judgement};
+    use candor_core::stats::proportion::{Proportion, ProportionMethod};
+
+    fn panics(_: &ReproduceOptions) -> candor_core::Result<Report> {
+        panic!("deliberate test panic");
+    }
+
+    fn errs(_: &ReproduceOptions) -> candor_core::Result<Report> {
+        Err(candor_core::Error::invalid("deliberate test error"))
+    }
+
+    fn works(o: &ReproduceOptions) -> candor_core::Result<Report> {
+        let mut r = Report::new("works", o.scale.as_str(), o.seed, false, "synthetic");
+        let mut t = Table::new("t", &["a"]);
+        t.row("x", vec![1.0.into()]);
+        r.tables.push(t);
+        let mut fam = ClaimFamily::new(0.05);
+        let e = Proportion::new(190, 200, ProportionMethod::Exact, "clouds")?;
+        fam.claim(
+            "w.rate",
+            "rate ≥ 0.9",
+            "",
+            Judgement::at_least(&e, 0.9, 0.05)?,
+        );
+        let e = Proportion::new(45, 50, ProportionMethod::Exact, "clouds")?;
+        fam.claim(
+            "w.edge",
+            "rate ≥ 0.9",
+            "",
+            Judgement::at_least(&e, 0.9, 0.05)?,
+        );
+        r.claims = fam.try_finish()?;
+        Ok(r)
+    }
+
+    #[test]
+    fn a_panicking_paper_is_reported_and_the_next_still_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = [
+            paper("boom", "panics", panics),
+            paper("broken", "returns an error", errs),
+            paper("works", "works", works),
+            paper("old", "not run this time", works),
+        ];
+        // An older result on disk for a paper not in this run.
+        let settings = RunSettings {
+            scale: Scale::Smoke,
+            seed: 1,
+            out: dir.path().to_path_buf(),
+            data: None,
+            weights: None,
+            device: candle_core::Device::Cpu,
+            device_name: "cpu".into(),
+            commit: "abc123".into(),
+        };
+        let old = run_one(
+            &registry[3],
+            &RunSettings {
+                commit: "old999".into(),
+                ..settings.clone()
+            },
+        );
+        assert!(matches!(old.outcome, Outcome::Done(_)));
+        let (runs, totals) = run_papers(&registry[..3], &registry, &settings).unwrap();
+        assert_eq!(runs.len(), 3);
+        assert!(
+            matches!(&runs[0].outcome, Outcome::Failed { message, .. } if message.contains("deliberate test panic"))
+        );
+        assert!(
+            matches!(&runs[1].outcome, Outcome::Failed { message, .. } if message.contains("deliberate test error"))
+        );
+        assert!(matches!(runs[2].outcome, Outcome::Done(_)));
+        assert_eq!(
+            totals,
+            Totals {
+                papers: 3,
+                failed: 2,
+                holds: 1,
+                fails: 0,
+                inconclusive: 1
+            }
+        );
+        // The next paper's results are written.
+        let r = Report::read(dir.path().join("works/results.json")).unwrap();
+        assert_eq!(r.commit, "abc123");
+        let md = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
+        assert!(md.contains("| boom | **failed** |"), "{md}");
+        assert!(md.contains("panicked: deliberate test panic"), "{md}");
+        assert!(
+            md.contains("error: invalid input: deliberate test error")
+                || md.contains("deliberate test error")
+        );
+        assert!(md.contains("[works](works/results.md) | done"), "{md}");
+        assert!(md.contains("- old: commit `old999`"), "stale listed: {md}");
+        assert!(
+            md.contains(
+                "**Summary:** papers run: 3, failed: 2; claims: 1 hold, 0 fail, 1 inconclusive"
+            ),
+            "{md}"
+        );
+        // Only this run's papers have sections.
+        assert!(!md.contains("## old"));
+    }
+
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}
