@@ -158,7 +158,7 @@ static REPLAY_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn replay(
     fuzz_dir: &std::path::Path,
     target: &str,
-    run: fn(&[u8]) -> Outcome,
+    run: &dyn Fn(&[u8]) -> Outcome,
     max_alloc: fn(usize) -> usize,
 ) -> ReplayStats {
     let _serial = REPLAY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -174,7 +174,7 @@ pub fn replay(
             let data = std::fs::read(&p).unwrap();
             let base = alloc_count::start();
             let t0 = std::time::Instant::now();
-            let r = std::panic::catch_unwind(|| run(&data))
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&data)))
                 .unwrap_or_else(|_| panic!("{} panicked", p.display()));
             let secs = t0.elapsed().as_secs_f64();
             let peak = alloc_count::peak_since(base);
@@ -252,7 +252,7 @@ pub fn fuzz_dir(manifest_dir: &str) -> std::path::PathBuf {
 pub fn replay_committed(
     manifest_dir: &str,
     target: &str,
-    run: fn(&[u8]) -> Outcome,
+    run: &dyn Fn(&[u8]) -> Outcome,
     max_alloc: fn(usize) -> usize,
 ) -> ReplayStats {
     let s = replay(&fuzz_dir(manifest_dir), target, run, max_alloc);
@@ -265,6 +265,27 @@ pub fn replay_committed(
         s.max_alloc_bytes as f64 / (1 << 20) as f64
     );
     s
+}
+
+/// Peak allocation allowed for a text-like input of `len` bytes (OFF, PLY, `.xyz`,
+/// `.npy`, safetensors, JSON, configs, rollout inputs): what a reader builds from it
+/// stays within 64 bytes per input byte, plus 1 MiB.
+pub fn text_bound(len: usize) -> usize {
+    64 * len + (1 << 20)
+}
+
+/// The config checks of one crate, `config` being its harness and `defaults` its
+/// `config_defaults()`: the committed `config` corpus replays through this crate's types
+/// (the `config` target's first byte, which picks the crate, is skipped), and the
+/// defaults pass [`assert_configs_reject_unknown_keys`].
+pub fn check_configs(manifest_dir: &str, config: fn(&[u8]) -> Outcome, defaults: Vec<Vec<u8>>) {
+    replay_committed(
+        manifest_dir,
+        "config",
+        &|d| config(d.get(1..).unwrap_or_default()),
+        text_bound,
+    );
+    assert_configs_reject_unknown_keys(defaults, config);
 }
 
 /// Each default config (a `config` harness input) is accepted, and adding an unknown

@@ -7,29 +7,11 @@ mod harness;
 
 const DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-/// Peak allocation allowed for a text input of `len` bytes: parsed values and JSON
-/// trees stay within a constant factor of the text (TEXT_BOUND_FACTOR), plus 1 MiB.
-const TEXT_BOUND_FACTOR: usize = 64;
-
-fn text_bound(len: usize) -> usize {
-    TEXT_BOUND_FACTOR * len + (1 << 20)
-}
-
-/// The `config` target's inputs start with a crate selector; every input is run
-/// through this crate's config types.
+/// This crate's config types: the `config` corpus, and unknown keys rejected at every
+/// level of every default config.
 #[test]
-fn config_corpus() {
-    harness::replay_committed(
-        DIR,
-        "config",
-        |d| harness::config(d.get(1..).unwrap_or_default()),
-        text_bound,
-    );
-}
-
-#[test]
-fn configs_reject_unknown_keys_at_every_level() {
-    harness::assert_configs_reject_unknown_keys(harness::config_defaults(), harness::config);
+fn configs() {
+    harness::check_configs(DIR, harness::config, harness::config_defaults());
 }
 
 /// Writes this crate's seeds of the `config` fuzz target (run with `--ignored`).
