@@ -288,6 +288,29 @@ pub fn check_configs(manifest_dir: &str, config: fn(&[u8]) -> Outcome, defaults:
     assert_configs_reject_unknown_keys(defaults, config);
 }
 
+/// The config tests of a crate's `fuzz_corpus` test file, whose harness module is
+/// `harness`: `configs` ([`check_configs`]) and the ignored `write_config_seeds`, which
+/// writes the crate's seeds of the `config` fuzz target (crate selector `$sel`, file
+/// names `$prefix-<i>`).
+#[allow(unused_macros)]
+macro_rules! config_tests {
+    ($sel:expr, $prefix:expr) => {
+        /// This crate's config types: the `config` corpus, and unknown keys rejected at
+        /// every level of every default config.
+        #[test]
+        fn configs() {
+            harness::check_configs(DIR, harness::config, harness::config_defaults());
+        }
+
+        /// Writes this crate's seeds of the `config` fuzz target (run with `--ignored`).
+        #[test]
+        #[ignore]
+        fn write_config_seeds() {
+            harness::write_config_seeds(DIR, $sel, $prefix, harness::config_defaults());
+        }
+    };
+}
+
 /// Each default config (a `config` harness input) is accepted, and adding an unknown
 /// key to any of its objects makes it rejected.
 pub fn assert_configs_reject_unknown_keys(defaults: Vec<Vec<u8>>, run: fn(&[u8]) -> Outcome) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 #[path = "common.rs"]
+#[macro_use]
 mod common;
 pub use common::*;
 

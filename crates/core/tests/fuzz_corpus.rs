@@ -2,6 +2,7 @@
 //! through the same harness the cargo-fuzz targets run (`fuzz/harness/core.rs`), so CI
 //! keeps every fixed crash fixed on stable without nightly. See docs/reliability.md.
 
+#[macro_use]
 #[path = "../../../fuzz/harness/core.rs"]
 mod harness;
 
@@ -39,16 +40,5 @@ fn results_json_corpus() {
     );
 }
 
-/// This crate's config types: the `config` corpus, and unknown keys rejected at every
-/// level of every default config.
-#[test]
-fn configs() {
-    harness::check_configs(DIR, harness::config, harness::config_defaults());
-}
-
-/// Writes this crate's seeds of the `config` fuzz target (run with `--ignored`).
-#[test]
-#[ignore]
-fn write_config_seeds() {
-    harness::write_config_seeds(DIR, 0, "core", harness::config_defaults());
-}
+// `configs` and the ignored `write_config_seeds`.
+config_tests!(0, "core");
