@@ -19,6 +19,10 @@ work=$root/fuzz/corpus-work/$target
 mkdir -p "$work" "$root/fuzz/corpus/$target" "$root/fuzz/seeds/$target" \
     "$root/fuzz/artifacts/$target" "$root/fuzz/logs"
 log=$root/fuzz/logs/$target-$(date +%Y%m%d-%H%M%S).log
+# Binaries that link candor-rl load libmujoco from CANDOR_MUJOCO_LIB_DIR (see the docs).
+if [ -n "${CANDOR_MUJOCO_LIB_DIR:-}" ]; then
+    export LD_LIBRARY_PATH="$CANDOR_MUJOCO_LIB_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 echo "fuzzing $target for $minutes min; log $log"
 nice -n "${NICE:-19}" "$bin" "$work" "$root/fuzz/corpus/$target" "$root/fuzz/seeds/$target" \
     -rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=20 \
