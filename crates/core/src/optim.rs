@@ -252,7 +252,7 @@ fn load_states(
 /// except that `torch.optim.AdamW` defaults to `weight_decay = 0.01`; see
 /// [`AdamConfig::adamw`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdamConfig {
     /// Learning rate (1e-3).
     pub lr: f64,
@@ -460,7 +460,7 @@ impl_adam_like!(AdamW);
 
 /// Hyper-parameters of [`Sgd`] (`torch.optim.SGD` names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SgdConfig {
     /// Learning rate (1e-3).
     pub lr: f64,
@@ -612,7 +612,7 @@ impl Optim for Sgd {
 
 /// Hyper-parameters of [`RmsProp`] (`torch.optim.RMSprop` names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RmsPropConfig {
     /// Learning rate (1e-2).
     pub lr: f64,
@@ -867,6 +867,7 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
 
 /// Epoch-indexed learning-rate schedules (closed forms of PyTorch's schedulers).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// The base learning rate throughout.
     #[default]
@@ -959,7 +960,7 @@ pub enum ThresholdMode {
 /// Hyper-parameters of [`ReduceLrOnPlateau`] (`torch.optim.lr_scheduler.ReduceLROnPlateau`
 /// names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlateauConfig {
     /// Min or Max (Min).
     pub mode: PlateauMode,
@@ -1000,6 +1001,7 @@ impl Default for PlateauConfig {
 ///
 /// Serialisable for checkpoints (the "no best yet" state is `best: null`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReduceLrOnPlateau {
     config: PlateauConfig,
     best: Option<f64>,

@@ -304,10 +304,19 @@ pub fn parse_ply(bytes: &[u8]) -> Result<Vec<f32>> {
     if nv == 0 {
         return Err(bad("PLY: the vertex element is empty".into()));
     }
-    let mut out = Vec::new();
-    out.try_reserve_exact(nv.saturating_mul(3))
-        .map_err(|_| bad(format!("PLY: cannot hold {nv} vertices")))?;
     let body = &bytes[pos..];
+    // Every vertex takes at least one byte of the body (three in binary, a number and
+    // a separator per value in ASCII), so a count beyond the body is a corrupt header,
+    // found before anything is allocated for it.
+    if nv > body.len() {
+        return Err(bad(format!(
+            "PLY: {nv} vertices cannot fit in the {} bytes of data",
+            body.len()
+        )));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(nv * 3)
+        .map_err(|_| bad(format!("PLY: cannot hold {nv} vertices")))?;
     match big {
         None => {
             let text = String::from_utf8_lossy(body);
@@ -319,7 +328,11 @@ pub fn parse_ply(bytes: &[u8]) -> Result<Vec<f32>> {
                 t.parse::<f64>()
                     .map_err(|_| bad(format!("PLY: {t:?} is not a number (in {what})")))
             };
+            // An element without properties holds no data, whatever its count.
             for (ei, el) in elements.iter().enumerate().take(vi + 1) {
+                if el.props.is_empty() {
+                    continue;
+                }
                 for _ in 0..el.count {
                     let mut row = [0f64; 3];
                     for (pi, p) in el.props.iter().enumerate() {
@@ -349,14 +362,19 @@ pub fn parse_ply(bytes: &[u8]) -> Result<Vec<f32>> {
         Some(big) => {
             let mut at = 0usize;
             let take = |at: &mut usize, n: usize, what: &str| -> Result<usize> {
-                if body.len() < *at + n {
-                    return Err(bad(format!("PLY: binary data ends early (in {what})")));
+                match at.checked_add(n) {
+                    Some(end) if end <= body.len() => {
+                        let s = *at;
+                        *at = end;
+                        Ok(s)
+                    }
+                    _ => Err(bad(format!("PLY: binary data ends early (in {what})"))),
                 }
-                let s = *at;
-                *at += n;
-                Ok(s)
             };
             for (ei, el) in elements.iter().enumerate().take(vi + 1) {
+                if el.props.is_empty() {
+                    continue;
+                }
                 let fixed: Option<usize> = el
                     .props
                     .iter()
