@@ -60,7 +60,6 @@
 //! chance) and [`shuffle_labels`](super::shuffle_labels) (labels permuted over videos).
 
 mod ops;
-mod photos;
 mod texture;
 
 use std::collections::BTreeSet;
@@ -77,9 +76,9 @@ use serde::{Deserialize, Serialize};
 use self::ops::{
     blend, convex_hull, feather, fourier_up, mask_to_gray, zero_insertion_up, Img, Shape,
 };
-pub use self::photos::PHOTOS;
 use super::Split;
 use crate::{Error, Result};
+pub use candor_core::assets::PHOTOS;
 
 /// JPEG quality range used as the analogue of FF++'s light compression (c23).
 pub const JPEG_C23: [u8; 2] = [85, 95];
