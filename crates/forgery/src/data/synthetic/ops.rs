@@ -263,6 +263,47 @@ pub(crate) fn feather(mask: &[f32], n: usize, sigma: f64) -> Vec<f32> {
     pass(&h, false)
 }
 
+/// Separable Gaussian blur of every channel of `img` with standard deviation `sigma`
+/// px, the kernel truncated at `ceil(3σ)` and renormalised over the pixels inside the
+/// image (no dark border; a constant image stays constant).
+pub(crate) fn gaussian_blur(img: &Img, sigma: f64) -> Img {
+    if sigma <= 0.0 {
+        return img.clone();
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let k: Vec<f64> = (-r..=r)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let (h, w) = (img.h, img.w);
+    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0f32; h * w];
+        for y in 0..h {
+            for x in 0..w {
+                let (mut acc, mut norm) = (0f64, 0f64);
+                for (t, kv) in k.iter().enumerate() {
+                    let d = t as isize - r;
+                    let (yy, xx) = if horizontal {
+                        (y as isize, x as isize + d)
+                    } else {
+                        (y as isize + d, x as isize)
+                    };
+                    if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                        acc += kv * src[yy as usize * w + xx as usize] as f64;
+                        norm += kv;
+                    }
+                }
+                out[y * w + x] = (acc / norm) as f32;
+            }
+        }
+        out
+    };
+    let mut data = Vec::with_capacity(img.data.len());
+    for plane in img.data.chunks_exact(h * w) {
+        data.extend(pass(&pass(plane, true), false));
+    }
+    Img { h, w, data }
+}
+
 /// Weight of the two end taps of the zero-insertion kernel relative to its inner taps
 /// (0.5 would give equal phase gains, i.e. no checkerboard).
 pub(crate) const ZERO_INSERTION_END_TAP: f32 = 0.6;
@@ -464,6 +505,25 @@ mod tests {
         assert!((s - 1.0).abs() < 1e-5);
         assert_eq!(f[10 * n + 14], 0.0);
         assert!(f[10 * n + 13] > 0.0);
+    }
+
+    #[test]
+    fn gaussian_blur_keeps_constants_and_smooths() {
+        let flat = Img {
+            h: 9,
+            w: 7,
+            data: vec![0.25; 3 * 63],
+        };
+        let b = gaussian_blur(&flat, 2.0);
+        assert!(b.data.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        let img = ramp(12, 12);
+        let var = |x: &Img| {
+            let m = x.data.iter().sum::<f32>() / x.data.len() as f32;
+            x.data.iter().map(|v| (v - m).powi(2)).sum::<f32>() / x.data.len() as f32
+        };
+        let b = gaussian_blur(&img, 2.0);
+        assert!(var(&b) < 0.2 * var(&img), "{} vs {}", var(&b), var(&img));
+        assert_eq!(gaussian_blur(&img, 0.0), img);
     }
 
     #[test]
