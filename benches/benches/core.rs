@@ -2,10 +2,14 @@
 //!
 //! `cargo bench -p candor-benches --bench core`
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarMap;
 use candor_core::fft::{phase_spectrum, phase_spectrum_tensor};
+use candor_core::init::seeded_var_builder;
 use candor_core::knn::{knn_brute, KdTree};
 use candor_core::metrics::{roc_auc, ssim};
+use candor_core::nn::{mlp, Activation, MlpConfig};
+use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
@@ -64,7 +68,79 @@ fn bench_ssim(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_phase, bench_knn, bench_auc, bench_ssim);
+/// A TD3-size actor (17 → 256 → 256 → 6, tanh) acting on one observation: the host
+/// path reading the parameters in place, the same from a flat buffer, and the tensor
+/// forward on a batch of one; and a critic-size (23 → 256 → 256 → 1) training step at
+/// batch 256 (forward, MSE, backward, Adam).
+fn bench_mlp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mlp");
+    let actor_cfg = MlpConfig::new(&[17, 256, 256, 6]).with_output_activation(Activation::Tanh);
+    let vm = VarMap::new();
+    let actor = mlp(
+        &actor_cfg,
+        seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let obs = uniform(17, 3);
+    let flat = actor.to_flat().unwrap();
+    g.bench_function(BenchmarkId::new("actor_17_256_256_6", "forward_one"), |b| {
+        b.iter(|| actor.forward_one(&obs).unwrap())
+    });
+    g.bench_function(
+        BenchmarkId::new("actor_17_256_256_6", "forward_flat"),
+        |b| b.iter(|| actor_cfg.forward_flat(&flat, &obs).unwrap()),
+    );
+    let x1 = Tensor::from_slice(&obs, (1, 17), &Device::Cpu).unwrap();
+    g.bench_function(
+        BenchmarkId::new("actor_17_256_256_6", "tensor_batch1"),
+        |b| {
+            b.iter(|| {
+                actor
+                    .forward(&x1)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+        },
+    );
+    let critic_cfg = MlpConfig::new(&[23, 256, 256, 1]);
+    let vm = VarMap::new();
+    let critic = mlp(
+        &critic_cfg,
+        seeded_var_builder(&vm, 1, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let mut opt = Adam::new(vm.all_vars(), AdamConfig::default()).unwrap();
+    let x = Tensor::from_vec(uniform(256 * 23, 4), (256, 23), &Device::Cpu).unwrap();
+    let y = Tensor::from_vec(uniform(256, 5), (256, 1), &Device::Cpu).unwrap();
+    g.throughput(Throughput::Elements(256));
+    g.bench_function(
+        BenchmarkId::new("critic_23_256_256_1", "train_step_batch256"),
+        |b| {
+            b.iter(|| {
+                let loss = (critic.forward(&x).unwrap() - &y)
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .mean_all()
+                    .unwrap();
+                opt.backward_step(&loss).unwrap();
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_phase,
+    bench_knn,
+    bench_auc,
+    bench_ssim,
+    bench_mlp
+);
 
 fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the

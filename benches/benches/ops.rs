@@ -7,8 +7,8 @@
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use candor_core::init::seeded_var_builder;
-use candor_core::nn::Conv2d;
-use candor_core::ops::{self, Conv2dParams, Pool2dParams};
+use candor_core::nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear};
+use candor_core::ops::{self, Pool2dParams};
 use candor_core::SeededRng;
 use criterion::{criterion_group, BenchmarkId, Criterion};
 
@@ -24,7 +24,12 @@ fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize)
     let x = Var::from_tensor(&randn(&[16, 64, 32, 32], 0)).unwrap();
     let w = Var::from_tensor(&randn(&[64, 64 / groups, 3, 3], 1)).unwrap();
     let r = randn(&[16, 64, 32, 32], 2);
-    let p = Conv2dParams::new(1, 1, 1, groups);
+    let p = Conv2dConfig {
+        padding: 1,
+        groups,
+        ..Default::default()
+    }
+    .params();
 
     let mut g = c.benchmark_group(name_fwd);
     g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
@@ -98,25 +103,22 @@ trait Net {
 
 struct CandorNet {
     convs: Vec<Conv2d>,
-    fc: candle_nn::Linear,
+    fc: Linear,
 }
 
 impl CandorNet {
     fn new(vb: VarBuilder) -> Self {
         let mk = |i: usize, ci, co, s| {
-            Conv2d::new(
-                vb.pp(format!("c{i}")),
-                ci,
-                co,
-                3,
-                Conv2dParams::new(s, 1, 1, 1),
-                true,
-            )
-            .unwrap()
+            let cfg = Conv2dConfig {
+                stride: s,
+                padding: 1,
+                ..Default::default()
+            };
+            conv2d(ci, co, 3, cfg, vb.pp(format!("c{i}"))).unwrap()
         };
         Self {
             convs: vec![mk(0, 3, 32, 1), mk(1, 32, 64, 2), mk(2, 64, 128, 2)],
-            fc: candle_nn::linear(128, 10, vb.pp("fc")).unwrap(),
+            fc: linear(128, 10, vb.pp("fc")).unwrap(),
         }
     }
 }

@@ -2,19 +2,23 @@
 //! 1024-point cloud and on a batch of 128 (the IF-Defense GPU anchor: 20.2 ms
 //! per batch of 128 on an H100), PointNet (TF original) forward at batch 32, and
 //! one iteration of the C&W perturbation attack at batch 32 (forward, margin
-//! loss, input gradient and Adam step; H100 anchor: 6.5 ms).
+//! loss, input gradient and Adam step; H100 anchor: 6.5 ms), and one PointNet
+//! training step at batch 32 (training-mode forward, loss, backward, Adam).
 //!
 //! `cargo bench -p candor-benches --bench pointcloud`
 
 use candle_core::{DType, Device};
 use candle_nn::VarMap;
 use candor_core::init::seeded_var_builder;
+use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use candor_pointcloud_defense::attack::{perturbation_attack, CwConfig};
 use candor_pointcloud_defense::data::synthetic::synthetic_cloud;
 use candor_pointcloud_defense::data::ShapeClass;
 use candor_pointcloud_defense::defense::{sor, sor_batch, SorConfig};
-use candor_pointcloud_defense::model::{clouds_to_tensor, PointNet, PointNetConfig};
+use candor_pointcloud_defense::model::{
+    clouds_to_tensor, trainable_vars, PointNet, PointNetConfig,
+};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
 /// `n` synthetic 1024-point clouds of the first shape classes.
@@ -64,6 +68,39 @@ fn bench_pointnet(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_train_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pointnet_train_step");
+    g.sample_size(10);
+    let cs = clouds(32);
+    let refs: Vec<&[f32]> = cs.iter().map(Vec::as_slice).collect();
+    let x = clouds_to_tensor(&refs, &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..32).map(|i| (i * 7 + 3) % 40).collect();
+    let y = candle_core::Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    for (name, cfg) in [
+        ("tf_original", PointNetConfig::tf_original()),
+        (
+            "quick_small",
+            candor_pointcloud_defense::reproduce::small_pointnet(40),
+        ),
+    ] {
+        let vm = VarMap::new();
+        let vb = seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu);
+        let net = PointNet::new(vb, &cfg).unwrap();
+        let vars = trainable_vars(&vm).into_iter().map(|(_, v)| v).collect();
+        let mut opt = Adam::new(vars, AdamConfig::default()).unwrap();
+        let mut rng = SeededRng::new(1);
+        g.throughput(Throughput::Elements(32));
+        g.bench_function(BenchmarkId::new(name, "32x1024"), |b| {
+            b.iter(|| {
+                let out = net.forward_train(&x, &mut rng).unwrap();
+                let loss = net.loss(&out, &y, 1e-3).unwrap();
+                opt.backward_step(&loss).unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_attack(c: &mut Criterion) {
     let mut g = c.benchmark_group("cw_perturb_iteration");
     g.sample_size(10);
@@ -91,7 +128,13 @@ fn bench_attack(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_sor, bench_pointnet, bench_attack);
+criterion_group!(
+    benches,
+    bench_sor,
+    bench_pointnet,
+    bench_train_step,
+    bench_attack
+);
 
 fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc).

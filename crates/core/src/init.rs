@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Shape, Tensor, Var};
 use candle_nn::init::{FanInOut, NormalOrUniform};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
 
 use crate::rng::SeededRng;
 use crate::Result;
@@ -82,6 +83,121 @@ pub fn xavier_normal(shape: &Shape, gain: f64) -> Init {
 pub const KAIMING_NORMAL: Init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
 /// Kaiming/He uniform with fan-in and ReLU gain.
 pub const KAIMING_UNIFORM: Init = candle_nn::init::DEFAULT_KAIMING_UNIFORM;
+
+/// How a layer's weight is initialised (drawn through the seeded `VarBuilder`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum WeightInit {
+    /// PyTorch's default for `Linear`, `Conv2d` and `ConvTranspose2d`:
+    /// `kaiming_uniform_(a = √5)`, i.e. `U(±1/√fan_in)`.
+    #[default]
+    TorchDefault,
+    /// `torch.nn.init.xavier_uniform_(gain)`: `U(±gain·√(6 / (fan_in + fan_out)))`.
+    XavierUniform { gain: f64 },
+    /// `U(±bound)` (DDPG's output layers: 3e-3).
+    Uniform { bound: f64 },
+    /// All zeros.
+    Zeros,
+}
+
+/// How a layer's bias is initialised.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum BiasInit {
+    /// PyTorch's default: `U(±1/√fan_in)` with the weight's fan-in.
+    #[default]
+    TorchDefault,
+    /// All zeros (TensorFlow's default).
+    Zeros,
+    /// `U(±bound)`.
+    Uniform { bound: f64 },
+}
+
+/// The initialisation of a layer's weight and bias. Fans are PyTorch's
+/// ([`fans`]: `fan_in = dims[1]·kH·kW`), so the rules mean the same for `Linear`
+/// `(out, in)`, `Conv2d` `(C_out, C_in/g, k, k)` and `ConvTranspose2d`
+/// `(C_in, C_out/g, k, k)` weights as in PyTorch.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayerInit {
+    pub weight: WeightInit,
+    pub bias: BiasInit,
+}
+
+impl LayerInit {
+    /// PyTorch's default for weight and bias.
+    pub const TORCH: LayerInit = LayerInit {
+        weight: WeightInit::TorchDefault,
+        bias: BiasInit::TorchDefault,
+    };
+
+    /// Xavier-uniform weights (gain 1) with PyTorch's default bias: ERL's and RIM's
+    /// `xavier_uniform_` on the weights only.
+    pub const fn xavier_uniform() -> Self {
+        LayerInit {
+            weight: WeightInit::XavierUniform { gain: 1.0 },
+            bias: BiasInit::TorchDefault,
+        }
+    }
+
+    /// Weight and bias from `U(±bound)` (DDPG's output layers: 3e-3).
+    pub const fn uniform(bound: f64) -> Self {
+        LayerInit {
+            weight: WeightInit::Uniform { bound },
+            bias: BiasInit::Uniform { bound },
+        }
+    }
+
+    /// Weight and bias zero.
+    pub const fn zeros() -> Self {
+        LayerInit {
+            weight: WeightInit::Zeros,
+            bias: BiasInit::Zeros,
+        }
+    }
+
+    /// An error for a negative or non-finite gain or bound.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |v: f64| !(v >= 0.0 && v.is_finite());
+        let w = match self.weight {
+            WeightInit::XavierUniform { gain: v } | WeightInit::Uniform { bound: v } => bad(v),
+            _ => false,
+        };
+        let b = matches!(self.bias, BiasInit::Uniform { bound } if bad(bound));
+        if w || b {
+            return Err(crate::Error::invalid(format!(
+                "layer init {self:?}: gains and bounds must be finite and ≥ 0"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The candle `Init` rules for a weight of `shape` and its bias.
+    pub fn rules(&self, shape: &Shape) -> Result<(Init, Init)> {
+        self.validate()?;
+        let (fan_in, _) = fans(shape);
+        let torch = {
+            let b = 1.0 / (fan_in.max(1) as f64).sqrt();
+            Init::Uniform { lo: -b, up: b }
+        };
+        let w = match self.weight {
+            WeightInit::TorchDefault => torch,
+            WeightInit::XavierUniform { gain } => xavier_uniform(shape, gain),
+            WeightInit::Uniform { bound } => Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+            WeightInit::Zeros => Init::Const(0.0),
+        };
+        let b = match self.bias {
+            BiasInit::TorchDefault => torch,
+            BiasInit::Zeros => Init::Const(0.0),
+            BiasInit::Uniform { bound } => Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        };
+        Ok((w, b))
+    }
+}
 
 /// A `VarMap` backend whose new variables come from a seeded generator.
 #[derive(Clone)]
@@ -220,6 +336,29 @@ mod tests {
         assert!(v.iter().all(|x| x.abs() <= bound));
         let max = v.iter().cloned().fold(0.0f64, |a, b| a.max(b.abs()));
         assert!(max > 0.95 * bound);
+    }
+
+    #[test]
+    fn layer_init_rules_follow_pytorch_fans() {
+        let bound = |i: Init| match i {
+            Init::Uniform { lo, up } if lo == -up => up,
+            Init::Const(0.0) => 0.0,
+            other => panic!("{other:?}"),
+        };
+        // ConvTranspose2d weight (C_in, C_out/g, k, k): fan_in = (C_out/g)·k².
+        let (w, b) = LayerInit::TORCH.rules(&Shape::from((6, 2, 3, 3))).unwrap();
+        assert!((bound(w) - 1.0 / 18f64.sqrt()).abs() < 1e-15);
+        assert_eq!(bound(b), bound(w));
+        let (w, b) = LayerInit::xavier_uniform()
+            .rules(&Shape::from((3, 5)))
+            .unwrap();
+        assert!((bound(w) - (6.0f64 / 8.0).sqrt()).abs() < 1e-15);
+        assert!((bound(b) - 1.0 / 5f64.sqrt()).abs() < 1e-15);
+        let (w, b) = LayerInit::zeros().rules(&Shape::from((2, 2))).unwrap();
+        assert_eq!((bound(w), bound(b)), (0.0, 0.0));
+        assert!(LayerInit::uniform(-1.0)
+            .rules(&Shape::from((2, 2)))
+            .is_err());
     }
 
     #[test]

@@ -11,9 +11,9 @@
 //! | [`fft`] | 2-D FFT, the SPSL phase spectrum, the amplitude spectrum (per plane, batched) |
 //! | [`knn`] | k nearest neighbours inside a point set: brute force and kd-tree, identical results |
 //! | [`metrics`] | accuracy, ROC/AUC, EER, AP (as scikit-learn), PSNR, SSIM (as scikit-image), NC, BER, mean ± std with 95% CI |
-//! | [`ops`] | CPU ops with gradients that candle lacks or runs slowly: conv2d (dense, grouped, depthwise), max/avg/adaptive pooling, bilinear resampling, layer/group/instance/batch norm, ReLU |
-//! | [`nn`] | trainable layers on those ops with PyTorch names: `Conv2d`, `SeparableConv2d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`, pools, `Upsample` |
-//! | [`gradcheck`] | finite-difference gradient checks for tests |
+//! | [`ops`] | CPU ops with gradients that candle lacks or runs slowly: conv2d (dense, grouped, depthwise), conv_transpose2d, max/avg/adaptive pooling, bilinear resampling, layer/group/instance/batch norm, linear with fused activation, ReLU/LeakyReLU/ELU/sigmoid/tanh/softplus |
+//! | [`nn`] | trainable layers on those ops with PyTorch names, one file each: `Linear`, `Mlp`, `Conv2d`, `ConvTranspose2d`, `SeparableConv2d`, `BatchNorm2d`, `LayerNorm`, `GroupNorm`, `InstanceNorm2d`, `Dropout`, activations, pools, `Upsample` |
+//! | [`gradcheck`] | finite-difference gradient checks and the every-parameter-gets-a-gradient assertion, for tests |
 //! | [`optim`] | Adam (coupled L2), AdamW, SGD with momentum/Nesterov, RMSprop, clipping, LR schedules, target-network updates |
 //! | [`checkpoint`] | safetensors checkpoints written atomically; resumable training state |
 //! | [`data`] | seeded mini-batches and group splits |

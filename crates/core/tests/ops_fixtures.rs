@@ -1,8 +1,12 @@
-//! candor-core's ops against PyTorch: forward outputs and gradients of Σ y ⊙ r on random
-//! inputs, fixtures made by `tools/make_ops_fixtures.py` (float64).
+//! candor-core's ops and layers against PyTorch: forward outputs and gradients of Σ y ⊙ r
+//! on random inputs, fixtures made by `tools/make_ops_fixtures.py` (float64).
 
-use candle_core::{Device, Tensor, Var};
-use candor_core::ops::{self, Conv2dParams, Pool2dParams};
+use candle_core::{Device, Module, Tensor, Var};
+use candor_core::nn::{
+    Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, InstanceNorm2d, LayerNorm, Linear, Mlp,
+    MlpConfig,
+};
+use candor_core::ops::{self, Activation, Pool2dParams};
 use serde_json::Value;
 
 fn tensor(v: &Value) -> Tensor {
@@ -47,7 +51,7 @@ fn usize_of(p: &Value, k: &str) -> usize {
 fn ops_match_pytorch() {
     let fx: Value = serde_json::from_str(include_str!("fixtures/ops.json")).unwrap();
     let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 20);
+    assert!(cases.len() >= 46);
     for (ci, c) in cases.iter().enumerate() {
         let kind = c["kind"].as_str().unwrap();
         let p = &c["params"];
@@ -70,13 +74,62 @@ fn ops_match_pytorch() {
             "conv2d" => ops::conv2d(
                 t[0],
                 t[1],
-                Conv2dParams::new(
-                    usize_of(p, "stride"),
-                    usize_of(p, "padding"),
-                    usize_of(p, "dilation"),
-                    usize_of(p, "groups"),
-                ),
+                Conv2dConfig {
+                    stride: usize_of(p, "stride"),
+                    padding: usize_of(p, "padding"),
+                    dilation: usize_of(p, "dilation"),
+                    groups: usize_of(p, "groups"),
+                    ..Default::default()
+                }
+                .params(),
             ),
+            // Through the layer, which runs `ops::conv_transpose2d`.
+            "conv_transpose2d" => {
+                let cfg = ConvTranspose2dConfig {
+                    stride: usize_of(p, "stride"),
+                    padding: usize_of(p, "padding"),
+                    output_padding: usize_of(p, "output_padding"),
+                    dilation: usize_of(p, "dilation"),
+                    groups: usize_of(p, "groups"),
+                    ..Default::default()
+                };
+                ConvTranspose2d::new(t[1].clone(), Some(t[2].clone()), cfg.params())
+                    .and_then(|l| Ok(l.forward(t[0])?))
+            }
+            "linear" => {
+                let act = match p["activation"].as_str().unwrap() {
+                    "identity" => Activation::Identity,
+                    "relu" => Activation::Relu,
+                    "tanh" => Activation::Tanh,
+                    "sigmoid" => Activation::Sigmoid,
+                    a => panic!("unknown activation {a}"),
+                };
+                Linear::new(t[1].clone(), Some(t[2].clone())).and_then(|l| l.forward_act(t[0], act))
+            }
+            "instance_norm" => {
+                let (w, b) = match p["affine"].as_bool().unwrap() {
+                    true => (Some(t[1].clone()), Some(t[2].clone())),
+                    false => (None, None),
+                };
+                InstanceNorm2d::new(w, b, eps).and_then(|l| Ok(l.forward(t[0])?))
+            }
+            "leaky_relu" => ops::leaky_relu(t[0], p["negative_slope"].as_f64().unwrap()),
+            "elu" => ops::elu(t[0], p["alpha"].as_f64().unwrap()),
+            "sigmoid" => ops::sigmoid(t[0]),
+            "tanh" => ops::tanh(t[0]),
+            "softplus" => ops::softplus(t[0]),
+            "mlp_layer_norm_tanh" => {
+                let cfg = MlpConfig::new(&[3, 5, 2])
+                    .with_layer_norm(eps)
+                    .with_activation(Activation::Tanh)
+                    .with_output_activation(Activation::Tanh);
+                let layers = vec![
+                    Linear::new(t[1].clone(), Some(t[2].clone())).unwrap(),
+                    Linear::new(t[5].clone(), Some(t[6].clone())).unwrap(),
+                ];
+                let norms = vec![LayerNorm::new(t[3].clone(), t[4].clone(), eps).unwrap()];
+                Mlp::new(cfg, layers, norms).and_then(|m| m.forward_t(t[0]))
+            }
             "max_pool2d" => ops::max_pool2d(t[0], pool()),
             "avg_pool2d" => {
                 ops::avg_pool2d(t[0], pool(), p["count_include_pad"].as_bool().unwrap())

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
+use candor_core::gradcheck::{assert_every_param_has_grad, is_buffer, project};
 use candor_core::init::{seeded_var_builder, sorted_named_vars};
 use candor_core::SeededRng;
 use candor_forgery::model::{
@@ -29,10 +30,6 @@ fn effnet(cfg: &EfficientNetConfig, seed: u64) -> (VarMap, EfficientNet) {
     let vb = seeded_var_builder(&vm, seed, DType::F32, &Device::Cpu);
     let net = EfficientNet::new(vb, cfg).unwrap();
     (vm, net)
-}
-
-fn is_buffer(name: &str) -> bool {
-    name.ends_with("running_mean") || name.ends_with("running_var")
 }
 
 /// name → shape of every variable.
@@ -79,31 +76,6 @@ fn snapshot(vm: &VarMap) -> Vec<(String, Vec<f32>)> {
         .into_iter()
         .map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
         .collect()
-}
-
-/// Back-propagates a random projection of `y` and checks every parameter gets a
-/// non-zero gradient and no running statistic gets one.
-fn all_params_get_gradients(vm: &VarMap, y: &Tensor) {
-    let r = input(y.dims(), 99);
-    let grads = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
-    let vars = sorted_named_vars(vm);
-    assert!(!vars.is_empty());
-    for (name, v) in vars {
-        let g = grads.get(v.as_tensor());
-        if is_buffer(&name) {
-            assert!(g.is_none(), "{name} should get no gradient");
-            continue;
-        }
-        let g = g.unwrap_or_else(|| panic!("{name}: no gradient"));
-        let n = g
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(n > 0.0 && n.is_finite(), "{name}: gradient norm {n}");
-    }
 }
 
 // ---------------------------------------------------------------- Xception
@@ -436,7 +408,7 @@ fn every_parameter_gets_a_gradient() {
     let cfg = XceptionConfig::tiny();
     let (vm, net) = xception(&cfg, 0);
     let y = net.forward_t(&input(&[2, 3, 64, 64], 1), true).unwrap();
-    all_params_get_gradients(&vm, &y);
+    assert_every_param_has_grad(&vm, &project(&y).unwrap());
 
     let cfg = EfficientNetConfig {
         drop_connect_rate: 0.0,
@@ -444,7 +416,7 @@ fn every_parameter_gets_a_gradient() {
     };
     let (vm, net) = effnet(&cfg, 0);
     let y = net.forward_t(&input(&[2, 3, 64, 64], 1), true).unwrap();
-    all_params_get_gradients(&vm, &y);
+    assert_every_param_has_grad(&vm, &project(&y).unwrap());
 }
 
 /// Checks train/eval semantics for a network without dropout: evaluation is

@@ -4,9 +4,9 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
+use candor_core::gradcheck::assert_param_grads;
 use candor_core::init::{seeded_var_builder, sorted_named_vars};
 use candor_core::SeededRng;
-use candor_forgery::model::detector::is_buffer;
 use candor_forgery::model::mat::{
     bilinear_attention_pooling, ril_deepfakebench, ril_official, Agda, AgdaConfig, BapNorm,
 };
@@ -37,29 +37,13 @@ fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
 }
 
-/// Back-propagates `loss` and checks that every trainable variable outside
-/// `unused` gets a finite, non-zero gradient, the variables named in `unused`
-/// none, and no buffer any.
+/// Back-propagates `loss`: every parameter outside `unused` gets a gradient (through
+/// `candor_core::gradcheck`), `unused` and the buffers (BatchNorm statistics, MAT's
+/// feature centres) none.
 fn check_gradients(vm: &VarMap, loss: &Tensor, unused: &[&str]) {
-    let grads = loss.backward().unwrap();
-    let vars = sorted_named_vars(vm);
-    assert!(!vars.is_empty());
-    for (name, v) in vars {
-        let g = grads.get(v.as_tensor());
-        if is_buffer(&name) || unused.iter().any(|u| name.starts_with(u)) {
-            assert!(g.is_none(), "{name} should get no gradient");
-            continue;
-        }
-        let g = g.unwrap_or_else(|| panic!("{name}: no gradient"));
-        let n = g
-            .abs()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(n > 0.0 && n.is_finite(), "{name}: gradient L1 norm {n}");
-    }
+    let mut none = vec!["feature_centers"];
+    none.extend_from_slice(unused);
+    assert_param_grads(vm, &loss.backward().unwrap(), &none);
 }
 
 // ------------------------------------------------------------------ shapes

@@ -48,8 +48,8 @@
 //! * **Evaluation:** the noisy agents act greedily on μ (noise off). Table 3's "±" is the
 //!   mean over instances of each instance's std over its rounds.
 //! * **Time limits** are truncations: the TD target bootstraps through them.
-//! * **Layout:** weights are stored input-major `(in, out)` (the transpose of PyTorch's);
-//!   candle back-propagates a transposed parameter view slowly.
+//! * **Layout:** weights are `(out, in)` as in PyTorch (candor-core's `Linear` and
+//!   `ops::linear`, which read them transposed through strides without a copy).
 //!
 //! ## Example
 //!
@@ -93,5 +93,5 @@ pub use eval::{
 };
 pub use model::agent::{argmax, Agent, UpdateStats};
 pub use model::noisy::{f_noise, FactorisedNoise, NoisyLinear};
-pub use model::qnet::{Dense, Linear, QNetwork};
+pub use model::qnet::{Dense, QNetwork};
 pub use train::{train, train_with, Episode, LogPoint, TrainLog};

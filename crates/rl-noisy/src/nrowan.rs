@@ -22,11 +22,11 @@ pub fn online_weight(r_plus: f64, k_final: f64, r_inf: f64, r_sup: f64) -> f64 {
 /// Eq. 8: `D = (Σ|σ_w| + Σ|σ_b|) / ((p* + 1)·N_a)`, the mean |σ| over all noise
 /// parameters of the output layer, as a differentiable scalar tensor.
 ///
-/// `sigma_w` is the output layer's weight σ, stored input-major `(p*, N_a)` as in
+/// `sigma_w` is the output layer's weight σ, `(N_a, p*)` (`(out, in)`) as in
 /// [`NoisyLinear`](crate::NoisyLinear), and `sigma_b` its `(N_a,)` bias σ. Its gradient
 /// is `sign(σ)/((p* + 1)·N_a)` on every σ.
 pub fn noise_reduction(sigma_w: &Tensor, sigma_b: &Tensor) -> Result<Tensor> {
-    let (p, n_a) = sigma_w.dims2()?;
+    let (n_a, p) = sigma_w.dims2()?;
     if sigma_b.dims() != [n_a] {
         return Err(Error::invalid(format!(
             "noise_reduction: sigma_b has shape {:?}, expected [{n_a}]",
@@ -55,7 +55,8 @@ mod tests {
     #[test]
     fn d_is_the_mean_abs_sigma() {
         // p* = 3 inputs, N_a = 2 actions: (3 + 1)·2 = 8 noise parameters.
-        let w = Tensor::new(&[[0.5f32, -0.25], [0.0, 1.0], [-0.75, 0.0]], &Device::Cpu).unwrap();
+        // σ_w is (N_a, p*).
+        let w = Tensor::new(&[[0.5f32, 0.0, -0.75], [-0.25, 1.0, 0.0]], &Device::Cpu).unwrap();
         let b = Tensor::new(&[-0.5f32, 0.25], &Device::Cpu).unwrap();
         let d = noise_reduction(&w, &b).unwrap().to_scalar::<f32>().unwrap();
         assert!((d - 3.25 / 8.0).abs() < 1e-7);

@@ -99,7 +99,7 @@ fn noisy_weights_are_mu_plus_scaled_noise() {
 fn initialisation_follows_noisynet() {
     let (p, q) = (16, 4);
     let l = layer(p, q, 0.4, BiasSigma::FanIn, 0);
-    assert_eq!(l.mu_weight().dims(), &[p, q]);
+    assert_eq!(l.mu_weight().dims(), &[q, p]);
     let bound = 1.0 / (p as f32).sqrt();
     assert!(flat(l.mu_weight()).iter().all(|v| v.abs() <= bound));
     assert!(flat(l.mu_bias()).iter().all(|v| v.abs() <= bound));
@@ -136,7 +136,7 @@ fn eval_mode_uses_mu_exactly() {
         for j in 0..q {
             let want: f64 = f64::from(mb[j])
                 + (0..p)
-                    .map(|i| f64::from(xs[r * p + i]) * f64::from(mw[i * q + j]))
+                    .map(|i| f64::from(xs[r * p + i]) * f64::from(mw[j * p + i]))
                     .sum::<f64>();
             assert!((f64::from(eval[r * q + j]) - want).abs() < 1e-5);
         }
@@ -170,8 +170,8 @@ fn noisy_forward_matches_explicit_weights() {
             // w[j][i] = μ + σ·f(ε_out_j)·f(ε_in_i), b[j] = μ_b + σ_b·f(ε_out_j).
             let mut want = f64::from(mb[j]) + f64::from(sb[j]) * f64::from(z.f_out[j]);
             for i in 0..p {
-                let w = f64::from(mw[i * q + j])
-                    + f64::from(sw[i * q + j]) * f64::from(z.f_out[j]) * f64::from(z.f_in[i]);
+                let w = f64::from(mw[j * p + i])
+                    + f64::from(sw[j * p + i]) * f64::from(z.f_out[j]) * f64::from(z.f_in[i]);
                 want += f64::from(xs[r * p + i]) * w;
             }
             assert!((f64::from(y[r * q + j]) - want).abs() < 1e-5);

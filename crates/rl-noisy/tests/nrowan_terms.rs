@@ -1,6 +1,7 @@
 //! D (eq. 8) and k_t (eq. 12) on hand-made values, and the gradients of the NROWAN loss.
 
 use candle_core::{Device, Tensor};
+use candor_core::gradcheck::{assert_every_param_has_grad, assert_param_grads};
 use candor_core::optim::sorted_vars;
 use candor_core::SeededRng;
 use candor_rl::{make, Action, ReplayBuffer};
@@ -10,8 +11,8 @@ use candor_rl_noisy::{Agent, Algo, Config, NoisyLinear, NrowanConfig};
 #[test]
 fn d_is_the_mean_abs_sigma_of_the_output_layer() {
     let dev = Device::Cpu;
-    // p* = 2 inputs, N_a = 3 actions, stored input-major (p*, N_a).
-    let sw = Tensor::new(&[[0.1f32, -0.2, 0.3], [0.0, -0.4, 0.5]], &dev).unwrap();
+    // p* = 2 inputs, N_a = 3 actions, stored (N_a, p*).
+    let sw = Tensor::new(&[[0.1f32, 0.0], [-0.2, -0.4], [0.3, 0.5]], &dev).unwrap();
     let sb = Tensor::new(&[-0.6f32, 0.7, 0.0], &dev).unwrap();
     let mu_w = sw.zeros_like().unwrap();
     let mu_b = sb.zeros_like().unwrap();
@@ -21,7 +22,7 @@ fn d_is_the_mean_abs_sigma_of_the_output_layer() {
     assert!((d - 2.8 / 9.0).abs() < 1e-6, "D = {d}");
     let bad = Tensor::new(&[0.1f32; 2], &dev).unwrap();
     let (a, b) = (bad.zeros_like().unwrap(), bad.clone());
-    let w = Tensor::new(&[[0.1f32, 0.2, 0.3]], &dev).unwrap();
+    let w = Tensor::new(&[[0.1f32], [0.2], [0.3]], &dev).unwrap();
     assert!(NoisyLinear::from_tensors(w.clone(), w, a, b).is_err());
 }
 
@@ -92,29 +93,14 @@ fn every_parameter_gets_a_gradient_from_the_nrowan_loss() {
     .unwrap();
     let batch = cartpole_batch(1);
     let loss = agent.total_loss(&batch, 2.0).unwrap();
-    let grads = loss.backward().unwrap();
-    let vars = sorted_vars(agent.online_varmap());
-    assert_eq!(vars.len(), 10, "fc1 (2) + two noisy layers (4 each)");
-    for (name, v) in &vars {
-        let g = grads
-            .get(v.as_tensor())
-            .unwrap_or_else(|| panic!("{name} has no gradient"));
-        let norm = g
-            .sqr()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert!(norm > 0.0 && norm.is_finite(), "{name}: |grad|² = {norm}");
-    }
+    assert_eq!(
+        sorted_vars(agent.online_varmap()).len(),
+        10,
+        "fc1 (2) + two noisy layers (4 each)"
+    );
+    let grads = assert_every_param_has_grad(agent.online_varmap(), &loss);
     // The target net is not trained.
-    for (name, v) in sorted_vars(agent.target_varmap()) {
-        assert!(
-            grads.get(v.as_tensor()).is_none(),
-            "target {name} got a gradient"
-        );
-    }
+    assert_param_grads(agent.target_varmap(), &grads, &[""]);
 }
 
 #[test]

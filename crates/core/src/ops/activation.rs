@@ -1,47 +1,239 @@
-//! Elementwise activations with one-pass, parallel forward and backward kernels
-//! (candle's ReLU backward builds a mask with several full-size passes).
+//! Elementwise activations (ReLU, LeakyReLU, ELU, sigmoid, tanh, softplus) with one-pass,
+//! parallel forward and backward kernels.
+//!
+//! Every activation here has a derivative that is a function of its **output** `y`
+//! (ReLU: `y > 0`; LeakyReLU: `y > 0 ? 1 : slope`; ELU: `y > 0 ? 1 : y + α`; sigmoid:
+//! `y(1 − y)`; tanh: `1 − y²`; softplus: `1 − e^{−y}`), so the backward needs only the
+//! result, and [`super::linear`] can fuse any of them into its output pass.
+//!
+//! On the CPU (f32, f64) each runs as one custom op. On any other device or dtype the
+//! same function is composed from candle ops that all have a correct backward
+//! (`relu`, `elu`, `tanh`, `exp`, `log`, candle-nn's `sigmoid`); a test checks those
+//! compositions against the CPU kernels, value and gradient.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use super::backend::{route, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
-use crate::Result;
+use crate::{Error, Result};
 
 const CHUNK: usize = 1 << 14;
 
-struct Relu;
-/// `dy` where `y > 0`, else 0: the backward of ReLU from its output (shared with
-/// `rows::linear` and `rows::bias_relu`).
-pub(crate) struct ReluBwd;
+/// PyTorch's softplus threshold (`beta = 1`): above it softplus is the identity.
+const SOFTPLUS_THRESHOLD: f64 = 20.0;
 
-impl CustomOp1 for Relu {
+/// An elementwise activation, with PyTorch's semantics (including the gradient at 0:
+/// ReLU 0, LeakyReLU `slope`, ELU `α`).
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::Activation;
+/// let x = Tensor::new(&[-2.0f32, 0.0, 3.0], &Device::Cpu).unwrap();
+/// let y = Activation::LeakyRelu(0.1).apply(&x).unwrap();
+/// assert_eq!(y.to_vec1::<f32>().unwrap(), vec![-0.2, 0.0, 3.0]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub enum Activation {
+    /// `x` (no activation).
+    #[default]
+    Identity,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` for `x > 0`, else `slope·x` (`torch.nn.LeakyReLU(negative_slope)`; PyTorch's
+    /// default slope is 0.01, pix2pix's 0.2). The slope must be ≥ 0.
+    LeakyRelu(f64),
+    /// `x` for `x > 0`, else `α(eˣ − 1)` (`torch.nn.ELU(alpha)`, default α = 1); α ≥ 0.
+    Elu(f64),
+    /// `1 / (1 + e^{−x})`.
+    Sigmoid,
+    /// `tanh x`.
+    Tanh,
+    /// `ln(1 + eˣ)`, and `x` above 20 (`torch.nn.Softplus()`: β = 1, threshold 20).
+    Softplus,
+}
+
+impl Activation {
+    /// An error for a negative LeakyReLU slope or ELU α, or a non-finite one.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Activation::LeakyRelu(s) if !(s >= 0.0 && s.is_finite()) => Err(Error::invalid(
+                format!("LeakyReLU: negative slope must be finite and ≥ 0, got {s}"),
+            )),
+            Activation::Elu(a) if !(a >= 0.0 && a.is_finite()) => Err(Error::invalid(format!(
+                "ELU: alpha must be finite and ≥ 0, got {a}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A short lowercase name (`"relu"`, `"leaky_relu"`, …), used in errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Elu(_) => "elu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softplus => "softplus",
+        }
+    }
+
+    /// The activation applied to `x`, differentiable.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        self.validate()?;
+        if *self == Activation::Identity {
+            return Ok(x.clone());
+        }
+        match route(self.name(), &[x], Candle::Trainable)? {
+            Route::Kernel => Ok(x.contiguous()?.apply_op1(Act(*self))?),
+            Route::Candle => self.apply_composed(x),
+        }
+    }
+
+    /// The same function from candle ops with their own backward passes: the path for
+    /// devices and dtypes without a kernel here.
+    pub(crate) fn apply_composed(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match *self {
+            Activation::Identity => x.clone(),
+            Activation::Relu => candle_relu(x)?,
+            // x · (s + (1 − s)·[x > 0]): slope s at and below 0, as PyTorch.
+            Activation::LeakyRelu(s) => {
+                x.mul(&((x.gt(0f64)?.to_dtype(x.dtype())? * (1.0 - s))? + s)?)?
+            }
+            Activation::Elu(a) => x.elu(a)?,
+            Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
+            Activation::Tanh => x.tanh()?,
+            // ln(1 + eˣ) = max(x, 0) + ln(1 + e^{−|x|}), without overflow.
+            Activation::Softplus => (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?,
+        })
+    }
+
+    /// `f(x)` for one value.
+    #[inline(always)]
+    pub(crate) fn f<T: Real>(&self, x: T) -> T {
+        match *self {
+            Activation::Identity => x,
+            Activation::Relu => {
+                if x > T::ZERO {
+                    x
+                } else {
+                    T::ZERO
+                }
+            }
+            Activation::LeakyRelu(s) => {
+                if x > T::ZERO {
+                    x
+                } else {
+                    x * <T as Real>::from_f64(s)
+                }
+            }
+            Activation::Elu(a) => {
+                if x > T::ZERO {
+                    x
+                } else {
+                    <T as Real>::from_f64(a) * x.exp_m1()
+                }
+            }
+            Activation::Sigmoid => T::ONE / (T::ONE + (T::ZERO - x).exp()),
+            Activation::Tanh => x.tanh(),
+            Activation::Softplus => {
+                if x > <T as Real>::from_f64(SOFTPLUS_THRESHOLD) {
+                    x
+                } else {
+                    x.exp().ln_1p()
+                }
+            }
+        }
+    }
+
+    /// `f′` at the input whose output is `y`.
+    #[inline(always)]
+    pub(crate) fn df_from_y<T: Real>(&self, y: T) -> T {
+        match *self {
+            Activation::Identity => T::ONE,
+            Activation::Relu => {
+                if y > T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            Activation::LeakyRelu(s) => {
+                if y > T::ZERO {
+                    T::ONE
+                } else {
+                    <T as Real>::from_f64(s)
+                }
+            }
+            Activation::Elu(a) => {
+                if y > T::ZERO {
+                    T::ONE
+                } else {
+                    y + <T as Real>::from_f64(a)
+                }
+            }
+            Activation::Sigmoid => y * (T::ONE - y),
+            Activation::Tanh => T::ONE - y * y,
+            // σ(x) = 1 − e^{−y} (from e^y = 1 + eˣ); 1 in the linear region.
+            Activation::Softplus => {
+                if y > <T as Real>::from_f64(SOFTPLUS_THRESHOLD) {
+                    T::ONE
+                } else {
+                    T::ZERO - (T::ZERO - y).exp_m1()
+                }
+            }
+        }
+    }
+
+    /// Apply in place to a host slice (the batch-1 paths of the MLP).
+    pub(crate) fn apply_slice<T: Real>(&self, v: &mut [T]) {
+        if *self != Activation::Identity {
+            for x in v {
+                *x = self.f(*x);
+            }
+        }
+    }
+}
+
+/// The activation as a custom op (CPU, f32/f64).
+struct Act(Activation);
+
+/// `dy · f′(y)`: the backward of an activation from its output (shared with
+/// [`super::linear`]).
+pub(crate) struct ActBwd(pub(crate) Activation);
+
+impl CustomOp1 for Act {
     fn name(&self) -> &'static str {
-        "candor-relu"
+        "candor-activation"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        dispatch!(s, "relu", |T| {
+        let act = self.0;
+        dispatch!(s, "activation", |T| {
             let x = slice::<T>(s, l)?;
             let mut y = vec![T::ZERO; x.len()];
             y.par_chunks_mut(CHUNK)
                 .zip(x.par_chunks(CHUNK))
                 .for_each(|(yc, xc)| {
                     for (o, v) in yc.iter_mut().zip(xc) {
-                        *o = if *v > T::ZERO { *v } else { T::ZERO };
+                        *o = act.f(*v);
                     }
                 });
             Ok(out(T::wrap(y), l.shape().clone()))
         })
     }
     fn bwd(&self, _x: &Tensor, res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let r = res.apply_op2_no_bwd(&dy.contiguous()?, &ReluBwd)?;
-        Ok(Some(r))
+        Ok(Some(
+            res.apply_op2_no_bwd(&dy.contiguous()?, &ActBwd(self.0))?,
+        ))
     }
 }
 
-impl CustomOp2 for ReluBwd {
+impl CustomOp2 for ActBwd {
     fn name(&self) -> &'static str {
-        "candor-relu-bwd"
+        "candor-activation-bwd"
     }
     fn cpu_fwd(
         &self,
@@ -50,14 +242,15 @@ impl CustomOp2 for ReluBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        dispatch!(s1, "relu backward", |T| {
+        let act = self.0;
+        dispatch!(s1, "activation backward", |T| {
             let (y, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
             let mut dx = vec![T::ZERO; y.len()];
             dx.par_chunks_mut(CHUNK)
                 .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
                 .for_each(|(dc, (yc, gc))| {
                     for (d, (v, g)) in dc.iter_mut().zip(yc.iter().zip(gc)) {
-                        *d = if *v > T::ZERO { *g } else { T::ZERO };
+                        *d = *g * act.df_from_y(*v);
                     }
                 });
             Ok(out(T::wrap(dx), l1.shape().clone()))
@@ -65,13 +258,34 @@ impl CustomOp2 for ReluBwd {
     }
 }
 
-/// ReLU, differentiable (gradient 0 at 0, as PyTorch). Off the CPU and for dtypes
-/// other than f32/f64: `candle_relu`.
+/// ReLU, differentiable (gradient 0 at 0, as PyTorch).
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    match route("relu", &[x], Candle::Trainable)? {
-        Route::Kernel => Ok(x.contiguous()?.apply_op1(Relu)?),
-        Route::Candle => candle_relu(x),
-    }
+    Activation::Relu.apply(x)
+}
+
+/// LeakyReLU with `negative_slope ≥ 0` (gradient `negative_slope` at 0, as PyTorch).
+pub fn leaky_relu(x: &Tensor, negative_slope: f64) -> Result<Tensor> {
+    Activation::LeakyRelu(negative_slope).apply(x)
+}
+
+/// ELU with `alpha ≥ 0`.
+pub fn elu(x: &Tensor, alpha: f64) -> Result<Tensor> {
+    Activation::Elu(alpha).apply(x)
+}
+
+/// The logistic sigmoid.
+pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
+    Activation::Sigmoid.apply(x)
+}
+
+/// The hyperbolic tangent.
+pub fn tanh(x: &Tensor) -> Result<Tensor> {
+    Activation::Tanh.apply(x)
+}
+
+/// Softplus `ln(1 + eˣ)` (β = 1, threshold 20, as `torch.nn.Softplus()`).
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    Activation::Softplus.apply(x)
 }
 
 /// ReLU from candle ops, `x · [x > 0]`, so that the gradient at 0 is 0 as PyTorch's
@@ -83,7 +297,35 @@ pub(crate) fn candle_relu(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gradcheck::check;
+    use candle_core::DType;
     use candle_core::{Device, Var};
+
+    const ALL: [Activation; 7] = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu(0.2),
+        Activation::Elu(1.3),
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softplus,
+    ];
+
+    /// Inputs away from the kinks at 0 (where finite differences straddle two slopes),
+    /// plus values in softplus's linear region.
+    fn input() -> Tensor {
+        let v: Vec<f64> = (0..40)
+            .map(|i| {
+                let t = (i as f64 - 19.5) * 0.37;
+                if i == 39 {
+                    25.0
+                } else {
+                    t
+                }
+            })
+            .collect();
+        Tensor::from_vec(v, (5, 8), &Device::Cpu).unwrap()
+    }
 
     #[test]
     fn relu_forward_backward() {
@@ -94,5 +336,112 @@ mod tests {
         let g = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
         let dx = g.get(x.as_tensor()).unwrap().to_vec1::<f64>().unwrap();
         assert_eq!(dx, vec![0.0, 0.0, 3.0, 0.0, 5.0]);
+    }
+
+    #[test]
+    fn values_by_hand_and_gradients_at_zero() {
+        let x = Var::new(&[-1.0f64, 0.0, 2.0], &Device::Cpu).unwrap();
+        let e = std::f64::consts::E;
+        let cases: [(Activation, [f64; 3], [f64; 3]); 6] = [
+            (
+                Activation::LeakyRelu(0.1),
+                [-0.1, 0.0, 2.0],
+                [0.1, 0.1, 1.0],
+            ),
+            (
+                Activation::Elu(2.0),
+                [2.0 * (1.0 / e - 1.0), 0.0, 2.0],
+                [2.0 / e, 2.0, 1.0],
+            ),
+            (
+                Activation::Sigmoid,
+                [1.0 / (1.0 + e), 0.5, 1.0 / (1.0 + (-2f64).exp())],
+                [
+                    e / (1.0 + e).powi(2),
+                    0.25,
+                    (-2f64).exp() / (1.0 + (-2f64).exp()).powi(2),
+                ],
+            ),
+            (
+                Activation::Tanh,
+                [(-1f64).tanh(), 0.0, 2f64.tanh()],
+                [1.0 - (-1f64).tanh().powi(2), 1.0, 1.0 - 2f64.tanh().powi(2)],
+            ),
+            (
+                Activation::Softplus,
+                [(1.0 + 1.0 / e).ln(), 2f64.ln(), (1.0 + e * e).ln()],
+                [1.0 / (1.0 + e), 0.5, 1.0 / (1.0 + (-2f64).exp())],
+            ),
+            (Activation::Relu, [0.0, 0.0, 2.0], [0.0, 0.0, 1.0]),
+        ];
+        for (act, want_y, want_dx) in cases {
+            let y = act.apply(x.as_tensor()).unwrap();
+            let g = y.sum_all().unwrap().backward().unwrap();
+            let dx = g.get(x.as_tensor()).unwrap().to_vec1::<f64>().unwrap();
+            for (a, b) in y.to_vec1::<f64>().unwrap().iter().zip(want_y) {
+                assert!((a - b).abs() < 1e-12, "{act:?}: y {a} vs {b}");
+            }
+            for (a, b) in dx.iter().zip(want_dx) {
+                assert!((a - b).abs() < 1e-12, "{act:?}: dx {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        for act in ALL {
+            let r = check(|t| act.apply(&t[0]), &[input()], 40, 1e-6, 1e-8, 1e-6).unwrap();
+            assert!(r.worst_ratio <= 1.0, "{act:?}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn candle_compositions_match_the_kernels_in_value_and_gradient() {
+        for act in ALL {
+            let x = Var::from_tensor(&input()).unwrap();
+            let r = crate::SeededRng::new(3)
+                .normal_tensor(0.0, 1.0, (5, 8), DType::F64, &Device::Cpu)
+                .unwrap();
+            let mut outs = Vec::new();
+            for composed in [false, true] {
+                let y = if composed {
+                    act.apply_composed(x.as_tensor()).unwrap()
+                } else {
+                    act.apply(x.as_tensor()).unwrap()
+                };
+                let g = y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+                let dx = g.get(x.as_tensor()).cloned();
+                let dx = dx.unwrap_or_else(|| r.clone()); // identity: dx = r
+                outs.push((
+                    y.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                    dx.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+                ));
+            }
+            for ((a, b), what) in [(&outs[0].0, &outs[1].0), (&outs[0].1, &outs[1].1)]
+                .into_iter()
+                .zip(["value", "gradient"])
+            {
+                for (u, v) in a.iter().zip(b.iter()) {
+                    // Softplus at x = 25: the composition adds ln(1 + e⁻²⁵) ≈ 1.4e-11.
+                    assert!((u - v).abs() < 1e-10, "{act:?} {what}: {u} vs {v}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_errors() {
+        let x = input();
+        assert!(leaky_relu(&x, -0.1).is_err());
+        assert!(elu(&x, f64::NAN).is_err());
+        assert!(Activation::LeakyRelu(0.0).apply(&x).is_ok());
+    }
+
+    #[test]
+    fn serde_names() {
+        let s = serde_json::to_string(&[Activation::LeakyRelu(0.2), Activation::Tanh]).unwrap();
+        assert_eq!(s, r#"[{"LeakyRelu":0.2},"Tanh"]"#);
+        let back: Vec<Activation> = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, vec![Activation::LeakyRelu(0.2), Activation::Tanh]);
     }
 }

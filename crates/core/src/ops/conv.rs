@@ -15,7 +15,8 @@ use super::kernel::{
 };
 use crate::{Error, Result};
 
-/// Stride, padding and dilation per axis `(h, w)`, and the number of groups.
+/// Stride, padding and dilation per axis `(h, w)`, and the number of groups (the op's
+/// geometry; a layer takes [`crate::nn::Conv2dConfig`], whose `params()` gives this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2dParams {
     pub stride: (usize, usize),
@@ -35,21 +36,9 @@ impl Default for Conv2dParams {
     }
 }
 
-impl Conv2dParams {
-    /// Square stride, padding and dilation (as `candle_nn::Conv2dConfig`).
-    pub fn new(stride: usize, padding: usize, dilation: usize, groups: usize) -> Self {
-        Self {
-            stride: (stride, stride),
-            padding: (padding, padding),
-            dilation: (dilation, dilation),
-            groups,
-        }
-    }
-}
-
 /// Every size of one convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geom {
+pub(super) struct Geom {
     n: usize,
     cin: usize,
     h: usize,
@@ -73,6 +62,30 @@ struct Geom {
 
 impl Geom {
     fn new(x: &[usize], wt: &[usize], p: &Conv2dParams) -> Result<Geom> {
+        Self::build(x, wt, p, None)
+    }
+
+    /// The convolution whose input gradient is a transposed convolution producing `x`
+    /// (`(N, C, H, W)`, the transposed convolution's output) from `(N, C_out, oh, ow)`
+    /// (its input): like [`Geom::new`], but with the output size given, which may be
+    /// smaller than the formula's when `output_padding` added rows the convolution never
+    /// reaches back to.
+    pub(super) fn with_output(
+        x: &[usize],
+        wt: &[usize],
+        p: &Conv2dParams,
+        oh: usize,
+        ow: usize,
+    ) -> Result<Geom> {
+        Self::build(x, wt, p, Some((oh, ow)))
+    }
+
+    fn build(
+        x: &[usize],
+        wt: &[usize],
+        p: &Conv2dParams,
+        out_size: Option<(usize, usize)>,
+    ) -> Result<Geom> {
         let (&[n, cin, h, w], &[cout, cg, kh, kw]) = (x, wt) else {
             return Err(Error::invalid(format!(
                 "conv2d: input must be (N, C, H, W) and weight (C_out, C_in/groups, kH, kW), got {x:?} and {wt:?}"
@@ -122,6 +135,15 @@ impl Geom {
             ow: (w + 2 * p.padding.1 - ew) / p.stride.1 + 1,
             owr: [(0, 0); 16],
         };
+        if let Some((oh, ow)) = out_size {
+            if oh == 0 || ow == 0 || oh > g.oh || ow > g.ow {
+                return Err(Error::invalid(format!(
+                    "conv2d: output {oh}×{ow} outside 1..={}×1..={}",
+                    g.oh, g.ow
+                )));
+            }
+            (g.oh, g.ow) = (oh, ow);
+        }
         for kj in 0..kw.min(16) {
             g.owr[kj] = g.ow_range_calc(kj);
         }
@@ -137,16 +159,22 @@ impl Geom {
     fn k(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
-    fn out_shape(&self) -> (usize, usize, usize, usize) {
+    pub(super) fn out_shape(&self) -> (usize, usize, usize, usize) {
         (self.n, self.cout, self.oh, self.ow)
     }
-    fn ohw(&self) -> usize {
+    pub(super) fn in_shape(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.cin, self.h, self.w)
+    }
+    pub(super) fn weight_shape(&self) -> (usize, usize, usize, usize) {
+        (self.cout, self.cg(), self.kh, self.kw)
+    }
+    pub(super) fn ohw(&self) -> usize {
         self.oh * self.ow
     }
     fn hw(&self) -> usize {
         self.h * self.w
     }
-    fn depthwise(&self) -> bool {
+    pub(super) fn depthwise(&self) -> bool {
         self.groups == self.cin && self.groups > 1
     }
     fn pointwise(&self) -> bool {
@@ -733,7 +761,7 @@ fn geom(x: &[usize], w: &[usize], p: &Conv2dParams) -> candle_core::Result<Geom>
 }
 
 /// The forward pass, with the bias (if any) added per output plane.
-fn forward<T: Real>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
+pub(super) fn forward<T: Real>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
     if !g.depthwise() {
         return dense_fwd(g, x, w, bias);
     }
@@ -745,6 +773,24 @@ fn forward<T: Real>(g: &Geom, x: &[T], w: &[T], bias: Option<&[T]>) -> Vec<T> {
         });
     }
     y
+}
+
+/// The gradient of the input `(N, C_in, H, W)` from `dy` `(N, C_out, oh, ow)`.
+pub(super) fn input_grad<T: Real>(g: &Geom, dy: &[T], w: &[T]) -> Vec<T> {
+    if g.depthwise() {
+        dw_bwd_input(g, dy, w)
+    } else {
+        dense_bwd_input(g, dy, w)
+    }
+}
+
+/// The gradient of the weight `(C_out, C_in/groups, kH, kW)`.
+pub(super) fn weight_grad<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    if g.depthwise() {
+        dw_bwd_weight(g, x, dy)
+    } else {
+        dense_bwd_weight(g, x, dy)
+    }
 }
 
 struct Conv2dOp {
@@ -797,7 +843,7 @@ struct Conv2dBiasOp {
 }
 
 /// `dy` summed over batch and space: the bias gradient, `(C_out,)`.
-struct BiasGrad;
+pub(super) struct BiasGrad;
 
 impl CustomOp3 for Conv2dBiasOp {
     fn name(&self) -> &'static str {
@@ -887,12 +933,7 @@ impl CustomOp2 for Conv2dBwdInput {
         let g = self.g;
         dispatch!(s1, "conv2d backward", |T| {
             let (dy, w) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let dx = if g.depthwise() {
-                dw_bwd_input(&g, dy, w)
-            } else {
-                dense_bwd_input(&g, dy, w)
-            };
-            Ok(out(T::wrap(dx), (g.n, g.cin, g.h, g.w)))
+            Ok(out(T::wrap(input_grad(&g, dy, w)), g.in_shape()))
         })
     }
 }
@@ -912,12 +953,7 @@ impl CustomOp2 for Conv2dBwdWeight {
         let g = self.g;
         dispatch!(s1, "conv2d backward", |T| {
             let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let dw = if g.depthwise() {
-                dw_bwd_weight(&g, x, dy)
-            } else {
-                dense_bwd_weight(&g, x, dy)
-            };
-            Ok(out(T::wrap(dw), (g.cout, g.cg(), g.kh, g.kw)))
+            Ok(out(T::wrap(weight_grad(&g, x, dy)), g.weight_shape()))
         })
     }
 }
@@ -1038,7 +1074,13 @@ mod tests {
         ] {
             let x = candle_core::Var::from_tensor(&rand(&xs, 1, DType::F64)).unwrap();
             let w = candle_core::Var::from_tensor(&rand(&ws, 2, DType::F64)).unwrap();
-            let p = Conv2dParams::new(stride, pad, 1, groups);
+            let p = crate::nn::Conv2dConfig {
+                stride,
+                padding: pad,
+                groups,
+                ..Default::default()
+            }
+            .params();
             let y = conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
             let theirs = x
                 .as_tensor()
@@ -1071,7 +1113,19 @@ mod tests {
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
             let x = rand(xs, i as u64, DType::F64);
             let w = rand(ws, 100 + i as u64, DType::F64);
-            let ours = conv2d(&x, &w, Conv2dParams::new(s, p, d, g)).unwrap();
+            let ours = conv2d(
+                &x,
+                &w,
+                crate::nn::Conv2dConfig {
+                    stride: s,
+                    padding: p,
+                    dilation: d,
+                    groups: g,
+                    ..Default::default()
+                }
+                .params(),
+            )
+            .unwrap();
             let theirs = x.conv2d(&w, p, s, d, g).unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "case {i}");
             assert!(max_diff(&ours, &theirs) < 1e-10, "case {i}");
@@ -1094,7 +1148,14 @@ mod tests {
             (&[2, 64, 40, 36], &[17, 64, 3, 3], 1, 1, 1, 1),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
-            let p = Conv2dParams::new(s, p, d, g);
+            let p = crate::nn::Conv2dConfig {
+                stride: s,
+                padding: p,
+                dilation: d,
+                groups: g,
+                ..Default::default()
+            }
+            .params();
             let mut res = Vec::new();
             for dt in [DType::F32, DType::F64] {
                 let x = candle_core::Var::from_tensor(&rand(xs, i as u64, dt)).unwrap();

@@ -24,6 +24,10 @@ pub(crate) trait Real:
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn wrap(v: Vec<Self>) -> CpuStorage;
+    fn exp(self) -> Self;
+    fn ln_1p(self) -> Self;
+    fn exp_m1(self) -> Self;
+    fn tanh(self) -> Self;
 }
 
 impl Real for f32 {
@@ -39,6 +43,18 @@ impl Real for f32 {
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::F32(v)
     }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        f32::ln_1p(self)
+    }
+    fn exp_m1(self) -> Self {
+        f32::exp_m1(self)
+    }
+    fn tanh(self) -> Self {
+        f32::tanh(self)
+    }
 }
 
 impl Real for f64 {
@@ -53,6 +69,18 @@ impl Real for f64 {
     }
     fn wrap(v: Vec<Self>) -> CpuStorage {
         CpuStorage::F64(v)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
+    }
+    fn exp_m1(self) -> Self {
+        f64::exp_m1(self)
+    }
+    fn tanh(self) -> Self {
+        f64::tanh(self)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Fast CPU ops with gradients, for what candle 0.11 lacks or runs slowly
-//! (`shared/candle-notes.md`): convolutions (dense, grouped, depthwise), pooling with any
-//! kernel/stride/padding, bilinear upsampling, and normalisations.
+//! (`shared/candle-notes.md`): convolutions (dense, grouped, depthwise) and transposed
+//! convolutions, pooling with any kernel/stride/padding, bilinear upsampling,
+//! normalisations, fully connected layers with fused activations, and activations.
 //!
 //! Each op is a candle `CustomOp` whose `bwd` is itself built from custom ops, so it takes
 //! part in `loss.backward()` like a native op. The kernels work on f32 and f64 (f64 for
@@ -13,17 +14,19 @@ pub mod activation;
 pub mod backend;
 mod batchnorm;
 pub mod conv;
+pub mod conv_transpose;
 mod kernel;
+pub mod linear;
 pub mod norm;
 pub mod pool;
-pub mod rows;
 pub mod upsample;
 
-pub use activation::relu;
+pub use activation::{elu, leaky_relu, relu, sigmoid, softplus, tanh, Activation};
 pub use conv::{conv2d, conv2d_bias, Conv2dParams};
+pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
+pub use linear::{bias_relu, linear};
 pub use norm::{batch_norm_eval, batch_norm_train, group_norm, instance_norm, layer_norm};
-pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, Pool2dParams};
-pub use rows::{bias_relu, linear, max_dim1};
+pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_dim1, max_pool2d, Pool2dParams};
 pub use upsample::upsample_bilinear2d;
 
 #[cfg(test)]
@@ -49,18 +52,82 @@ mod gradient_tests {
     #[test]
     fn conv2d_gradients() {
         let cases: &[(&[usize], &[usize], Conv2dParams)] = &[
-            (&[2, 3, 7, 9], &[4, 3, 3, 3], Conv2dParams::new(1, 1, 1, 1)),
-            (&[2, 3, 8, 7], &[4, 3, 3, 3], Conv2dParams::new(2, 0, 1, 1)),
-            (&[1, 4, 9, 9], &[6, 2, 3, 3], Conv2dParams::new(2, 1, 1, 2)),
-            (&[2, 4, 7, 8], &[4, 1, 3, 3], Conv2dParams::new(1, 1, 1, 4)),
-            (&[2, 3, 9, 8], &[6, 1, 3, 3], Conv2dParams::new(2, 1, 1, 3)),
+            (
+                &[2, 3, 7, 9],
+                &[4, 3, 3, 3],
+                crate::nn::Conv2dConfig {
+                    padding: 1,
+                    ..Default::default()
+                }
+                .params(),
+            ),
+            (
+                &[2, 3, 8, 7],
+                &[4, 3, 3, 3],
+                crate::nn::Conv2dConfig {
+                    stride: 2,
+                    ..Default::default()
+                }
+                .params(),
+            ),
+            (
+                &[1, 4, 9, 9],
+                &[6, 2, 3, 3],
+                crate::nn::Conv2dConfig {
+                    stride: 2,
+                    padding: 1,
+                    groups: 2,
+                    ..Default::default()
+                }
+                .params(),
+            ),
+            (
+                &[2, 4, 7, 8],
+                &[4, 1, 3, 3],
+                crate::nn::Conv2dConfig {
+                    padding: 1,
+                    groups: 4,
+                    ..Default::default()
+                }
+                .params(),
+            ),
+            (
+                &[2, 3, 9, 8],
+                &[6, 1, 3, 3],
+                crate::nn::Conv2dConfig {
+                    stride: 2,
+                    padding: 1,
+                    groups: 3,
+                    ..Default::default()
+                }
+                .params(),
+            ),
             (
                 &[1, 2, 11, 10],
                 &[3, 2, 3, 3],
-                Conv2dParams::new(1, 2, 2, 1),
+                crate::nn::Conv2dConfig {
+                    padding: 2,
+                    dilation: 2,
+                    ..Default::default()
+                }
+                .params(),
             ),
-            (&[2, 4, 9, 9], &[4, 1, 3, 3], Conv2dParams::new(1, 2, 2, 4)),
-            (&[2, 5, 6, 6], &[3, 5, 1, 1], Conv2dParams::new(1, 0, 1, 1)),
+            (
+                &[2, 4, 9, 9],
+                &[4, 1, 3, 3],
+                crate::nn::Conv2dConfig {
+                    padding: 2,
+                    dilation: 2,
+                    groups: 4,
+                    ..Default::default()
+                }
+                .params(),
+            ),
+            (
+                &[2, 5, 6, 6],
+                &[3, 5, 1, 1],
+                crate::nn::Conv2dConfig::default().params(),
+            ),
             (
                 &[1, 2, 7, 9],
                 &[3, 2, 2, 3],
@@ -89,8 +156,24 @@ mod gradient_tests {
     #[test]
     fn conv2d_bias_and_relu_gradients() {
         for (i, (ws, p)) in [
-            (&[4usize, 3, 3, 3][..], Conv2dParams::new(2, 1, 1, 1)),
-            (&[3, 1, 3, 3][..], Conv2dParams::new(1, 1, 1, 3)),
+            (
+                &[4usize, 3, 3, 3][..],
+                crate::nn::Conv2dConfig {
+                    stride: 2,
+                    padding: 1,
+                    ..Default::default()
+                }
+                .params(),
+            ),
+            (
+                &[3, 1, 3, 3][..],
+                crate::nn::Conv2dConfig {
+                    padding: 1,
+                    groups: 3,
+                    ..Default::default()
+                }
+                .params(),
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -299,25 +382,31 @@ mod candle_route_tests {
         }
     }
 
+    /// Square stride, padding and dilation, and a group count.
+    fn square(stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dParams {
+        Conv2dParams {
+            stride: (stride, stride),
+            padding: (padding, padding),
+            dilation: (dilation, dilation),
+            groups,
+        }
+    }
+
     #[test]
     fn conv2d_fallback_matches_where_admitted() {
         let cases: &[(&[usize], &[usize], Conv2dParams)] = &[
-            (&[2, 3, 7, 9], &[4, 3, 3, 3], Conv2dParams::new(1, 1, 1, 1)),
-            (&[2, 3, 8, 8], &[4, 3, 3, 3], Conv2dParams::new(2, 1, 1, 1)),
-            (&[1, 4, 9, 9], &[6, 2, 3, 3], Conv2dParams::new(2, 1, 1, 2)),
-            (&[2, 4, 7, 8], &[4, 1, 3, 3], Conv2dParams::new(1, 1, 1, 4)),
-            (
-                &[1, 2, 11, 10],
-                &[3, 2, 3, 3],
-                Conv2dParams::new(1, 2, 2, 1),
-            ),
-            (&[2, 5, 6, 6], &[3, 5, 1, 1], Conv2dParams::new(1, 0, 1, 1)),
+            (&[2, 3, 7, 9], &[4, 3, 3, 3], square(1, 1, 1, 1)),
+            (&[2, 3, 8, 8], &[4, 3, 3, 3], square(2, 1, 1, 1)),
+            (&[1, 4, 9, 9], &[6, 2, 3, 3], square(2, 1, 1, 2)),
+            (&[2, 4, 7, 8], &[4, 1, 3, 3], square(1, 1, 1, 4)),
+            (&[1, 2, 11, 10], &[3, 2, 3, 3], square(1, 2, 2, 1)),
+            (&[2, 5, 6, 6], &[3, 5, 1, 1], square(1, 0, 1, 1)),
             // Odd heights and widths with the same remainder.
-            (&[1, 3, 9, 7], &[2, 3, 3, 3], Conv2dParams::new(2, 0, 1, 1)),
+            (&[1, 3, 9, 7], &[2, 3, 3, 3], square(2, 0, 1, 1)),
             // Forward only: 8 and 7 (and a 2×3 kernel on 9×9) leave different
             // remainders at stride 2.
-            (&[2, 3, 8, 7], &[4, 3, 3, 3], Conv2dParams::new(2, 1, 1, 1)),
-            (&[1, 2, 9, 9], &[3, 2, 2, 3], Conv2dParams::new(2, 0, 1, 1)),
+            (&[2, 3, 8, 7], &[4, 3, 3, 3], square(2, 1, 1, 1)),
+            (&[1, 2, 9, 9], &[3, 2, 2, 3], square(2, 0, 1, 1)),
         ];
         let mut seen = [0usize; 2];
         for (i, (xs, ws, p)) in cases.iter().enumerate() {
@@ -479,7 +568,7 @@ mod candle_route_tests {
         agree(
             "max_dim1",
             &|t| max_dim1(&t[0]),
-            &|t| rows::candle_max_dim1(&t[0]),
+            &|t| pool::candle_max_dim1(&t[0]),
             std::slice::from_ref(&tied),
             true,
         );
@@ -487,16 +576,16 @@ mod candle_route_tests {
         agree(
             "bias_relu",
             &|t| bias_relu(&t[0], &t[1]),
-            &|t| rows::candle_bias_relu(&t[0], &t[1]),
+            &|t| linear::candle_bias_relu(&t[0], &t[1]),
             &[x.clone(), b.clone()],
             true,
         );
         let w = rand(&[6, 4], 9);
-        for relu in [false, true] {
+        for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
             agree(
                 "linear",
-                &|t| linear(&t[0], &t[1], Some(&t[2]), relu),
-                &|t| rows::candle_linear(&t[0], &t[1], Some(&t[2]), relu),
+                &|t| linear(&t[0], &t[1], Some(&t[2]), act),
+                &|t| linear::candle_linear(&t[0], &t[1], Some(&t[2]), act),
                 &[x.clone(), w.clone(), rand(&[6], 10)],
                 true,
             );
@@ -517,9 +606,7 @@ mod candle_route_tests {
         let x = rand(&[1, 2, 6, 6], 14).to_dtype(DType::F16).unwrap();
         let w = rand(&[3, 2, 3, 3], 15).to_dtype(DType::F16).unwrap();
         assert_eq!(
-            conv2d(&x, &w, Conv2dParams::new(1, 1, 1, 1))
-                .unwrap()
-                .dims(),
+            conv2d(&x, &w, square(1, 1, 1, 1)).unwrap().dims(),
             &[1, 3, 6, 6]
         );
         assert_eq!(relu(&x).unwrap().dtype(), DType::F16);

@@ -1,5 +1,9 @@
 //! Max and average pooling with any kernel, stride and padding (forward and backward),
-//! and adaptive average pooling, as `torch.nn.functional` (floor mode).
+//! and adaptive average pooling, as `torch.nn.functional` (floor mode); and
+//! [`max_dim1`], the max over the middle dimension of `(B, N, C)` (PointNet's global
+//! max-pool over points), whose gradient goes to the **first** maximum of each column as
+//! in PyTorch and TensorFlow (candle's `max` sends it to every tied maximum, which
+//! changes attack gradients when points are duplicated).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -474,10 +478,124 @@ pub(super) fn candle_adaptive_avg_pool2d(x: &Tensor, oh: usize, ow: usize) -> Re
     Ok(Tensor::cat(&rows, 2)?)
 }
 
+// ------------------------------------------------ global max over points
+
+struct MaxDim1;
+struct MaxDim1Bwd;
+
+impl CustomOp1 for MaxDim1 {
+    fn name(&self) -> &'static str {
+        "candor-max-dim1"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, n, c) = l.shape().dims3()?;
+        dispatch!(s, "max_dim1", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y = vec![T::NEG_INF; b * c];
+            y.par_chunks_mut(c)
+                .zip(x.par_chunks(n * c))
+                .for_each(|(yr, xb)| {
+                    for row in xb.chunks_exact(c) {
+                        for (m, &v) in yr.iter_mut().zip(row) {
+                            // `!(v <= m)` also lets a NaN through, as torch.max does.
+                            if v > *m || v.partial_cmp(m).is_none() {
+                                *m = v;
+                            }
+                        }
+                    }
+                });
+            Ok(out(T::wrap(y), (b, c)))
+        })
+    }
+    fn bwd(&self, x: &Tensor, res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // Recompute the first arg-max from x and the result (no index storage).
+        let pair = Tensor::cat(&[res, &dy.contiguous()?], 0)?;
+        Ok(Some(x.apply_op2_no_bwd(&pair, &MaxDim1Bwd)?))
+    }
+}
+
+impl CustomOp2 for MaxDim1Bwd {
+    fn name(&self) -> &'static str {
+        "candor-max-dim1-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (b, n, c) = l1.shape().dims3()?;
+        dispatch!(s1, "max_dim1 backward", |T| {
+            let (x, pair) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let (m, dy) = pair.split_at(b * c);
+            let mut dx = vec![T::ZERO; x.len()];
+            dx.par_chunks_mut(n * c)
+                .zip(x.par_chunks(n * c))
+                .enumerate()
+                .for_each(|(bi, (db, xb))| {
+                    let (mr, gr) = (&m[bi * c..(bi + 1) * c], &dy[bi * c..(bi + 1) * c]);
+                    let mut done = vec![false; c];
+                    let mut left = c;
+                    for (dr, row) in db.chunks_exact_mut(c).zip(xb.chunks_exact(c)) {
+                        for j in 0..c {
+                            let v = row[j];
+                            let hit = v == mr[j]
+                                || (v.partial_cmp(&v).is_none()
+                                    && mr[j].partial_cmp(&mr[j]).is_none());
+                            if !done[j] && hit {
+                                dr[j] = gr[j];
+                                done[j] = true;
+                                left -= 1;
+                            }
+                        }
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                });
+            Ok(out(T::wrap(dx), l1.shape().clone()))
+        })
+    }
+}
+
+/// The maximum over dimension 1 of a `(B, N, C)` tensor, `(B, C)`: PointNet's global
+/// max-pool over points. The gradient of each output goes to the first (lowest `n`)
+/// maximum only, as in PyTorch and TensorFlow. Off the CPU and for dtypes other than
+/// f32/f64: `candle_max_dim1`.
+pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
+    let (_, n, _) = x
+        .dims3()
+        .map_err(|_| Error::invalid(format!("max_dim1 expects (B, N, C), got {:?}", x.dims())))?;
+    if n == 0 {
+        return Err(Error::invalid("max_dim1: no elements along dimension 1"));
+    }
+    match route("max_dim1", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxDim1)?),
+        Route::Candle => candle_max_dim1(x),
+    }
+}
+
+/// [`max_dim1`] from candle ops: a gather at the arg-max, whose backward (a scatter-add)
+/// sends the gradient to that one element, not to every tie as candle's `max` does.
+/// candle's CPU arg-max picks the first maximum (as the kernel); a GPU arg-max may
+/// pick another of several exactly tied values.
+pub(crate) fn candle_max_dim1(x: &Tensor) -> Result<Tensor> {
+    let idx = x.argmax_keepdim(1)?;
+    Ok(x.gather(&idx, 1)?.squeeze(1)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{DType, Device};
+    use crate::gradcheck::check;
+    use candle_core::{DType, Device, Var};
+
+    fn rand(shape: &[usize], seed: u64) -> Tensor {
+        crate::SeededRng::new(seed)
+            .normal_tensor(0.0, 1.0, shape, DType::F64, &Device::Cpu)
+            .unwrap()
+    }
 
     #[test]
     fn max_pool_hand_case_and_first_max_gradient() {
@@ -538,5 +656,34 @@ mod tests {
         assert!(adaptive_avg_pool2d(&x, 0, 1).is_err());
         let x3 = Tensor::zeros((1, 4, 4), DType::F32, &Device::Cpu).unwrap();
         assert!(avg_pool2d(&x3, Pool2dParams::new(2, 2, 0), true).is_err());
+    }
+
+    #[test]
+    fn max_dim1_forward_gradient_and_first_tie() {
+        let x = rand(&[3, 11, 5], 7);
+        let d = (max_dim1(&x).unwrap() - x.max(1).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
+        assert_eq!(d.to_scalar::<f64>().unwrap(), 0.0);
+        let r = check(|t| max_dim1(&t[0]), &[x], 80, 1e-6, 1e-7, 1e-6).unwrap();
+        assert!(r.worst_ratio <= 1.0, "{r:?}");
+        // Ties: the gradient goes to the first maximum only.
+        let v = Var::new(&[[[1f32, 5.0], [3.0, 5.0], [3.0, 2.0]]], &Device::Cpu).unwrap();
+        let g = max_dim1(v.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let dx = g.get(v.as_tensor()).unwrap().to_vec3::<f32>().unwrap();
+        assert_eq!(
+            dx,
+            vec![vec![vec![0.0, 1.0], vec![1.0, 0.0], vec![0.0, 0.0]]]
+        );
+        assert!(max_dim1(&rand(&[2, 0, 3], 1)).is_err());
+        assert!(max_dim1(&rand(&[2, 3], 1)).is_err());
     }
 }

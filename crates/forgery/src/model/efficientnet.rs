@@ -75,15 +75,18 @@
 
 use candle_core::{DType, Module, ModuleT, Tensor};
 use candle_nn::{Init, VarBuilder};
-use candor_core::nn::BatchNorm2d;
+use candor_core::init::{BiasInit, LayerInit, WeightInit};
+use candor_core::nn::{
+    batch_norm2d, linear_with, BatchNorm2d, BatchNormConfig, Linear, LinearConfig,
+};
 use candor_core::ops::{adaptive_avg_pool2d, conv2d_bias, Conv2dParams};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    check_bn, check_input, check_rate, drop_path, he_fan_out, linear, lock, shared_rng,
-    FeatureInfo, FeatureMaps, SharedRng,
+    check_bn, check_input, check_rate, drop_path, he_fan_out, lock, shared_rng, FeatureInfo,
+    FeatureMaps, SharedRng,
 };
 
 /// How convolutions pad their input.
@@ -453,7 +456,11 @@ impl MbConv {
         cfg: &EfficientNetConfig,
     ) -> Result<Self> {
         let pad = cfg.padding;
-        let bn = |vb: VarBuilder, c| BatchNorm2d::with(vb, c, cfg.bn_momentum, cfg.bn_eps);
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = |vb: VarBuilder, c| batch_norm2d(c, bn_cfg, vb);
         let mid = c_in * expand_ratio;
         let rd = ((c_in as f64 * SE_RATIO) as usize).max(1);
         let se = |vb: VarBuilder| -> Result<SqueezeExcite> {
@@ -527,7 +534,7 @@ pub struct EfficientNet {
     stages: Vec<Vec<MbConv>>,
     conv_head: PadConv,
     bn2: BatchNorm2d,
-    classifier: candle_nn::Linear,
+    classifier: Linear,
     dtype: DType,
     rng: SharedRng,
 }
@@ -540,7 +547,11 @@ impl EfficientNet {
     pub fn new(vb: VarBuilder, cfg: &EfficientNetConfig) -> Result<Self> {
         cfg.validate()?;
         let pad = cfg.padding;
-        let bn = |vb: VarBuilder, c| BatchNorm2d::with(vb, c, cfg.bn_momentum, cfg.bn_eps);
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = |vb: VarBuilder, c| batch_norm2d(c, bn_cfg, vb);
         let stem = cfg.round_filters(STEM);
         let conv_stem = PadConv::new(
             vb.pp("conv_stem"),
@@ -582,12 +593,16 @@ impl EfficientNet {
         let conv_head = PadConv::new(vb.pp("conv_head"), c, head, 1, 1, 1, false, pad)?;
         let bn2 = bn(vb.pp("bn2"), head)?;
         let r = 1.0 / (cfg.num_classes as f64).sqrt();
-        let classifier = linear(
-            vb.pp("classifier"),
+        // timm's `_init_weight_goog`: U(±1/√fan_out), zero bias.
+        let init = LayerInit {
+            weight: WeightInit::Uniform { bound: r },
+            bias: BiasInit::Zeros,
+        };
+        let classifier = linear_with(
             head,
             cfg.num_classes,
-            Init::Uniform { lo: -r, up: r },
-            Init::Const(0.0),
+            LinearConfig { bias: true, init },
+            vb.pp("classifier"),
         )?;
         Ok(Self {
             cfg: cfg.clone(),
@@ -632,7 +647,7 @@ impl EfficientNet {
             .into_iter()
             .chain(stages.iter_mut().flatten().flat_map(|b| b.bns_mut()));
         for bn in all {
-            bn.momentum = momentum;
+            bn.set_momentum(momentum);
         }
     }
 

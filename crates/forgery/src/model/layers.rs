@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Tensor};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::Init;
 use candor_core::{Error, Result, SeededRng};
 
 /// One feature tap of a backbone: its name, channel count and nominal
@@ -134,20 +134,6 @@ pub(crate) fn he_fan_out(fan_out: usize) -> Init {
         mean: 0.0,
         stdev: (2.0 / fan_out.max(1) as f64).sqrt(),
     }
-}
-
-/// A `torch.nn.Linear` (`weight` `(out, in)`, `bias` `(out,)`) with the given
-/// initialisation rules.
-pub(crate) fn linear(
-    vb: VarBuilder,
-    c_in: usize,
-    c_out: usize,
-    w_init: Init,
-    b_init: Init,
-) -> Result<Linear> {
-    let w = vb.get_with_hints((c_out, c_in), "weight", w_init)?;
-    let b = vb.get_with_hints(c_out, "bias", b_init)?;
-    Ok(Linear::new(w, Some(b)))
 }
 
 /// The RNG a backbone draws dropout and drop-path masks from.

@@ -95,9 +95,11 @@ use std::io::Cursor;
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, ModuleT, Tensor, Var};
-use candle_nn::{Init, Linear, VarBuilder};
-use candor_core::nn::{BatchNorm2d, Conv2d};
-use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d, Conv2dParams};
+use candle_nn::{Init, VarBuilder};
+use candor_core::nn::{
+    batch_norm2d, conv2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
+};
+use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -107,7 +109,6 @@ use super::detector::{
     DetectorConfig, StepOutput,
 };
 use super::efficientnet::EfficientNetConfig;
-use super::layers::linear;
 
 // ---------------------------------------------------------------------------
 // configuration
@@ -573,13 +574,6 @@ fn hardswish(x: &Tensor) -> Result<Tensor> {
     Ok((x * candle_nn::ops::hard_sigmoid(x)?)?)
 }
 
-/// PyTorch's default `nn.Linear`: weight and bias `U(±1/√in)`.
-fn torch_linear(vb: VarBuilder, c_in: usize, c_out: usize) -> Result<Linear> {
-    let b = 1.0 / (c_in.max(1) as f64).sqrt();
-    let u = Init::Uniform { lo: -b, up: b };
-    linear(vb, c_in, c_out, u, u)
-}
-
 fn conv(
     vb: VarBuilder,
     c_in: usize,
@@ -588,14 +582,13 @@ fn conv(
     groups: usize,
     bias: bool,
 ) -> Result<Conv2d> {
-    Conv2d::new(
-        vb,
-        c_in,
-        c_out,
-        k,
-        Conv2dParams::new(1, k / 2, 1, groups),
+    let cfg = Conv2dConfig {
+        padding: k / 2,
+        groups,
         bias,
-    )
+        ..Default::default()
+    };
+    conv2d(c_in, c_out, k, cfg, vb)
 }
 
 /// `AttentionMap` of the official code.
@@ -611,9 +604,9 @@ impl AttentionMap {
     fn new(vb: VarBuilder, c: usize, m: usize) -> Result<Self> {
         Ok(Self {
             conv_extract: conv(vb.pp("conv_extract"), c, c, 3, 1, true)?,
-            bn1: BatchNorm2d::new(vb.pp("bn1"), c)?,
+            bn1: batch_norm2d(c, BatchNormConfig::default(), vb.pp("bn1"))?,
             conv2: conv(vb.pp("conv2"), c, m, 1, 1, false)?,
-            bn2: BatchNorm2d::new(vb.pp("bn2"), m)?,
+            bn2: batch_norm2d(m, BatchNormConfig::default(), vb.pp("bn2"))?,
         })
     }
 
@@ -651,14 +644,14 @@ impl DenseBlock {
         Ok(Self {
             conv0: conv(vb.pp("conv0"), c, c, k0, groups, true)?,
             conv1: conv(vb.pp("conv1"), c, c, 3, groups, true)?,
-            bn1: BatchNorm2d::new(vb.pp("bn1"), c)?,
+            bn1: batch_norm2d(c, BatchNormConfig::default(), vb.pp("bn1"))?,
             conv2: conv(vb.pp("conv2"), 2 * c, c, 3, groups, true)?,
-            bn2: BatchNorm2d::new(vb.pp("bn2"), 2 * c)?,
+            bn2: batch_norm2d(2 * c, BatchNormConfig::default(), vb.pp("bn2"))?,
             conv3: conv(vb.pp("conv3"), 3 * c, c, 3, groups, true)?,
-            bn3: BatchNorm2d::new(vb.pp("bn3"), 3 * c)?,
+            bn3: batch_norm2d(3 * c, BatchNormConfig::default(), vb.pp("bn3"))?,
             conv_last: conv(vb.pp("conv_last"), 4 * c, last, 1, groups, true)?,
-            bn4: BatchNorm2d::new(vb.pp("bn4"), 4 * c)?,
-            bn_last: BatchNorm2d::new(vb.pp("bn_last"), last)?,
+            bn4: batch_norm2d(4 * c, BatchNormConfig::default(), vb.pp("bn4"))?,
+            bn_last: batch_norm2d(last, BatchNormConfig::default(), vb.pp("bn_last"))?,
             groups,
         })
     }
@@ -1160,14 +1153,14 @@ impl Mat {
         let mid = cfg.mid_dims;
         let pl = vb.pp("projection_local");
         let projection_local = (
-            torch_linear(pl.pp("0"), m * n_out, mid)?,
-            torch_linear(pl.pp("2"), mid, mid)?,
+            linear(m * n_out, mid, pl.pp("0"))?,
+            linear(mid, mid, pl.pp("2"))?,
         );
-        let project_final = torch_linear(vb.pp("project_final"), c_final, mid)?;
+        let project_final = linear(c_final, mid, vb.pp("project_final"))?;
         let ec = vb.pp("ensemble_classifier_fc");
         let ensemble = (
-            torch_linear(ec.pp("0"), 2 * mid, mid)?,
-            torch_linear(ec.pp("2"), mid, 2)?,
+            linear(2 * mid, mid, ec.pp("0"))?,
+            linear(mid, 2, ec.pp("2"))?,
         );
         let c =
             vb.pp("auxiliary_loss")

@@ -52,16 +52,19 @@
 //! ```
 
 use candle_core::{DType, Module, ModuleT, Tensor};
-use candle_nn::{Init, VarBuilder};
-use candor_core::nn::{BatchNorm2d, Conv2d, SeparableConv2d};
-use candor_core::ops::{adaptive_avg_pool2d, max_pool2d, relu, Conv2dParams, Pool2dParams};
+use candle_nn::VarBuilder;
+use candor_core::nn::{
+    batch_norm2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
+    SeparableConv2d,
+};
+use candor_core::ops::{adaptive_avg_pool2d, max_pool2d, relu, Pool2dParams};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    check_bn, check_input, check_rate, he_fan_out, linear, lock, shared_rng, FeatureInfo,
-    FeatureMaps, SharedRng,
+    check_bn, check_input, check_rate, he_fan_out, lock, shared_rng, FeatureInfo, FeatureMaps,
+    SharedRng,
 };
 
 /// Number of middle-flow blocks of the full network (`block4` … `block11`).
@@ -200,33 +203,22 @@ impl XceptionConfig {
 /// flow reaches 1×1. (The unpadded stem alone would accept 7 px.)
 pub const MIN_INPUT_SIZE: usize = 32;
 
-fn conv(
-    vb: VarBuilder,
-    c_in: usize,
-    c_out: usize,
-    k: usize,
-    params: Conv2dParams,
-) -> Result<Conv2d> {
-    let cg = c_in / params.groups;
+fn conv(vb: VarBuilder, c_in: usize, c_out: usize, k: usize, cfg: Conv2dConfig) -> Result<Conv2d> {
+    let cg = c_in / cfg.groups;
     let weight = vb.get_with_hints((c_out, cg, k, k), "weight", he_fan_out(c_out * k * k))?;
-    Ok(Conv2d {
-        weight,
-        bias: None,
-        params,
-    })
+    Conv2d::new(weight, None, cfg.params())
 }
 
 fn separable(vb: VarBuilder, c_in: usize, c_out: usize) -> Result<SeparableConv2d> {
-    Ok(SeparableConv2d {
-        conv1: conv(
-            vb.pp("conv1"),
-            c_in,
-            c_in,
-            3,
-            Conv2dParams::new(1, 1, 1, c_in),
-        )?,
-        pointwise: conv(vb.pp("pointwise"), c_in, c_out, 1, Conv2dParams::default())?,
-    })
+    let depthwise = Conv2dConfig {
+        padding: 1,
+        groups: c_in,
+        ..Default::default()
+    };
+    SeparableConv2d::new(
+        conv(vb.pp("conv1"), c_in, c_in, 3, depthwise)?,
+        conv(vb.pp("pointwise"), c_in, c_out, 1, Conv2dConfig::default())?,
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -256,7 +248,11 @@ impl Block {
         grow_first: bool,
         cfg: &XceptionConfig,
     ) -> Result<Self> {
-        let bn = |vb: VarBuilder, c| BatchNorm2d::with(vb, c, cfg.bn_momentum, cfg.bn_eps);
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = |vb: VarBuilder, c| batch_norm2d(c, bn_cfg, vb);
         let skip = if c_in != c_out || stride != 1 {
             Some((
                 conv(
@@ -264,7 +260,10 @@ impl Block {
                     c_in,
                     c_out,
                     1,
-                    Conv2dParams::new(stride, 0, 1, 1),
+                    Conv2dConfig {
+                        stride,
+                        ..Default::default()
+                    },
                 )?,
                 bn(vb.pp("skipbn"), c_out)?,
             ))
@@ -336,7 +335,7 @@ pub struct Xception {
     bn3: BatchNorm2d,
     conv4: SeparableConv2d,
     bn4: BatchNorm2d,
-    fc: candle_nn::Linear,
+    fc: Linear,
     dtype: DType,
     rng: SharedRng,
 }
@@ -348,16 +347,23 @@ impl Xception {
     pub fn new(vb: VarBuilder, cfg: &XceptionConfig) -> Result<Self> {
         cfg.validate()?;
         let w = |c| cfg.width(c);
-        let bn = |vb: VarBuilder, c| BatchNorm2d::with(vb, c, cfg.bn_momentum, cfg.bn_eps);
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = |vb: VarBuilder, c| batch_norm2d(c, bn_cfg, vb);
         let conv1 = conv(
             vb.pp("conv1"),
             cfg.in_channels,
             w(32),
             3,
-            Conv2dParams::new(2, 0, 1, 1),
+            Conv2dConfig {
+                stride: 2,
+                ..Default::default()
+            },
         )?;
         let bn1 = bn(vb.pp("bn1"), w(32))?;
-        let conv2 = conv(vb.pp("conv2"), w(32), w(64), 3, Conv2dParams::default())?;
+        let conv2 = conv(vb.pp("conv2"), w(32), w(64), 3, Conv2dConfig::default())?;
         let bn2 = bn(vb.pp("bn2"), w(64))?;
         let mut blocks = Vec::new();
         let entry = [(64, 128, false), (128, 256, true), (256, 728, true)];
@@ -394,15 +400,10 @@ impl Xception {
         let bn3 = bn(vb.pp("bn3"), w(1536))?;
         let conv4 = separable(vb.pp("conv4"), w(1536), w(2048))?;
         let bn4 = bn(vb.pp("bn4"), w(2048))?;
-        let bound = 1.0 / (w(2048) as f64).sqrt();
-        let u = Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let fc = linear(vb.pp("fc"), w(2048), cfg.num_classes, u, u)?;
+        let fc = linear(w(2048), cfg.num_classes, vb.pp("fc"))?;
         Ok(Self {
             cfg: cfg.clone(),
-            dtype: conv1.weight.dtype(),
+            dtype: conv1.weight().dtype(),
             conv1,
             bn1,
             conv2,
@@ -451,7 +452,7 @@ impl Xception {
             .into_iter()
             .chain(blocks.iter_mut().flat_map(|(_, b)| b.bns_mut()));
         for bn in all {
-            bn.momentum = momentum;
+            bn.set_momentum(momentum);
         }
     }
 

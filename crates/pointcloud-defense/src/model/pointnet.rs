@@ -35,9 +35,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, ModuleT, Tensor, Var, D};
-use candle_nn::{Init, VarBuilder, VarMap};
-use candor_core::nn::BatchNorm2d;
-use candor_core::ops::{linear, max_dim1, relu};
+use candle_nn::{VarBuilder, VarMap};
+use candor_core::init::{BiasInit, LayerInit, WeightInit};
+use candor_core::nn::{
+    batch_norm2d, linear_with, BatchNorm2d, BatchNormConfig, Linear, LinearConfig,
+};
+use candor_core::ops::{linear, max_dim1, relu, Activation};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -167,40 +170,20 @@ impl PointNetConfig {
     }
 }
 
-/// `x · Wᵀ (+ b)` over rows: a 1×1 convolution when rows are points.
-#[derive(Debug, Clone)]
-struct Dense {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Dense {
-    fn new(vb: VarBuilder, c_in: usize, c_out: usize, bias: bool, init: InitStyle) -> Result<Self> {
-        let shape = (c_out, c_in).into();
-        let (w_init, b_init) = match init {
-            InitStyle::Xavier => (
-                candor_core::init::xavier_uniform(&shape, 1.0),
-                Init::Const(0.0),
-            ),
-            InitStyle::Torch => {
-                let b = 1.0 / (c_in as f64).sqrt();
-                let u = Init::Uniform { lo: -b, up: b };
-                (u, u)
-            }
-            InitStyle::Zero => (Init::Const(0.0), Init::Const(0.0)),
-        };
-        let weight = vb.get_with_hints(shape, "weight", w_init)?;
-        let bias = if bias {
-            Some(vb.get_with_hints(c_out, "bias", b_init)?)
-        } else {
-            None
-        };
-        Ok(Dense { weight, bias })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        linear(x, &self.weight, self.bias.as_ref(), false)
-    }
+/// A point-wise layer `x · Wᵀ (+ b)` over rows (a 1×1 convolution when rows are
+/// points): candor-core's `Linear` (`weight` `(out, in)`, `bias`) with the variant's
+/// initialisation.
+fn dense(vb: VarBuilder, c_in: usize, c_out: usize, bias: bool, init: InitStyle) -> Result<Linear> {
+    let init = match init {
+        // TF's `use_xavier`: Xavier-uniform weights, zero biases.
+        InitStyle::Xavier => LayerInit {
+            weight: WeightInit::XavierUniform { gain: 1.0 },
+            bias: BiasInit::Zeros,
+        },
+        InitStyle::Torch => LayerInit::TORCH,
+        InitStyle::Zero => LayerInit::zeros(),
+    };
+    linear_with(c_in, c_out, LinearConfig { bias, init }, vb)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -213,7 +196,7 @@ enum InitStyle {
 /// Dense (no bias) → BatchNorm.
 #[derive(Debug, Clone)]
 struct DenseBn {
-    dense: Dense,
+    dense: Linear,
     bn: BatchNorm2d,
     /// Evaluation mode returns detached folded weights (no weight gradients).
     frozen: bool,
@@ -221,8 +204,12 @@ struct DenseBn {
 
 impl DenseBn {
     fn new(vb: VarBuilder, c_in: usize, c_out: usize, cfg: &PointNetConfig) -> Result<Self> {
-        let dense = Dense::new(vb.pp("fc"), c_in, c_out, false, init_style(cfg))?;
-        let bn = BatchNorm2d::with(vb.pp("bn"), c_out, cfg.bn_momentum, cfg.bn_eps)?;
+        let dense = dense(vb.pp("fc"), c_in, c_out, false, init_style(cfg))?;
+        let bn_cfg = BatchNormConfig {
+            momentum: cfg.bn_momentum,
+            eps: cfg.bn_eps,
+        };
+        let bn = batch_norm2d(c_out, bn_cfg, vb.pp("bn"))?;
         Ok(DenseBn {
             dense,
             bn,
@@ -233,10 +220,11 @@ impl DenseBn {
     /// `(M, c_in) → (M, c_out)`, BatchNorm over the rows.
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if train {
-            return Ok(self.bn.forward_t(&self.dense.forward(x)?, train)?);
+            let z = self.dense.forward_act(x, Activation::Identity)?;
+            return Ok(self.bn.forward_t(&z, train)?);
         }
         let (w, shift) = self.folded()?;
-        linear(x, &w, Some(&shift), false)
+        linear(x, &w, Some(&shift), Activation::Identity)
     }
 
     fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -244,7 +232,7 @@ impl DenseBn {
             return relu(&self.forward(x, train)?);
         }
         let (w, shift) = self.folded()?;
-        linear(x, &w, Some(&shift), true)
+        linear(x, &w, Some(&shift), Activation::Relu)
     }
 
     /// Evaluation mode: the BatchNorm folded into the weights, `W·s` and the shift
@@ -253,10 +241,10 @@ impl DenseBn {
     fn folded(&self) -> Result<(Tensor, Tensor)> {
         let bn = &self.bn;
         let scale = bn
-            .weight
-            .broadcast_div(&(bn.running_var.as_tensor() + bn.eps)?.sqrt()?)?;
-        let shift = (&bn.bias - bn.running_mean.as_tensor().mul(&scale)?)?;
-        let w = self.dense.weight.broadcast_mul(&scale.unsqueeze(1)?)?;
+            .weight()
+            .broadcast_div(&(bn.running_var() + bn.eps())?.sqrt()?)?;
+        let shift = (bn.bias() - bn.running_mean().mul(&scale)?)?;
+        let w = self.dense.weight().broadcast_mul(&scale.unsqueeze(1)?)?;
         if self.frozen {
             return Ok((w.detach(), shift.detach()));
         }
@@ -283,7 +271,7 @@ struct TNet {
     k: usize,
     convs: Vec<DenseBn>,
     fcs: Vec<DenseBn>,
-    out: Dense,
+    out: Linear,
 }
 
 impl TNet {
@@ -303,7 +291,7 @@ impl TNet {
             PointNetVariant::TfOriginal => InitStyle::Zero,
             PointNetVariant::IfDefense => InitStyle::Torch,
         };
-        let out = Dense::new(vb.pp("out"), c, k * k, true, style)?;
+        let out = dense(vb.pp("out"), c, k * k, true, style)?;
         Ok(TNet { k, convs, fcs, out })
     }
 
@@ -318,7 +306,10 @@ impl TNet {
             g = l.forward_relu(&g, train)?;
         }
         let eye = Tensor::eye(self.k, g.dtype(), g.device())?.reshape((1, self.k * self.k))?;
-        let t = self.out.forward(&g)?.broadcast_add(&eye)?;
+        let t = self
+            .out
+            .forward_act(&g, Activation::Identity)?
+            .broadcast_add(&eye)?;
         Ok(t.reshape((b, self.k, self.k))?)
     }
 
@@ -348,7 +339,7 @@ pub struct PointNet {
     feature_tnet: Option<TNet>,
     trunk: Vec<DenseBn>,
     head: Vec<DenseBn>,
-    classifier: Dense,
+    classifier: Linear,
 }
 
 impl PointNet {
@@ -377,7 +368,7 @@ impl PointNet {
             head.push(DenseBn::new(vb.pp(format!("head{i}")), c, w, cfg)?);
             c = w;
         }
-        let classifier = Dense::new(
+        let classifier = dense(
             vb.pp("classifier"),
             c,
             cfg.num_classes,
@@ -422,7 +413,7 @@ impl PointNet {
     /// the new batch statistic).
     pub fn set_bn_momentum(&mut self, momentum: f64) {
         for l in self.layers_mut() {
-            l.bn.momentum = momentum;
+            l.bn.set_momentum(momentum);
         }
     }
 
@@ -580,7 +571,7 @@ impl PointNet {
                     }
                 }
                 PointNetVariant::IfDefense => {
-                    let mut y = l.dense.forward(&g)?;
+                    let mut y = l.dense.forward_act(&g, Activation::Identity)?;
                     if i == last {
                         if let Some(r) = rng.as_deref_mut() {
                             y = dropout(&y, self.cfg.dropout, r)?;
@@ -590,7 +581,7 @@ impl PointNet {
                 }
             };
         }
-        let logits = self.classifier.forward(&g)?;
+        let logits = self.classifier.forward_act(&g, Activation::Identity)?;
         Ok(PointNetOutput {
             logits,
             input_transform: t_in,
@@ -705,6 +696,7 @@ pub fn clouds_to_tensor(clouds: &[&[f32]], device: &Device) -> Result<Tensor> {
 mod tests {
     use super::*;
     use candle_core::DType;
+    use candor_core::gradcheck::assert_every_param_has_grad;
     use candor_core::init::seeded_var_builder;
     use candor_core::optim::{Adam, AdamConfig, Optim};
 
@@ -810,23 +802,8 @@ mod tests {
             opt.backward_step(&net.loss(&out, &labels, 1e-3).unwrap())
                 .unwrap();
             let out = net.forward_train(&x, &mut rng).unwrap();
-            let grads = net.loss(&out, &labels, 1e-3).unwrap().backward().unwrap();
-            for (name, v) in &vars {
-                let g = grads
-                    .get(v.as_tensor())
-                    .unwrap_or_else(|| panic!("{name}: no gradient"));
-                let norm = g
-                    .sqr()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                assert!(
-                    norm > 0.0 && norm.is_finite(),
-                    "{name}: gradient norm {norm}"
-                );
-            }
+            let loss = net.loss(&out, &labels, 1e-3).unwrap();
+            assert_every_param_has_grad(&vm, &loss);
         }
     }
 

@@ -3,18 +3,10 @@
 
 use candle_core::{Device, Tensor};
 use candle_nn::{Init, VarBuilder};
+use candor_core::ops::{linear, Activation};
 use candor_core::{Error, Result, SeededRng};
 
 use crate::config::BiasSigma;
-
-/// `x · w + 1·bᵀ` for `x` `(B, p)`, `w` `(p, q)`, `b` `(q,)`. The bias goes through a
-/// `(B, 1) × (1, q)` matmul rather than a broadcast add: candle back-propagates a
-/// broadcast with a strided reduction that costs ~40× that matmul here.
-pub fn affine(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let rows = x.dim(0)?;
-    let ones = Tensor::ones((rows, 1), x.dtype(), x.device())?;
-    Ok(x.matmul(w)?.add(&ones.matmul(&b.unsqueeze(0)?)?)?)
-}
 
 /// NoisyNet's `f(x) = sgn(x)·√|x|`.
 pub fn f_noise(x: f64) -> f64 {
@@ -49,11 +41,11 @@ impl FactorisedNoise {
 /// A factorised Gaussian noisy linear layer `y = x wᵀ + b` with
 /// `w = μ_w + σ_w ⊙ (f(ε_out) f(ε_in)ᵀ)` and `b = μ_b + σ_b ⊙ f(ε_out)`.
 ///
-/// Parameters (names in the `VarBuilder`): `mu_weight`, `sigma_weight`, `mu_bias` and
-/// `sigma_bias`. **Layout:** the weights are stored input-major, `(p, q)`, i.e. as `wᵀ`
-/// (the transpose of PyTorch's `(q, p)`), so the forward is `x · wᵀ` on a contiguous
-/// tensor; in candle, back-propagating through a transposed view of a parameter costs a
-/// strided copy that made updates about twice as slow. The biases are `(q,)`.
+/// Parameters (names in the `VarBuilder`): `mu_weight`, `sigma_weight` `(q, p)`, i.e.
+/// `(out, in)` as PyTorch's NoisyNet layers store them, and `mu_bias`, `sigma_bias`
+/// `(q,)`. The product runs through `candor_core::ops::linear`, which reads the weight
+/// transposed through strides (no transposed copy, forward or backward) and fuses the
+/// bias and the following ReLU.
 ///
 /// Initialisation (NoisyNet, factorised): μ ~ U(−1/√p, 1/√p) for weight and bias,
 /// σ_w = σ₀/√p, and σ_b = σ₀/√p ([`BiasSigma::FanIn`], the NoisyNet paper's rule, our
@@ -63,7 +55,7 @@ impl FactorisedNoise {
 /// sample for the call, shared by every row of the batch; with `None` (evaluation,
 /// "noise off") it uses μ only: `y = x μ_wᵀ + μ_b` exactly.
 ///
-/// The noisy forward materialises `wᵀ` and `b` (one matmul per forward; on a batch of
+/// The noisy forward materialises `w` and `b` (one matmul per forward; on a batch of
 /// 32 this is cheaper than the two matmuls of the factorised form
 /// `x μ_wᵀ + f(ε_out) ⊙ ((x ⊙ f(ε_in)) σ_wᵀ)`).
 #[derive(Debug, Clone)]
@@ -99,8 +91,8 @@ impl NoisyLinear {
             BiasSigma::FanOut => sigma0 / (q as f64).sqrt(),
         };
         Ok(Self {
-            mu_w: vb.get_with_hints((p, q), "mu_weight", mu)?,
-            sigma_w: vb.get_with_hints((p, q), "sigma_weight", Init::Const(sw))?,
+            mu_w: vb.get_with_hints((q, p), "mu_weight", mu)?,
+            sigma_w: vb.get_with_hints((q, p), "sigma_weight", Init::Const(sw))?,
             mu_b: vb.get_with_hints(q, "mu_bias", mu)?,
             sigma_b: vb.get_with_hints(q, "sigma_bias", Init::Const(sb))?,
             p,
@@ -108,7 +100,7 @@ impl NoisyLinear {
         })
     }
 
-    /// A layer from given tensors: `mu_w`, `sigma_w` `(p, q)` (input-major), `mu_b`,
+    /// A layer from given tensors: `mu_w`, `sigma_w` `(q, p)` (`(out, in)`), `mu_b`,
     /// `sigma_b` `(q,)`.
     pub fn from_tensors(
         mu_w: Tensor,
@@ -116,10 +108,10 @@ impl NoisyLinear {
         mu_b: Tensor,
         sigma_b: Tensor,
     ) -> Result<Self> {
-        let (p, q) = mu_w.dims2()?;
-        if sigma_w.dims() != [p, q] || mu_b.dims() != [q] || sigma_b.dims() != [q] {
+        let (q, p) = mu_w.dims2()?;
+        if sigma_w.dims() != [q, p] || mu_b.dims() != [q] || sigma_b.dims() != [q] {
             return Err(Error::invalid(format!(
-                "NoisyLinear::from_tensors: shapes {:?} {:?} {:?} {:?} do not match (p, q) = ({p}, {q})",
+                "NoisyLinear::from_tensors: shapes {:?} {:?} {:?} {:?} do not match (q, p) = ({q}, {p})",
                 mu_w.dims(),
                 sigma_w.dims(),
                 mu_b.dims(),
@@ -146,12 +138,12 @@ impl NoisyLinear {
         self.q
     }
 
-    /// μ_wᵀ, stored `(p, q)`.
+    /// μ_w, `(q, p)`.
     pub fn mu_weight(&self) -> &Tensor {
         &self.mu_w
     }
 
-    /// σ_wᵀ, stored `(p, q)`.
+    /// σ_w, `(q, p)`.
     pub fn sigma_weight(&self) -> &Tensor {
         &self.sigma_w
     }
@@ -173,28 +165,39 @@ impl NoisyLinear {
 
     /// Training mode with a fresh sample from `rng` (`Some`), or μ only (`None`).
     pub fn forward(&self, x: &Tensor, rng: Option<&mut SeededRng>) -> Result<Tensor> {
+        self.forward_act(x, rng, Activation::Identity)
+    }
+
+    /// [`forward`](Self::forward) followed by `act`, fused into the product.
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        rng: Option<&mut SeededRng>,
+        act: Activation,
+    ) -> Result<Tensor> {
         match rng {
             Some(rng) => {
                 let noise = self.sample_noise(rng);
-                self.forward_with_noise(x, &noise)
+                let (w, b) = self.noisy_parameters(&noise)?;
+                linear(x, &w, Some(&b), act)
             }
-            None => self.forward_mu(x),
+            None => linear(x, &self.mu_w, Some(&self.mu_b), act),
         }
     }
 
     /// `x μ_wᵀ + μ_b` (noise off). `x` is `(B, p)`.
     pub fn forward_mu(&self, x: &Tensor) -> Result<Tensor> {
-        affine(x, &self.mu_w, &self.mu_b)
+        self.forward(x, None)
     }
 
     /// `x wᵀ + b` with the weights perturbed by `noise`.
     pub fn forward_with_noise(&self, x: &Tensor, noise: &FactorisedNoise) -> Result<Tensor> {
         let (w, b) = self.noisy_parameters(noise)?;
-        affine(x, &w, &b)
+        linear(x, &w, Some(&b), Activation::Identity)
     }
 
-    /// The perturbed weight, as `wᵀ = μ_wᵀ + σ_wᵀ ⊙ (f(ε_in) f(ε_out)ᵀ)` `(p, q)`, and
-    /// the bias `b = μ_b + σ_b ⊙ f(ε_out)` for `noise` (differentiable in μ and σ).
+    /// The perturbed weight `w = μ_w + σ_w ⊙ (f(ε_out) f(ε_in)ᵀ)` `(q, p)` and the bias
+    /// `b = μ_b + σ_b ⊙ f(ε_out)` for `noise` (differentiable in μ and σ).
     pub fn noisy_parameters(&self, noise: &FactorisedNoise) -> Result<(Tensor, Tensor)> {
         if noise.f_in.len() != self.p || noise.f_out.len() != self.q {
             return Err(Error::invalid(format!(
@@ -207,11 +210,11 @@ impl NoisyLinear {
         }
         let dev: &Device = self.mu_w.device();
         let dt = self.mu_w.dtype();
-        let f_in = Tensor::from_slice(&noise.f_in, (self.p, 1), dev)?.to_dtype(dt)?;
-        let f_out = Tensor::from_slice(&noise.f_out, (1, self.q), dev)?.to_dtype(dt)?;
-        let eps_w = f_in.broadcast_mul(&f_out)?;
+        let f_in = Tensor::from_slice(&noise.f_in, (1, self.p), dev)?.to_dtype(dt)?;
+        let f_out = Tensor::from_slice(&noise.f_out, (self.q, 1), dev)?.to_dtype(dt)?;
+        let eps_w = f_out.broadcast_mul(&f_in)?;
         let w = self.mu_w.add(&self.sigma_w.mul(&eps_w)?)?;
-        let b = self.mu_b.add(&self.sigma_b.mul(&f_out.squeeze(0)?)?)?;
+        let b = self.mu_b.add(&self.sigma_b.mul(&f_out.squeeze(1)?)?)?;
         Ok((w, b))
     }
 

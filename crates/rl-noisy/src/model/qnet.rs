@@ -1,52 +1,16 @@
 //! The classic-control Q-network of the paper (Table 1, "Others").
 
 use candle_core::Tensor;
-use candle_nn::{Init, VarBuilder};
+use candle_nn::VarBuilder;
+use candor_core::nn::{linear, Linear};
+use candor_core::ops::Activation;
 use candor_core::{Result, SeededRng};
 
 use crate::config::NetConfig;
-use crate::model::noisy::{affine, NoisyLinear};
+use crate::model::noisy::NoisyLinear;
 
-/// A plain fully connected layer `y = x wᵀ + b` with `torch.nn.Linear`'s default
-/// initialisation (weight and bias ~ U(−1/√p, 1/√p)). As in [`NoisyLinear`], the
-/// weight is stored input-major: the variable `weight` holds `wᵀ`, `(p, q)`.
-#[derive(Debug, Clone)]
-pub struct Linear {
-    w: Tensor,
-    b: Tensor,
-}
-
-impl Linear {
-    /// A `p → q` layer with variables `weight` `(p, q)` and `bias` `(q,)`.
-    pub fn new(p: usize, q: usize, vb: VarBuilder) -> Result<Self> {
-        let bound = 1.0 / (p as f64).sqrt();
-        let init = Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        Ok(Self {
-            w: vb.get_with_hints((p, q), "weight", init)?,
-            b: vb.get_with_hints(q, "bias", init)?,
-        })
-    }
-
-    /// `x wᵀ + b` for `x` `(B, p)`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        affine(x, &self.w, &self.b)
-    }
-
-    /// `wᵀ`, `(p, q)`.
-    pub fn weight(&self) -> &Tensor {
-        &self.w
-    }
-
-    /// `b`, `(q,)`.
-    pub fn bias(&self) -> &Tensor {
-        &self.b
-    }
-}
-
-/// A fully connected layer that is either plain or noisy.
+/// A fully connected layer that is either plain (candor-core's `Linear`: weight
+/// `(out, in)`, PyTorch's default initialisation `U(±1/√in)`) or noisy.
 #[derive(Debug, Clone)]
 pub enum Dense {
     /// `y = x wᵀ + b`.
@@ -58,9 +22,19 @@ pub enum Dense {
 impl Dense {
     /// Forward; a noisy layer draws fresh noise from `rng` when given one.
     pub fn forward(&self, x: &Tensor, rng: Option<&mut SeededRng>) -> Result<Tensor> {
+        self.forward_act(x, rng, Activation::Identity)
+    }
+
+    /// [`forward`](Self::forward) followed by `act`, fused into the product.
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        rng: Option<&mut SeededRng>,
+        act: Activation,
+    ) -> Result<Tensor> {
         match self {
-            Dense::Plain(l) => l.forward(x),
-            Dense::Noisy(l) => l.forward(x, rng),
+            Dense::Plain(l) => l.forward_act(x, act),
+            Dense::Noisy(l) => l.forward_act(x, rng, act),
         }
     }
 
@@ -75,7 +49,8 @@ impl Dense {
 
 /// `Linear(obs→h) + ReLU → Dense(h→h) + ReLU → Dense(h→|A|)`; the last two layers are
 /// [`NoisyLinear`] for NoisyNet-/NROWAN-DQN ("noise sits in the last two FC layers")
-/// and plain for DQN. Variable names: `fc1.{weight,bias}`, `fc2.*`, `head.*`.
+/// and plain for DQN. Variable names: `fc1.{weight,bias}`, `fc2.*`, `head.*`; every
+/// weight is `(out, in)`, as in PyTorch.
 #[derive(Debug, Clone)]
 pub struct QNetwork {
     fc1: Linear,
@@ -94,12 +69,12 @@ impl QNetwork {
         vb: VarBuilder,
     ) -> Result<Self> {
         let h = net.hidden;
-        let fc1 = Linear::new(obs_dim, h, vb.pp("fc1"))?;
+        let fc1 = linear(obs_dim, h, vb.pp("fc1"))?;
         let dense = |p: usize, q: usize, vb: VarBuilder| -> Result<Dense> {
             Ok(if noisy {
                 Dense::Noisy(NoisyLinear::new(p, q, net.sigma0, net.bias_sigma, vb)?)
             } else {
-                Dense::Plain(Linear::new(p, q, vb)?)
+                Dense::Plain(linear(p, q, vb)?)
             })
         };
         Ok(Self {
@@ -113,8 +88,10 @@ impl QNetwork {
     /// Q-values `(B, |A|)` for observations `(B, obs_dim)`. `Some(rng)`: training mode,
     /// fresh noise in both noisy layers (drawn fc2 first, then the head); `None`: μ only.
     pub fn forward(&self, x: &Tensor, mut rng: Option<&mut SeededRng>) -> Result<Tensor> {
-        let h = self.fc1.forward(x)?.relu()?;
-        let h = self.fc2.forward(&h, rng.as_deref_mut())?.relu()?;
+        let h = self.fc1.forward_act(x, Activation::Relu)?;
+        let h = self
+            .fc2
+            .forward_act(&h, rng.as_deref_mut(), Activation::Relu)?;
         self.head.forward(&h, rng)
     }
 

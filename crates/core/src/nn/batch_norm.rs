@@ -1,0 +1,230 @@
+//! `torch.nn.BatchNorm2d` (also fine for any `(N, C, …)`): batch statistics and a
+//! running-average update in training mode, running statistics in evaluation mode.
+//! `running_mean`/`running_var` live in the `VarMap` (so checkpoints carry them) but get
+//! no gradient. The running variance is updated with the unbiased batch variance, as
+//! PyTorch does.
+//!
+//! ```
+//! use candle_core::{DType, Device, ModuleT, Tensor};
+//! use candle_nn::VarMap;
+//! use candor_core::init::seeded_var_builder;
+//! use candor_core::nn::{batch_norm2d, BatchNormConfig};
+//! let vm = VarMap::new();
+//! let bn = batch_norm2d(1, BatchNormConfig::default(),
+//!                       seeded_var_builder(&vm, 0, DType::F32, &Device::Cpu)).unwrap();
+//! let x = Tensor::new(&[[[[1f32, 3.0]]], [[[5.0, 7.0]]]], &Device::Cpu).unwrap(); // (2, 1, 1, 2)
+//! let _ = bn.forward_t(&x, true).unwrap();
+//! // running_mean moved 10% of the way to the batch mean 4.
+//! assert!((bn.running_mean().to_vec1::<f32>().unwrap()[0] - 0.4).abs() < 1e-6);
+//! ```
+
+use candle_core::{ModuleT, Tensor, Var};
+use candle_nn::{Init, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::cerr;
+use crate::ops;
+use crate::{Error, Result};
+
+/// BatchNorm settings; [`Default`] is PyTorch's (momentum 0.1, ε 1e-5).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchNormConfig {
+    /// Weight of the new batch statistic in the running averages (PyTorch convention).
+    pub momentum: f64,
+    pub eps: f64,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        Self {
+            momentum: 0.1,
+            eps: 1e-5,
+        }
+    }
+}
+
+/// Batch normalisation over the channels (dimension 1).
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    momentum: f64,
+    eps: f64,
+}
+
+impl BatchNorm2d {
+    /// A layer from its tensors, all `(C,)`. The running statistics are updated in place
+    /// when they are variables (as [`batch_norm2d`] makes them), else copied into new ones.
+    pub fn new(
+        weight: Tensor,
+        bias: Tensor,
+        running_mean: Tensor,
+        running_var: Tensor,
+        cfg: BatchNormConfig,
+    ) -> Result<Self> {
+        let c = weight.dims1().map_err(|_| {
+            Error::invalid(format!(
+                "BatchNorm2d: weight must be (C,), got {:?}",
+                weight.dims()
+            ))
+        })?;
+        for (n, t) in [
+            ("bias", &bias),
+            ("running_mean", &running_mean),
+            ("running_var", &running_var),
+        ] {
+            if t.dims() != [c] {
+                return Err(Error::invalid(format!(
+                    "BatchNorm2d: {n} must be ({c},), got {:?}",
+                    t.dims()
+                )));
+            }
+        }
+        if !((0.0..=1.0).contains(&cfg.momentum) && cfg.eps >= 0.0 && cfg.eps.is_finite()) {
+            return Err(Error::invalid(format!("BatchNorm2d: bad settings {cfg:?}")));
+        }
+        Ok(Self {
+            weight,
+            bias,
+            running_mean: Var::from_tensor(&running_mean)?,
+            running_var: Var::from_tensor(&running_var)?,
+            momentum: cfg.momentum,
+            eps: cfg.eps,
+        })
+    }
+
+    /// `γ`, `(C,)`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// `β`, `(C,)`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// The running mean, `(C,)`.
+    pub fn running_mean(&self) -> &Tensor {
+        self.running_mean.as_tensor()
+    }
+
+    /// The running (unbiased) variance, `(C,)`.
+    pub fn running_var(&self) -> &Tensor {
+        self.running_var.as_tensor()
+    }
+
+    /// ε.
+    pub fn eps(&self) -> f64 {
+        self.eps
+    }
+
+    /// The momentum of the running averages.
+    pub fn momentum(&self) -> f64 {
+        self.momentum
+    }
+
+    /// Sets the momentum of the running averages (PyTorch convention).
+    pub fn set_momentum(&mut self, momentum: f64) {
+        self.momentum = momentum;
+    }
+}
+
+impl ModuleT for BatchNorm2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        if train {
+            let (y, mean, var) =
+                ops::batch_norm_train(x, Some(&self.weight), Some(&self.bias), self.eps)
+                    .map_err(cerr)?;
+            let m = self.momentum;
+            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
+            let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (var * m)?)?;
+            self.running_mean.set(&rm.detach())?;
+            self.running_var.set(&rv.detach())?;
+            Ok(y)
+        } else {
+            ops::batch_norm_eval(
+                x,
+                self.running_mean.as_tensor(),
+                self.running_var.as_tensor(),
+                Some(&self.weight),
+                Some(&self.bias),
+                self.eps,
+            )
+            .map_err(cerr)
+        }
+    }
+}
+
+/// `torch.nn.BatchNorm2d(channels, eps, momentum)`: `weight` 1, `bias` 0, `running_mean`
+/// 0 and `running_var` 1 created in `vb`.
+pub fn batch_norm2d(channels: usize, cfg: BatchNormConfig, vb: VarBuilder) -> Result<BatchNorm2d> {
+    BatchNorm2d::new(
+        vb.get_with_hints(channels, "weight", Init::Const(1.0))?,
+        vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
+        vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?,
+        vb.get_with_hints(channels, "running_var", Init::Const(1.0))?,
+        cfg,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{assert_every_param_has_grad, check, project};
+    use crate::nn::test_util::{input, vb};
+    use candle_core::DType;
+    use candle_nn::VarMap;
+
+    #[test]
+    fn trains_tracks_stats_and_every_parameter_gets_a_gradient() {
+        let vm = VarMap::new();
+        let bn = batch_norm2d(3, BatchNormConfig::default(), vb(&vm, DType::F32).pp("bn")).unwrap();
+        let x = (input(&[4, 3, 5, 5], DType::F32) * 2.0)
+            .unwrap()
+            .affine(1.0, 1.0)
+            .unwrap();
+        let y = bn.forward_t(&x, true).unwrap();
+        // running_mean moved 10% of the way to the batch mean (≈ 1).
+        let rm = bn.running_mean().to_vec1::<f32>().unwrap();
+        assert!(rm.iter().all(|v| (0.05..0.15).contains(v)), "{rm:?}");
+        assert_every_param_has_grad(&vm, &project(&y).unwrap());
+        let e = bn.forward_t(&x, false).unwrap();
+        assert_eq!(e.dims(), x.dims());
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let stats = (
+            input(&[3], DType::F64),
+            input(&[3], DType::F64).abs().unwrap(),
+        );
+        for train in [true, false] {
+            let r = check(
+                |t| {
+                    let bn = BatchNorm2d::new(
+                        t[1].clone(),
+                        t[2].clone(),
+                        stats.0.clone(),
+                        stats.1.clone(),
+                        BatchNormConfig::default(),
+                    )?;
+                    Ok(bn.forward_t(&t[0], train)?)
+                },
+                &[
+                    input(&[3, 3, 2, 3], DType::F64),
+                    input(&[3], DType::F64),
+                    input(&[3], DType::F64),
+                ],
+                60,
+                1e-6,
+                1e-7,
+                1e-6,
+            )
+            .unwrap();
+            assert!(r.worst_ratio <= 1.0, "train {train}: {r:?}");
+        }
+    }
+}
