@@ -567,7 +567,7 @@ mod tests {
         // Controls: random labels (negative), an easy method (positive).
         let mut neg = test_set(&[]);
         for (i, s) in neg.iter_mut().enumerate() {
-            s.label = u32::from((i / FRAMES) % 2 == 0);
+            s.label = u32::from((i / FRAMES).is_multiple_of(2));
         }
         let sc = scores(&neg, &[], 7);
         out.push(run("control-negative", 0, Role::Negative, &neg, sc));
