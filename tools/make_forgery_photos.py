@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make crates/forgery/assets/photos/: small copies of scikit-image's public-domain
+"""Make crates/core/assets/photos/: small copies of scikit-image's public-domain
 and CC0 sample photos, the offline pool of real images for candor-forgery's synthetic
 forgery proxy (see shared/papers/forgery-spsl.md, "Offline real images").
 
@@ -10,7 +10,7 @@ history). Grey images stay single-channel. Re-running gives the same files.
     python3 tools/make_forgery_photos.py [--skimage-data DIR]
 
 Licences are those stated in scikit-image's `skimage/data/_fetchers.py`; they are
-copied into crates/forgery/assets/PROVENANCE.md by hand. Only files whose licence is
+copied into crates/core/assets/PROVENANCE.md by hand. Only files whose licence is
 stated as public domain or CC0 are used (not moon, page, the motorcycle pair, coins).
 """
 
@@ -45,7 +45,7 @@ def main():
     default = os.path.join(os.path.dirname(skimage.__file__), "data")
     ap.add_argument("--skimage-data", default=default)
     root = pathlib.Path(__file__).resolve().parent.parent
-    ap.add_argument("--out", default=str(root / "crates/forgery/assets/photos"))
+    ap.add_argument("--out", default=str(root / "crates/core/assets/photos"))
     args = ap.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

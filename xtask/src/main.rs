@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod registry;
 mod runner;
+mod selfcheck;
 use registry::{Paper, REGISTRY};
 use runner::{run_papers, RunSettings};
 

@@ -53,12 +53,12 @@ impl Paper {
 
 #[rustfmt::skip]
 pub static REGISTRY: &[Paper] = &[
-    paper("core", "candor-core self-checks (phase spectrum, metrics, kNN) against theory", candor_core::selfcheck::run),
+    paper("core", "candor-core self-checks (phase spectrum, metrics, kNN) against theory", crate::selfcheck::run),
     paper("pointcloud-defense", "SRS and SOR defenses against adversarial point clouds (arXiv 1812.11017)", candor_pointcloud_defense::reproduce::run),
     paper("forgery", "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)", candor_forgery::reproduce::run),
     paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run).single_threaded_matmul(),
-    planned("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)"),
+    paper("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)", candor_rl_ddpg::reproduce::run).single_threaded_matmul(),
     planned("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)"),
-    planned("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)"),
-    planned("watermark", "Model watermarking for image processing networks (AAAI 2020)"),
+    paper("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)", candor_matting::reproduce::run),
+    paper("watermark", "Model watermarking for image processing networks (AAAI 2020)", candor_watermark::reproduce::run),
 ];

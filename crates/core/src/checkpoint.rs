@@ -49,10 +49,21 @@ pub fn save_tensors(
 pub fn load_tensors(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+    load_tensors_from_bytes(&bytes, device, path)
+}
+
+/// Parse the bytes of a safetensors file as [`load_tensors`] does; `name` is used in
+/// errors. The tensors copy the file's data, so they never take more memory than it.
+pub fn load_tensors_from_bytes(
+    bytes: &[u8],
+    device: &Device,
+    name: impl AsRef<Path>,
+) -> Result<Checkpoint> {
+    let path = name.as_ref();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
-    let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+    let tensors = candle_core::safetensors::load_buffer(bytes, device)
         .map_err(|e| Error::format(path, format!("corrupt checkpoint: {e}")))?;
     Ok(Checkpoint { tensors, metadata })
 }

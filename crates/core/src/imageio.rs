@@ -52,12 +52,63 @@ pub fn from_dynamic(img: &DynamicImage) -> Result<Tensor> {
     Ok(Tensor::from_vec(chw, (3, h, w), &Device::Cpu)?)
 }
 
+/// The most pixels (width × height) [`load_image`] and [`decode_image`] decode: 2²⁶,
+/// e.g. 8192 × 8192. Its `3×H×W` f32 tensor takes 768 MiB.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
+/// The most pixels per byte of file [`decode_image`] accepts: 2¹⁴. No real PNG or JPEG
+/// comes near it (deflate expands at most about 1032:1, i.e. 8256 one-bit pixels per
+/// byte; a JPEG spends at least one bit per 8×8 block), so a small file that claims a
+/// huge image is rejected from its header, before anything is allocated.
+pub const MAX_PIXELS_PER_BYTE: u64 = 1 << 14;
+
 /// Load a PNG or JPEG file as a `3×H×W` f32 tensor in `[0, 1]`. Errors name the file.
+/// Images above [`MAX_IMAGE_PIXELS`] are an error (see [`decode_image`]).
 pub fn load_image(path: impl AsRef<Path>) -> Result<Tensor> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::format(path, format!("cannot decode image: {e}")))?;
+    decode_image(&bytes, path)
+}
+
+/// Decode the bytes of a PNG or JPEG file as [`load_image`] does; `name` is used in
+/// errors. The dimensions are read from the header first: more than
+/// [`MAX_IMAGE_PIXELS`] pixels, or more than [`MAX_PIXELS_PER_BYTE`] per byte of
+/// `bytes`, is an error before any pixel buffer is allocated.
+pub fn decode_image(bytes: &[u8], name: impl AsRef<Path>) -> Result<Tensor> {
+    decode_image_limited(bytes, name, MAX_IMAGE_PIXELS)
+}
+
+/// [`decode_image`] with a lower (or higher) pixel limit than [`MAX_IMAGE_PIXELS`].
+pub fn decode_image_limited(
+    bytes: &[u8],
+    name: impl AsRef<Path>,
+    max_pixels: u64,
+) -> Result<Tensor> {
+    let path = name.as_ref();
+    let bad = |e: image::ImageError| Error::format(path, format!("cannot decode image: {e}"));
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::format(path, format!("cannot read image: {e}")))
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(bad)?;
+    let pixels = u64::from(w) * u64::from(h);
+    let limit = max_pixels.min((bytes.len() as u64).saturating_mul(MAX_PIXELS_PER_BYTE));
+    if pixels > limit {
+        return Err(Error::format(
+            path,
+            format!(
+                "image claims {w}×{h} = {pixels} pixels, above the limit of {limit} for a {}-byte file",
+                bytes.len()
+            ),
+        ));
+    }
+    let mut r = reader()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    r.limits(limits);
+    let img = r.decode().map_err(bad)?;
     from_dynamic(&img).map_err(|e| Error::format(path, e.to_string()))
 }
 
@@ -159,9 +210,12 @@ pub fn jpeg_roundtrip(t: &Tensor, quality: u8) -> Result<Tensor> {
 /// Resize an image tensor `(C, H, W)`, `(H, W)` or a batch `(B, C, H, W)` to `h × w`.
 /// Filters follow the `image` crate (as PIL): kernels are widened when down-sampling,
 /// so down-sampling is anti-aliased. Values are not clamped (Lanczos and bicubic overshoot).
+/// An output of more than [`MAX_IMAGE_PIXELS`] pixels per plane is an error.
 pub fn resize(t: &Tensor, h: usize, w: usize, filter: Filter) -> Result<Tensor> {
-    if h == 0 || w == 0 {
-        return Err(Error::invalid(format!("cannot resize to {h}×{w}")));
+    if h == 0 || w == 0 || (h as u64).saturating_mul(w as u64) > MAX_IMAGE_PIXELS {
+        return Err(Error::invalid(format!(
+            "cannot resize to {h}×{w} (at most {MAX_IMAGE_PIXELS} pixels)"
+        )));
     }
     if let [b, c, ih, iw] = *t.dims() {
         let flat = t.reshape((b * c, ih, iw))?;
@@ -197,7 +251,9 @@ pub fn crop(t: &Tensor, top: usize, left: usize, h: usize, w: usize) -> Result<T
         )));
     }
     let (ih, iw) = (t.dims()[r - 2], t.dims()[r - 1]);
-    if h == 0 || w == 0 || top + h > ih || left + w > iw {
+    let fits =
+        |start: usize, len: usize, end: usize| start.checked_add(len).is_some_and(|e| e <= end);
+    if h == 0 || w == 0 || !fits(top, h, ih) || !fits(left, w, iw) {
         return Err(Error::invalid(format!(
             "crop {h}×{w} at ({top}, {left}) does not fit in {ih}×{iw}"
         )));

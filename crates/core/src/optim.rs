@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{bail_invalid, Result};
 
+mod fused;
+
 // ---------------------------------------------------------------------------
 // trait and shared machinery
 // ---------------------------------------------------------------------------
@@ -141,7 +143,8 @@ fn state_entries(
         let mut entries: Vec<(String, Tensor)> = names
             .iter()
             .zip(&s.bufs)
-            .map(|(n, t)| (format!("{i}.{n}"), t.clone()))
+            // Deep copies: the CPU fast paths update the buffers in place.
+            .map(|(n, t)| (format!("{i}.{n}"), t.copy().unwrap_or_else(|_| t.clone())))
             .collect();
         if has_step {
             // `Tensor::new` on a scalar on the CPU cannot fail.
@@ -208,7 +211,12 @@ fn load_states(
                     var.shape()
                 );
             }
-            let t = t.detach().to_dtype(var.dtype())?.to_device(var.device())?;
+            // An owned copy: the CPU fast paths update the buffers in place.
+            let t = t
+                .detach()
+                .to_dtype(var.dtype())?
+                .to_device(var.device())?
+                .copy()?;
             bufs.push(t);
         }
         let step = if has_step {
@@ -244,7 +252,7 @@ fn load_states(
 /// except that `torch.optim.AdamW` defaults to `weight_decay = 0.01`; see
 /// [`AdamConfig::adamw`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdamConfig {
     /// Learning rate (1e-3).
     pub lr: f64,
@@ -317,9 +325,34 @@ impl AdamCore {
             weight_decay: wd,
         } = self.config;
         for (i, var) in self.vars.iter().enumerate() {
-            let Some(mut g) = grad_of(var, i, grads)? else {
+            let Some(g) = grad_of(var, i, grads)? else {
                 continue;
             };
+            let st = match &mut self.states[i] {
+                Some(st) => st,
+                slot => slot.insert(ParamState {
+                    step: 0,
+                    bufs: vec![g.zeros_like()?, g.zeros_like()?],
+                }),
+            };
+            st.step += 1;
+            let t = st.step as f64;
+            let bias_correction1 = 1.0 - beta1.powf(t);
+            let bias_correction2 = 1.0 - beta2.powf(t);
+            let step_size = lr / bias_correction1;
+            let pass = fused::AdamStep {
+                beta1,
+                beta2,
+                coupled_decay: if self.decoupled { 0.0 } else { wd },
+                decoupled_decay: if self.decoupled { lr * wd } else { 0.0 },
+                inv_sqrt_bc2: 1.0 / bias_correction2.sqrt(),
+                eps,
+                step_size,
+            };
+            if fused::adam_step(var.as_tensor(), &g, &st.bufs[0], &st.bufs[1], &pass)? {
+                continue;
+            }
+            let mut g = g;
             let mut theta = var.as_detached_tensor();
             if wd != 0.0 {
                 if self.decoupled {
@@ -330,23 +363,11 @@ impl AdamCore {
                     g = g.add(&theta.affine(wd, 0.0)?)?;
                 }
             }
-            let st = match &mut self.states[i] {
-                Some(st) => st,
-                slot => slot.insert(ParamState {
-                    step: 0,
-                    bufs: vec![g.zeros_like()?, g.zeros_like()?],
-                }),
-            };
-            st.step += 1;
             // exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             let m = st.bufs[0].add(&g.sub(&st.bufs[0])?.affine(1.0 - beta1, 0.0)?)?;
             let v = st.bufs[1]
                 .affine(beta2, 0.0)?
                 .add(&g.sqr()?.affine(1.0 - beta2, 0.0)?)?;
-            let t = st.step as f64;
-            let bias_correction1 = 1.0 - beta1.powf(t);
-            let bias_correction2 = 1.0 - beta2.powf(t);
-            let step_size = lr / bias_correction1;
             // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
             let denom = v
                 .sqrt()?
@@ -439,7 +460,7 @@ impl_adam_like!(AdamW);
 
 /// Hyper-parameters of [`Sgd`] (`torch.optim.SGD` names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SgdConfig {
     /// Learning rate (1e-3).
     pub lr: f64,
@@ -591,7 +612,7 @@ impl Optim for Sgd {
 
 /// Hyper-parameters of [`RmsProp`] (`torch.optim.RMSprop` names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RmsPropConfig {
     /// Learning rate (1e-2).
     pub lr: f64,
@@ -846,6 +867,7 @@ pub fn clip_grad_norm(vars: &[Var], grads: &mut GradStore, max_norm: f64) -> Res
 
 /// Epoch-indexed learning-rate schedules (closed forms of PyTorch's schedulers).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Schedule {
     /// The base learning rate throughout.
     #[default]
@@ -938,7 +960,7 @@ pub enum ThresholdMode {
 /// Hyper-parameters of [`ReduceLrOnPlateau`] (`torch.optim.lr_scheduler.ReduceLROnPlateau`
 /// names and defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PlateauConfig {
     /// Min or Max (Min).
     pub mode: PlateauMode,
@@ -979,6 +1001,7 @@ impl Default for PlateauConfig {
 ///
 /// Serialisable for checkpoints (the "no best yet" state is `best: null`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReduceLrOnPlateau {
     config: PlateauConfig,
     best: Option<f64>,
@@ -1134,6 +1157,9 @@ pub fn soft_update(target: &candle_nn::VarMap, source: &candle_nn::VarMap, tau: 
     }
     let pairs = paired_vars(target, source)?;
     for (_, tv, sv) in pairs {
+        if fused::polyak(tv.as_tensor(), sv.as_tensor(), tau)? {
+            continue;
+        }
         let s = sv.as_detached_tensor().to_device(tv.device())?;
         let new = tv
             .as_detached_tensor()

@@ -208,6 +208,7 @@ pub fn metrics_from_scores(scores: &[f32], samples: &[Sample]) -> Result<Metrics
 
 /// How [`evaluate`] loads frames.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EvalOptions {
     /// Frames per forward pass.
     pub batch_size: usize,

@@ -309,9 +309,10 @@ pub fn srs_batch(clouds: &[&[f32]], cfg: &SrsConfig, seed: u64) -> Result<Vec<Ve
         .collect()
 }
 
-/// A defense as configuration (`{"kind": "sor", "k": 2, …}` in JSON/TOML).
+/// A defense as configuration (`{"kind": "sor", "k": 2, …}` in JSON/TOML); unknown
+/// keys are an error.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", from = "DefenseDe")]
 pub enum Defense {
     /// No defense: the cloud is returned as is (after the same checks).
     #[default]
@@ -320,6 +321,27 @@ pub enum Defense {
     Srs(SrsConfig),
     /// Statistical outlier removal.
     Sor(SorConfig),
+}
+
+/// How [`Defense`] is read: serde ignores the other keys of an internally tagged unit
+/// variant (`{"kind": "none", "typo": 1}`), so `none` is read as an empty struct
+/// variant, which rejects them.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+enum DefenseDe {
+    None {},
+    Srs(SrsConfig),
+    Sor(SorConfig),
+}
+
+impl From<DefenseDe> for Defense {
+    fn from(d: DefenseDe) -> Self {
+        match d {
+            DefenseDe::None {} => Defense::None,
+            DefenseDe::Srs(c) => Defense::Srs(c),
+            DefenseDe::Sor(c) => Defense::Sor(c),
+        }
+    }
 }
 
 impl Defense {

@@ -37,6 +37,7 @@ use crate::model::pointnet::{clouds_to_tensor, trainable_vars, PointNet};
 
 /// Learning-rate schedule, evaluated before every step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum LrSchedule {
     /// TF: `lr · gamma^⌊samples_seen / decay_samples⌋`, at least `min_lr`.
     TfExponential {

@@ -241,22 +241,11 @@ fn truncated_files_are_errors_not_panics() {
     }
 }
 
+/// Arbitrary corruption (never a panic, a hang or an unbounded allocation) is the
+/// `hdf5` fuzz target's job, replayed by `tests/fuzz_corpus.rs`; this test checks that
+/// the checksums catch damage with a specific error.
 #[test]
-fn corrupted_bytes_never_panic_and_checksums_catch_metadata_damage() {
-    // Flip bytes all over several files: reading must return (Ok or Err), never panic.
-    for name in [
-        "v0_chunked.h5",
-        "v0_fletcher32.h5",
-        "latest_gzip_shuffle.h5",
-        "latest_single_chunk.h5",
-    ] {
-        let bytes = std::fs::read(fixtures().join(name)).unwrap();
-        for pos in (0..bytes.len()).step_by(13) {
-            let mut b = bytes.clone();
-            b[pos] ^= 0x5a;
-            let _ = read_all(b);
-        }
-    }
+fn checksums_catch_metadata_and_data_damage() {
     // In a libver='latest' file the root object header is checksummed (bytes 48..).
     let mut b = std::fs::read(fixtures().join("latest_contiguous.h5")).unwrap();
     b[0x40] ^= 1;

@@ -1,9 +1,12 @@
 //! Train one agent on one environment and print its evaluation.
 //!
 //! ```text
-//! RAYON_NUM_THREADS=1 cargo run -p candor-rl-noisy --example train -- \
+//! cargo run -p candor-rl-noisy --example train -- \
 //!     --algo nrowan --env CartPole-v0 --steps 30000 --seed 0 --rounds 64
 //! ```
+//!
+//! Training runs single-threaded on a rayon pool of its own (see `candor_rl_noisy::train`).
+//! It prints the evaluation with the noise on (the claims' setting) and with μ only.
 //!
 //! `--config file.json` starts from a JSON config (absent keys take the paper's values
 //! for its `algo` and `env_id`); the flags given override it. `--save path` writes the
@@ -12,7 +15,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use candor_rl_noisy::{evaluate_agent, protocol_score, train_with, Algo, Config, OptimizerKind};
+use candor_rl_noisy::{
+    evaluate_agent_with, protocol_score, train_with, Algo, Config, EvalNoise, OptimizerKind,
+};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -99,17 +104,30 @@ fn main() -> anyhow::Result<()> {
         }
     })?;
     println!(
-        "trained in {:.1} s ({} updates, {} episodes)",
+        "trained in {:.1} s ({} updates, {} episodes; {:.0} env steps/s, {:.0} updates/s)",
         log.seconds,
         log.updates,
-        log.episodes.len()
+        log.episodes.len(),
+        log.steps_per_second(),
+        log.updates_per_second()
     );
-    let returns = evaluate_agent(&agent, &cfg.env_id, args.rounds, args.seed ^ 0x5eed_e7a1)?;
-    let score = protocol_score(&[returns])?;
-    println!(
-        "evaluation over {} rounds: {:.2} ± {:.2}",
-        args.rounds, score.mean, score.std
-    );
+    for noise in [EvalNoise::On, EvalNoise::Off] {
+        let returns = evaluate_agent_with(
+            &agent,
+            &cfg.env_id,
+            args.rounds,
+            args.seed ^ 0x5eed_e7a1,
+            noise,
+        )?;
+        let score = protocol_score(&[returns])?;
+        println!(
+            "evaluation over {} rounds, {}: {:.2} ± {:.2}",
+            args.rounds,
+            noise.label(),
+            score.mean,
+            score.std
+        );
+    }
     if let Some(path) = &args.save {
         agent.save(path)?;
         println!("saved the online network to {}", path.display());

@@ -99,21 +99,29 @@ impl Default for NetConfig {
     }
 }
 
-/// DQN's ε-greedy schedule: linear from `start` to `end` over `decay_steps` env steps,
-/// then constant. Unused by the noisy agents.
+/// DQN's ε-greedy schedule: linear from `start` to `end` over the first
+/// `decay_fraction` of the run (or over `decay_steps` env steps when that is set), then
+/// constant. Unused by the noisy agents.
 ///
-/// The paper does not state it; the default takes Mnih et al. (2015) literally, as the
-/// third-party reproduction that matched the paper's DQN numbers did: 1.0 → 0.1 over
-/// 1M steps (so ε stays near 1 during a 30k-step run) and ε = 0.05 at evaluation.
+/// The paper does not state it. The default follows CleanRL's `dqn.py` (`start_e` 1,
+/// `end_e` 0.05, `exploration_fraction` 0.5, evaluation ε 0.05), so the agent explores
+/// for the first half of whatever budget it gets and exploits for the second half.
+/// `decay_steps = Some(1_000_000)` takes Mnih et al. (2015) literally, as the
+/// third-party reproduction did (1.0 → 0.1 over 1M steps): over a 30k-step run ε then
+/// stays above 0.97, so that DQN acts almost at random for its whole training and is no
+/// baseline at all.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EpsilonConfig {
     /// ε at step 0 (1.0).
     pub start: f64,
-    /// Final ε (0.1).
+    /// Final ε (0.05).
     pub end: f64,
-    /// Steps of the linear decay (1,000,000).
-    pub decay_steps: usize,
+    /// Fraction of `total_steps` over which ε decays (0.5, CleanRL's
+    /// `exploration_fraction`); ignored when `decay_steps` is set.
+    pub decay_fraction: f64,
+    /// A fixed decay length in env steps instead of a fraction of the run (`None`).
+    pub decay_steps: Option<usize>,
     /// ε of the evaluation rounds (0.05).
     pub eval: f64,
 }
@@ -122,17 +130,25 @@ impl Default for EpsilonConfig {
     fn default() -> Self {
         Self {
             start: 1.0,
-            end: 0.1,
-            decay_steps: 1_000_000,
+            end: 0.05,
+            decay_fraction: 0.5,
+            decay_steps: None,
             eval: 0.05,
         }
     }
 }
 
 impl EpsilonConfig {
-    /// ε after `step` env steps.
-    pub fn at(&self, step: usize) -> f64 {
-        let frac = (step as f64 / self.decay_steps.max(1) as f64).min(1.0);
+    /// Env steps of the linear decay in a run of `total_steps` (at least 1).
+    pub fn decay_length(&self, total_steps: usize) -> usize {
+        self.decay_steps
+            .unwrap_or_else(|| (self.decay_fraction * total_steps as f64).round() as usize)
+            .max(1)
+    }
+
+    /// ε after `step` env steps of a run of `total_steps`.
+    pub fn at(&self, step: usize, total_steps: usize) -> f64 {
+        let frac = (step as f64 / self.decay_length(total_steps) as f64).min(1.0);
         self.start + (self.end - self.start) * frac
     }
 }
@@ -297,7 +313,8 @@ impl Config {
     }
 
     /// A seconds-long CartPole configuration for tests: 1,500 steps, a 32-wide network,
-    /// lr 1e-3, target copy every 100 steps, ε decaying to 0.05 over 1,000 steps.
+    /// lr 1e-3, target copy every 100 steps, ε decaying to 0.05 over 1,000 steps and 0 at
+    /// evaluation.
     pub fn tiny(algo: Algo) -> Self {
         let mut c = Config {
             algo,
@@ -312,7 +329,8 @@ impl Config {
         c.epsilon = EpsilonConfig {
             start: 1.0,
             end: 0.05,
-            decay_steps: 1_000,
+            decay_fraction: 0.5,
+            decay_steps: Some(1_000),
             eval: 0.0,
         };
         c
@@ -365,7 +383,7 @@ impl Config {
             ("target_update_interval", self.target_update_interval),
             ("log_interval", self.log_interval),
             ("net.hidden", self.net.hidden),
-            ("epsilon.decay_steps", self.epsilon.decay_steps),
+            ("epsilon.decay_steps", self.epsilon.decay_steps.unwrap_or(1)),
         ] {
             if v == 0 {
                 return bad(format!("{name} must be positive"));
@@ -381,6 +399,12 @@ impl Config {
             ));
         }
         let e = &self.epsilon;
+        if !(e.decay_fraction > 0.0 && e.decay_fraction <= 1.0) {
+            return bad(format!(
+                "epsilon.decay_fraction must be in (0, 1], got {}",
+                e.decay_fraction
+            ));
+        }
         for (name, v) in [
             ("epsilon.start", e.start),
             ("epsilon.end", e.end),
@@ -486,14 +510,27 @@ mod tests {
         let e = EpsilonConfig {
             start: 1.0,
             end: 0.1,
-            decay_steps: 100,
+            decay_fraction: 0.5,
+            decay_steps: Some(100),
             eval: 0.0,
         };
-        assert_eq!(e.at(0), 1.0);
-        assert!((e.at(50) - 0.55).abs() < 1e-12);
-        assert!((e.at(100) - 0.1).abs() < 1e-12);
-        assert!((e.at(1_000) - 0.1).abs() < 1e-12);
-        assert!((EpsilonConfig::default().at(30_000) - 0.973).abs() < 1e-12);
+        assert_eq!(e.at(0, 30_000), 1.0);
+        assert!((e.at(50, 30_000) - 0.55).abs() < 1e-12);
+        assert!((e.at(100, 30_000) - 0.1).abs() < 1e-12);
+        assert!((e.at(1_000, 30_000) - 0.1).abs() < 1e-12);
+        // CleanRL's default: 1 → 0.05 over the first half of the run.
+        let d = EpsilonConfig::default();
+        assert_eq!(d.decay_length(30_000), 15_000);
+        assert!((d.at(7_500, 30_000) - 0.525).abs() < 1e-12);
+        assert!((d.at(15_000, 30_000) - 0.05).abs() < 1e-12);
+        assert!((d.at(29_999, 30_000) - 0.05).abs() < 1e-12);
+        // Mnih et al. literally (the reproduction): ε ≈ 0.97 after 30k of 1M steps.
+        let mnih = EpsilonConfig {
+            end: 0.1,
+            decay_steps: Some(1_000_000),
+            ..d
+        };
+        assert!((mnih.at(30_000, 30_000) - 0.973).abs() < 1e-12);
     }
 
     #[test]

@@ -16,12 +16,53 @@ use serde::{Deserialize, Serialize};
 use crate::model::agent::Agent;
 use crate::train::TrainLog;
 
-/// Play `rounds` full episodes of `env_id` with the agent's evaluation policy
-/// ([`Agent::eval_action`]: μ-only greedy for the noisy agents, ε-greedy with
+/// Whether the noisy agents keep their noise at evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvalNoise {
+    /// Noise off: greedy on μ ([`Agent::eval_action`]; the third-party reproduction's
+    /// choice).
+    Off,
+    /// Noise on: greedy on Q-values with a fresh noise sample every step
+    /// ([`Agent::eval_action_noisy`]), the setting the paper's argument rests on (the
+    /// reduced noise of NROWAN-DQN steadies the policy only if the noise acts).
+    On,
+}
+
+impl EvalNoise {
+    /// Short label for tables ("noise on", "μ only").
+    pub fn label(self) -> &'static str {
+        match self {
+            EvalNoise::Off => "μ only",
+            EvalNoise::On => "noise on",
+        }
+    }
+}
+
+/// Play `rounds` full episodes of `env_id` with the agent's noise-off evaluation
+/// policy ([`Agent::eval_action`]: μ-only greedy for the noisy agents, ε-greedy with
 /// `epsilon.eval` for DQN) and return the returns. Deterministic in `seed`.
 pub fn evaluate_agent(agent: &Agent, env_id: &str, rounds: usize, seed: u64) -> Result<Vec<f64>> {
+    evaluate_agent_with(agent, env_id, rounds, seed, EvalNoise::Off)
+}
+
+/// [`evaluate_agent`] with the noise `on` or off. DQN's policy is the same either way
+/// (ε-greedy with `epsilon.eval`), so for DQN both give the same returns for a seed.
+pub fn evaluate_agent_with(
+    agent: &Agent,
+    env_id: &str,
+    rounds: usize,
+    seed: u64,
+    noise: EvalNoise,
+) -> Result<Vec<f64>> {
     let mut rng = SeededRng::derive(seed, "candor-rl-noisy/eval-epsilon");
-    let mut policy = |obs: &[f32]| Ok(Action::Discrete(agent.eval_action(obs, &mut rng)?));
+    let mut policy = |obs: &[f32]| {
+        let a = match noise {
+            EvalNoise::Off => agent.eval_action(obs, &mut rng)?,
+            EvalNoise::On => agent.eval_action_noisy(obs, &mut rng)?,
+        };
+        Ok(Action::Discrete(a))
+    };
     evaluate(env_id, &mut policy, rounds, seed)
 }
 
@@ -72,37 +113,59 @@ pub fn protocol_score(per_instance: &[Vec<f64>]) -> Result<ProtocolScore> {
     })
 }
 
+/// One instance's learning curve at the env steps `xs`: at each x, the mean return of
+/// the last `window` episodes it finished by x (NaN before its first episode).
+pub fn instance_curve(log: &TrainLog, xs: &[f64], window: usize) -> Vec<f64> {
+    xs.iter()
+        .map(|&x| {
+            let done = log.episodes.partition_point(|e| e.end_step as f64 <= x);
+            let k = done.min(window.max(1));
+            if k == 0 {
+                f64::NAN
+            } else {
+                log.episodes[done - k..done]
+                    .iter()
+                    .map(|e| e.ret)
+                    .sum::<f64>()
+                    / k as f64
+            }
+        })
+        .collect()
+}
+
+/// `points` evenly spaced env steps x_j = j·total_steps/points, j = 1..=points.
+pub fn curve_steps(total_steps: usize, points: usize) -> Vec<f64> {
+    let points = points.max(1);
+    (1..=points)
+        .map(|j| ((j * total_steps) / points) as f64)
+        .collect()
+}
+
 /// A learning curve averaged over instances: at `points` evenly spaced env steps
-/// x_j = j·total_steps/points, the mean return of the last `window` episodes each
-/// instance finished by x_j, averaged over the instances that finished one.
+/// ([`curve_steps`]), the mean over the instances that finished an episode by then of
+/// their [`instance_curve`].
 pub fn learning_curve(
     logs: &[&TrainLog],
     total_steps: usize,
     points: usize,
     window: usize,
 ) -> Vec<(f64, f64)> {
-    let mut out = Vec::with_capacity(points);
-    for j in 1..=points.max(1) {
-        let x = (j * total_steps) / points.max(1);
-        let vals: Vec<f64> = logs
-            .iter()
-            .filter_map(|log| {
-                let done = log.episodes.partition_point(|e| e.end_step <= x);
-                let k = done.min(window.max(1));
-                (k > 0).then(|| {
-                    log.episodes[done - k..done]
-                        .iter()
-                        .map(|e| e.ret)
-                        .sum::<f64>()
-                        / k as f64
-                })
-            })
-            .collect();
-        if !vals.is_empty() {
-            out.push((x as f64, vals.iter().sum::<f64>() / vals.len() as f64));
-        }
-    }
-    out
+    let xs = curve_steps(total_steps, points);
+    let curves: Vec<Vec<f64>> = logs
+        .iter()
+        .map(|l| instance_curve(l, &xs, window))
+        .collect();
+    xs.iter()
+        .enumerate()
+        .filter_map(|(j, &x)| {
+            let vals: Vec<f64> = curves
+                .iter()
+                .map(|c| c[j])
+                .filter(|v| v.is_finite())
+                .collect();
+            (!vals.is_empty()).then(|| (x, vals.iter().sum::<f64>() / vals.len() as f64))
+        })
+        .collect()
 }
 
 /// Mean |σ_out| over instances at each logged step (noisy agents; empty for DQN).
@@ -154,5 +217,9 @@ mod tests {
         assert_eq!(c, vec![(10.0, 1.0), (20.0, 2.0), (30.0, 4.0)]);
         let b = TrainLog::default();
         assert_eq!(learning_curve(&[&b], 30, 3, 2), vec![]);
+        let per = instance_curve(&a, &[5.0, 20.0], 2);
+        assert!(per[0].is_nan());
+        assert_eq!(per[1], 2.0);
+        assert_eq!(curve_steps(30, 3), vec![10.0, 20.0, 30.0]);
     }
 }

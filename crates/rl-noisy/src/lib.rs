@@ -21,7 +21,8 @@
 //! | [`nrowan`] | D (eq. 8) and k_t (eq. 12) |
 //! | [`train()`], [`evaluate_agent`], [`protocol_score`] | Algorithm 1 (one update per env step), the 5 × 64 evaluation protocol |
 //! | [`Config`] | serde, unknown keys rejected, defaults = the paper's Tables 1–2, [`Config::paper`] per task, [`Config::tiny`] for tests |
-//! | [`reproduce`] | Table 3 on CartPole-v0 (200 steps), MountainCar-v0, Acrobot-v1 (`cargo xtask reproduce --paper rl-noisy`); Pong is not run |
+//! | [`reproduce`] | Table 3 on CartPole-v0 (200 steps), MountainCar-v0, Acrobot-v1, plus NROWAN-DQN with Adam on the whole loss as an ablation row (`cargo xtask reproduce --paper rl-noisy`); Pong is not run |
+//! | [`claims`] | the claims' tests on the trained instances' means, gated on beating a random policy |
 //!
 //! Every run is deterministic per seed on the CPU (parameter init, ε draws, the three
 //! noise streams, replay sampling and env resets all derive from it).
@@ -42,11 +43,23 @@
 //!   the reproduction's (CartPole [0, 200], MountainCar [−200, −90], Acrobot [−500, −60]).
 //! * **NoisyNet-DQN baseline:** k ≡ 0; the paper's unspecified noise-decay schedule
 //!   for it is not reproduced.
-//! * **DQN's ε:** 1.0 → 0.1 over 1M steps (Mnih et al. literally; ≈ 1 throughout a
-//!   30k-step run) and 0.05 at evaluation, as the reproduction that matched the paper's
-//!   DQN numbers did.
-//! * **Evaluation:** the noisy agents act greedily on μ (noise off). Table 3's "±" is the
-//!   mean over instances of each instance's std over its rounds.
+//! * **DQN's ε:** unpublished. CleanRL's `dqn.py` schedule: 1.0 → 0.05 over the first
+//!   half of the run ([`EpsilonConfig::decay_fraction`] 0.5), then 0.05, and 0.05 at
+//!   evaluation. The third-party reproduction took Mnih et al. literally (1.0 → 0.1
+//!   over 1M steps, [`EpsilonConfig::decay_steps`] `Some(1_000_000)`), which keeps ε ≈ 1
+//!   through a 30k-step run: that DQN acts at random throughout and is no baseline.
+//! * **Evaluation:** both settings are run. With the noise on
+//!   ([`EvalNoise::On`], a fresh noise sample every step as in training) — the setting
+//!   the claims use, because NROWAN's reduced noise can only steady a policy that
+//!   keeps its noise — and greedy on μ ([`EvalNoise::Off`], the reproduction's choice).
+//!   The paper does not say which it used. Table 3's "±" is the mean over instances of
+//!   each instance's std over its rounds.
+//! * **Threads:** [`train()`] runs on a one-thread rayon pool it builds itself (tiny
+//!   matmuls are fastest unsplit); run several trainings on several threads for more
+//!   cores. The layers' forward goes through candor-core's `linear` kernel, which takes
+//!   its thread count from that pool (candle's matmul would read it from the
+//!   environment on every call). Nothing in this crate reads or changes the process
+//!   environment.
 //! * **Time limits** are truncations: the TD target bootstraps through them.
 //! * **Layout:** weights are `(out, in)` as in PyTorch (candor-core's `Linear` and
 //!   `ops::linear`, which read them transposed through strides without a copy).
@@ -77,6 +90,7 @@
 //! # }
 //! ```
 
+pub mod claims;
 pub mod config;
 pub mod eval;
 pub mod model;
@@ -89,7 +103,8 @@ pub use config::{
     Algo, BiasSigma, Config, EpsilonConfig, NetConfig, NrowanConfig, OptimizerConfig, OptimizerKind,
 };
 pub use eval::{
-    evaluate_agent, learning_curve, protocol_score, sigma_curve, InstanceScore, ProtocolScore,
+    curve_steps, evaluate_agent, evaluate_agent_with, instance_curve, learning_curve,
+    protocol_score, sigma_curve, EvalNoise, InstanceScore, ProtocolScore,
 };
 pub use model::agent::{argmax, Agent, UpdateStats};
 pub use model::noisy::{f_noise, FactorisedNoise, NoisyLinear};

@@ -1,44 +1,48 @@
 //! The paper's experiments: Table 3 on CartPole (200-step `CartPole-v0`), MountainCar-v0
-//! and Acrobot-v1 for DQN, NoisyNet-DQN and NROWAN-DQN (`cargo xtask reproduce --paper
-//! rl-noisy`). Pong is listed as not run.
+//! and Acrobot-v1 for DQN, NoisyNet-DQN and NROWAN-DQN, plus NROWAN-DQN with Adam on
+//! the whole loss as an ablation row (`cargo xtask reproduce --paper rl-noisy`). Pong is
+//! listed as not run.
 //!
-//! Per task and algorithm, `instances` agents are trained with independent seeds (the
-//! same instance seeds for every algorithm) and each plays `rounds` evaluation episodes;
-//! the score is the mean of the instance means ± the mean of the instance stds (the
-//! protocol of the paper card, see [`crate::eval`]). All (task, algorithm, instance)
-//! runs go through one [`candor_rl::run_seeds`] queue, one thread per core.
+//! Per task and agent, `instances` agents are trained with independent seeds (the same
+//! instance seeds for every agent) and each plays `rounds` evaluation episodes twice:
+//! with the noise on (the claims' setting, see [`crate::claims`]) and with μ only. The
+//! Table 3 score is the mean of the instance means ± the mean of the instance stds (the
+//! protocol of the paper card, see [`crate::eval`]); the claims test the instance means
+//! (the independent unit). A uniformly random policy sets each task's baseline, which
+//! every agent a claim names must beat first.
 //!
 //! | scale | instances × rounds | CartPole | MountainCar | Acrobot |
 //! |---|---|---|---|---|
 //! | smoke | 2 × 5 | 600 steps | 600 | 600 |
-//! | quick | 5 × 64 | 30,000 (the paper's) | 10,000 | 30,000 |
+//! | quick | 5 × 64 | see [`TASKS`] | | |
 //! | paper | 5 × 64 | 30,000 | 200,000 | 200,000 |
 //!
 //! The paper states 30,000 steps for CartPole only; the MountainCar and Acrobot budgets
 //! are unpublished. `paper` uses 200,000 for both (the third-party reproduction's
-//! Acrobot budget; it found 30,000 too short for MountainCar with every method). `quick`
-//! keeps 30,000 for CartPole and Acrobot and cuts MountainCar to 10,000 (no method
-//! leaves −200 there at 30,000 either) to stay within 15 minutes on a 2-core CPU.
+//! Acrobot budget; it found 30,000 too short for MountainCar with every method). The
+//! quick budgets were chosen from the cost per step alone (never from a claim's
+//! outcome); [`TASKS`] documents each.
 //!
-//! Small-network training is fastest single-threaded. Each run already gets its own
-//! one-thread rayon pool ([`candor_rl::run_seeds`]); candle's CPU matmul also reads
-//! `RAYON_NUM_THREADS` to decide how many chunks to split a product into, and only the
-//! program may set that (a library never changes the process environment): `cargo
-//! xtask reproduce` runs this paper with `RAYON_NUM_THREADS=1` unless the user set it,
-//! and a user's program should do the same.
+//! **Threads.** All (task, agent, instance) runs go through one [`candor_rl::run_seeds`]
+//! queue: one worker per core, each on a one-thread rayon pool of its own, so the tiny
+//! matmuls of a 128-wide network never split across threads and nothing depends on the
+//! process environment ([`crate::train`] builds its own one-thread pool when called
+//! outside one).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use candor_core::plot::{line_plot, Series};
+use candor_core::plot::{band_plot, line_plot, Band, Series};
 use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Report, Table};
-use candor_core::stats::claim::{ClaimFamily, Judgement};
-use candor_core::stats::groups::t_mean;
-use candor_core::{Error, ReproduceOptions, Result, Scale};
-use candor_rl::run_seeds;
+use candor_core::{Error, ReproduceOptions, Result, Scale, SeededRng};
+use candor_rl::{evaluate, make, run_seeds, Action};
 
-use crate::config::{Algo, Config};
-use crate::eval::{evaluate_agent, learning_curve, protocol_score, sigma_curve, ProtocolScore};
+use crate::claims::{self, beats_random, mean_interval_text, TaskScores, CLAIM_EVAL};
+use crate::config::{Algo, Config, OptimizerKind};
+use crate::eval::{
+    curve_steps, evaluate_agent_with, instance_curve, protocol_score, sigma_curve, EvalNoise,
+    ProtocolScore,
+};
 use crate::train::{train, TrainLog};
 
 /// One task of Table 3 that we run.
@@ -57,26 +61,37 @@ pub struct Task {
 }
 
 /// The three classic-control tasks of Table 3, in the table's order.
+///
+/// Quick budgets, fixed from timing alone (never from a claim's outcome). By CPU time the
+/// 30,000 / 10,000 / 30,000 steps first planned fit the ≤ 10-minute budget on 2 cores
+/// (measured ≈ 0.65 ms of CPU per env step with its update, ≈ 8 min ÷ 2 cores for the
+/// 60 runs of 3 tasks × 4 agents × 5 instances), but on the shared machine of the
+/// re-judging session (load ≈ 16 on 2 cores) a 30,000-step run took 150–250 s of wall
+/// time, so that plan would have ended after the session; the quick budgets were
+/// halved to CartPole 15,000, Acrobot 15,000 and MountainCar 5,000 steps. CartPole's
+/// paper budget is 30,000; Acrobot's is unpublished (the reproduction used 200,000,
+/// CleanRL's DQN 500,000); MountainCar carries no claim and the reproduction found it
+/// unsolved by every method at 30,000.
 pub const TASKS: [Task; 3] = [
     Task {
         env_id: "CartPole-v0",
         label: "CartPole",
         paper: [(170.49, 35.86), (164.96, 31.56), (187.04, 13.99)],
-        steps: [600, 30_000, 30_000],
+        steps: [600, 15_000, 30_000],
         paper_budget: "30,000 steps (Table 1)",
     },
     Task {
         env_id: "MountainCar-v0",
         label: "MountainCar",
         paper: [(-131.90, 21.09), (-128.37, 21.97), (-121.85, 19.88)],
-        steps: [600, 10_000, 200_000],
+        steps: [600, 5_000, 200_000],
         paper_budget: "unpublished",
     },
     Task {
         env_id: "Acrobot-v1",
         label: "Acrobot",
         paper: [(-87.24, 22.33), (-86.57, 29.32), (-84.41, 15.58)],
-        steps: [600, 30_000, 200_000],
+        steps: [600, 15_000, 200_000],
         paper_budget: "unpublished",
     },
 ];
@@ -94,16 +109,88 @@ impl Task {
     }
 }
 
+/// One trained agent of the experiment: an algorithm and its optimiser.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Variant {
+    /// Column / row label.
+    pub label: &'static str,
+    /// The algorithm.
+    pub algo: Algo,
+    /// Its optimiser.
+    pub optimizer: OptimizerKind,
+}
+
+/// The agents: Table 3's three, then the ablation (NROWAN-DQN with Adam on TD + k·D,
+/// the third-party reproduction's optimiser).
+pub const VARIANTS: [Variant; 4] = [
+    Variant {
+        label: "DQN",
+        algo: Algo::Dqn,
+        optimizer: OptimizerKind::AdamSgdD,
+    },
+    Variant {
+        label: "NoisyNet-DQN",
+        algo: Algo::NoisyNet,
+        optimizer: OptimizerKind::AdamSgdD,
+    },
+    Variant {
+        label: "NROWAN-DQN",
+        algo: Algo::Nrowan,
+        optimizer: OptimizerKind::AdamSgdD,
+    },
+    Variant {
+        label: "NROWAN-DQN (adam)",
+        algo: Algo::Nrowan,
+        optimizer: OptimizerKind::Adam,
+    },
+];
+
+/// Index of NoisyNet-DQN and NROWAN-DQN in [`VARIANTS`].
+const NOISY: usize = 1;
+const NROWAN: usize = 2;
+
+/// The config of `variant` on `task` at `scale`.
+pub fn variant_config(variant: &Variant, task: &Task, scale: Scale) -> Result<Config> {
+    let mut cfg = Config::paper(variant.algo, task.env_id)?;
+    cfg.optimizer.kind = variant.optimizer;
+    cfg.total_steps = task.steps_at(scale);
+    cfg.log_interval = (cfg.total_steps / 50).max(1);
+    Ok(cfg)
+}
+
 struct Job {
     task: usize,
-    algo: Algo,
+    variant: usize,
     instance: usize,
     seed: u64,
 }
 
+/// One trained instance: its evaluation returns (noise off, noise on) and its log.
 struct JobOut {
-    returns: Vec<f64>,
+    off: Vec<f64>,
+    on: Vec<f64>,
     log: TrainLog,
+    eval_seconds: f64,
+}
+
+impl JobOut {
+    fn returns(&self, noise: EvalNoise) -> &[f64] {
+        match noise {
+            EvalNoise::Off => &self.off,
+            EvalNoise::On => &self.on,
+        }
+    }
+}
+
+/// The mean returns of `episodes` episodes of a uniformly random policy (seeded).
+pub fn random_policy_returns(env_id: &str, episodes: usize, seed: u64) -> Result<Vec<f64>> {
+    let n = make(env_id)?
+        .action_space()
+        .n()
+        .ok_or_else(|| Error::invalid(format!("{env_id} has no discrete action space")))?;
+    let mut rng = SeededRng::derive(seed, "candor-rl-noisy/random-policy");
+    let mut policy = |_: &[f32]| Ok(Action::Discrete(rng.below(n)));
+    evaluate(env_id, &mut policy, episodes, seed)
 }
 
 /// Run the experiment and return its report (plots are written to `opts.out_dir`).
@@ -114,70 +201,109 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     let rounds = scale.pick(5, 64, 64);
 
     let mut jobs = Vec::new();
-    for (ti, _) in TASKS.iter().enumerate() {
-        for algo in Algo::ALL {
+    for ti in 0..TASKS.len() {
+        for vi in 0..VARIANTS.len() {
             for i in 0..instances {
                 jobs.push(Job {
                     task: ti,
-                    algo,
+                    variant: vi,
                     instance: i,
                     seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
                 });
             }
         }
     }
-    // Longest first, so the queue ends with short jobs on both cores.
-    let cost = |j: &Job| TASKS[j.task].steps_at(scale) * if j.algo.is_noisy() { 2 } else { 1 };
+    // Longest first, so the queue ends with short jobs on every core.
+    let cost = |j: &Job| {
+        TASKS[j.task].steps_at(scale)
+            * if VARIANTS[j.variant].algo.is_noisy() {
+                2
+            } else {
+                1
+            }
+    };
     jobs.sort_by_key(|j| std::cmp::Reverse(cost(j)));
+
+    let random: Vec<Vec<f64>> = TASKS
+        .iter()
+        .map(|t| random_policy_returns(t.env_id, claims::RANDOM_EPISODES, opts.seed ^ 0xa11d))
+        .collect::<Result<_>>()?;
 
     let pb = progress_bar(jobs.len() as u64, "rl-noisy");
     let finished = AtomicUsize::new(0);
     let ids: Vec<u64> = (0..jobs.len() as u64).collect();
-    let outs = {
-        run_seeds(&ids, |id| {
-            let job = &jobs[id as usize];
-            let task = &TASKS[job.task];
-            let mut cfg = Config::paper(job.algo, task.env_id)?;
-            cfg.total_steps = task.steps_at(scale);
-            cfg.log_interval = (cfg.total_steps / 50).max(1);
-            let (agent, log) = train(&cfg, job.seed, &opts.device)?;
-            let returns = evaluate_agent(&agent, task.env_id, rounds, job.seed ^ 0x5eed_e7a1)?;
-            pb.inc(1);
-            let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::info!(
-                task = task.label,
-                algo = job.algo.label(),
-                instance = job.instance,
-                eval_mean = returns.iter().sum::<f64>() / returns.len().max(1) as f64,
-                train_s = log.seconds,
-                "run {n}/{} done",
-                jobs.len()
-            );
-            Ok(JobOut { returns, log })
-        })?
-    };
+    let outs = run_seeds(&ids, |id| {
+        let job = &jobs[id as usize];
+        let task = &TASKS[job.task];
+        let variant = &VARIANTS[job.variant];
+        let cfg = variant_config(variant, task, scale)?;
+        let (agent, log) = train(&cfg, job.seed, &opts.device)?;
+        let t0 = std::time::Instant::now();
+        let eval_seed = job.seed ^ 0x5eed_e7a1;
+        let off = evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::Off)?;
+        let on = if variant.algo.is_noisy() {
+            evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::On)?
+        } else {
+            // DQN has no noise: its evaluation policy is the same in both settings.
+            off.clone()
+        };
+        let eval_seconds = t0.elapsed().as_secs_f64();
+        pb.inc(1);
+        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+        let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        tracing::info!(
+            task = task.label,
+            variant = variant.label,
+            instance = job.instance,
+            eval_on = avg(&on),
+            eval_off = avg(&off),
+            train_s = log.seconds,
+            steps_per_s = log.steps_per_second(),
+            updates_per_s = log.updates_per_second(),
+            "run {n}/{} done",
+            jobs.len()
+        );
+        Ok(JobOut {
+            off,
+            on,
+            log,
+            eval_seconds,
+        })
+    })?;
     pb.finish_and_clear();
 
-    // Gather per (task, algo), instances in order.
+    // Gather per (task, variant), instances in order.
     let mut by_cell: Vec<Vec<Vec<(usize, JobOut)>>> = (0..TASKS.len())
-        .map(|_| (0..3).map(|_| Vec::new()).collect())
+        .map(|_| (0..VARIANTS.len()).map(|_| Vec::new()).collect())
         .collect();
     for (job, out) in jobs.iter().zip(outs) {
-        let ai = Algo::ALL.iter().position(|a| *a == job.algo).unwrap_or(0);
-        by_cell[job.task][ai].push((job.instance, out));
+        by_cell[job.task][job.variant].push((job.instance, out));
     }
     for cell in by_cell.iter_mut().flatten() {
         cell.sort_by_key(|(i, _)| *i);
     }
-    let mut scores: Vec<Vec<ProtocolScore>> = Vec::new();
-    for cells in &by_cell {
-        let mut row = Vec::new();
-        for cell in cells {
-            let per: Vec<Vec<f64>> = cell.iter().map(|(_, o)| o.returns.clone()).collect();
-            row.push(protocol_score(&per)?);
+    let score = |ti: usize, vi: usize, noise: EvalNoise| -> Result<ProtocolScore> {
+        let per: Vec<Vec<f64>> = by_cell[ti][vi]
+            .iter()
+            .map(|(_, o)| o.returns(noise).to_vec())
+            .collect();
+        protocol_score(&per)
+    };
+    let mut scores: [Vec<Vec<ProtocolScore>>; 2] = [Vec::new(), Vec::new()];
+    for (k, noise) in [EvalNoise::On, EvalNoise::Off].into_iter().enumerate() {
+        for ti in 0..TASKS.len() {
+            scores[k].push(
+                (0..VARIANTS.len())
+                    .map(|vi| score(ti, vi, noise))
+                    .collect::<Result<_>>()?,
+            );
         }
-        scores.push(row);
     }
+    let on = &scores[0];
+    let random_mean: Vec<f64> = random
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64)
+        .collect();
 
     let budget_text = TASKS
         .iter()
@@ -199,199 +325,241 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         format!(
             "Gymnasium-exact classic-control environments from candor-rl (the 200-step \
              CartPole-v0, MountainCar-v0, Acrobot-v1). Budget per instance: {budget_text}. \
-             {instances} instances × {rounds} evaluation rounds per cell (paper: 5 × 64). \
-             Pong not run."
+             {instances} instances × {rounds} evaluation rounds per cell (paper: 5 × 64), \
+             each instance evaluated with the noise on (the claims' setting) and with μ only. \
+             Random-policy baseline: {} episodes per task. Pong not run.",
+            claims::RANDOM_EPISODES
         ),
     );
 
-    // Table 3.
+    // Table 3, twice: noise on (the claims' setting) and μ only.
     let cols = ["DQN", "NoisyNet-DQN", "NROWAN-DQN"];
-    let mut t3 = Table::new(
-        "Table 3: mean ± std of the evaluation return (instances × rounds)",
-        &cols,
-    );
     let ms = |m: f64, s: f64| Cell::MeanStd { mean: m, std: s };
-    for (ti, task) in TASKS.iter().enumerate() {
-        if ti == 1 {
-            t3.row("Pong", vec![Cell::Text("not run (see note)".into()); 3]);
-        }
-        t3.row(
-            task.label,
-            scores[ti].iter().map(|s| ms(s.mean, s.std)).collect(),
-        );
-    }
-    for (ti, task) in TASKS.iter().enumerate() {
-        if ti == 1 {
-            t3.paper_row("Pong", PONG_PAPER.iter().map(|&(m, s)| ms(m, s)).collect());
-        }
-        t3.paper_row(
-            task.label,
-            task.paper.iter().map(|&(m, s)| ms(m, s)).collect(),
-        );
-    }
-    report.tables.push(t3.with_note(format!(
+    let settings_note = format!(
         "Budget per instance: {budget_text}; the paper states 30,000 steps for CartPole only. \
          {instances} instances × {rounds} rounds (paper 5 × 64). Score = mean of the instance \
          means; ± = mean over instances of each instance's sample std over its rounds (the \
          card's reading of \"computed in a similar way\"; the spread of the instance means is \
-         in the next table). Evaluation: NoisyNet-/NROWAN-DQN act greedily on μ (noise off), \
-         DQN ε-greedy with ε = 0.05. Settings: paper Tables 1–2 (batch 32, γ 0.99, replay \
-         10k, learning starts 32, target copy every 1000 steps, σ₀ 0.4, k_final 4, lr 1e-4 \
-         CartPole / 1e-3 MountainCar and Acrobot); R_inf/R_sup (unpublished) from the \
-         third-party reproduction: CartPole [0, 200], MountainCar [−200, −90], Acrobot \
-         [−500, −60]. DQN's ε decays 1.0 → 0.1 over 1M steps (Mnih et al. literally, so ε \
-         stays ≈ 1 during training). NoisyNet-DQN uses k ≡ 0 (the paper's unspecified \
-         noise-decay schedule for it is not reproduced). Deviation: Adam (no weight decay) \
-         on the TD loss, the k·D term applied as a plain gradient step on the output σ \
-         (with Adam on the whole loss the constant-sign D gradient is normalised away and σ \
-         moves by ≈ lr per update whatever k is; see the paper card). Pong not run: \
-         {PONG_REASON}."
-    )));
+         in the details table). DQN is evaluated ε-greedy with ε = 0.05 in both settings. \
+         Settings: paper Tables 1–2 (batch 32, γ 0.99, replay 10k, learning starts 32, \
+         target copy every 1000 steps, σ₀ 0.4, k_final 4, lr 1e-4 CartPole / 1e-3 \
+         MountainCar and Acrobot); R_inf/R_sup (unpublished) from the third-party \
+         reproduction: CartPole [0, 200], MountainCar [−200, −90], Acrobot [−500, −60]. \
+         DQN's ε (unpublished) follows CleanRL's dqn.py: 1 → 0.05 over the first half of \
+         the run (the reproduction's 1 → 0.1 over 1M steps would keep ε ≈ 1 for a whole \
+         30k-step run). NoisyNet-DQN uses k ≡ 0 (the paper's unspecified noise-decay \
+         schedule for it is not reproduced). Deviation: Adam (no weight decay) on the TD \
+         loss, the k·D term applied as a plain gradient step on the output σ (with Adam on \
+         the whole loss the constant-sign D gradient is normalised away and σ moves by ≈ \
+         lr per update whatever k is; see the paper card and the ablation table). Pong not \
+         run: {PONG_REASON}."
+    );
+    for (k, noise) in [EvalNoise::On, EvalNoise::Off].into_iter().enumerate() {
+        let name = match noise {
+            EvalNoise::On => {
+                "Table 3: mean ± std of the evaluation return, noise on at evaluation (the \
+                 claims' setting)"
+            }
+            EvalNoise::Off => "Table 3 with μ-only evaluation (noise off; not tested)",
+        };
+        let mut t3 = Table::new(name, &cols);
+        for (ti, task) in TASKS.iter().enumerate() {
+            if ti == 1 {
+                t3.row("Pong", vec![Cell::Text("not run (see note)".into()); 3]);
+            }
+            t3.row(
+                task.label,
+                scores[k][ti][..3]
+                    .iter()
+                    .map(|s| ms(s.mean, s.std))
+                    .collect(),
+            );
+        }
+        for (ti, task) in TASKS.iter().enumerate() {
+            if ti == 1 {
+                t3.paper_row("Pong", PONG_PAPER.iter().map(|&(m, s)| ms(m, s)).collect());
+            }
+            t3.paper_row(
+                task.label,
+                task.paper.iter().map(|&(m, s)| ms(m, s)).collect(),
+            );
+        }
+        let note = match noise {
+            EvalNoise::On => format!(
+                "Evaluation: NoisyNet-/NROWAN-DQN act greedily on Q-values with a fresh noise \
+                 sample every step, as in training (the paper's setting as its argument \
+                 implies; it does not state it). {settings_note}"
+            ),
+            EvalNoise::Off => "Evaluation: NoisyNet-/NROWAN-DQN act greedily on μ (noise off; \
+                               the third-party reproduction's choice). Same agents and \
+                               settings as the table above."
+                .to_string(),
+        };
+        report.tables.push(t3.with_note(note));
+    }
 
-    // Spread and noise diagnostics.
+    // The ablation: NROWAN-DQN's optimiser.
+    let mut t_abl = Table::new(
+        "Ablation: NROWAN-DQN's optimiser (mean ± std as Table 3)",
+        &TASKS.map(|t| t.label),
+    );
+    for vi in [NROWAN, 3] {
+        for (k, noise) in [EvalNoise::On, EvalNoise::Off].into_iter().enumerate() {
+            let name = if vi == NROWAN {
+                "NROWAN-DQN (adam-sgd-d, default)"
+            } else {
+                VARIANTS[vi].label
+            };
+            t_abl.row(
+                format!("{name}, {}", noise.label()),
+                (0..TASKS.len())
+                    .map(|ti| ms(scores[k][ti][vi].mean, scores[k][ti][vi].std))
+                    .collect(),
+            );
+        }
+    }
+    report.tables.push(t_abl.with_note(
+        "adam-sgd-d (our default): Adam on the TD loss, the k·D term as a plain gradient \
+         step on the output σ. adam: Adam on TD + k·D (the third-party reproduction's \
+         choice), under which σ moves by ≈ lr per update whatever k is. Same seeds, \
+         budgets and evaluation as Table 3; the final |σ_out| of both is in the details \
+         table.",
+    ));
+
+    // Per-cell details: instance spread, the random gate, noise and speed.
     let mut t_diag = Table::new(
-        "Per-cell details: instance spread and output-layer noise",
+        "Per-cell details: instance means, the random-policy gate, output noise and speed",
         &[
-            "env steps",
-            "instance means",
+            "instance means (noise on)",
+            "mean [90% t interval]",
             "std of instance means",
+            "p vs random",
             "final mean |σ_out|",
             "train s / instance",
+            "env steps/s",
+            "updates/s",
         ],
     );
     for (ti, task) in TASKS.iter().enumerate() {
-        for (ai, algo) in Algo::ALL.iter().enumerate() {
-            let cell = &by_cell[ti][ai];
-            let s = &scores[ti][ai];
-            let means = s
-                .instances
+        for (vi, variant) in VARIANTS.iter().enumerate() {
+            let cell = &by_cell[ti][vi];
+            let s = &on[ti][vi];
+            let means: Vec<f64> = s.instances.iter().map(|i| i.mean).collect();
+            let gate = beats_random(&means, random_mean[ti]).map(|j| j.test.p);
+            let logs: Vec<&TrainLog> = cell.iter().map(|(_, o)| &o.log).collect();
+            let sig: Vec<f64> = logs
                 .iter()
-                .map(|i| format!("{:.1}", i.mean))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sig: Vec<f64> = cell
-                .iter()
-                .filter_map(|(_, o)| o.log.points.last().and_then(|p| p.sigma_out))
+                .filter_map(|l| l.points.last().and_then(|p| p.sigma_out))
                 .collect();
-            let secs =
-                cell.iter().map(|(_, o)| o.log.seconds).sum::<f64>() / cell.len().max(1) as f64;
+            let avg = |f: &dyn Fn(&TrainLog) -> f64| {
+                logs.iter().map(|l| f(l)).sum::<f64>() / logs.len().max(1) as f64
+            };
             t_diag.row(
-                format!("{} / {}", task.label, algo.label()),
+                format!("{} / {}", task.label, variant.label),
                 vec![
-                    Cell::Text(fmt_steps(task.steps_at(scale))),
-                    Cell::Text(means),
+                    Cell::Text(
+                        means
+                            .iter()
+                            .map(|m| format!("{m:.1}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    Cell::Text(mean_interval_text(&means)),
                     Cell::Num(s.std_of_means),
+                    gate.map_or(Cell::Null, Cell::Num),
                     if sig.is_empty() {
                         Cell::Null
                     } else {
                         Cell::Num(sig.iter().sum::<f64>() / sig.len() as f64)
                     },
-                    Cell::Num(secs),
+                    Cell::Num(avg(&|l| l.seconds)),
+                    Cell::Num(avg(&|l| l.steps_per_second())),
+                    Cell::Num(avg(&|l| l.updates_per_second())),
                 ],
             );
         }
     }
     let sigma_init = 0.4 / 128f64.sqrt();
+    let eval_s: f64 = by_cell
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|(_, o)| o.eval_seconds)
+        .sum();
+    let random_text = TASKS
+        .iter()
+        .zip(&random_mean)
+        .map(|(t, m)| format!("{} {m:.2}", t.label))
+        .collect::<Vec<_>>()
+        .join(", ");
     report.tables.push(t_diag.with_note(format!(
-        "Instance means in instance order (same seeds for every algorithm). |σ_out| = D of eq. \
-         8 (mean |σ| of the output layer), initially σ₀/√128 = {sigma_init:.4}. Training \
-         seconds are wall-clock per instance with {} runs in parallel.",
+        "Instance means in instance order (same seeds for every agent), noise on at \
+         evaluation. p vs random: one-sided one-sample t of the instance means against the \
+         random policy's mean ({random_text}; {} episodes each), the gate every claim \
+         needs at α = 0.05. |σ_out| = D of eq. 8 (mean |σ| of the output layer), initially \
+         σ₀/√128 = {sigma_init:.4}. Speed: wall-clock with {} runs in parallel on a shared \
+         machine; env steps/s counts the whole training loop (acting, env, update), \
+         updates/s only the time inside the updates (replay sampling, forward, backward, \
+         optimiser). Evaluation took {eval_s:.0} s in total over all instances.",
+        claims::RANDOM_EPISODES,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     )));
 
-    // Claims.
-    let (cp_noisy, cp_nrowan) = (&scores[0][1], &scores[0][2]);
-    let ac = (&scores[2][1], &scores[2][2]);
-    let budget = |ti: usize| format!("{} steps", fmt_steps(TASKS[ti].steps_at(scale)));
-    let reason = "needs the instance-mean tests with the learned-vs-random precondition (issue 10)";
-    let mut fam = ClaimFamily::new(0.05);
-    fam.not_judged(
-        "nr.cartpole-mean",
-        "On CartPole, NROWAN-DQN's mean score is at least NoisyNet-DQN's (paper: 187.04 vs 164.96)",
-        &format!(
-            "NROWAN {:.2} vs NoisyNet {:.2} ({}, {instances} × {rounds})",
-            cp_nrowan.mean,
-            cp_noisy.mean,
-            budget(0)
-        ),
-        reason,
-    );
-    fam.not_judged(
-        "nr.cartpole-std",
-        "On CartPole, NROWAN-DQN's std is smaller than NoisyNet-DQN's (paper: 13.99 vs 31.56)",
-        &format!(
-            "mean per-instance std: NROWAN {:.2} vs NoisyNet {:.2}; std of instance means {:.2} vs {:.2}",
-            cp_nrowan.std, cp_noisy.std, cp_nrowan.std_of_means, cp_noisy.std_of_means
-        ),
-        reason,
-    );
-    fam.not_judged(
-        "nr.acrobot",
-        "On Acrobot, NROWAN-DQN's mean score is at least NoisyNet-DQN's (paper: −84.41 vs −86.57)",
-        &format!(
-            "NROWAN {:.2} vs NoisyNet {:.2} ({}; the paper's budget is unpublished)",
-            ac.1.mean,
-            ac.0.mean,
-            budget(2),
-        ),
-        reason,
-    );
-    // A threshold on the mean of the trained instances' means (the independent unit):
-    // one-sample t.
-    let level: Vec<f64> = cp_nrowan.instances.iter().map(|i| i.mean).collect();
-    let evidence = format!(
-        "NROWAN {:.2} ± {:.2} ({}; instance means {})",
-        cp_nrowan.mean,
-        cp_nrowan.std,
-        budget(0),
-        level
-            .iter()
-            .map(|v| format!("{v:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let statement = "NROWAN-DQN reaches a CartPole mean of at least 170 (paper: 187.04 ± 13.99)";
-    match t_mean(&level, "trained instances") {
-        Ok(t) => fam.claim(
-            "nr.cartpole-level",
-            statement,
-            &evidence,
-            Judgement::at_least(&t, 170.0, 0.05)?,
-        ),
-        Err(e) => fam.not_judged("nr.cartpole-level", statement, &evidence, &e.to_string()),
+    // Claims (see crate::claims).
+    let task_scores = |ti: usize| -> TaskScores {
+        let s = &scores[if CLAIM_EVAL == EvalNoise::On { 0 } else { 1 }][ti];
+        let means = |vi: usize| s[vi].instances.iter().map(|i| i.mean).collect::<Vec<_>>();
+        TaskScores {
+            label: TASKS[ti].label.into(),
+            budget: format!("{} steps", fmt_steps(TASKS[ti].steps_at(scale))),
+            random_mean: random_mean[ti],
+            noisy: means(NOISY),
+            nrowan: means(NROWAN),
+            round_std: (s[NOISY].std, s[NROWAN].std),
+        }
     };
-    report.claims = fam.try_finish()?;
+    report.claims = claims::judge(&task_scores(0), &task_scores(2))?;
 
-    // Learning curves and σ_out.
+    // Learning curves (mean ± 90% t band over instances) and σ_out.
     let points = scale.pick(10, 50, 100);
     let mut sigma_series = Vec::new();
     for (ti, task) in TASKS.iter().enumerate() {
         let total = task.steps_at(scale);
-        let mut series = Vec::new();
-        for (ai, algo) in Algo::ALL.iter().enumerate() {
-            let logs: Vec<&TrainLog> = by_cell[ti][ai].iter().map(|(_, o)| &o.log).collect();
-            let curve = learning_curve(&logs, total, points, 10);
-            if !curve.is_empty() {
-                series.push(Series::new(algo.label(), curve));
+        let xs = curve_steps(total, points);
+        let mut bands = Vec::new();
+        for (vi, variant) in VARIANTS.iter().enumerate() {
+            let logs: Vec<&TrainLog> = by_cell[ti][vi].iter().map(|(_, o)| &o.log).collect();
+            let runs: Vec<Vec<f64>> = logs.iter().map(|l| instance_curve(l, &xs, 10)).collect();
+            let band = Band::mean_t_interval(variant.label, &xs, &runs, 0.90)?;
+            if !band.points.is_empty() {
+                bands.push(band);
             }
-            if algo.is_noisy() {
+            if variant.algo.is_noisy() && vi != 3 {
                 let sc = sigma_curve(&logs);
                 if !sc.is_empty() {
-                    sigma_series.push(Series::new(format!("{} {}", task.label, algo.label()), sc));
+                    sigma_series.push(Series::new(format!("{} {}", task.label, variant.label), sc));
                 }
             }
         }
-        if !series.is_empty() {
+        if !bands.is_empty() {
+            // The random policy's mean return, the level every agent must beat.
+            bands.push(Band {
+                name: format!("random policy ({:.0})", random_mean[ti]),
+                points: xs
+                    .iter()
+                    .map(|&x| (x, random_mean[ti], random_mean[ti], random_mean[ti]))
+                    .collect(),
+            });
             let file = format!("learning_{}.png", task.label.to_ascii_lowercase());
-            line_plot(
+            band_plot(
                 opts.out_dir.join(&file),
                 &format!(
-                    "{}: mean return of the last 10 training episodes ({instances} instances)",
+                    "{}: last-10-episode return, mean ± 90% t band, {instances} instances",
                     task.env_id
                 ),
                 "env steps",
                 "episode return",
-                &series,
+                &bands,
             )?;
             report.plots.push(file);
         }
@@ -400,7 +568,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         let file = "sigma_out.png".to_string();
         line_plot(
             opts.out_dir.join(&file),
-            "Mean |σ| of the output layer (D, eq. 8) during training",
+            "Mean |σ| of the output layer (D, eq. 8) during training, mean over instances",
             "env steps",
             "mean |σ_out|",
             &sigma_series,
@@ -431,5 +599,27 @@ mod tests {
         assert_eq!(fmt_steps(30_000), "30,000");
         assert_eq!(fmt_steps(600), "600");
         assert_eq!(fmt_steps(1_200_000), "1,200,000");
+    }
+
+    #[test]
+    fn random_policy_scores_as_gymnasium() {
+        // Gymnasium's uniformly random CartPole policy scores ≈ 22 per episode.
+        let r = random_policy_returns("CartPole-v0", 200, 3).unwrap();
+        let m = r.iter().sum::<f64>() / r.len() as f64;
+        assert!((18.0..27.0).contains(&m), "{m}");
+        assert!(random_policy_returns("Pendulum-v1", 2, 0).is_err());
+    }
+
+    #[test]
+    fn variants_configure_their_optimiser() {
+        let c = variant_config(&VARIANTS[3], &TASKS[2], Scale::Quick).unwrap();
+        assert_eq!(
+            (c.algo, c.optimizer.kind),
+            (Algo::Nrowan, OptimizerKind::Adam)
+        );
+        assert_eq!(c.optimizer.lr, 1e-3);
+        assert_eq!(c.total_steps, TASKS[2].steps_at(Scale::Quick));
+        assert_eq!(VARIANTS[NOISY].algo, Algo::NoisyNet);
+        assert_eq!(VARIANTS[NROWAN].algo, Algo::Nrowan);
     }
 }

@@ -1,4 +1,13 @@
 //! The training loop (the paper's Algorithm 1, one update per env step).
+//!
+//! Training runs on a one-thread rayon pool that [`train_with`] builds for itself
+//! (unless it already runs on one): a 128-wide network on a batch of 32 is made of tiny
+//! matmuls, where splitting work across threads only costs, and the pool keeps any
+//! rayon parallelism on the calling core. candor-core's kernels (the layers'
+//! `candor_core::ops::linear`) take their thread count from this pool; candle's own
+//! matmuls, where some remain, still ask the process environment. For several
+//! runs at once, call [`train`] from several threads (one per core), as
+//! [`crate::reproduce`] does.
 
 use std::time::Instant;
 
@@ -47,9 +56,23 @@ pub struct TrainLog {
     pub updates: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
+    /// Wall-clock seconds spent in the updates (replay sampling, forward, backward and
+    /// the optimiser step); the rest is acting, env steps and logging.
+    #[serde(default)]
+    pub update_seconds: f64,
 }
 
 impl TrainLog {
+    /// Env steps per wall-clock second of the whole run.
+    pub fn steps_per_second(&self) -> f64 {
+        self.steps as f64 / self.seconds.max(1e-12)
+    }
+
+    /// Updates per wall-clock second spent updating.
+    pub fn updates_per_second(&self) -> f64 {
+        self.updates as f64 / self.update_seconds.max(1e-12)
+    }
+
     /// Mean return of the last `n` finished episodes (`None` if there are none).
     pub fn recent_mean_return(&self, n: usize) -> Option<f64> {
         let k = self.episodes.len().min(n);
@@ -78,13 +101,33 @@ pub fn train(cfg: &Config, seed: u64, device: &Device) -> Result<(Agent, TrainLo
 }
 
 /// [`train`] with a callback `on_episode(episode, log_so_far)` after each episode.
+///
+/// The loop runs on a one-thread rayon pool built here, unless the calling thread
+/// already belongs to a one-thread pool (see the module docs).
 pub fn train_with(
+    cfg: &Config,
+    seed: u64,
+    device: &Device,
+    on_episode: impl FnMut(&Episode, &TrainLog) + Send,
+) -> Result<(Agent, TrainLog)> {
+    cfg.validate()?;
+    if rayon::current_thread_index().is_some() && rayon::current_num_threads() == 1 {
+        return train_loop(cfg, seed, device, on_episode);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "candor-rl-noisy-train".into())
+        .build()
+        .map_err(|e| Error::invalid(format!("train: cannot build a thread pool: {e}")))?;
+    pool.install(|| train_loop(cfg, seed, device, on_episode))
+}
+
+fn train_loop(
     cfg: &Config,
     seed: u64,
     device: &Device,
     mut on_episode: impl FnMut(&Episode, &TrainLog),
 ) -> Result<(Agent, TrainLog)> {
-    cfg.validate()?;
     let t0 = Instant::now();
     let mut env = make(&cfg.env_id)?;
     let n_actions = env.action_space().n().ok_or_else(|| {
@@ -111,8 +154,10 @@ pub fn train_with(
         ep_len += 1;
         let k = agent.k_weight(r_plus);
         if t >= cfg.learning_starts && buffer.len() >= cfg.batch_size {
+            let u0 = Instant::now();
             let batch = buffer.sample(cfg.batch_size, &mut replay_rng, device)?;
             let stats = agent.update(&batch, k)?;
+            log.update_seconds += u0.elapsed().as_secs_f64();
             td_sum += f64::from(stats.td_loss);
             k_sum += stats.k;
             n_upd += 1;

@@ -19,11 +19,28 @@ fn smoke_reproduction_writes_table_claims_and_plots() {
         ]
     );
     assert!(!report.proxy);
-    let t3 = &report.tables[0];
-    let labels: Vec<&str> = t3.rows.iter().map(|r| r.label.as_str()).collect();
-    assert_eq!(labels, ["CartPole", "Pong", "MountainCar", "Acrobot"]);
-    assert_eq!(t3.paper.as_ref().unwrap().len(), 4);
-    assert!(t3.to_markdown(2).contains("187.04 ± 13.99"));
+    // Table 3 with the noise on (the claims'), then with μ only, the ablation, details.
+    assert_eq!(report.tables.len(), 4);
+    for t3 in &report.tables[..2] {
+        let labels: Vec<&str> = t3.rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["CartPole", "Pong", "MountainCar", "Acrobot"]);
+        assert_eq!(t3.paper.as_ref().unwrap().len(), 4);
+        assert!(t3.to_markdown(2).contains("187.04 ± 13.99"));
+    }
+    assert!(report.tables[0].name.contains("noise on"));
+    assert!(report.tables[1].name.contains("μ-only"));
+    let ablation: Vec<&str> = report.tables[2]
+        .rows
+        .iter()
+        .map(|r| r.label.as_str())
+        .collect();
+    assert_eq!(ablation.len(), 4);
+    assert!(ablation[2].contains("(adam)"), "{ablation:?}");
+    // 3 tasks × 4 agents, with the speed measured.
+    assert_eq!(report.tables[3].rows.len(), 12);
+    for c in &report.claims {
+        assert!(c.evidence.contains("evaluation noise on"), "{}", c.evidence);
+    }
     for p in &report.plots {
         assert!(dir.path().join(p).exists(), "{p} missing");
     }

@@ -18,8 +18,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use candor_rl::{Action, Env, Registry, Space};
+use anyhow::{Context, Result};
+use candor_rl::rollout::{parse_actions, parse_state};
+use candor_rl::{Env, Registry};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -53,39 +54,6 @@ struct StepLine<'a> {
     state: Option<Vec<f64>>,
 }
 
-fn parse_floats<T: std::str::FromStr>(text: &str) -> std::result::Result<Vec<T>, String>
-where
-    T::Err: std::fmt::Display,
-{
-    text.split(',')
-        .map(|s| {
-            let s = s.trim();
-            s.parse::<T>().map_err(|e| format!("'{s}': {e}"))
-        })
-        .collect()
-}
-
-/// Parse one non-blank line of the actions file for `space`.
-fn parse_action(line: &str, space: &Space) -> std::result::Result<Action, String> {
-    match space {
-        Space::Discrete(n) => line
-            .trim()
-            .parse::<usize>()
-            .map(Action::Discrete)
-            .map_err(|e| {
-                format!(
-                    "expected an action index in 0..{n}, got '{}': {e}",
-                    line.trim()
-                )
-            }),
-        Space::Box { .. } => {
-            let v = parse_floats::<f32>(line)
-                .map_err(|e| format!("expected comma-separated floats: {e}"))?;
-            Ok(Action::Continuous(v))
-        }
-    }
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let mut env = Registry::default()
@@ -93,7 +61,7 @@ fn main() -> Result<()> {
         .with_context(|| format!("--env {}", args.env))?;
     match &args.state {
         Some(s) => {
-            let state = parse_floats::<f64>(s).map_err(|e| anyhow::anyhow!("--state: {e}"))?;
+            let state = parse_state(s).context("--state")?;
             env.set_state(&state).context("--state")?;
         }
         None => {
@@ -108,16 +76,8 @@ fn main() -> Result<()> {
         std::fs::read_to_string(&args.actions).with_context(|| format!("reading {name}"))?
     };
     // Parse every line before stepping, so a typo late in the file prints nothing.
-    let mut actions = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_action(line, env.action_space()) {
-            Ok(a) => actions.push((i + 1, a)),
-            Err(e) => bail!("{name} line {}: {e}", i + 1),
-        }
-    }
+    let actions =
+        parse_actions(&text, env.action_space()).with_context(|| format!("reading {name}"))?;
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -97,6 +97,7 @@ pub mod envs;
 pub mod eval;
 pub mod noise;
 pub mod offpolicy;
+pub mod rollout;
 pub mod space;
 
 pub use action::{clip_unit, ActionScaler};

@@ -323,6 +323,10 @@ pub struct TrainConfig {
     pub clip_container: bool,
     /// Seed of initialisation and batching.
     pub seed: u64,
+    /// Step budget; `None` = `epochs` passes over the training split (the official
+    /// schedule). With a budget an epoch is still one pass, and the schedulers step
+    /// at each epoch's end.
+    pub steps: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -338,6 +342,7 @@ impl Default for TrainConfig {
             patience_r: 8,
             clip_container: false,
             seed: 0,
+            steps: None,
         }
     }
 }
@@ -414,6 +419,13 @@ pub struct SurrogateConfig {
     pub decay_epochs: usize,
     /// Seed of initialisation and batching.
     pub seed: u64,
+    /// Levels of the U-Net surrogate (8, `unet_256`; the image side must be divisible
+    /// by 2^levels).
+    pub unet_downs: usize,
+    /// Step budget; `None` = (`epochs` + `decay_epochs`) passes. With a budget the
+    /// learning rate is constant for the first `epochs/(epochs+decay_epochs)` of the
+    /// steps and decays linearly to zero over the rest.
+    pub steps: Option<usize>,
 }
 
 impl Default for SurrogateConfig {
@@ -432,6 +444,8 @@ impl Default for SurrogateConfig {
             epochs: 150,
             decay_epochs: 150,
             seed: 0,
+            unet_downs: 8,
+            steps: None,
         }
     }
 }
@@ -448,6 +462,10 @@ pub struct AdversarialConfig {
     pub patience: usize,
     /// Epochs (the code's default, 200).
     pub epochs: usize,
+    /// Step budget; `None` = `epochs` passes over the training split.
+    pub steps: Option<usize>,
+    /// Batch size (the initial stage's).
+    pub batch_size: usize,
 }
 
 impl Default for AdversarialConfig {
@@ -457,6 +475,8 @@ impl Default for AdversarialConfig {
             beta1: 0.5,
             patience: 8,
             epochs: 200,
+            steps: None,
+            batch_size: 16,
         }
     }
 }
@@ -571,10 +591,12 @@ impl Config {
                 batch_size: 4,
                 epochs: 2,
                 decay_epochs: 0,
+                unet_downs: 3,
                 ..SurrogateConfig::default()
             },
             adversarial: AdversarialConfig {
                 epochs: 2,
+                batch_size: 4,
                 ..AdversarialConfig::default()
             },
             traditional: TraditionalConfig {
@@ -619,6 +641,8 @@ impl Config {
             ("train.batch_size", self.train.batch_size),
             ("surrogate.ngf", self.surrogate.ngf),
             ("surrogate.batch_size", self.surrogate.batch_size),
+            ("surrogate.unet_downs", self.surrogate.unet_downs),
+            ("adversarial.batch_size", self.adversarial.batch_size),
             ("traditional.bits", self.traditional.bits),
         ] {
             if v == 0 {
@@ -656,6 +680,12 @@ impl Config {
             return bad(format!(
                 "train.batch_size must be even (the consistency term compares the two halves), got {}",
                 self.train.batch_size
+            ));
+        }
+        if !self.adversarial.batch_size.is_multiple_of(2) {
+            return bad(format!(
+                "adversarial.batch_size must be even (consistency term), got {}",
+                self.adversarial.batch_size
             ));
         }
         let s = &self.split;

@@ -21,10 +21,15 @@
 //! | [`data`] | the synthetic tasks "SynthDebone", "SynthDerain" and denoise (grey or RGB, any size, byte-identical per seed); a loader for real pairs (`A/` + `B/` folders, or the official aligned `[A \| B]` images); the procedural watermark δ, blank δ0 and bit message; splits by source image |
 //! | [`traditional`] | keyed additive spread-spectrum bits in the spatial domain, blind extraction by correlation, amplitude matched to a target PSNR by bisection |
 //! | [`eval`] | PSNR/SSIM; the projection decision score, zero-mean and uncentred NC, binarised BER, 1 − BER for bits; threshold calibration at a target false-positive rate (conformal order statistic); success and false-positive rates with Wilson intervals |
+//! | [`model`] | the networks on candor-core's layers: H ([`model::Unet`], sigmoid output), R ([`model::Extractor`], dilated residual), D ([`model::Discriminator`], patch map), the attacker's [`model::Surrogate`] (CNet-like, ResNet-6/9/16, U-Net) and the fixed [`model::RandomFeatures`] of the perceptual loss |
+//! | [`train`] | [`train::DeepScheme`]: the initial stage (the code's ×1e4 losses in f32, a NaN guard, Adam β1 0.5, ReduceLROnPlateau), the adversarial stage (R only), embedding/extraction of image lists, atomic safetensors checkpoints; [`train::train_surrogate`] |
+//! | [`reproduce`] | `cargo xtask reproduce --paper watermark`: the surrogate table, fidelity, the bit scheme at matched PSNR, figures and the four claims |
 //!
-//! The deep scheme (H, R, D, their joint training, the surrogate attack and the
-//! adversarial stage) is configured in [`config`] and built on candor-core's layers in
-//! a following step; the reproduction and CLIs come with it.
+//! CLIs: `examples/embed.rs` (`--model-output B.png --watermark logo.png --weights
+//! H.safetensors --out Bw.png`) and `examples/extract.rs` (`--image X.png --weights
+//! R.safetensors [--reference logo.png]`, JSON with the projection, NC, BER and
+//! decision), on the weights, `config.json` and `decision.json` that the reproduction
+//! writes to `<out>/watermark/weights/`.
 //!
 //! ## Choices
 //!
@@ -43,6 +48,18 @@
 //!   rate (0.1 %), and rates are measured on held-out images.
 //! * **Traditional scheme.** No code is released; the card's spread-spectrum proxy is
 //!   implemented, with its amplitude set to match the deep scheme's PSNR.
+//! * **Perceptual loss.** The surrogates' "perceptual" content loss (VGG19 features in
+//!   the code) uses a fixed random-weight conv net ([`model::RandomFeatures`]):
+//!   ImageNet weights are not available offline; every table says so.
+//! * **Surrogate details.** Zero padding instead of reflection padding; the adversary
+//!   of the adv. variants is the watermark's D (vanilla GAN loss on its patch logits)
+//!   instead of DeblurGAN's PatchGAN; CNet (absent from the code) is a plain 6-layer
+//!   CNN. WGAN-GP is not implemented (an error if selected; `train.py` forces vanilla).
+//! * **Adversarial stage.** R is fine-tuned on B′ → δ, the outputs of one held-out L2
+//!   surrogate (ResNet-6) → δ, and clean A, clean B and one clean-trained surrogate's
+//!   outputs → δ0; the official code fine-tunes on a single surrogate set. Both
+//!   surrogates are excluded from every claim. Its scheduler steps on the epoch's mean
+//!   training loss (no validation split of surrogate outputs).
 //! * **Data.** Chest X-ray and rain datasets have their own licences; the synthetic
 //!   proxies are procedural (no natural-image statistics), so results on them are a
 //!   mechanism replication, not the paper's numbers.
@@ -94,7 +111,10 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod image;
+pub mod model;
+pub mod reproduce;
 pub mod traditional;
+pub mod train;
 
 pub use candor_core::{Error, Result};
 pub use config::Config;

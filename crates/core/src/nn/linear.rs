@@ -1,7 +1,7 @@
 //! `torch.nn.Linear`: `y = x·Wᵀ + b` over the last dimension, with the weight `(out, in)`
 //! as PyTorch stores it.
 //!
-//! The product runs through [`ops::linear`], which adds the bias and an optional
+//! The product runs through [`ops::linear()`], which adds the bias and an optional
 //! activation ([`Linear::forward_act`]) in the same pass and, backward, computes only the
 //! gradients that are needed (a frozen weight costs no weight gradient).
 //!

@@ -10,7 +10,7 @@
 //! `norm{i}.bias`, `i` from 0.
 //!
 //! Besides the differentiable [`Module::forward`] (each hidden layer one fused
-//! [`ops::linear`](crate::ops::linear) when there is no LayerNorm), an MLP offers
+//! [`ops::linear`](crate::ops::linear()) when there is no LayerNorm), an MLP offers
 //!
 //! * [`Mlp::forward_one`]: one observation on the host, reading the parameters in place
 //!   (no tensors, no graph): the acting path of an RL agent;

@@ -8,7 +8,7 @@
 //!
 //! | layer | file | PyTorch |
 //! |---|---|---|
-//! | [`Linear`], [`linear`] | `linear.rs` | `nn.Linear` |
+//! | [`Linear`], [`linear()`] | `linear.rs` | `nn.Linear` |
 //! | [`Mlp`], [`MlpConfig`] | `mlp.rs` | a `Sequential` of `Linear` (+ `LayerNorm`) + activations |
 //! | [`Conv2d`], [`Conv2dConfig`], [`SeparableConv2d`] | `conv.rs` | `nn.Conv2d` |
 //! | [`ConvTranspose2d`], [`ConvTranspose2dConfig`] | `conv_transpose.rs` | `nn.ConvTranspose2d` |

@@ -4,7 +4,7 @@
 //! Every activation here has a derivative that is a function of its **output** `y`
 //! (ReLU: `y > 0`; LeakyReLU: `y > 0 ? 1 : slope`; ELU: `y > 0 ? 1 : y + α`; sigmoid:
 //! `y(1 − y)`; tanh: `1 − y²`; softplus: `1 − e^{−y}`), so the backward needs only the
-//! result, and [`super::linear`] can fuse any of them into its output pass.
+//! result, and [`super::linear`](mod@super::linear) can fuse any of them into its output pass.
 //!
 //! On the CPU (f32, f64) each runs as one custom op. On any other device or dtype the
 //! same function is composed from candle ops that all have a correct backward

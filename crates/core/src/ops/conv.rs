@@ -1134,7 +1134,8 @@ mod tests {
 
     #[test]
     fn f32_kernels_match_f64() {
-        // f32 takes the AVX-512 products where the CPU has them, f64 the gemm crate: both
+        // f32 takes the AVX-512 products where the CPU has them (and, forced, the gemm
+        // crate's portable path every other CPU takes), f64 the gemm crate: both
         // directions and the bias, with odd sizes (tiles with ragged rows and columns),
         // batches of 1 and 3, groups, stride 2, dilation, a 1×1 convolution, and a map
         // large enough to be split into several im2col blocks.
@@ -1156,8 +1157,7 @@ mod tests {
                 ..Default::default()
             }
             .params();
-            let mut res = Vec::new();
-            for dt in [DType::F32, DType::F64] {
+            let run = |dt: DType| {
                 let x = candle_core::Var::from_tensor(&rand(xs, i as u64, dt)).unwrap();
                 let w = candle_core::Var::from_tensor(&rand(ws, 50 + i as u64, dt)).unwrap();
                 let b = candle_core::Var::from_tensor(&rand(&[ws[0]], 90 + i as u64, dt)).unwrap();
@@ -1166,24 +1166,30 @@ mod tests {
                 let gr = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
                 let grads = [x.as_tensor(), w.as_tensor(), b.as_tensor()]
                     .map(|t| gr.get(t).unwrap().to_dtype(DType::F64).unwrap());
-                res.push((y.to_dtype(DType::F64).unwrap(), grads));
-            }
-            let (y32, g32) = &res[0];
-            let (y64, g64) = &res[1];
-            let tol = |t: &Tensor| {
-                1e-4 * (1.0
-                    + t.abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f64>()
-                        .unwrap())
+                (y.to_dtype(DType::F64).unwrap(), grads)
             };
-            assert!(max_diff(y32, y64) < tol(y64), "case {i}: forward");
-            for (j, (a, b)) in g32.iter().zip(g64).enumerate() {
-                assert!(max_diff(a, b) < tol(b), "case {i}: gradient {j}");
+            let (y64, g64) = &run(DType::F64);
+            // f32 on this CPU's fastest path, then on the portable one.
+            for (path, (y32, g32)) in [
+                ("native", run(DType::F32)),
+                ("portable", f32_avx512::portable(|| run(DType::F32))),
+            ] {
+                let tol = |t: &Tensor| {
+                    1e-4 * (1.0
+                        + t.abs()
+                            .unwrap()
+                            .max_all()
+                            .unwrap()
+                            .to_scalar::<f64>()
+                            .unwrap())
+                };
+                assert!(max_diff(&y32, y64) < tol(y64), "case {i} {path}: forward");
+                for (j, (a, b)) in g32.iter().zip(g64).enumerate() {
+                    assert!(max_diff(a, b) < tol(b), "case {i} {path}: gradient {j}");
+                }
             }
         }
+        assert!(!f32_avx512::portable(f32_avx512::available));
     }
 
     #[test]

@@ -434,8 +434,13 @@ impl Splits {
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::format(path, format!("bad splits file: {e}")))
+        Self::from_json(&text, path)
+    }
+
+    /// Parse the text of a `splits.json` as [`Splits::read`] does; `name` is used in errors.
+    pub fn from_json(text: &str, name: impl AsRef<Path>) -> Result<Self> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::format(name.as_ref(), format!("bad splits file: {e}")))
     }
 
     /// Read FaceForensics++'s `train.json`, `val.json` and `test.json` from `dir`.
@@ -463,9 +468,15 @@ impl Splits {
 pub fn read_ffpp_split(path: impl AsRef<Path>) -> Result<Vec<String>> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let pairs: Vec<Vec<String>> = serde_json::from_str(&text).map_err(|e| {
+    parse_ffpp_split(&text, path)
+}
+
+/// Parse the text of one FaceForensics++ split file as [`read_ffpp_split`] does; `name`
+/// is used in errors.
+pub fn parse_ffpp_split(text: &str, name: impl AsRef<Path>) -> Result<Vec<String>> {
+    let pairs: Vec<[String; 2]> = serde_json::from_str(text).map_err(|e| {
         Error::format(
-            path,
+            name.as_ref(),
             format!("expected a list of [target, source] id pairs: {e}"),
         )
     })?;
@@ -548,6 +559,7 @@ pub enum Fit {
 
 /// How [`load_frame`] decodes a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoadOptions {
     /// Output `(height, width)`; `None` keeps the file's size.
     pub size: Option<(usize, usize)>,

@@ -60,10 +60,17 @@ pub fn write_npy_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> R
 pub fn read_npy_f32(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<f32>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_npy_f32(&bytes).map_err(|m| Error::format(path, format!("npy: {m}")))
+    decode(&bytes).map_err(|m| Error::format(path, format!("npy: {m}")))
 }
 
-fn decode_npy_f32(b: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+/// Decode the bytes of a `.npy` file as [`read_npy_f32`] does (`name` is used in
+/// errors). The shape must describe exactly the data bytes that follow the header, so
+/// the values allocated never exceed the input's size.
+pub fn decode_npy_f32(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    decode(bytes).map_err(|m| Error::format(name, format!("npy: {m}")))
+}
+
+fn decode(b: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
     if b.len() < 10 || &b[..6] != MAGIC {
         return Err("not a .npy file (bad magic)".into());
     }
@@ -95,8 +102,9 @@ fn decode_npy_f32(b: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), Strin
         return Err("Fortran-ordered arrays are not supported".into());
     }
     let shape_txt = field("shape")?;
-    let close = shape_txt.find(')').ok_or("malformed shape")?;
-    let shape: Vec<usize> = shape_txt[1..close]
+    let inner = shape_txt.strip_prefix('(').ok_or("malformed shape")?;
+    let close = inner.find(')').ok_or("malformed shape")?;
+    let shape: Vec<usize> = inner[..close]
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -105,12 +113,17 @@ fn decode_npy_f32(b: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), Strin
                 .map_err(|_| format!("bad shape entry {s:?}"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    let count: usize = shape.iter().product();
+    // Checked: the shape must describe exactly the bytes that follow, so nothing is
+    // allocated beyond the file's size.
+    let count = if shape.contains(&0) {
+        Some(0)
+    } else {
+        shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+    };
     let data = &b[start + hlen..];
-    if data.len() != 4 * count {
+    if count.and_then(|c| c.checked_mul(4)) != Some(data.len()) {
         return Err(format!(
-            "shape {shape:?} needs {} data bytes, file has {}",
-            4 * count,
+            "shape {shape:?} does not match the {} data bytes of the file",
             data.len()
         ));
     }

@@ -304,10 +304,19 @@ pub fn parse_ply(bytes: &[u8]) -> Result<Vec<f32>> {
     if nv == 0 {
         return Err(bad("PLY: the vertex element is empty".into()));
     }
-    let mut out = Vec::new();
-    out.try_reserve_exact(nv.saturating_mul(3))
-        .map_err(|_| bad(format!("PLY: cannot hold {nv} vertices")))?;
     let body = &bytes[pos..];
+    // Every vertex takes at least one byte of the body (three in binary, a number and
+    // a separator per value in ASCII), so a count beyond the body is a corrupt header,
+    // found before anything is allocated for it.
+    if nv > body.len() {
+        return Err(bad(format!(
+            "PLY: {nv} vertices cannot fit in the {} bytes of data",
+            body.len()
+        )));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(nv * 3)
+        .map_err(|_| bad(format!("PLY: cannot hold {nv} vertices")))?;
     match big {
         None => {
             let text = String::from_utf8_lossy(body);
@@ -319,7 +328,11 @@ pub fn parse_ply(bytes: &[u8]) -> Result<Vec<f32>> {
                 t.parse::<f64>()
                     .map_err(|_| bad(format!("PLY: {t:?} is not a number (in {what})")))
             };
+            // An element without properties holds no data, whatever its count.
             for (ei, el) in elements.iter().enumerate().take(vi + 1) {
+                if el.props.is_empty() {
+                    continue;
+                }
                 for _ in 0..el.count {
                     let mut row = [0f64; 3];
                     for (pi, p) in el.props.iter().enumerate() {
@@ -349,14 +362,19 @@ pub fn parse_ply(bytes: &[u8]) -> Result<Vec<f32>> {
         Some(big) => {
             let mut at = 0usize;
             let take = |at: &mut usize, n: usize, what: &str| -> Result<usize> {
-                if body.len() < *at + n {
-                    return Err(bad(format!("PLY: binary data ends early (in {what})")));
+                match at.checked_add(n) {
+                    Some(end) if end <= body.len() => {
+                        let s = *at;
+                        *at = end;
+                        Ok(s)
+                    }
+                    _ => Err(bad(format!("PLY: binary data ends early (in {what})"))),
                 }
-                let s = *at;
-                *at += n;
-                Ok(s)
             };
             for (ei, el) in elements.iter().enumerate().take(vi + 1) {
+                if el.props.is_empty() {
+                    continue;
+                }
                 let fixed: Option<usize> = el
                     .props
                     .iter()
@@ -409,78 +427,6 @@ pub fn read_ply(path: impl AsRef<Path>) -> Result<Vec<f32>> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_ply(&bytes).map_err(|e| Error::format(path, strip_invalid(e)))
-}
-
-/// A cloud read from any supported file, and its label when the file has one.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedCloud {
-    pub points: Vec<f32>,
-    pub label: Option<u32>,
-}
-
-/// Read one cloud from `.xyz`/`.txt`/`.pts`, `.ply`, `.off` (surface-sampled with
-/// `points` points, default 1024, from `rng`, then normalised to the unit sphere) or
-/// `.h5`/`.hdf5` (cloud number `index` of a ModelNet40-layout file). For every format but
-/// `.off`, `points = Some(n)` keeps the first `n` points (an error if the file has fewer).
-/// Errors name the file.
-pub fn read_cloud_file(
-    path: impl AsRef<Path>,
-    index: usize,
-    points: Option<usize>,
-    rng: &mut candor_core::SeededRng,
-) -> Result<LoadedCloud> {
-    let path = path.as_ref();
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let (mut cloud, label) = match ext.as_str() {
-        "xyz" | "txt" | "pts" => (read_xyz(path)?, None),
-        "ply" => (read_ply(path)?, None),
-        "off" => {
-            let mesh = crate::data::off::read_off(path)?;
-            let mut pts = mesh.sample_surface(points.unwrap_or(1024), rng)?;
-            normalize_unit_sphere(&mut pts)?;
-            return Ok(LoadedCloud {
-                points: pts,
-                label: None,
-            });
-        }
-        "h5" | "hdf5" => {
-            let (points, labels, np) = crate::data::modelnet::read_h5_clouds(path)?;
-            if index >= labels.len() {
-                return Err(Error::invalid(format!(
-                    "{}: cloud index {index} but the file holds {} clouds",
-                    path.display(),
-                    labels.len()
-                )));
-            }
-            (
-                points[index * np * 3..(index + 1) * np * 3].to_vec(),
-                Some(labels[index]),
-            )
-        }
-        _ => {
-            return Err(Error::invalid(format!(
-                "{}: unknown extension (expected .xyz, .txt, .pts, .ply, .off, .h5 or .hdf5)",
-                path.display()
-            )))
-        }
-    };
-    if let Some(n) = points {
-        if n == 0 || n * 3 > cloud.len() {
-            return Err(Error::invalid(format!(
-                "{}: asked for the first {n} points but the cloud has {}",
-                path.display(),
-                cloud.len() / 3
-            )));
-        }
-        cloud.truncate(n * 3);
-    }
-    Ok(LoadedCloud {
-        points: cloud,
-        label,
-    })
 }
 
 #[cfg(test)]

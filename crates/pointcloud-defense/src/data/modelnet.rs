@@ -156,8 +156,19 @@ pub fn read_shape_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
 /// Checks that `data` is `[n, p, 3]` float, `label` is `[n]` or `[n, 1]` integer
 /// with the same `n`, labels are non-negative and coordinates finite.
 pub fn read_h5_clouds(path: impl AsRef<Path>) -> Result<(Vec<f32>, Vec<u32>, usize)> {
-    let path = path.as_ref();
-    let f = H5File::open(path)?;
+    clouds_of(&H5File::open(path)?)
+}
+
+/// [`read_h5_clouds`] of a file held in memory; `name` is used in errors.
+pub fn parse_h5_clouds(
+    bytes: Vec<u8>,
+    name: impl Into<PathBuf>,
+) -> Result<(Vec<f32>, Vec<u32>, usize)> {
+    clouds_of(&H5File::from_bytes(bytes, name)?)
+}
+
+fn clouds_of(f: &H5File) -> Result<(Vec<f32>, Vec<u32>, usize)> {
+    let path = f.path();
     let data = f.dataset("data")?;
     let shape = data.shape();
     if shape.len() != 3 || shape[2] != 3 || shape[1] == 0 {

@@ -193,8 +193,8 @@ impl Agent {
     }
 
     /// The exploratory action of training after `step` env steps: ε-greedy with
-    /// ε = `epsilon.at(step)` for DQN; greedy on freshly perturbed Q-values for the
-    /// noisy agents.
+    /// ε = `epsilon.at(step, total_steps)` for DQN; greedy on freshly perturbed
+    /// Q-values for the noisy agents.
     pub fn act(&mut self, obs: &[f32], step: usize) -> Result<usize> {
         let n = self.online.n_actions();
         if self.cfg.algo.is_noisy() {
@@ -206,7 +206,7 @@ impl Agent {
                 Some(&mut self.act_noise_rng),
             )?;
             argmax(&q)
-        } else if self.explore_rng.uniform() < self.cfg.epsilon.at(step) {
+        } else if self.explore_rng.uniform() < self.cfg.epsilon.at(step, self.cfg.total_steps) {
             Ok(self.explore_rng.below(n))
         } else {
             argmax(&self.q_values(obs, None)?)
@@ -218,14 +218,26 @@ impl Agent {
         argmax(&self.q_values(obs, None)?)
     }
 
-    /// The evaluation policy: DQN is ε-greedy with `epsilon.eval` (draws from `rng`);
-    /// the noisy agents act greedily on μ (noise off), the reproduction's choice (the
-    /// paper does not say).
+    /// The evaluation policy with the noise off: DQN is ε-greedy with `epsilon.eval`
+    /// (draws from `rng`); the noisy agents act greedily on μ (the reproduction's
+    /// choice).
     pub fn eval_action(&self, obs: &[f32], rng: &mut SeededRng) -> Result<usize> {
         if !self.cfg.algo.is_noisy() && rng.uniform() < self.cfg.epsilon.eval {
             return Ok(rng.below(self.online.n_actions()));
         }
         self.greedy_action(obs)
+    }
+
+    /// The evaluation policy with the noise on: the noisy agents act greedily on
+    /// Q-values perturbed by a fresh noise sample from `rng` at every step, as they act
+    /// in training (the setting in which NROWAN's noise reduction can matter); DQN,
+    /// which has no noise, is ε-greedy with `epsilon.eval` as in
+    /// [`eval_action`](Self::eval_action).
+    pub fn eval_action_noisy(&self, obs: &[f32], rng: &mut SeededRng) -> Result<usize> {
+        if !self.cfg.algo.is_noisy() {
+            return self.eval_action(obs, rng);
+        }
+        argmax(&self.q_values(obs, Some(rng))?)
     }
 
     /// k_t for the in-episode return `r_plus` (eq. 12); 0 unless the agent is NROWAN.

@@ -71,9 +71,20 @@ fn rk4(y0: [f64; 4], a: f64) -> [f64; 4] {
     std::array::from_fn(|i| y0[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]))
 }
 
+/// Shifts beyond which [`wrap`] takes the closed form instead of Gymnasium's loop.
+const MAX_WRAP_SHIFTS: f64 = 1024.0;
+
 /// Gymnasium's `wrap`: shift by the range width until inside [m, big_m].
+///
+/// An angle more than [`MAX_WRAP_SHIFTS`] widths outside the range (only reachable
+/// through [`Env::set_state`]) is wrapped with `rem_euclid` instead: Gymnasium's loop
+/// would take that many iterations, and never ends once `x − diff` rounds back to `x`
+/// (|x| ≳ 10¹⁶), so a crafted state could hang the process.
 fn wrap(mut x: f64, m: f64, big_m: f64) -> f64 {
     let diff = big_m - m;
+    if (x - big_m) / diff > MAX_WRAP_SHIFTS || (m - x) / diff > MAX_WRAP_SHIFTS {
+        return m + (x - m).rem_euclid(diff);
+    }
     while x > big_m {
         x -= diff;
     }
@@ -171,5 +182,21 @@ impl Env for Acrobot {
 
     fn state(&self) -> Vec<f64> {
         self.state.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_ends_for_any_finite_angle() {
+        for x in [1e300, -1e300, 5.1e11, -5.1e11, 1e16, 7.0, -7.0, 3.0] {
+            let w = wrap(x, -PI, PI);
+            assert!((-PI..=PI).contains(&w), "{x} -> {w}");
+        }
+        // Within the loop's reach the result is Gymnasium's, bit for bit.
+        assert_eq!(wrap(7.0, -PI, PI), 7.0 - 2.0 * PI);
+        assert_eq!(wrap(-20.0, -PI, PI), -20.0 + 2.0 * PI + 2.0 * PI + 2.0 * PI);
     }
 }

@@ -19,11 +19,11 @@
 //!
 //! | task | timestep × frame_skip | obs | reward | terminated | reset noise |
 //! |---|---|---|---|---|---|
-//! | HalfCheetah | 0.01 × 5 | qpos[1:], qvel (17) | ẋ − 0.1·Σa² | never | qpos + U(±0.1), qvel + 0.1·N(0, 1) |
-//! | Hopper | 0.002 × 4 | qpos[1:], clip(qvel, ±10) (11) | ẋ + 1 − 1e-3·Σa² | not (all \|(qpos, qvel)[2:]\| < 100, z > 0.7, \|angle\| < 0.2) | U(±0.005) both |
-//! | Walker2d | 0.002 × 4 | qpos[1:], clip(qvel, ±10) (17) | ẋ + 1 − 1e-3·Σa² | not (0.8 < z < 2, −1 < angle < 1) | U(±0.005) both |
-//! | Ant | 0.01 × 5 | qpos[2:], qvel (27) | ẋ_torso + 1 − 0.5·Σa² | not (finite state, 0.2 ≤ z ≤ 1) | qpos + U(±0.1), qvel + 0.1·N(0, 1) |
-//! | Swimmer | 0.01 × 4 | qpos[2:], qvel (8) | ẋ − 1e-4·Σa² | never | U(±0.1) both |
+//! | HalfCheetah | 0.01 × 5 | `qpos[1:]`, qvel (17) | ẋ − 0.1·Σa² | never | qpos + U(±0.1), qvel + 0.1·N(0, 1) |
+//! | Hopper | 0.002 × 4 | `qpos[1:]`, clip(qvel, ±10) (11) | ẋ + 1 − 1e-3·Σa² | not (all \|`(qpos, qvel)[2:]`\| < 100, z > 0.7, \|angle\| < 0.2) | U(±0.005) both |
+//! | Walker2d | 0.002 × 4 | `qpos[1:]`, clip(qvel, ±10) (17) | ẋ + 1 − 1e-3·Σa² | not (0.8 < z < 2, −1 < angle < 1) | U(±0.005) both |
+//! | Ant | 0.01 × 5 | `qpos[2:]`, qvel (27) | ẋ_torso + 1 − 0.5·Σa² | not (finite state, 0.2 ≤ z ≤ 1) | qpos + U(±0.1), qvel + 0.1·N(0, 1) |
+//! | Swimmer | 0.01 × 4 | `qpos[2:]`, qvel (8) | ẋ − 1e-4·Σa² | never | U(±0.1) both |
 //!
 //! ## State
 //!

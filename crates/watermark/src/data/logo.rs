@@ -13,7 +13,7 @@
 //!
 //! Shapes are defined in normalised coordinates and rendered with 4 × 4 supersampling
 //! (anti-aliased edges). [`Polarity::LightOnDark`] inverts δ; δ0 is all white
-//! ([`BlankKind::White`], `clean.png`) or all black. A user's own logo is read with
+//! ([`BlankKind::White`](crate::config::BlankKind::White), `clean.png`) or all black. A user's own logo is read with
 //! [`load_watermark`], which requires the image's size.
 
 use std::path::Path;

@@ -63,7 +63,6 @@
 //! identically processed frames).
 
 mod ops;
-mod photos;
 mod texture;
 
 use std::collections::BTreeSet;
@@ -81,9 +80,9 @@ use self::ops::{
     blend, convex_hull, feather, fourier_up, gaussian_blur, mask_to_gray, zero_insertion_up, Img,
     Shape,
 };
-pub use self::photos::PHOTOS;
 use super::Split;
 use crate::{Error, Result};
+pub use candor_core::assets::PHOTOS;
 
 /// JPEG quality range used as the analogue of FF++'s light compression (c23).
 pub const JPEG_C23: [u8; 2] = [85, 95];

@@ -19,6 +19,15 @@
 //! non-numeric types. Every read is bounds-checked: a truncated or corrupt file
 //! gives an `Err` naming the file and the structure, never a panic.
 //!
+//! **Bounded resources.** What the reader allocates and reads is bounded by the file's
+//! size: a dataset may hold at most [`max_data_bytes`]`(file size)` bytes
+//! ([`MAX_EXPANSION`] per byte of file, deflate's limit, plus [`DATA_SLACK`]), checked
+//! from its shape before anything is allocated, so a 1 KiB file claiming a 1 GB extent
+//! is an error; sizes are multiplied with overflow checks; the metadata one traversal
+//! reads (an object header and its continuation blocks, a group's B-tree and symbol
+//! nodes, a chunk B-tree) and the chunks one dataset reads may not add up to more than
+//! the file, so overlapping or repeated structures cannot multiply the work.
+//!
 //! **Writer** ([`encode_h5`], [`write_h5`], [`write_modelnet_h5`]): up to
 //! [`MAX_DATASETS`] contiguous `f32`/`u8`/`i32` datasets in the root group, in
 //! h5py's default format (superblock v0, object header v1, symbol-table group),
@@ -29,7 +38,7 @@ mod reader;
 mod writer;
 
 pub use checksum::{fletcher32, lookup3};
-pub use reader::{H5Dataset, H5File, H5Type};
+pub use reader::{max_data_bytes, H5Dataset, H5File, H5Type, DATA_SLACK, MAX_EXPANSION};
 pub use writer::{
     encode_h5, encode_modelnet_h5, write_h5, write_modelnet_h5, H5Data, H5WriteDataset,
     MAX_DATASETS,

@@ -23,9 +23,62 @@ const UNDEF: u64 = u64::MAX;
 const MAX_HEADER_CHUNKS: usize = 1024;
 /// B-tree nodes visited per traversal at most (each node once: no cycles).
 const MAX_BTREE_NODES: usize = 1 << 20;
-/// Deflate cannot expand data by more than about 1032:1; a chunked dataset that
-/// claims more bytes than this many times the file size (plus 64 MiB) is corrupt.
-const MAX_EXPANSION: u64 = 1100;
+/// Deflate cannot expand data by more than about 1032:1, so no dataset of a valid file
+/// decodes to more than this many bytes per byte of the file (see [`max_data_bytes`]).
+pub const MAX_EXPANSION: u64 = 1100;
+/// Bytes a dataset may hold beyond [`MAX_EXPANSION`] times the file size: room for a
+/// small never-written dataset (read as zeros) in a small file.
+pub const DATA_SLACK: u64 = 1 << 20;
+
+/// The most bytes [`H5Dataset::read_raw`] returns, and the most its chunks may decode
+/// to in total, for a file of `file_len` bytes: `MAX_EXPANSION × file_len + DATA_SLACK`.
+/// A dataset that claims more is an error before anything is allocated, so a 1 KiB file
+/// can never make the reader allocate more than about 2 MiB for its values.
+pub fn max_data_bytes(file_len: u64) -> u64 {
+    file_len
+        .saturating_mul(MAX_EXPANSION)
+        .saturating_add(DATA_SLACK)
+}
+
+/// Bytes one traversal (an object header with its continuation blocks, a group's
+/// B-tree and symbol nodes, a chunk B-tree, the stored chunks of a dataset) may read.
+/// The structures of a valid file never overlap, so together they fit in the file; a
+/// crafted file whose nodes overlap or point at each other many times runs out, which
+/// bounds the reader's time and memory by the file's size.
+struct Budget {
+    left: u64,
+    what: &'static str,
+}
+
+impl Budget {
+    fn new(file_len: u64, what: &'static str) -> Self {
+        Budget {
+            left: file_len,
+            what,
+        }
+    }
+
+    fn take(&mut self, n: u64) -> R<()> {
+        match self.left.checked_sub(n) {
+            Some(l) => {
+                self.left = l;
+                Ok(())
+            }
+            None => bail!(
+                "{} read more bytes than the file holds (overlapping or repeated structures: corrupt)",
+                self.what
+            ),
+        }
+    }
+}
+
+/// Number of elements of `shape` (0 when a dimension is 0), or `None` on overflow.
+fn element_count(shape: &[u64]) -> Option<u64> {
+    if shape.contains(&0) {
+        return Some(0);
+    }
+    shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+}
 
 // ---------------------------------------------------------------------------
 // byte cursor
@@ -122,7 +175,9 @@ fn check_lookup3(buf: &[u8], end: usize, what: &str) -> R<()> {
     }
     let stored = u32::from_le_bytes([buf[end], buf[end + 1], buf[end + 2], buf[end + 3]]);
     let computed = lookup3(&buf[..end], 0);
-    if stored != computed {
+    // Fuzzing builds (`cargo fuzz` sets `--cfg fuzzing`) accept any checksum, so that
+    // mutated metadata of libver='latest' files reaches the parsers behind it.
+    if stored != computed && !cfg!(fuzzing) {
         bail!("{what}: checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): the file is corrupt");
     }
     Ok(())
@@ -351,6 +406,7 @@ impl H5File {
         let size = c.u32()? as usize;
         let mut msgs = Vec::new();
         let mut chunks = vec![(addr + 16, size as u64)];
+        let mut budget = Budget::new(self.file_len, "object header");
         let mut i = 0;
         while i < chunks.len() {
             if i >= MAX_HEADER_CHUNKS {
@@ -358,6 +414,7 @@ impl H5File {
             }
             let (at, len) = chunks[i];
             i += 1;
+            budget.take(len).map_err(|m| format!("{what}: {m}"))?;
             let len = usize::try_from(len).map_err(|_| format!("{what}: huge chunk"))?;
             let buf = self.read(at, len)?;
             let mut c = self.cur(&buf, &what);
@@ -401,6 +458,10 @@ impl H5File {
             .checked_add(chunk0)
             .and_then(|t| t.checked_add(4))
             .ok_or_else(|| format!("{what}: chunk size {chunk0} overflows (corrupt)"))?;
+        let mut budget = Budget::new(self.file_len, "object header");
+        budget
+            .take(total as u64)
+            .map_err(|m| format!("{what}: {m}"))?;
         let buf = self.read(addr, total)?;
         check_lookup3(&buf, prefix + chunk0, &what)?;
         let mut msgs = Vec::new();
@@ -420,6 +481,7 @@ impl H5File {
             }
             let (at, len): (u64, u64) = conts[i];
             i += 1;
+            budget.take(len).map_err(|m| format!("{what}: {m}"))?;
             let len = usize::try_from(len).map_err(|_| format!("{what}: huge chunk"))?;
             if len < 8 {
                 bail!("{what}: continuation block of {len} bytes is too short");
@@ -452,9 +514,15 @@ impl H5File {
             let btree = c.addr()?;
             let heap = c.addr()?;
             let heap = self.local_heap(heap)?;
-            let mut out = Vec::new();
-            self.group_btree(btree, &heap, None, &mut HashSet::new(), &mut out)?;
-            return Ok(out);
+            let mut walk = GroupWalk {
+                heap: &heap,
+                seen: HashSet::new(),
+                budget: Budget::new(self.file_len, "group B-tree"),
+                name_bytes: 0,
+                out: Vec::new(),
+            };
+            self.group_btree(btree, None, &mut walk)?;
+            return Ok(walk.out);
         }
         if let Some(m) = msgs.iter().find(|m| m.mtype == 0x02) {
             let mut c = self.cur(&m.data, "link info message");
@@ -546,44 +614,45 @@ impl H5File {
         Ok((level, c.u16()? as usize, hdr_len))
     }
 
-    fn group_btree(
-        &self,
-        addr: u64,
-        heap: &[u8],
-        level_expected: Option<u8>,
-        seen: &mut HashSet<u64>,
-        out: &mut Vec<(String, u64)>,
-    ) -> R<()> {
+    fn group_btree(&self, addr: u64, level_expected: Option<u8>, walk: &mut GroupWalk) -> R<()> {
         let what = format!("group B-tree node at {addr:#x}");
         let (level, entries, hdr_len) =
-            self.btree_v1_header(addr, 0, level_expected, seen, &what)?;
-        let body = self.read(
-            addr + hdr_len as u64,
-            entries * (self.sl + self.so) + self.sl,
-        )?;
+            self.btree_v1_header(addr, 0, level_expected, &mut walk.seen, &what)?;
+        let body_len = entries * (self.sl + self.so) + self.sl;
+        walk.budget
+            .take((hdr_len + body_len) as u64)
+            .map_err(|m| format!("{what}: {m}"))?;
+        let body = self.read(addr + hdr_len as u64, body_len)?;
         let mut c = self.cur(&body, &what);
         for _ in 0..entries {
             c.len()?; // key: heap offset of a name
             let child = c.addr()?;
             if level > 0 {
-                self.group_btree(child, heap, Some(level - 1), seen, out)?;
+                self.group_btree(child, Some(level - 1), walk)?;
             } else {
-                self.symbol_node(child, heap, out)?;
+                self.symbol_node(child, walk)?;
             }
         }
         Ok(())
     }
 
-    fn symbol_node(&self, addr: u64, heap: &[u8], out: &mut Vec<(String, u64)>) -> R<()> {
+    fn symbol_node(&self, addr: u64, walk: &mut GroupWalk) -> R<()> {
         let what = format!("symbol table node at {addr:#x}");
+        if !walk.seen.insert(addr) {
+            bail!("{what}: visited twice (corrupt)");
+        }
         let hdr = self.read(addr, 8)?;
         let mut c = self.cur(&hdr, &what);
         c.sig(b"SNOD")?;
         c.skip(2)?;
         let n = c.u16()? as usize;
         let entry = 2 * self.so + 24;
+        walk.budget
+            .take((8 + n * entry) as u64)
+            .map_err(|m| format!("{what}: {m}"))?;
         let body = self.read(addr + 8, n * entry)?;
         let mut c = self.cur(&body, &what);
+        let heap = walk.heap;
         for _ in 0..n {
             let name_off = c.len_as_addr()?;
             let obj = c.addr()?;
@@ -597,7 +666,14 @@ impl H5File {
                 .position(|&b| b == 0)
                 .map(|p| start + p)
                 .ok_or_else(|| format!("{what}: unterminated name in the local heap"))?;
-            out.push((String::from_utf8_lossy(&heap[start..end]).into_owned(), obj));
+            // Distinct members have distinct names in the heap, so their lengths add up
+            // to less than the heap's size; more means names are repeated (corrupt).
+            walk.name_bytes += end - start + 1;
+            if walk.name_bytes > heap.len() {
+                bail!("{what}: the names add up to more than the local heap (repeated entries: corrupt)");
+            }
+            walk.out
+                .push((String::from_utf8_lossy(&heap[start..end]).into_owned(), obj));
         }
         Ok(())
     }
@@ -645,6 +721,13 @@ impl H5File {
         };
         let (shape, maxshape) = self.dataspace(&space.data)?;
         let dtype = parse_datatype(&dtype.data)?;
+        if element_count(&shape)
+            .and_then(|n| n.checked_mul(dtype.size() as u64))
+            .and_then(|b| usize::try_from(b).ok())
+            .is_none()
+        {
+            bail!("shape {shape:?} is too large (corrupt)");
+        }
         let filters = match get(0x0b) {
             Some(m) => self.filter_pipeline(&m.data)?,
             None => Vec::new(),
@@ -797,22 +880,25 @@ impl H5File {
     // chunk indexes
     // -----------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)]
     fn btree_chunks(
         &self,
         addr: u64,
         rank: usize,
         level_expected: Option<u8>,
         seen: &mut HashSet<u64>,
-        out: &mut Vec<ChunkRef>,
+        budget: &mut Budget,
+        visit: &mut dyn FnMut(ChunkRef) -> R<()>,
     ) -> R<()> {
         let what = format!("chunk B-tree node at {addr:#x}");
         let (level, entries, hdr_len) =
             self.btree_v1_header(addr, 1, level_expected, seen, &what)?;
         let key_len = 8 + 8 * (rank + 1);
-        let body = self.read(
-            addr + hdr_len as u64,
-            entries * (key_len + self.so) + key_len,
-        )?;
+        let body_len = entries * (key_len + self.so) + key_len;
+        budget
+            .take((hdr_len + body_len) as u64)
+            .map_err(|m| format!("{what}: {m}"))?;
+        let body = self.read(addr + hdr_len as u64, body_len)?;
         let mut c = self.cur(&body, &what);
         for _ in 0..entries {
             let size = c.u32()?;
@@ -821,14 +907,14 @@ impl H5File {
             c.skip(8)?;
             let child = c.addr()?;
             if level > 0 {
-                self.btree_chunks(child, rank, Some(level - 1), seen, out)?;
+                self.btree_chunks(child, rank, Some(level - 1), seen, budget, visit)?;
             } else {
-                out.push(ChunkRef {
+                visit(ChunkRef {
                     offsets,
                     addr: child,
                     size: u64::from(size),
                     mask,
-                });
+                })?;
             }
         }
         Ok(())
@@ -840,7 +926,7 @@ impl H5File {
         grid: &[u64],
         chunk: &[u64],
         chunk_bytes: u64,
-        out: &mut Vec<ChunkRef>,
+        visit: &mut dyn FnMut(ChunkRef) -> R<()>,
     ) -> R<()> {
         let what = format!("fixed array header at {addr:#x}");
         let hlen = 4 + 4 + self.sl + self.so;
@@ -890,12 +976,12 @@ impl H5File {
                 (chunk_bytes, 0)
             };
             if a != UNDEF {
-                out.push(ChunkRef {
+                visit(ChunkRef {
                     offsets: unravel(i as u64, grid, chunk),
                     addr: a,
                     size,
                     mask,
-                });
+                })?;
             }
             Ok(())
         };
@@ -928,7 +1014,9 @@ impl H5File {
                         push(p * page_n + j, e)?;
                     }
                 }
-                at += (page_n * esize + 4) as u64;
+                at = at
+                    .checked_add((page_n * esize + 4) as u64)
+                    .ok_or_else(|| format!("{dwhat}: pages run past any file (corrupt)"))?;
             }
         }
         Ok(())
@@ -1011,6 +1099,15 @@ fn unravel(mut i: u64, grid: &[u64], chunk: &[u64]) -> Vec<u64> {
         i /= grid[d];
     }
     out
+}
+
+/// What a walk over a group's B-tree collects and may still read.
+struct GroupWalk<'h> {
+    heap: &'h [u8],
+    seen: HashSet<u64>,
+    budget: Budget,
+    name_bytes: usize,
+    out: Vec<(String, u64)>,
 }
 
 struct Message {
@@ -1203,7 +1300,8 @@ impl H5Dataset<'_> {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.shape.iter().product::<u64>() as usize
+        // Checked when the dataset was opened: the count (in bytes, even) fits a usize.
+        element_count(&self.shape).unwrap_or(0) as usize
     }
 
     /// `true` when the dataset has no elements.
@@ -1248,13 +1346,17 @@ impl H5Dataset<'_> {
     }
 
     fn total_bytes(&self) -> R<usize> {
-        let elems = self
-            .shape
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
+        let bytes = element_count(&self.shape)
             .and_then(|e| e.checked_mul(self.dtype.size() as u64))
-            .and_then(|b| usize::try_from(b).ok());
-        elems.ok_or_else(|| format!("shape {:?} is too large", self.shape))
+            .ok_or_else(|| format!("shape {:?} is too large", self.shape))?;
+        let limit = max_data_bytes(self.file.file_len);
+        if bytes > limit {
+            bail!(
+                "claims {bytes} bytes of data, more than a {}-byte file can hold (limit {limit}: corrupt)",
+                self.file.file_len
+            );
+        }
+        usize::try_from(bytes).map_err(|_| format!("shape {:?} is too large", self.shape))
     }
 
     fn read_raw_inner(&self) -> R<Vec<u8>> {
@@ -1271,7 +1373,7 @@ impl H5Dataset<'_> {
             }
             Layout::Contiguous { addr, size } => {
                 if *addr == UNDEF || total == 0 {
-                    return Ok(vec![0u8; total]); // never written: fill value 0
+                    return zeroed(total); // never written: fill value 0
                 }
                 if *size < total as u64 {
                     bail!("contiguous storage holds {size} bytes, the shape needs {total}");
@@ -1294,16 +1396,7 @@ impl H5Dataset<'_> {
         no_filter_edges: bool,
     ) -> R<Vec<u8>> {
         let f = self.file;
-        let limit = f
-            .file_len
-            .saturating_mul(MAX_EXPANSION)
-            .saturating_add(1 << 26);
-        if total as u64 > limit {
-            bail!(
-                "claims {total} bytes of data, impossible for a {}-byte file (corrupt)",
-                f.file_len
-            );
-        }
+        let limit = max_data_bytes(f.file_len);
         let esize = self.dtype.size();
         let rank = self.shape.len();
         let chunk_bytes = chunk
@@ -1317,58 +1410,15 @@ impl H5Dataset<'_> {
                 .map(|(&d, &c)| d.div_ceil(c).max(1))
                 .collect()
         };
-        let mut chunks = Vec::new();
-        match *index {
-            ChunkIndex::BTreeV1 { addr } => {
-                if addr != UNDEF {
-                    f.btree_chunks(addr, rank, None, &mut HashSet::new(), &mut chunks)?;
-                }
-            }
-            ChunkIndex::Single { addr, filtered } => {
-                if addr != UNDEF {
-                    let (size, mask) = filtered.unwrap_or((chunk_bytes, 0));
-                    chunks.push(ChunkRef {
-                        offsets: vec![0; rank],
-                        addr,
-                        size,
-                        mask,
-                    });
-                }
-            }
-            ChunkIndex::Implicit { addr } => {
-                if addr != UNDEF {
-                    let grid = grid_of(&self.maxshape_or_shape());
-                    // Every implicit chunk occupies at least one byte of the file.
-                    let n = grid
-                        .iter()
-                        .try_fold(1u64, |a, &g| a.checked_mul(g))
-                        .filter(|&n| n <= f.file_len)
-                        .ok_or_else(|| {
-                            format!("chunk grid {grid:?} cannot fit in the file (corrupt)")
-                        })?;
-                    for i in 0..n {
-                        chunks.push(ChunkRef {
-                            offsets: unravel(i, &grid, chunk),
-                            addr: addr + i * chunk_bytes,
-                            size: chunk_bytes,
-                            mask: 0,
-                        });
-                    }
-                }
-            }
-            ChunkIndex::FixedArray { addr } => {
-                let grid = grid_of(&self.maxshape_or_shape());
-                f.fixed_array_chunks(addr, &grid, chunk, chunk_bytes, &mut chunks)?;
-            }
-        }
-        let mut out = Vec::new();
-        out.try_reserve_exact(total)
-            .map_err(|_| format!("cannot allocate {total} bytes"))?;
-        out.resize(total, 0u8);
-        let chunk_bytes = chunk_bytes as usize;
-        for ch in &chunks {
+        let mut out = zeroed(total)?;
+        // Stored chunks of a valid file are distinct, so what they hold fits in the
+        // file and what they decode to stays within `limit`; repeated or overlapping
+        // chunk entries run out of these budgets.
+        let mut stored_budget = Budget::new(f.file_len, "the chunks");
+        let mut decoded_budget = Budget::new(limit, "the decoded chunks");
+        let mut visit = |ch: ChunkRef| -> R<()> {
             if ch.offsets.iter().zip(&self.shape).any(|(&o, &d)| o >= d) {
-                continue; // a chunk outside the current extent
+                return Ok(()); // a chunk outside the current extent
             }
             if ch.offsets.iter().zip(chunk).any(|(&o, &c)| o % c != 0) {
                 bail!(
@@ -1376,30 +1426,30 @@ impl H5Dataset<'_> {
                     ch.offsets
                 );
             }
-            let size = usize::try_from(ch.size)
-                .ok()
-                .filter(|&s| s as u64 <= limit)
-                .ok_or_else(|| {
-                    format!("chunk at {:#x} claims {} bytes (corrupt)", ch.addr, ch.size)
-                })?;
+            stored_budget.take(ch.size)?;
+            decoded_budget.take(chunk_bytes)?;
+            let size = usize::try_from(ch.size).map_err(|_| {
+                format!("chunk at {:#x} claims {} bytes (corrupt)", ch.addr, ch.size)
+            })?;
             let stored = f.read(ch.addr, size)?;
             let edge = ch
                 .offsets
                 .iter()
                 .zip(chunk)
                 .zip(&self.shape)
-                .any(|((&o, &c), &d)| o + c > d);
+                .any(|((&o, &c), &d)| o.saturating_add(c) > d);
             let data = if self.filters.is_empty() || (no_filter_edges && edge) {
                 stored
             } else {
-                self.unfilter(stored, ch.mask, chunk_bytes).map_err(|m| {
-                    format!(
-                        "chunk at offset {:?} (address {:#x}): {m}",
-                        ch.offsets, ch.addr
-                    )
-                })?
+                self.unfilter(stored, ch.mask, chunk_bytes as usize)
+                    .map_err(|m| {
+                        format!(
+                            "chunk at offset {:?} (address {:#x}): {m}",
+                            ch.offsets, ch.addr
+                        )
+                    })?
             };
-            if data.len() != chunk_bytes {
+            if data.len() as u64 != chunk_bytes {
                 bail!(
                     "chunk at offset {:?} decodes to {} bytes, expected {chunk_bytes} (corrupt)",
                     ch.offsets,
@@ -1407,6 +1457,62 @@ impl H5Dataset<'_> {
                 );
             }
             copy_chunk(&mut out, &self.shape, chunk, &ch.offsets, &data, esize);
+            Ok(())
+        };
+        match *index {
+            ChunkIndex::BTreeV1 { addr } => {
+                if addr != UNDEF {
+                    let mut budget = Budget::new(f.file_len, "chunk B-tree");
+                    f.btree_chunks(
+                        addr,
+                        rank,
+                        None,
+                        &mut HashSet::new(),
+                        &mut budget,
+                        &mut visit,
+                    )?;
+                }
+            }
+            ChunkIndex::Single { addr, filtered } => {
+                if addr != UNDEF {
+                    let (size, mask) = filtered.unwrap_or((chunk_bytes, 0));
+                    visit(ChunkRef {
+                        offsets: vec![0; rank],
+                        addr,
+                        size,
+                        mask,
+                    })?;
+                }
+            }
+            ChunkIndex::Implicit { addr } => {
+                if addr != UNDEF {
+                    let grid = grid_of(&self.maxshape_or_shape());
+                    // Implicit chunks are stored unfiltered, one after another.
+                    let n = grid
+                        .iter()
+                        .try_fold(1u64, |a, &g| a.checked_mul(g))
+                        .filter(|&n| {
+                            n.checked_mul(chunk_bytes)
+                                .and_then(|b| b.checked_add(addr))
+                                .is_some_and(|end| end <= f.file_len)
+                        })
+                        .ok_or_else(|| {
+                            format!("chunk grid {grid:?} cannot fit in the file (corrupt)")
+                        })?;
+                    for i in 0..n {
+                        visit(ChunkRef {
+                            offsets: unravel(i, &grid, chunk),
+                            addr: addr + i * chunk_bytes,
+                            size: chunk_bytes,
+                            mask: 0,
+                        })?;
+                    }
+                }
+            }
+            ChunkIndex::FixedArray { addr } => {
+                let grid = grid_of(&self.maxshape_or_shape());
+                f.fixed_array_chunks(addr, &grid, chunk, chunk_bytes, &mut visit)?;
+            }
         }
         Ok(out)
     }
@@ -1445,7 +1551,7 @@ impl H5Dataset<'_> {
                     // Files from HDF5 < 1.6.3 stored the checksum byte-swapped per half.
                     let b = sum.to_le_bytes();
                     let legacy = u32::from_le_bytes([b[1], b[0], b[3], b[2]]);
-                    if stored != sum && stored != legacy {
+                    if stored != sum && stored != legacy && !cfg!(fuzzing) {
                         bail!("fletcher32 checksum mismatch (stored {stored:#010x}, computed {sum:#010x}): the data is corrupt");
                     }
                     buf.truncate(n);
@@ -1470,6 +1576,15 @@ impl H5Dataset<'_> {
         }
         Ok(buf)
     }
+}
+
+/// `n` zero bytes, or an error when they cannot be allocated.
+fn zeroed(n: usize) -> R<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n)
+        .map_err(|_| format!("cannot allocate {n} bytes"))?;
+    out.resize(n, 0u8);
+    Ok(out)
 }
 
 fn inflate(buf: &[u8], expected: usize) -> R<Vec<u8>> {

@@ -1,0 +1,403 @@
+//! Matrix products for the CPU kernels.
+
+use super::Real;
+
+/// Row-major `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)` with arbitrary strides.
+/// `lhs[i][p] = lhs[i*lrs + p*lcs]`, `rhs[p][j] = rhs[p*rrs + j*rcs]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    lhs: &[T],
+    lrs: usize,
+    lcs: usize,
+    rhs: &[T],
+    rrs: usize,
+    rcs: usize,
+    threads: usize,
+) {
+    gemm_ld(
+        m, n, k, dst, n, accumulate, lhs, lrs, lcs, rhs, rrs, rcs, threads,
+    )
+}
+
+/// [`gemm`] into a `dst` whose rows are `dst_rs` elements apart (`dst_rs ≥ n`): a block of
+/// columns of a wider matrix.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_ld<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[T],
+    lrs: usize,
+    lcs: usize,
+    rhs: &[T],
+    rrs: usize,
+    rcs: usize,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                dst[i * dst_rs..][..n].iter_mut().for_each(|v| *v = T::ZERO);
+            }
+        }
+        return;
+    }
+    assert!(dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n);
+    // Checked in release builds too: the product below is unsafe code that trusts them.
+    assert!(
+        lhs.len() > (m - 1) * lrs + (k - 1) * lcs,
+        "gemm: lhs of {} elements is too short for {m}×{k} with strides ({lrs}, {lcs})",
+        lhs.len()
+    );
+    assert!(
+        rhs.len() > (k - 1) * rrs + (n - 1) * rcs,
+        "gemm: rhs of {} elements is too short for {k}×{n} with strides ({rrs}, {rcs})",
+        rhs.len()
+    );
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above (checked by callers' shape arithmetic) keep every index
+    // that gemm touches inside the slices; dst does not alias lhs or rhs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lcs as isize,
+            lrs as isize,
+            rhs.as_ptr(),
+            rcs as isize,
+            rrs as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// An AVX-512 f32 matrix product for the convolutions: the `gemm` crate (without its
+/// `x86-v4` feature) only runs AVX2 kernels, at about half of what these cores can do.
+///
+/// `c (m × n, row stride ldc) [+]= A · B` where `A` is packed by [`pack_a`] and `B` by
+/// [`pack_b`]. Falls back to nothing: callers check [`f32_avx512::available`] first.
+pub(crate) mod f32_avx512 {
+    /// Rows of `A` per micro-tile (broadcast values).
+    pub const MR: usize = 8;
+    /// Columns of `B` per micro-tile (two 16-lane registers).
+    pub const NR: usize = 32;
+
+    thread_local! {
+        /// Set by [`portable`]: report AVX-512 as absent on this thread.
+        static PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether the CPU has AVX-512 (and [`portable`] is not in effect on this thread).
+    pub fn available() -> bool {
+        if PORTABLE.with(|p| p.get()) {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Run `f` with [`available`] reporting no AVX-512 on this thread, so the callers'
+    /// portable paths (the `gemm` crate) run on a machine that has AVX-512: how the tests
+    /// cover the path every other CPU takes. The kernels decide on the calling thread,
+    /// before they fan out.
+    #[cfg(test)]
+    pub fn portable<R>(f: impl FnOnce() -> R) -> R {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                PORTABLE.with(|p| p.set(self.0));
+            }
+        }
+        let _reset = Reset(PORTABLE.with(|p| p.replace(true)));
+        f()
+    }
+
+    /// Length of [`pack_a`]'s output for an `m × k` matrix.
+    pub fn packed_a_len(m: usize, k: usize) -> usize {
+        m.div_ceil(MR) * MR * k
+    }
+
+    /// Length of [`pack_b`]'s output for a `k × n` matrix.
+    pub fn packed_b_len(k: usize, n: usize) -> usize {
+        n.div_ceil(NR) * NR * k
+    }
+
+    /// Pack `a[i][p] = a[i·rs + p·cs]` (`m × k`) into blocks of `MR` rows, `[blk][p][i]`,
+    /// zero-padded.
+    pub fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
+        for (blk, o) in out
+            .chunks_exact_mut(MR * k)
+            .take(m.div_ceil(MR))
+            .enumerate()
+        {
+            for p in 0..k {
+                for i in 0..MR {
+                    let r = blk * MR + i;
+                    o[p * MR + i] = if r < m { a[r * rs + p * cs] } else { 0.0 };
+                }
+            }
+        }
+    }
+
+    /// Pack the row-major `b` (`k × n`, rows `rs` apart) into panels of `NR` columns,
+    /// `[panel][p][j]`, zero-padded.
+    pub fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, out: &mut [f32]) {
+        for (q, o) in out
+            .chunks_exact_mut(NR * k)
+            .take(n.div_ceil(NR))
+            .enumerate()
+        {
+            let j0 = q * NR;
+            let w = NR.min(n - j0);
+            for p in 0..k {
+                let dst = &mut o[p * NR..][..NR];
+                dst[..w].copy_from_slice(&b[p * rs + j0..][..w]);
+                dst[w..].fill(0.0);
+            }
+        }
+    }
+
+    /// `c (m × n) [+]= A · B` with `A`, `B` packed as above and inner dimension `k`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_packed(
+        m: usize,
+        n: usize,
+        k: usize,
+        pa: &[f32],
+        pb: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        assert!(available());
+        assert!(pa.len() >= packed_a_len(m, k) && pb.len() >= packed_b_len(k, n));
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        #[cfg(target_arch = "x86_64")]
+        for q in 0..n.div_ceil(NR) {
+            let nr = NR.min(n - q * NR);
+            let b = &pb[q * NR * k..][..NR * k];
+            for blk in 0..m.div_ceil(MR) {
+                let mr = MR.min(m - blk * MR);
+                let a = &pa[blk * MR * k..][..MR * k];
+                // SAFETY: avx512f was checked; the packed panels hold k·MR and k·NR
+                // values, and the tile's mr rows × nr columns lie inside c (asserted).
+                unsafe {
+                    imp::tile(
+                        k,
+                        a.as_ptr(),
+                        b.as_ptr(),
+                        c.as_mut_ptr().add(blk * MR * ldc + q * NR),
+                        ldc,
+                        mr,
+                        nr,
+                        accumulate,
+                    )
+                }
+            }
+        }
+    }
+
+    /// `c[i·ldc + j] += Σ_p a[i·lda + p] · b[j·ldb + p]` for `i < m`, `j < n`, `p < k`: a
+    /// product whose inner dimension is contiguous in both operands (the weight gradient,
+    /// `dY · colᵀ`), with no packing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_nt_acc(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        ldb: usize,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        assert!(available());
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        assert!(a.len() >= (m - 1) * lda + k && b.len() >= (n - 1) * ldb + k);
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        #[cfg(target_arch = "x86_64")]
+        for j0 in (0..n).step_by(4) {
+            for i0 in (0..m).step_by(4) {
+                // SAFETY: avx512f was checked; rows i0..i0+4 ∧ < m of a, rows j0..j0+4 ∧ < n
+                // of b and the tile of c are inside the slices (asserted above).
+                unsafe {
+                    imp::tile_nt(
+                        k,
+                        a.as_ptr().add(i0 * lda),
+                        lda,
+                        (m - i0).min(4),
+                        b.as_ptr().add(j0 * ldb),
+                        ldb,
+                        (n - j0).min(4),
+                        c.as_mut_ptr().add(i0 * ldc + j0),
+                        ldc,
+                    )
+                }
+            }
+        }
+    }
+
+    // The AVX-512 intrinsics are stable since Rust 1.89, as are the `avx512f` target
+    // features that `multiversion!` already enables, so the crate needs 1.89 in practice
+    // whatever `rust-version` says.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::incompatible_msrv)]
+    mod imp {
+        use super::{MR, NR};
+        use std::arch::x86_64::*;
+
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile(
+            k: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            accumulate: bool,
+        ) {
+            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            tile_body(k, a, b, &mut acc);
+            store(acc, c, ldc, mr, nr, accumulate);
+        }
+
+        #[inline(always)]
+        unsafe fn tile_body(k: usize, a: *const f32, b: *const f32, acc: &mut [[__m512; 2]; MR]) {
+            let (mut a, mut b) = (a, b);
+            for _ in 0..k {
+                let b0 = _mm512_loadu_ps(b);
+                let b1 = _mm512_loadu_ps(b.add(16));
+                for (i, r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(i));
+                    r[0] = _mm512_fmadd_ps(av, b0, r[0]);
+                    r[1] = _mm512_fmadd_ps(av, b1, r[1]);
+                }
+                a = a.add(MR);
+                b = b.add(NR);
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn store(
+            acc: [[__m512; 2]; MR],
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            accumulate: bool,
+        ) {
+            if mr == MR && nr == NR {
+                for (i, r) in acc.iter().enumerate() {
+                    let p = c.add(i * ldc);
+                    let (mut v0, mut v1) = (r[0], r[1]);
+                    if accumulate {
+                        v0 = _mm512_add_ps(v0, _mm512_loadu_ps(p));
+                        v1 = _mm512_add_ps(v1, _mm512_loadu_ps(p.add(16)));
+                    }
+                    _mm512_storeu_ps(p, v0);
+                    _mm512_storeu_ps(p.add(16), v1);
+                }
+            } else {
+                let full = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
+                let (m0, m1) = (full(nr), full(nr.saturating_sub(16)));
+                for (i, r) in acc.iter().enumerate().take(mr) {
+                    let p = c.add(i * ldc);
+                    let (mut v0, mut v1) = (r[0], r[1]);
+                    if accumulate {
+                        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, p));
+                        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, p.add(16)));
+                    }
+                    _mm512_mask_storeu_ps(p, m0, v0);
+                    _mm512_mask_storeu_ps(p.add(16), m1, v1);
+                }
+            }
+        }
+
+        /// Up to 4 × 4 dot products of length `k` (rows of `a` and of `b`), added to `c`.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_nt(
+            k: usize,
+            a: *const f32,
+            lda: usize,
+            mr: usize,
+            b: *const f32,
+            ldb: usize,
+            nr: usize,
+            c: *mut f32,
+            ldc: usize,
+        ) {
+            // Rows past mr / nr repeat the last valid row; their sums are not stored.
+            let ar: [*const f32; 4] = std::array::from_fn(|i| a.add(i.min(mr - 1) * lda));
+            let br: [*const f32; 4] = std::array::from_fn(|j| b.add(j.min(nr - 1) * ldb));
+            let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+            let mut p = 0;
+            while p + 16 <= k {
+                let bv: [__m512; 4] = std::array::from_fn(|j| _mm512_loadu_ps(br[j].add(p)));
+                for i in 0..4 {
+                    let av = _mm512_loadu_ps(ar[i].add(p));
+                    for j in 0..4 {
+                        acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+                    }
+                }
+                p += 16;
+            }
+            if p < k {
+                let mask = ((1u32 << (k - p)) - 1) as __mmask16;
+                let bv: [__m512; 4] =
+                    std::array::from_fn(|j| _mm512_maskz_loadu_ps(mask, br[j].add(p)));
+                for i in 0..4 {
+                    let av = _mm512_maskz_loadu_ps(mask, ar[i].add(p));
+                    for j in 0..4 {
+                        acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate().take(mr) {
+                for (j, v) in row.iter().enumerate().take(nr) {
+                    *c.add(i * ldc + j) += _mm512_reduce_add_ps(*v);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! cargo-fuzz target `xyz`: see `fuzz/harness/pointcloud.rs`.
+#![no_main]
+
+#[path = "../harness/pointcloud.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = harness::xyz(data);
+});
