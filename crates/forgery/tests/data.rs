@@ -13,9 +13,10 @@ use candor_forgery::data::synthetic::{
     self, BlendMode, Config, Generator, Manifest, MaskShape, Method,
 };
 use candor_forgery::data::{
-    encode_npy_f32, load_batch, load_frame, phase_channel, phase_channel_batch, read_ffpp_split,
-    read_npy_f32, shuffle_labels, with_phase_channel, write_npy_f32, Fit, FolderOptions,
-    FrameFolder, Layout, LoadOptions, Normalize, PhaseScale, Split, Splits,
+    encode_npy_f32, load_batch, load_frame, phase_channel, phase_channel_batch,
+    random_video_labels, read_ffpp_split, read_npy_f32, shuffle_labels, with_phase_channel,
+    write_npy_f32, Fit, FolderOptions, FrameFolder, Layout, LoadOptions, Normalize, PhaseScale,
+    Split, Splits,
 };
 use image::RgbImage;
 
@@ -610,6 +611,92 @@ fn label_shuffle_control() {
         .count();
     assert!(moved > 0);
     assert!(a.iter().zip(&samples).all(|(x, y)| x.path == y.path));
+}
+
+#[test]
+fn random_video_labels_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Config {
+        methods: vec![Method::Bilinear],
+        videos: [7, 2, 2],
+        ..Config::tiny()
+    };
+    synthetic::generate(&cfg, dir.path()).unwrap();
+    let tree = FrameFolder::open(dir.path()).unwrap();
+    let reals: Vec<_> = tree
+        .samples()
+        .iter()
+        .filter(|s| !s.is_fake())
+        .cloned()
+        .collect();
+    let a = random_video_labels(&reals, 4);
+    assert_eq!(a, random_video_labels(&reals, 4));
+    assert_ne!(a, random_video_labels(&reals, 5));
+    let mut per_video: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    for s in &a {
+        per_video.entry(s.video_key()).or_default().insert(s.label);
+    }
+    assert_eq!(per_video.len(), 11);
+    assert!(
+        per_video.values().all(|l| l.len() == 1),
+        "one label per video"
+    );
+    let fakes = per_video.values().filter(|l| l.contains(&1)).count();
+    assert_eq!(fakes, 5, "floor(11 / 2) videos labelled fake");
+    assert!(a.iter().zip(&reals).all(|(x, y)| x.path == y.path));
+}
+
+#[test]
+fn blur_method_changes_only_the_region_and_removes_detail() {
+    let n = 64;
+    let cfg = Config {
+        image_size: n,
+        videos: [2, 1, 1],
+        frames_per_video: 1,
+        photos: false,
+        textures: 3,
+        methods: vec![Method::Blur],
+        alphas: vec![1.0],
+        jpeg_quality: None,
+        swap_prob: 0.0,
+        mask_axes: [0.5, 0.8],
+        ..Config::default()
+    };
+    assert_eq!(Method::from_name("blur"), Some(Method::Blur));
+    let g = Generator::new(cfg).unwrap();
+    for v in 0..g.num_videos() {
+        let f = g.frame(v, 0).unwrap();
+        let (_, fake) = &f.fakes[0];
+        // Mean absolute horizontal gradient where the mask is (almost) fully on.
+        let inside = |i: usize| f.mask[i] > 0.95;
+        assert!((0..n * n).any(inside), "video {v}: no region");
+        let grad = |img: &RgbImage| {
+            let (mut sum, mut k) = (0.0, 0);
+            for y in 0..n {
+                for x in 0..n - 1 {
+                    if inside(y * n + x) && inside(y * n + x + 1) {
+                        let a = img.get_pixel(x as u32, y as u32)[1] as f64;
+                        let b = img.get_pixel(x as u32 + 1, y as u32)[1] as f64;
+                        sum += (a - b).abs();
+                        k += 1;
+                    }
+                }
+            }
+            sum / k.max(1) as f64
+        };
+        assert!(
+            grad(fake) < 0.5 * grad(&f.real),
+            "video {v}: {} vs {}",
+            grad(fake),
+            grad(&f.real)
+        );
+        for i in 0..n * n {
+            if f.mask[i] == 0.0 {
+                let (x, y) = ((i % n) as u32, (i / n) as u32);
+                assert_eq!(fake.get_pixel(x, y), f.real.get_pixel(x, y));
+            }
+        }
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The reproduction end to end at smoke scale: report, claims, plots and
+//! The reproduction end to end at smoke scale: report, claims, plots, seeds and
 //! loadable checkpoints; the frame-folder (paper-scale) code path on a small
 //! candor-layout tree; the clear error without `--data`.
 
@@ -6,7 +6,7 @@ use candle_core::Device;
 use candor_core::{ReproduceOptions, Scale};
 use candor_forgery::data::{load_batch, synthetic};
 use candor_forgery::model::load_detector;
-use candor_forgery::reproduce::{run, run_setup, DataPlan, NullPlan, Setup};
+use candor_forgery::reproduce::{run, run_setup, DataPlan, PositivePlan, Setup};
 
 #[test]
 fn smoke_run_reports_claims_plots_and_checkpoints() {
@@ -16,12 +16,22 @@ fn smoke_run_reports_claims_plots_and_checkpoints() {
     assert_eq!(
         ids,
         [
-            "fg.sanity",
+            "fg.sanity-negative",
+            "fg.sanity-positive",
             "fg.mat-beats-vanilla",
             "fg.spsl-transfers",
             "fg.shallow"
         ]
     );
+    // Every claim carries its test; the three claims are one Holm family.
+    for c in &report.claims {
+        assert_eq!(c.test.alpha, 0.05, "{}", c.id);
+        if c.id.starts_with("fg.sanity") {
+            assert!(c.test.p_adjusted.is_none(), "{}", c.id);
+        }
+    }
+    let data = &report.data;
+    assert!(data.contains("pilot with the vanilla Xception"), "{data}");
     assert!(report.proxy);
     for p in &report.plots {
         assert!(dir.path().join(p).is_file(), "{p}");
@@ -36,9 +46,21 @@ fn smoke_run_reports_claims_plots_and_checkpoints() {
         "spsl",
         "spsl-full",
         "spsl-rgb",
-        "control-null",
-        "control-permuted",
+        "efficientnet-seed1",
+        "mat-seed1",
+        "spsl-seed1",
+        "spsl-rgb-seed1",
+        "control-negative",
+        "control-positive",
     ];
+    for p in [
+        "auc_by_test_set.png",
+        "auc_differences.png",
+        "controls.png",
+        "val_auc.png",
+    ] {
+        assert!(report.plots.iter().any(|x| x == p), "{p}");
+    }
     // Every run left a checkpoint that rebuilds its detector without other input.
     let frame = std::fs::read_dir(dir.path().join("synthetic-ff/real"))
         .unwrap()
@@ -112,8 +134,9 @@ fn frame_folder_path_trains_cross_runs_separately() {
     setup.cross_methods = vec!["nearest".into()];
     setup.models.retain(|m| m.key.starts_with("spsl"));
     setup.cross_models = vec!["spsl", "spsl-rgb"];
-    setup.null = NullPlan::Synthetic(synthetic::Config {
-        methods: vec![synthetic::Method::None],
+    setup.seeds = 1;
+    setup.positive = PositivePlan::Synthetic(synthetic::Config {
+        methods: vec![synthetic::Method::Blur],
         ..cfg.clone()
     });
     let out = tempfile::tempdir().unwrap();
@@ -135,17 +158,17 @@ fn frame_folder_path_trains_cross_runs_separately() {
             "spsl-rgb",
             "spsl-cross",
             "spsl-rgb-cross",
-            "control-null",
-            "control-permuted"
+            "control-negative",
+            "control-positive"
         ]
     );
-    assert!(out.path().join("null-proxy/manifest.json").is_file());
+    assert!(out.path().join("positive-proxy/manifest.json").is_file());
     assert!(out
         .path()
         .join("checkpoints/spsl-cross.safetensors")
         .is_file());
     // The claims needing models that did not run are reported, not dropped.
-    assert_eq!(report.claims.len(), 4);
+    assert_eq!(report.claims.len(), 5);
     let mat = report
         .claims
         .iter()

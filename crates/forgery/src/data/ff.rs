@@ -669,6 +669,30 @@ pub fn shuffle_labels(samples: &[Sample], seed: u64) -> Vec<Sample> {
         .collect()
 }
 
+/// The negative control's labels: every video (grouped by [`Sample::video_key`]) gets
+/// a random label, `floor(videos / 2)` of them fake, drawn with a seeded RNG; every
+/// frame of a video shares its label. Meant for identically processed frames (e.g.
+/// only the real videos), so that nothing in the pixels, paths or encoding can tell
+/// the classes apart: a detector trained and tested on such labels must be at chance
+/// unless frames leak between splits.
+pub fn random_video_labels(samples: &[Sample], seed: u64) -> Vec<Sample> {
+    let keys: Vec<String> = samples.iter().map(Sample::video_key).collect();
+    let videos: BTreeSet<&String> = keys.iter().collect();
+    let mut labels: Vec<u32> = (0..videos.len())
+        .map(|i| u32::from(i < videos.len() / 2))
+        .collect();
+    SeededRng::derive(seed, "random_video_labels").shuffle(&mut labels);
+    let new: BTreeMap<&String, u32> = videos.into_iter().zip(labels).collect();
+    samples
+        .iter()
+        .zip(&keys)
+        .map(|(s, k)| Sample {
+            label: new[k],
+            ..s.clone()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

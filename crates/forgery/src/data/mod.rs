@@ -59,8 +59,8 @@ pub mod phase;
 pub mod synthetic;
 
 pub use ff::{
-    load_batch, load_frame, parse_ffpp_split, read_ffpp_split, shuffle_labels, Fit, FolderOptions,
-    FrameFolder, Layout, LoadOptions, Normalize, Sample, Splits,
+    load_batch, load_frame, parse_ffpp_split, random_video_labels, read_ffpp_split, shuffle_labels,
+    Fit, FolderOptions, FrameFolder, Layout, LoadOptions, Normalize, Sample, Splits,
 };
 pub use npy::{decode_npy_f32, encode_npy_f32, read_npy_f32, write_npy_f32};
 pub use phase::{phase_channel, phase_channel_batch, with_phase_channel, PhaseScale};

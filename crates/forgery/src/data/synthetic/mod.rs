@@ -57,7 +57,10 @@
 //! ```
 //!
 //! Controls: [`Method::None`] (fakes identical to reals: any detector must be at
-//! chance) and [`shuffle_labels`](super::shuffle_labels) (labels permuted over videos).
+//! chance), [`Method::Blur`] (a strong blur of the region: any working detector must
+//! catch it), [`shuffle_labels`](super::shuffle_labels) (labels permuted over videos)
+//! and [`random_video_labels`](super::random_video_labels) (random labels for
+//! identically processed frames).
 
 mod ops;
 mod texture;
@@ -74,7 +77,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use self::ops::{
-    blend, convex_hull, feather, fourier_up, mask_to_gray, zero_insertion_up, Img, Shape,
+    blend, convex_hull, feather, fourier_up, gaussian_blur, mask_to_gray, zero_insertion_up, Img,
+    Shape,
 };
 use super::Split;
 use crate::{Error, Result};
@@ -112,7 +116,14 @@ pub enum Method {
     /// m7: SPSL's cumulative up-sampling: two cascaded bilinear steps through the
     /// geometric-mean size.
     Cascade,
+    /// The positive control's easy manipulation: a strong Gaussian blur of the source
+    /// (σ = [`BLUR_SIGMA`] × side, 4 px at 64 px; no re-sampling, `scales` unused)
+    /// blended into the region. Not one of the card's methods m1–m7.
+    Blur,
 }
+
+/// σ of [`Method::Blur`] as a fraction of the side.
+pub const BLUR_SIGMA: f64 = 1.0 / 16.0;
 
 impl Method {
     /// Every real manipulation (m1–m7), without the null control.
@@ -146,12 +157,14 @@ impl Method {
             Method::ZeroInsertion => "zero_insertion",
             Method::Fourier => "fourier",
             Method::Cascade => "cascade",
+            Method::Blur => "blur",
         }
     }
 
     /// The method with this [`name`](Method::name).
     pub fn from_name(name: &str) -> Option<Method> {
-        std::iter::once(Method::None)
+        [Method::None, Method::Blur]
+            .into_iter()
             .chain(Method::ALL)
             .find(|m| m.name() == name)
     }
@@ -184,6 +197,7 @@ impl Method {
                     .resize(mid, mid, Filter::Bilinear)?
                     .resize(n, n, Filter::Bilinear)?
             }
+            Method::Blur => gaussian_blur(s, BLUR_SIGMA * n as f64),
         })
     }
 }

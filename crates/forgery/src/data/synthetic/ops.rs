@@ -229,8 +229,27 @@ pub(crate) fn convex_hull(mut pts: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 /// kernel truncated at `ceil(3σ)` and normalised; zero outside the plane. The blurred
 /// mask is exactly 0 farther than `ceil(3σ)` px (per axis) from the shape.
 pub(crate) fn feather(mask: &[f32], n: usize, sigma: f64) -> Vec<f32> {
+    separable_gaussian(mask, n, n, sigma, false)
+}
+
+/// Separable Gaussian blur of every channel of `img` with standard deviation `sigma`
+/// px, the kernel truncated at `ceil(3σ)` and renormalised over the pixels inside the
+/// image (no dark border; a constant image stays constant).
+pub(crate) fn gaussian_blur(img: &Img, sigma: f64) -> Img {
+    let (h, w) = (img.h, img.w);
+    let mut data = Vec::with_capacity(img.data.len());
+    for plane in img.data.chunks_exact(h * w) {
+        data.extend(separable_gaussian(plane, h, w, sigma, true));
+    }
+    Img { h, w, data }
+}
+
+/// The Gaussian blur of one `h×w` plane behind [`feather`] and [`gaussian_blur`]: the
+/// kernel truncated at `ceil(3σ)` and normalised; outside the plane counts as zero, or,
+/// with `renormalise`, each output divides by the kernel weight that fell inside.
+fn separable_gaussian(src: &[f32], h: usize, w: usize, sigma: f64, renormalise: bool) -> Vec<f32> {
     if sigma <= 0.0 {
-        return mask.to_vec();
+        return src.to_vec();
     }
     let r = (3.0 * sigma).ceil() as isize;
     let k: Vec<f64> = (-r..=r)
@@ -239,10 +258,10 @@ pub(crate) fn feather(mask: &[f32], n: usize, sigma: f64) -> Vec<f32> {
     let s: f64 = k.iter().sum();
     let k: Vec<f64> = k.iter().map(|v| v / s).collect();
     let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
-        let mut out = vec![0f32; n * n];
-        for y in 0..n {
-            for x in 0..n {
-                let mut acc = 0f64;
+        let mut out = vec![0f32; h * w];
+        for y in 0..h {
+            for x in 0..w {
+                let (mut acc, mut norm) = (0f64, 0f64);
                 for (t, kv) in k.iter().enumerate() {
                     let d = t as isize - r;
                     let (yy, xx) = if horizontal {
@@ -250,17 +269,18 @@ pub(crate) fn feather(mask: &[f32], n: usize, sigma: f64) -> Vec<f32> {
                     } else {
                         (y as isize + d, x as isize)
                     };
-                    if yy >= 0 && xx >= 0 && (yy as usize) < n && (xx as usize) < n {
-                        acc += kv * src[yy as usize * n + xx as usize] as f64;
+                    if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                        acc += kv * src[yy as usize * w + xx as usize] as f64;
+                        norm += kv;
                     }
                 }
-                out[y * n + x] = acc as f32;
+                out[y * w + x] = if renormalise { acc / norm } else { acc } as f32;
             }
         }
         out
     };
-    let h = pass(mask, true);
-    pass(&h, false)
+    let first = pass(src, true);
+    pass(&first, false)
 }
 
 /// Weight of the two end taps of the zero-insertion kernel relative to its inner taps
@@ -464,6 +484,25 @@ mod tests {
         assert!((s - 1.0).abs() < 1e-5);
         assert_eq!(f[10 * n + 14], 0.0);
         assert!(f[10 * n + 13] > 0.0);
+    }
+
+    #[test]
+    fn gaussian_blur_keeps_constants_and_smooths() {
+        let flat = Img {
+            h: 9,
+            w: 7,
+            data: vec![0.25; 3 * 63],
+        };
+        let b = gaussian_blur(&flat, 2.0);
+        assert!(b.data.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        let img = ramp(12, 12);
+        let var = |x: &Img| {
+            let m = x.data.iter().sum::<f32>() / x.data.len() as f32;
+            x.data.iter().map(|v| (v - m).powi(2)).sum::<f32>() / x.data.len() as f32
+        };
+        let b = gaussian_blur(&img, 2.0);
+        assert!(var(&b) < 0.2 * var(&img), "{} vs {}", var(&b), var(&img));
+        assert_eq!(gaussian_blur(&img, 0.0), img);
     }
 
     #[test]
