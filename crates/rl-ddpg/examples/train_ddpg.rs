@@ -1,7 +1,7 @@
 //! Train one preset on one task and print its learning curve.
 //!
 //! ```text
-//! RAYON_NUM_THREADS=1 cargo run --release -p candor-rl-ddpg --example train -- \
+//! RAYON_NUM_THREADS=1 cargo run --release -p candor-rl-ddpg --example train_ddpg -- \
 //!     [preset: ddpg|ddpg-original|rud|rud-cdq|td3|td3-2018] [env id] [env steps] [seed]
 //! ```
 //! Defaults: `td3 Pendulum-v1 15000 0`. With `RAYON_NUM_THREADS=1` candle's matmul runs
