@@ -660,6 +660,27 @@ fn at_least_k_of(parts: Vec<(String, Judgement)>, k: usize) -> Result<Judgement>
     Ok(out)
 }
 
+/// Add a claim decided from `parts` by `combine`, or record it as not judged when a
+/// part could not be computed (`failure`) or no part was run (`missing` says why).
+#[allow(clippy::too_many_arguments)]
+fn add_claim_from_parts(
+    fam: &mut ClaimFamily,
+    id: &str,
+    statement: &str,
+    evidence: &str,
+    failure: Option<String>,
+    parts: Vec<(String, Judgement)>,
+    missing: &str,
+    combine: impl FnOnce(Vec<(String, Judgement)>) -> Result<Judgement>,
+) -> Result<()> {
+    match (failure, parts.is_empty()) {
+        (Some(e), _) => fam.not_judged(id, statement, evidence, &e),
+        (None, true) => fam.not_judged(id, statement, evidence, missing),
+        (None, false) => fam.claim(id, statement, evidence, combine(parts)?),
+    };
+    Ok(())
+}
+
 /// Test "`p` beats the random policy on `task`" on `stat` and add it as a control.
 fn add_gate(
     fam: &mut ClaimFamily,
@@ -754,21 +775,16 @@ fn claims(
         }
     }
     let evidence = evidence.join("; ");
-    match (failure, parts.is_empty()) {
-        (Some(e), _) => fam.not_judged("rud.beats-ddpg", statement, &evidence, &e),
-        (None, true) => fam.not_judged(
-            "rud.beats-ddpg",
-            statement,
-            &evidence,
-            "rud and ddpg not both run",
-        ),
-        (None, false) => fam.claim(
-            "rud.beats-ddpg",
-            statement,
-            &evidence,
-            Judgement::all_of(parts)?,
-        ),
-    };
+    add_claim_from_parts(
+        &mut fam,
+        "rud.beats-ddpg",
+        statement,
+        &evidence,
+        failure,
+        parts,
+        "rud and ddpg not both run",
+        Judgement::all_of,
+    )?;
 
     // rud.vs-td3
     let statement = "RUD + CDQ is no worse than TD3 by more than 10% of TD3's max average return on at least half the tasks";
@@ -806,16 +822,16 @@ fn claims(
     }
     let evidence = evidence.join("; ");
     let k = parts.len().div_ceil(2);
-    match (failure, parts.is_empty()) {
-        (Some(e), _) => fam.not_judged("rud.vs-td3", statement, &evidence, &e),
-        (None, true) => fam.not_judged(
-            "rud.vs-td3",
-            statement,
-            &evidence,
-            "rud-cdq and td3 not both run on any task",
-        ),
-        (None, false) => fam.claim("rud.vs-td3", statement, &evidence, at_least_k_of(parts, k)?),
-    };
+    add_claim_from_parts(
+        &mut fam,
+        "rud.vs-td3",
+        statement,
+        &evidence,
+        failure,
+        parts,
+        "rud-cdq and td3 not both run on any task",
+        |p| at_least_k_of(p, k),
+    )?;
 
     // rud.q-variance
     let statement = "The variance of RUD's Q-estimate error is lower than DDPG's (both without CDQ) on every task run";
@@ -855,21 +871,16 @@ fn claims(
         "{}; test on ln(ddpg variance) − ln(rud variance) per seed",
         evidence.join("; ")
     );
-    match (failure, parts.is_empty()) {
-        (Some(e), _) => fam.not_judged("rud.q-variance", statement, &evidence, &e),
-        (None, true) => fam.not_judged(
-            "rud.q-variance",
-            statement,
-            &evidence,
-            "rud and ddpg not both run",
-        ),
-        (None, false) => fam.claim(
-            "rud.q-variance",
-            statement,
-            &evidence,
-            Judgement::all_of(parts)?,
-        ),
-    };
+    add_claim_from_parts(
+        &mut fam,
+        "rud.q-variance",
+        statement,
+        &evidence,
+        failure,
+        parts,
+        "rud and ddpg not both run",
+        Judgement::all_of,
+    )?;
 
     // td3.level
     let statement = "TD3 (2018 settings) on HalfCheetah reaches the TD3 paper's published curve within ±25% at the cut budget";
