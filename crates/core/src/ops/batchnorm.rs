@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernel::{dispatch, out, slice, Real};
+use super::kernel::{dispatch, out, reduction_chunk, slice, Real};
 
 /// `(N, C, R)` of a tensor shaped `(N, C, …)`.
 pub(crate) fn ncr(dims: &[usize]) -> (usize, usize, usize) {
@@ -17,12 +17,14 @@ pub(crate) fn ncr(dims: &[usize]) -> (usize, usize, usize) {
 }
 
 /// Per-channel sums of `K` quantities `f(channel, flat index)` over `(N, C, R)`,
-/// accumulated in f64, parallel over the batch.
+/// accumulated in f64, parallel over the batch in [`reduction_chunk`] parts summed in
+/// order.
 fn channel_sums<const K: usize>(
     (n, c, r): (usize, usize, usize),
     f: impl Fn(usize, usize) -> [f64; K] + Sync,
 ) -> Vec<[f64; K]> {
-    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    // Parts fixed by the batch size, not the thread count: bit-identical on any pool.
+    let per = reduction_chunk(n);
     let parts: Vec<Vec<[f64; K]>> = (0..n)
         .step_by(per)
         .collect::<Vec<_>>()

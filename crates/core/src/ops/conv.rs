@@ -11,7 +11,8 @@ use rayon::prelude::*;
 
 use super::backend::{route, Candle, Route};
 use super::kernel::{
-    dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, slice, threads, with_scratch, Real,
+    dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, reduction_chunk, slice, threads,
+    with_scratch, Real,
 };
 use crate::{Error, Result};
 
@@ -322,11 +323,6 @@ fn tile_rows<T: Real>(g: &Geom) -> usize {
 
 const COL_BLOCK_BYTES: usize = 1 << 20;
 
-/// Split `total` items into at most `threads()` contiguous chunks.
-fn chunk_len(total: usize) -> usize {
-    total.div_ceil(threads()).max(1)
-}
-
 // ---------------------------------------------------------------- dense / grouped
 
 /// Whether `T` is f32 and the CPU has AVX-512: the convolutions then use
@@ -462,7 +458,8 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
 fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let wlen = g.cout * k;
-    let per = chunk_len(g.n);
+    // Parts fixed by the batch size (not the thread count), summed in order.
+    let per = reduction_chunk(g.n);
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
     let fast = use_avx512::<T>();

@@ -109,8 +109,22 @@ mod scratch;
 pub(crate) use matmul::{f32_avx512, gemm, gemm_ld};
 pub(crate) use scratch::with_scratch;
 
+/// Threads of the current rayon pool: how many tasks to offer a parallel loop. Never use
+/// it to split a reduction (see [`reduction_chunk`]).
 pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
+}
+
+/// How many partial sums a parallel reduction over `total` items keeps: a constant, not
+/// the thread count, so that the order of additions (and so the rounded result) is the
+/// same on 1, 2 or 64 threads. 16 parts keep 2–16 cores busy; the price is at most 16
+/// partial buffers and their final sum.
+pub(crate) const REDUCTION_PARTS: usize = 16;
+
+/// Items per part of a parallel reduction over `total` items: fixed by the problem size
+/// alone ([`REDUCTION_PARTS`]), whatever the number of threads.
+pub(crate) fn reduction_chunk(total: usize) -> usize {
+    total.div_ceil(REDUCTION_PARTS).max(1)
 }
 
 /// Dispatch a generic kernel on the storage's dtype (f32 or f64).
