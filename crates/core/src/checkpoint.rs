@@ -197,6 +197,22 @@ pub fn load_training<S: DeserializeOwned>(
     serde_json::from_str(state).map_err(|e| Error::format(path, format!("bad training state: {e}")))
 }
 
+/// The training state of a [`save_training`] checkpoint, without a model or an
+/// optimiser to load into: to see how far a stopped run got, or to check that a file on
+/// disk is a whole checkpoint.
+pub fn read_training_state<S: DeserializeOwned>(path: impl AsRef<Path>) -> Result<S> {
+    let path = path.as_ref();
+    let ck = load_tensors(path, &Device::Cpu)?;
+    if ck.metadata.get(FORMAT_KEY).map(String::as_str) != Some("training-1") {
+        return Err(Error::format(path, "not a candor training checkpoint"));
+    }
+    let state = ck
+        .metadata
+        .get(STATE_KEY)
+        .ok_or_else(|| Error::format(path, "checkpoint has no training state"))?;
+    serde_json::from_str(state).map_err(|e| Error::format(path, format!("bad training state: {e}")))
+}
+
 /// How a pretrained weight file's names map onto a model's variables (see
 /// [`load_pretrained`]). [`Default`]: the file's names are the model's, nothing skipped,
 /// not strict.

@@ -35,6 +35,7 @@
 pub mod alloc;
 pub mod assets;
 pub mod checkpoint;
+pub mod crashtest;
 pub mod data;
 pub mod device;
 pub mod error;
