@@ -154,21 +154,7 @@ pub fn save_training<S: Serialize>(
     optim: &dyn Optim,
     state: &S,
 ) -> Result<()> {
-    let mut tensors: Vec<(String, Tensor)> = sorted_named_vars(model)
-        .into_iter()
-        .map(|(n, v)| (format!("model/{n}"), v.as_tensor().clone()))
-        .collect();
-    tensors.extend(
-        optim
-            .state()
-            .into_iter()
-            .map(|(n, t)| (format!("optim/{n}"), t)),
-    );
-    let meta = HashMap::from([
-        (FORMAT_KEY.to_string(), "training-1".to_string()),
-        (STATE_KEY.to_string(), serde_json::to_string(state)?),
-    ]);
-    save_tensors(path, &tensors, meta)
+    save_training_parts(path, &[("", model, optim)], state)
 }
 
 /// Resume from a checkpoint of [`save_training`]: restores the model variables and the
@@ -178,18 +164,93 @@ pub fn load_training<S: DeserializeOwned>(
     model: &VarMap,
     optim: &mut dyn Optim,
 ) -> Result<S> {
+    load_training_parts(path, &mut [("", model, optim)])
+}
+
+/// The key prefixes of a part's model variables and optimiser state (`""` is the single
+/// model of [`save_training`]).
+fn part_prefixes(name: &str) -> (String, String) {
+    if name.is_empty() {
+        ("model/".into(), "optim/".into())
+    } else {
+        (format!("model/{name}/"), format!("optim/{name}/"))
+    }
+}
+
+fn check_part_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for n in names {
+        if n.contains('/') || !seen.insert(n) {
+            return Err(Error::invalid(format!(
+                "training checkpoint parts need distinct names without '/', got {n:?} twice or with '/'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// [`save_training`] for a training with several models, each with its own optimiser
+/// (a GAN's generator and discriminator, an embedder, extractor and discriminator):
+/// `parts` are `(name, model, optimiser)` with distinct names, stored under
+/// `model/{name}/…` and `optim/{name}/…`.
+pub fn save_training_parts<S: Serialize>(
+    path: impl AsRef<Path>,
+    parts: &[(&str, &VarMap, &dyn Optim)],
+    state: &S,
+) -> Result<()> {
+    check_part_names(parts.iter().map(|p| p.0))?;
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    for (name, model, optim) in parts {
+        let (mp, op) = part_prefixes(name);
+        tensors.extend(
+            sorted_named_vars(model)
+                .into_iter()
+                .map(|(n, v)| (format!("{mp}{n}"), v.as_tensor().clone())),
+        );
+        tensors.extend(
+            optim
+                .state()
+                .into_iter()
+                .map(|(n, t)| (format!("{op}{n}"), t)),
+        );
+    }
+    let meta = HashMap::from([
+        (FORMAT_KEY.to_string(), "training-1".to_string()),
+        (STATE_KEY.to_string(), serde_json::to_string(state)?),
+    ]);
+    save_tensors(path, &tensors, meta)
+}
+
+/// Resume from a checkpoint of [`save_training_parts`]: restores every part's model and
+/// optimiser, and returns the training state.
+pub fn load_training_parts<S: DeserializeOwned>(
+    path: impl AsRef<Path>,
+    parts: &mut [(&str, &VarMap, &mut dyn Optim)],
+) -> Result<S> {
     let path = path.as_ref();
-    let ck = load_tensors(path, &crate::device::varmap_device(model))?;
+    check_part_names(parts.iter().map(|p| p.0))?;
+    let device = match parts.first() {
+        Some(p) => crate::device::varmap_device(p.1),
+        None => Device::Cpu,
+    };
+    let ck = load_tensors(path, &device)?;
     if ck.metadata.get(FORMAT_KEY).map(String::as_str) != Some("training-1") {
         return Err(Error::format(path, "not a candor training checkpoint"));
     }
-    set_vars(model, &ck.tensors, "model/", path)?;
-    let optim_state: HashMap<String, Tensor> = ck
-        .tensors
-        .iter()
-        .filter_map(|(k, t)| k.strip_prefix("optim/").map(|n| (n.to_string(), t.clone())))
-        .collect();
-    optim.load_state(&optim_state)?;
+    for (name, model, optim) in parts.iter_mut() {
+        let (mp, op) = part_prefixes(name);
+        set_vars(model, &ck.tensors, &mp, path)?;
+        let optim_state: HashMap<String, Tensor> = ck
+            .tensors
+            .iter()
+            .filter_map(|(k, t)| {
+                let rest = k.strip_prefix(op.as_str())?;
+                // The single model's optimiser keys have no part name: skip other parts'.
+                (!name.is_empty() || !rest.contains('/')).then(|| (rest.to_string(), t.clone()))
+            })
+            .collect();
+        optim.load_state(&optim_state)?;
+    }
     let state = ck
         .metadata
         .get(STATE_KEY)

@@ -187,3 +187,42 @@ fn varmap_roundtrip_and_bad_checkpoints() {
     let (vm3, _, mut o3) = setup(3);
     assert!(load_training::<State>(&p, &vm3, &mut o3).is_err());
 }
+
+#[test]
+fn a_two_part_checkpoint_restores_both_models_and_optimisers() {
+    use candor_core::checkpoint::{load_training_parts, save_training_parts};
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("gan.ckpt");
+    // Two models trained a few epochs, each with its own Adam.
+    let (vm_g, mg, mut og) = setup(1);
+    let (vm_d, md, mut od) = setup(2);
+    train(&mg, &mut og, 1, 0, 2);
+    train(&md, &mut od, 2, 0, 2);
+    save_training_parts(&ck, &[("g", &vm_g, &og), ("d", &vm_d, &od)], &7usize).unwrap();
+    train(&mg, &mut og, 1, 2, 2);
+    train(&md, &mut od, 2, 2, 2);
+
+    let (vm_g2, mg2, mut og2) = setup(8);
+    let (vm_d2, md2, mut od2) = setup(9);
+    let state: usize =
+        load_training_parts(&ck, &mut [("g", &vm_g2, &mut og2), ("d", &vm_d2, &mut od2)]).unwrap();
+    assert_eq!(state, 7);
+    train(&mg2, &mut og2, 1, 2, 2);
+    train(&md2, &mut od2, 2, 2, 2);
+    assert_eq!(weights(&vm_g), weights(&vm_g2));
+    assert_eq!(weights(&vm_d), weights(&vm_d2));
+    // Each part's numbers go to the model loaded under its name.
+    let (vm_x, _, mut ox) = setup(8);
+    let (vm_y, _, mut oy) = setup(9);
+    let _: usize =
+        load_training_parts(&ck, &mut [("d", &vm_x, &mut ox), ("g", &vm_y, &mut oy)]).unwrap();
+    let (vm_p, _, mut op) = setup(5);
+    let _: usize = load_training_parts(&ck, &mut [("g", &vm_p, &mut op)]).unwrap();
+    assert_eq!(weights(&vm_y), weights(&vm_p));
+    assert_ne!(weights(&vm_x), weights(&vm_p));
+    // Duplicate or slashed names are refused; a missing part is an error.
+    assert!(save_training_parts(&ck, &[("g", &vm_g, &og), ("g", &vm_d, &od)], &0usize).is_err());
+    assert!(save_training_parts(&ck, &[("a/b", &vm_g, &og)], &0usize).is_err());
+    let (vm_z, _, mut oz) = setup(3);
+    assert!(load_training_parts::<usize>(&ck, &mut [("h", &vm_z, &mut oz)]).is_err());
+}

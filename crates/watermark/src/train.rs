@@ -17,12 +17,21 @@
 //!   stage/main.py` plus the TPAMI figure's surrogate outputs): R only, on watermarked
 //!   outputs → δ, one held-out surrogate's outputs → δ, clean A, clean B and one
 //!   clean-trained surrogate's outputs → δ0, plus the consistency term, all at s·MSE.
+//!
+//! **Checkpoints and resume.** With [`DeepScheme::set_checkpoint_dir`], the initial and
+//! adversarial stages write `initial.ckpt` / `adversarial.ckpt` there after every epoch
+//! (networks, Adam states, plateau schedulers, learning rates, the log; atomically,
+//! through [`candor_core::checkpoint::save_training_parts`]) and a stage whose file
+//! exists resumes from it; [`train_surrogate_resumable`] does the same for a surrogate.
+//! The epoch's batches come from one seeded stream that a resumed run fast-forwards, so
+//! a run killed at any point and resumed ends with the bits of an uninterrupted run
+//! (`tests/crash_resume.rs` kills one with SIGKILL).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use candor_core::checkpoint::{load_varmap, save_varmap};
+use candor_core::checkpoint::{load_training_parts, load_varmap, save_training_parts, save_varmap};
 use candor_core::init::seeded_var_builder;
 use candor_core::optim::{sorted_vars, Adam, AdamConfig, Optim, PlateauConfig, ReduceLrOnPlateau};
 use candor_core::{Error, Result, SeededRng};
@@ -111,6 +120,28 @@ fn epoch_batches(n: usize, batch: usize, rng: &mut SeededRng) -> Vec<Vec<usize>>
     perm.chunks_exact(batch).map(|c| c.to_vec()).collect()
 }
 
+/// A stage's state between epochs, stored in its checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StageCheckpoint {
+    /// Epochs finished.
+    epoch: usize,
+    log: TrainLog,
+    /// Consecutive non-finite losses at the end of the epoch.
+    bad: usize,
+    /// Plateau schedulers of the stage's optimisers, in the order of its parts.
+    schedulers: Vec<ReduceLrOnPlateau>,
+    /// Learning rates of the stage's optimisers, in the order of its parts.
+    lrs: Vec<f64>,
+}
+
+/// Advance the batch stream past `epochs` finished epochs (a resumed run draws what the
+/// uninterrupted one drew next).
+fn skip_epochs(rng: &mut SeededRng, epochs: usize, n: usize, batch: usize) {
+    for _ in 0..epochs {
+        epoch_batches(n, batch, rng);
+    }
+}
+
 /// H, R and D with their variables.
 pub struct DeepScheme {
     /// The embedder H.
@@ -124,6 +155,7 @@ pub struct DeepScheme {
     d_vars: VarMap,
     channels: usize,
     device: Device,
+    checkpoint_dir: Option<PathBuf>,
 }
 
 impl DeepScheme {
@@ -161,6 +193,7 @@ impl DeepScheme {
             d_vars,
             channels: c,
             device: device.clone(),
+            checkpoint_dir: None,
         })
     }
 
@@ -223,6 +256,20 @@ impl DeepScheme {
         map_images(images, &self.device, |x| self.r.forward(x))
     }
 
+    /// Write a checkpoint of each stage into `dir` after every epoch, and resume a stage
+    /// from its checkpoint there when it exists (`None`: no checkpoints). The folder is
+    /// created when the first checkpoint is written. A checkpoint written with another
+    /// configuration or other data must not be resumed from: use a fresh folder per run.
+    pub fn set_checkpoint_dir(&mut self, dir: Option<PathBuf>) {
+        self.checkpoint_dir = dir;
+    }
+
+    fn stage_checkpoint(&self, stage: &str) -> Option<PathBuf> {
+        self.checkpoint_dir
+            .as_ref()
+            .map(|d| d.join(format!("{stage}.ckpt")))
+    }
+
     /// The initial stage on `train` pairs, validated on `val` pairs (ReduceLROnPlateau);
     /// `watermark` is δ, `blank` δ0.
     pub fn train_initial(
@@ -263,6 +310,34 @@ impl DeepScheme {
         let mut rng = SeededRng::derive(t.seed, "watermark/initial-batches");
         let mut log = TrainLog::default();
         let mut bad = 0usize;
+        let mut epoch = 0usize;
+        let ckpt = self.stage_checkpoint("initial");
+        if let Some(p) = ckpt.as_ref().filter(|p| p.exists()) {
+            let st: StageCheckpoint = load_training_parts(
+                p,
+                &mut [
+                    ("h", &self.h_vars, &mut opt.h),
+                    ("r", &self.r_vars, &mut opt.r),
+                    ("d", &self.d_vars, &mut opt.d),
+                ],
+            )?;
+            let [a, b, c]: [ReduceLrOnPlateau; 3] = st
+                .schedulers
+                .try_into()
+                .map_err(|_| Error::format(p, "initial-stage checkpoint: expected 3 schedulers"))?;
+            (sch_h, sch_r, sch_d) = (a, b, c);
+            if st.lrs.len() != 3 {
+                return Err(Error::format(
+                    p,
+                    "initial-stage checkpoint: expected 3 rates",
+                ));
+            }
+            opt.h.set_learning_rate(st.lrs[0]);
+            opt.r.set_learning_rate(st.lrs[1]);
+            opt.d.set_learning_rate(st.lrs[2]);
+            (epoch, log, bad) = (st.epoch, st.log, st.bad);
+            skip_epochs(&mut rng, epoch, train.len(), bs);
+        }
         let (s, sd) = (l.mse_scale, l.d_scale);
         while log.steps + log.skipped < total {
             let mut last = f64::NAN;
@@ -296,6 +371,29 @@ impl DeepScheme {
                 .set_learning_rate(sch_r.step(vr, opt.r.learning_rate()));
             opt.d
                 .set_learning_rate(sch_d.step(vd, opt.d.learning_rate()));
+            epoch += 1;
+            if let Some(p) = &ckpt {
+                let st = StageCheckpoint {
+                    epoch,
+                    log: log.clone(),
+                    bad,
+                    schedulers: vec![sch_h.clone(), sch_r.clone(), sch_d.clone()],
+                    lrs: vec![
+                        opt.h.learning_rate(),
+                        opt.r.learning_rate(),
+                        opt.d.learning_rate(),
+                    ],
+                };
+                save_training_parts(
+                    p,
+                    &[
+                        ("h", &self.h_vars, &opt.h),
+                        ("r", &self.r_vars, &opt.r),
+                        ("d", &self.d_vars, &opt.d),
+                    ],
+                    &st,
+                )?;
+            }
         }
         log.final_lr = opt.h.learning_rate();
         Ok(log)
@@ -433,6 +531,25 @@ impl DeepScheme {
         let mut rng = SeededRng::derive(cfg.train.seed, "watermark/adversarial-batches");
         let mut log = TrainLog::default();
         let mut bad = 0usize;
+        let mut epoch = 0usize;
+        let ckpt = self.stage_checkpoint("adversarial");
+        if let Some(p) = ckpt.as_ref().filter(|p| p.exists()) {
+            let st: StageCheckpoint = load_training_parts(p, &mut [("r", &self.r_vars, &mut opt)])?;
+            match (st.schedulers.first(), st.lrs.first()) {
+                (Some(sc), Some(&lr)) if st.schedulers.len() == 1 && st.lrs.len() == 1 => {
+                    sch = sc.clone();
+                    opt.set_learning_rate(lr);
+                }
+                _ => {
+                    return Err(Error::format(
+                        p,
+                        "adversarial-stage checkpoint: expected 1 scheduler and 1 rate",
+                    ))
+                }
+            }
+            (epoch, log, bad) = (st.epoch, st.log, st.bad);
+            skip_epochs(&mut rng, epoch, n, bs);
+        }
         let s = l.mse_scale;
         while log.steps + log.skipped < total {
             let mut epoch_loss = 0.0;
@@ -488,6 +605,17 @@ impl DeepScheme {
             // loss stands in for it here (no separate validation split of surrogate
             // outputs).
             opt.set_learning_rate(sch.step(mean, opt.learning_rate()));
+            epoch += 1;
+            if let Some(p) = &ckpt {
+                let st = StageCheckpoint {
+                    epoch,
+                    log: log.clone(),
+                    bad,
+                    schedulers: vec![sch.clone()],
+                    lrs: vec![opt.learning_rate()],
+                };
+                save_training_parts(p, &[("r", &self.r_vars, &opt)], &st)?;
+            }
         }
         log.final_lr = opt.learning_rate();
         Ok(log)
@@ -571,6 +699,19 @@ pub fn train_surrogate(
     features: Option<&RandomFeatures>,
     device: &Device,
 ) -> Result<TrainedSurrogate> {
+    train_surrogate_resumable(cfg, inputs, targets, features, device, None)
+}
+
+/// [`train_surrogate`] with a checkpoint at `ckpt` after every epoch, resumed from when
+/// it exists (the same configuration and data are expected).
+pub fn train_surrogate_resumable(
+    cfg: &SurrogateConfig,
+    inputs: &[Image],
+    targets: &[Image],
+    features: Option<&RandomFeatures>,
+    device: &Device,
+    ckpt: Option<&Path>,
+) -> Result<TrainedSurrogate> {
     if inputs.len() != targets.len() || inputs.is_empty() {
         return Err(Error::invalid(format!(
             "surrogate: {} inputs against {} targets (need equal, non-zero counts)",
@@ -620,6 +761,21 @@ pub fn train_surrogate(
     let mut rng = SeededRng::derive(cfg.seed, "watermark/surrogate-batches");
     let mut log = TrainLog::default();
     let mut bad = 0usize;
+    let mut epoch = 0usize;
+    if let Some(p) = ckpt.filter(|p| p.exists()) {
+        let st: StageCheckpoint = load_training_parts(
+            p,
+            &mut [("g", &g_vars, &mut opt_g), ("d", &d_vars, &mut opt_d)],
+        )?;
+        if let [g, d] = st.lrs[..] {
+            opt_g.set_learning_rate(g);
+            opt_d.set_learning_rate(d);
+        } else {
+            return Err(Error::format(p, "surrogate checkpoint: expected 2 rates"));
+        }
+        (epoch, log, bad) = (st.epoch, st.log, st.bad);
+        skip_epochs(&mut rng, epoch, inputs.len(), bs);
+    }
     let gan = |x: &Tensor, real: bool| -> Result<Tensor> {
         let label = if real { 1.0 } else { 0.0 };
         match cfg.gan_type {
@@ -680,6 +836,19 @@ pub fn train_surrogate(
             last = v;
         }
         log.losses.push((log.steps, last));
+        epoch += 1;
+        if let Some(p) = ckpt {
+            // The rate is a function of the step (no scheduler state); the last one set
+            // is kept for a resumed run that has no step left to set it.
+            let st = StageCheckpoint {
+                epoch,
+                log: log.clone(),
+                bad,
+                schedulers: Vec::new(),
+                lrs: vec![opt_g.learning_rate(), opt_d.learning_rate()],
+            };
+            save_training_parts(p, &[("g", &g_vars, &opt_g), ("d", &d_vars, &opt_d)], &st)?;
+        }
     }
     log.final_lr = opt_g.learning_rate();
     Ok(TrainedSurrogate { net, log })
