@@ -53,6 +53,10 @@ struct ReproduceArgs {
     /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Continue a stopped run from the checkpoints in each paper's
+    /// `<out>/<paper>/checkpoints` (same scale and seed); without it they are cleared.
+    #[arg(long)]
+    resume: bool,
     /// List the papers and their status, then exit.
     #[arg(long)]
     list: bool,
@@ -130,6 +134,7 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
         device: args.device.open()?,
         device_name: args.device.to_string(),
         commit: git_commit(),
+        resume: args.resume,
     };
     let (runs, totals) = run_papers(&papers, REGISTRY, &settings)?;
     if totals.failed > 0 {

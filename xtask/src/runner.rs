@@ -27,6 +27,8 @@ pub struct RunSettings {
     /// `--device` as the user wrote it, for the log.
     pub device_name: String,
     pub commit: String,
+    /// `--resume`: keep and continue from each paper's checkpoints.
+    pub resume: bool,
 }
 
 impl RunSettings {
@@ -36,6 +38,7 @@ impl RunSettings {
         o.data_dir = self.data.clone();
         o.weights_dir = self.weights.clone();
         o.device = self.device.clone();
+        o.resume = self.resume;
         o
     }
 }
@@ -92,6 +95,71 @@ impl Drop for MatmulThreads {
     }
 }
 
+/// The settings a paper's checkpoints were written with (`checkpoints/run.json`).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct CheckpointOrigin {
+    scale: String,
+    seed: u64,
+}
+
+/// A fresh run clears the paper's `checkpoints` folder; a resumed one keeps it, after
+/// checking that it was written with the same scale and seed, and says how much is
+/// there.
+fn prepare_checkpoints(ck: &Path, settings: &RunSettings) -> Result<(), String> {
+    let origin = CheckpointOrigin {
+        scale: settings.scale.to_string(),
+        seed: settings.seed,
+    };
+    let stamp = ck.join("run.json");
+    if !settings.resume {
+        if ck.exists() {
+            std::fs::remove_dir_all(ck)
+                .map_err(|e| format!("cannot clear {}: {e}", ck.display()))?;
+        }
+    } else if stamp.exists() {
+        let text = std::fs::read_to_string(&stamp)
+            .map_err(|e| format!("cannot read {}: {e}", stamp.display()))?;
+        let found: CheckpointOrigin =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", stamp.display()))?;
+        if found != origin {
+            return Err(format!(
+                "--resume: the checkpoints in {} were written at scale {} with seed {}, \
+                 not scale {} with seed {}; rerun with those settings or without --resume",
+                ck.display(),
+                found.scale,
+                found.seed,
+                origin.scale,
+                origin.seed
+            ));
+        }
+        let files = walk_count(ck);
+        tracing::info!(folder = %ck.display(), files, "resuming from checkpoints");
+    }
+    if settings.resume || settings.scale == Scale::Paper {
+        let json = serde_json::to_string_pretty(&origin).map_err(|e| e.to_string())?;
+        candor_core::fsio::write_atomic(&stamp, json.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Files under `dir`, recursively.
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        walk_count(&p)
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// Run one paper, catching its error or panic, and write its results.
 pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
     let t0 = Instant::now();
@@ -110,6 +178,9 @@ pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
         return failed(format!("cannot create {}: {e}", dir.display()));
     }
     let opts = settings.options(dir.clone());
+    if let Err(e) = prepare_checkpoints(&dir.join("checkpoints"), settings) {
+        return failed(e);
+    }
     tracing::info!(paper = paper.name, scale = %settings.scale, seed = settings.seed, device = %settings.device_name, "reproducing");
     let result = {
         let _threads = MatmulThreads::new(paper);
@@ -416,6 +487,7 @@ mod tests {
             device: candle_core::Device::Cpu,
             device_name: "cpu".into(),
             commit: "abc123".into(),
+            resume: false,
         };
         let old = run_one(
             &registry[3],
@@ -471,5 +543,77 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    /// A paper that counts its runs in a checkpoint file, so a test can see whether the
+    /// checkpoints were kept.
+    fn counts(opts: &ReproduceOptions) -> candor_core::Result<Report> {
+        if let Some(d) = opts.checkpoint_dir() {
+            std::fs::create_dir_all(&d).unwrap();
+            let p = d.join("count");
+            let n: u32 = std::fs::read_to_string(&p)
+                .map(|s| s.parse().unwrap())
+                .unwrap_or(0);
+            std::fs::write(&p, (n + 1).to_string()).unwrap();
+        }
+        works(opts)
+    }
+
+    #[test]
+    fn resume_keeps_checkpoints_of_the_same_settings_and_a_fresh_run_clears_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = [paper("ck", "counts", counts)];
+        let settings = RunSettings {
+            scale: Scale::Smoke,
+            seed: 4,
+            out: dir.path().to_path_buf(),
+            data: None,
+            weights: None,
+            device: candle_core::Device::Cpu,
+            device_name: "cpu".into(),
+            commit: "c".into(),
+            resume: true,
+        };
+        let count = || std::fs::read_to_string(dir.path().join("ck/checkpoints/count")).ok();
+        assert!(matches!(
+            run_one(&registry[0], &settings).outcome,
+            Outcome::Done(_)
+        ));
+        assert!(matches!(
+            run_one(&registry[0], &settings).outcome,
+            Outcome::Done(_)
+        ));
+        assert_eq!(
+            count().as_deref(),
+            Some("2"),
+            "--resume keeps the checkpoints"
+        );
+        // Another seed cannot resume from them …
+        let other = RunSettings {
+            seed: 5,
+            ..settings.clone()
+        };
+        match run_one(&registry[0], &other).outcome {
+            Outcome::Failed { message, .. } => {
+                assert!(message.contains("seed 4"), "{message}")
+            }
+            Outcome::Done(_) => panic!("resumed from another seed's checkpoints"),
+        }
+        assert_eq!(count().as_deref(), Some("2"));
+        // … and a run without --resume starts afresh (smoke scale: no checkpoints).
+        let fresh = RunSettings {
+            resume: false,
+            ..settings.clone()
+        };
+        assert!(matches!(
+            run_one(&registry[0], &fresh).outcome,
+            Outcome::Done(_)
+        ));
+        assert_eq!(count(), None);
+        assert!(matches!(
+            run_one(&registry[0], &settings).outcome,
+            Outcome::Done(_)
+        ));
+        assert_eq!(count().as_deref(), Some("1"));
     }
 }

@@ -79,6 +79,9 @@ pub struct ReproduceOptions {
     /// The device every model, trainer and batch of this run lives on
     /// (`--device`; [`DeviceSpec::open`](crate::DeviceSpec::open) makes one).
     pub device: Device,
+    /// Continue from the checkpoints a stopped run left in [`Self::checkpoint_dir`]
+    /// (`--resume`); without it xtask clears them before the paper runs.
+    pub resume: bool,
 }
 
 impl ReproduceOptions {
@@ -91,7 +94,16 @@ impl ReproduceOptions {
             data_dir: None,
             weights_dir: None,
             device: Device::Cpu,
+            resume: false,
         }
+    }
+
+    /// Where this paper's trainings keep their resumable checkpoints:
+    /// `out_dir/checkpoints` at paper scale, and at any scale when resuming; `None`
+    /// otherwise (a quick run lasts minutes, and a checkpoint per epoch would cost more
+    /// than a restart). A stopped run continues with `cargo xtask reproduce --resume`.
+    pub fn checkpoint_dir(&self) -> Option<PathBuf> {
+        (self.scale == Scale::Paper || self.resume).then(|| self.out_dir.join("checkpoints"))
     }
 
     /// The same options on `device`.
@@ -111,5 +123,15 @@ mod tests {
         assert!("huge".parse::<Scale>().is_err());
         assert_eq!(Scale::Paper.pick(1, 2, 3), 3);
         assert_eq!(Scale::Smoke.to_string(), "smoke");
+    }
+
+    #[test]
+    fn checkpoints_at_paper_scale_or_when_resuming() {
+        let q = ReproduceOptions::new(Scale::Quick, 0, "out");
+        assert_eq!(q.checkpoint_dir(), None);
+        let r = ReproduceOptions { resume: true, ..q };
+        assert_eq!(r.checkpoint_dir(), Some(PathBuf::from("out/checkpoints")));
+        let p = ReproduceOptions::new(Scale::Paper, 0, "out");
+        assert_eq!(p.checkpoint_dir(), Some(PathBuf::from("out/checkpoints")));
     }
 }

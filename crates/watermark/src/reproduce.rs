@@ -53,7 +53,9 @@ use crate::eval::{bit_score, calibrate_threshold, fidelity, score_extraction, Th
 use crate::image::Image;
 use crate::model::RandomFeatures;
 use crate::traditional::{match_psnr, SpreadSpectrum};
-use crate::train::{train_surrogate, DeepScheme, FinetuneData, TrainLog, TrainedSurrogate};
+use crate::train::{
+    train_surrogate_resumable, DeepScheme, FinetuneData, TrainLog, TrainedSurrogate,
+};
 
 const ALPHA: f64 = 0.05;
 const PERCEPTUAL_NOTE: &str = "perceptual = MSE of a fixed random-feature conv net (ImageNet VGG weights are not available offline), not VGG19";
@@ -430,10 +432,13 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
 
     // 2. Initial stage.
     let mut scheme = DeepScheme::new(cfg, dev)?;
+    // Per-epoch checkpoints at paper scale or with --resume (see ReproduceOptions).
+    let ckpt_dir = opts.checkpoint_dir();
+    scheme.set_checkpoint_dir(ckpt_dir.clone());
     let init_log = scheme.train_initial(cfg, train, val, &wm, &blank)?;
     let wdir = out.join("weights");
     scheme.save(&wdir.join("initial"))?;
-    std::fs::write(wdir.join("config.json"), cfg.to_json()?).map_err(|e| Error::io(&wdir, e))?;
+    candor_core::fsio::write_atomic(wdir.join("config.json"), cfg.to_json()?.as_bytes())?;
 
     // 3. Watermarked outputs and the matched bit scheme.
     let (tr_a, tr_b) = (col(train, |p| &p.a), col(train, |p| &p.b));
@@ -471,7 +476,12 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
                        inputs: &[Image],
                        targets: &[Image]|
      -> Result<TrainedSurrogate> {
-        let s = train_surrogate(&sc, inputs, targets, Some(&features), dev)?;
+        // The k-th surrogate's checkpoint (the order of the surrogates is fixed).
+        let ck = ckpt_dir
+            .as_ref()
+            .map(|d| d.join(format!("surrogate-{}.ckpt", logs.len())));
+        let s =
+            train_surrogate_resumable(&sc, inputs, targets, Some(&features), dev, ck.as_deref())?;
         logs.push((label, s.log.clone()));
         Ok(s)
     };
@@ -559,8 +569,7 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         "fpr_bound": rule_deep.fpr_bound,
         "negatives": rule_deep.negatives,
     });
-    std::fs::write(wdir.join("decision.json"), decision.to_string())
-        .map_err(|e| Error::io(&wdir, e))?;
+    candor_core::fsio::write_atomic(wdir.join("decision.json"), decision.to_string().as_bytes())?;
 
     let mut report = Report::new(
         "watermark",
