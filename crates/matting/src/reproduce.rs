@@ -54,8 +54,9 @@
 //! 10-minute budget with the latter. Paper scale trains on the proxy at 512²
 //! (Composition-1k training from `--data` is not wired in yet; `--data` is refused).
 //!
-//! Checkpoints of every stage go to `checkpoints/` under the output folder and are
-//! resumed from; the final click net (`click.safetensors`, `refine.safetensors`,
+//! Checkpoints of every stage go to `checkpoints/` under the output folder at every
+//! scale (they are cheap here) and are resumed from with `cargo xtask reproduce
+//! --resume` (a run without it starts afresh: xtask clears the folder); the final click net (`click.safetensors`, `refine.safetensors`,
 //! `model.json`) is what the `matte` example loads.
 
 use std::path::Path;

@@ -12,8 +12,9 @@
 //! The synthetic set is written in the ModelNet40 layout under the output folder
 //! and read back through the same HDF5 loader as the real data. Its numbers are
 //! a proxy: the paper's (IF-Defense's) are printed beside ours for reference
-//! only. At paper scale, training checkpoints to `pointnet-train.ckpt` in the
-//! output folder after every epoch and resumes from it.
+//! only. At paper scale (or with `--resume`), training checkpoints to
+//! `checkpoints/pointnet-train.ckpt` in the output folder after every epoch, and
+//! `cargo xtask reproduce --resume` resumes from it.
 //!
 //! **Victim and reference.** Our victim is the TF-original PointNet
 //! (`charlesq34/pointnet`, the one Xiang et al. and DUP-Net attack; narrowed at
@@ -262,7 +263,8 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     let varmap = VarMap::new();
     let vb = seeded_var_builder(&varmap, opts.seed, DType::F32, &opts.device);
     let mut net = PointNet::new(vb, &model_cfg)?;
-    let ckpt = (opts.scale == Scale::Paper).then(|| out.join("pointnet-train.ckpt"));
+    // Per-epoch checkpoints at paper scale or with --resume (xtask clears them otherwise).
+    let ckpt = opts.checkpoint_dir().map(|d| d.join("pointnet-train.ckpt"));
     let train_report = train(
         &mut net,
         &varmap,

@@ -94,7 +94,8 @@
 //! there uses FF++'s real videos; the positive control uses a 256-px proxy with the
 //! blur manipulation (FF++ has none), generated into `positive-proxy/`. Training
 //! checkpoints (`checkpoints/<run>.train.ckpt`) are written after every epoch and
-//! resumed from.
+//! resumed from (`cargo xtask reproduce --resume`; quick runs write them with `--resume`
+//! only).
 //!
 //! # Pretrained weights
 //!
@@ -1119,7 +1120,8 @@ pub fn run_setup(opts: &ReproduceOptions, setup: &Setup) -> Result<Report> {
 
     let total: u64 = plan.iter().map(|r| r.spec.train.epochs as u64).sum();
     let pb = progress_bar(total, "forgery");
-    let resume = opts.scale == Scale::Paper;
+    // Per-epoch checkpoints at paper scale or with --resume (xtask clears them otherwise).
+    let resume = opts.checkpoint_dir().is_some();
     let mut runs = Vec::with_capacity(plan.len());
     let tick = |msg: String| {
         pb.inc(1);
