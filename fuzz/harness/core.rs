@@ -144,3 +144,23 @@ pub fn config_defaults() -> Vec<Vec<u8>> {
         ),
     ]
 }
+
+/// A PyTorch checkpoint (`.pth`, a zip of pickles and tensor blobs, or the legacy
+/// format) as `checkpoint::read_weights` reads it, with no pickle key (so it also tries
+/// `state_dict` and `model`). candle's pickle reader opens a path, so the input is
+/// written to a file of this process first.
+pub fn pth(data: &[u8]) -> Outcome {
+    use candor_core::checkpoint::read_weights;
+    let path = std::env::temp_dir().join(format!("candor-fuzz-{}.pth", std::process::id()));
+    std::fs::write(&path, data).expect("a writable temporary folder");
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let result = read_weights(&path, None).map_err(|e| named(e, &name));
+    let _ = std::fs::remove_file(&path);
+    for (_, t) in result? {
+        assert_eq!(t.elem_count(), t.dims().iter().product::<usize>());
+        if t.elem_count() <= 1 << 16 {
+            let _ = t.to_dtype(DType::F32).and_then(|t| t.flatten_all());
+        }
+    }
+    Ok(())
+}

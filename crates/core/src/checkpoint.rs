@@ -19,6 +19,9 @@ use crate::init::sorted_named_vars;
 use crate::optim::Optim;
 use crate::{Error, Result};
 
+mod pth_guard;
+pub use pth_guard::{MAX_PICKLE_BYTES, MAX_PICKLE_DEPTH};
+
 const FORMAT_KEY: &str = "candor.format";
 const STATE_KEY: &str = "candor.state";
 
@@ -435,6 +438,15 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// candle's error without the backtrace it captures under `RUST_BACKTRACE` (resolving
+/// one for a message costs tens of MB and buries the cause).
+fn candle_message(e: candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(*inner),
+        e => e.to_string(),
+    }
+}
+
 /// Every tensor of a safetensors file or a (zip-format) PyTorch `.pth`/`.bin`/`.pt`
 /// file, by name, on the CPU. The format is read from the file's first bytes.
 pub fn read_weights(
@@ -451,8 +463,13 @@ pub fn read_weights(
     }
     if head.starts_with(b"PK") {
         let read = |key: Option<&str>| {
-            candle_core::pickle::read_all_with_key(path, key)
-                .map_err(|e| Error::format(path, format!("cannot read the PyTorch file: {e}")))
+            pth_guard::check_pth(path, key)?;
+            candle_core::pickle::read_all_with_key(path, key).map_err(|e| {
+                Error::format(
+                    path,
+                    format!("cannot read the PyTorch file: {}", candle_message(e)),
+                )
+            })
         };
         if pickle_key.is_some() {
             return read(pickle_key);

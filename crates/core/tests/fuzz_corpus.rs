@@ -42,3 +42,8 @@ fn results_json_corpus() {
 
 // `configs` and the ignored `write_config_seeds`.
 config_tests!(0, "core");
+
+#[test]
+fn pth_corpus() {
+    harness::replay_committed(DIR, "pth", &harness::pth, harness::text_bound);
+}

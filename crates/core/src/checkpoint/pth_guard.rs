@@ -1,0 +1,313 @@
+//! Bounds checks run on a PyTorch zip checkpoint before candle's pickle reader sees it.
+//!
+//! candle 0.11's reader (`candle_core::pickle`) trusts the file: a `BINUNICODE` length
+//! is allocated before it is read (4 GiB from five bytes), `BINGET` clones memoised
+//! objects, so a pickle of a few hundred bytes can double an object thirty times ("billion
+//! laughs"), deeply nested objects are dropped recursively, and a tensor's claimed shape
+//! is allocated before its bytes are read. [`check_pth`] walks every `data.pkl` of the
+//! archive with the opcodes candle understands, accounting for what candle would build
+//! without building it, and checks every tensor record's extent against its blob before
+//! anything is allocated in proportion to a claim.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// Nesting depth of pickled objects accepted (PyTorch state dicts nest a handful deep).
+pub const MAX_PICKLE_DEPTH: u32 = 256;
+
+/// Largest `data.pkl` read (its uncompressed size).
+pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// Objects candle may build from a pickle of `len` bytes: every opcode makes at most one
+/// object except `BINGET`, which clones, so this allows cloning small shared objects (as
+/// PyTorch's storage classes are) but not exponential growth.
+fn node_budget(len: usize) -> u64 {
+    16 * len as u64 + 4096
+}
+
+#[derive(Clone, Copy)]
+enum Item {
+    Mark,
+    Obj { size: u64, depth: u32 },
+}
+
+/// Walks the pickle `data` as candle's `Stack::read_loop` would, without building it.
+pub(crate) fn check_pickle(data: &[u8]) -> std::result::Result<(), String> {
+    let budget = node_budget(data.len());
+    let mut stack: Vec<Item> = Vec::new();
+    let mut memo: HashMap<u32, (u64, u32)> = HashMap::new();
+    let mut made: u64 = 0;
+    let mut pos = 0usize;
+    let take = |pos: &mut usize, n: usize| -> std::result::Result<&[u8], String> {
+        let end = pos
+            .checked_add(n)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(|| format!("a pickle argument of {n} bytes runs past the end"))?;
+        let s = &data[*pos..end];
+        *pos = end;
+        Ok(s)
+    };
+    let pop = |stack: &mut Vec<Item>| -> std::result::Result<(u64, u32), String> {
+        match stack.pop() {
+            Some(Item::Obj { size, depth }) => Ok((size, depth)),
+            Some(Item::Mark) => Err("a mark where an object was expected".into()),
+            None => Err("the pickle pops an empty stack".into()),
+        }
+    };
+    let pop_to_mark = |stack: &mut Vec<Item>| -> std::result::Result<(u64, u32), String> {
+        let (mut size, mut depth) = (0u64, 0u32);
+        loop {
+            match stack.pop() {
+                Some(Item::Obj { size: s, depth: d }) => {
+                    size = size.saturating_add(s);
+                    depth = depth.max(d);
+                }
+                Some(Item::Mark) => return Ok((size, depth)),
+                None => return Err("no mark on the stack".into()),
+            }
+        }
+    };
+    loop {
+        let op = *take(&mut pos, 1)?.first().unwrap();
+        // (size, depth) of the object this opcode pushes, if any.
+        let pushed: Option<(u64, u32)> = match op {
+            0x80 => {
+                take(&mut pos, 1)?;
+                None
+            }
+            b'.' => return Ok(()),
+            b'c' => {
+                for _ in 0..2 {
+                    let rest = &data[pos..];
+                    let n = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                    pos += (n + 1).min(rest.len());
+                }
+                Some((1, 0))
+            }
+            b'X' => {
+                let n = u32::from_le_bytes(take(&mut pos, 4)?.try_into().unwrap()) as usize;
+                take(&mut pos, n)?;
+                Some((1 + n as u64 / 8, 0))
+            }
+            b'J' => {
+                take(&mut pos, 4)?;
+                Some((1, 0))
+            }
+            b'K' => {
+                take(&mut pos, 1)?;
+                Some((1, 0))
+            }
+            b'M' => {
+                take(&mut pos, 2)?;
+                Some((1, 0))
+            }
+            b'G' => {
+                take(&mut pos, 8)?;
+                Some((1, 0))
+            }
+            0x8a => {
+                let n = take(&mut pos, 1)?[0] as usize;
+                take(&mut pos, n)?;
+                Some((1, 0))
+            }
+            b'N' | 0x88 | 0x89 | b')' | b']' | b'}' | b'd' => Some((1, 0)),
+            b'(' => {
+                stack.push(Item::Mark);
+                None
+            }
+            b't' => {
+                let (s, d) = pop_to_mark(&mut stack)?;
+                Some((s + 1, d + 1))
+            }
+            0x85..=0x87 => {
+                let (mut s, mut d) = (1u64, 0u32);
+                for _ in 0..(op - 0x84) {
+                    let (a, b) = pop(&mut stack)?;
+                    s = s.saturating_add(a);
+                    d = d.max(b);
+                }
+                Some((s, d + 1))
+            }
+            b'Q' => {
+                let (s, d) = pop(&mut stack)?;
+                Some((s + 1, d + 1))
+            }
+            b'R' | 0x81 | b'b' => {
+                let (a, da) = pop(&mut stack)?;
+                let (b, db) = pop(&mut stack)?;
+                Some((a.saturating_add(b) + 1, da.max(db) + 1))
+            }
+            b'a' | b's' | b'e' | b'u' => {
+                let (s, d) = match op {
+                    b'a' => pop(&mut stack)?,
+                    b's' => {
+                        let (a, da) = pop(&mut stack)?;
+                        let (b, db) = pop(&mut stack)?;
+                        (a.saturating_add(b), da.max(db))
+                    }
+                    _ => pop_to_mark(&mut stack)?,
+                };
+                // Appended into the object below (in place).
+                match stack.last_mut() {
+                    Some(Item::Obj { size, depth }) => {
+                        *size = size.saturating_add(s);
+                        *depth = (*depth).max(d + 1);
+                        if *depth > MAX_PICKLE_DEPTH {
+                            return Err(format!(
+                                "objects nested more than {MAX_PICKLE_DEPTH} deep"
+                            ));
+                        }
+                    }
+                    _ => return Err("nothing to add items to".into()),
+                }
+                None
+            }
+            b'h' | b'j' => {
+                let id = if op == b'h' {
+                    u32::from(take(&mut pos, 1)?[0])
+                } else {
+                    u32::from_le_bytes(take(&mut pos, 4)?.try_into().unwrap())
+                };
+                let &(s, d) = memo
+                    .get(&id)
+                    .ok_or_else(|| format!("memo entry {id} read before it was written"))?;
+                Some((s, d))
+            }
+            b'q' | b'r' => {
+                let id = if op == b'q' {
+                    u32::from(take(&mut pos, 1)?[0])
+                } else {
+                    u32::from_le_bytes(take(&mut pos, 4)?.try_into().unwrap())
+                };
+                match stack.last() {
+                    Some(&Item::Obj { size, depth }) => {
+                        memo.insert(id, (size, depth));
+                    }
+                    _ => return Err("memo put with no object on the stack".into()),
+                }
+                None
+            }
+            // candle rejects every other opcode itself.
+            _ => return Ok(()),
+        };
+        if let Some((size, depth)) = pushed {
+            // A clone (BINGET) makes `size` objects; anything else one.
+            made = made.saturating_add(if matches!(op, b'h' | b'j') { size } else { 1 });
+            if made > budget {
+                return Err(format!(
+                    "the pickle would build more than {budget} objects from {} bytes \
+                     (memoised objects cloned into an exponentially growing structure)",
+                    data.len()
+                ));
+            }
+            if depth > MAX_PICKLE_DEPTH {
+                return Err(format!("objects nested more than {MAX_PICKLE_DEPTH} deep"));
+            }
+            stack.push(Item::Obj { size, depth });
+        }
+    }
+}
+
+/// Checks every `data.pkl` of the zip checkpoint at `path` with [`check_pickle`], and
+/// then every tensor record candle reads from it (with `key`): its bytes must lie within
+/// its blob, and the blob within the file.
+pub(crate) fn check_pth(path: &Path, key: Option<&str>) -> Result<()> {
+    let bad = |m: String| Error::format(path, format!("not a valid PyTorch checkpoint: {m}"));
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| bad(format!("zip: {e}")))?;
+    let names: Vec<String> = zip
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(format!("zip: {e}")))?;
+    let mut sizes = HashMap::new();
+    for name in &names {
+        let entry = zip.by_name(name).map_err(|e| bad(format!("{name}: {e}")))?;
+        let size = entry.size();
+        if size > file_len {
+            return Err(bad(format!(
+                "{name} claims {size} bytes in a file of {file_len} (compressed entries are not read)"
+            )));
+        }
+        sizes.insert(name.clone(), size);
+        if name.ends_with("data.pkl") {
+            if size > MAX_PICKLE_BYTES {
+                return Err(bad(format!("{name}: {size} bytes of pickle")));
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            entry
+                .take(size)
+                .read_to_end(&mut data)
+                .map_err(|e| bad(format!("{name}: {e}")))?;
+            check_pickle(&data).map_err(|m| bad(format!("{name}: {m}")))?;
+        }
+    }
+    let infos = candle_core::pickle::read_pth_tensor_info(path, false, key)
+        .map_err(|e| bad(super::candle_message(e)))?;
+    for t in infos {
+        let layout = &t.layout;
+        let elems = layout
+            .shape()
+            .dims()
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        let need = elems
+            .and_then(|n| n.checked_mul(t.dtype.size_in_bytes() as u64))
+            .and_then(|n| n.checked_add(layout.start_offset() as u64));
+        let have = sizes
+            .iter()
+            .find(|(n, _)| n.as_str() == t.path || n.ends_with(&format!("/{}", t.path)))
+            .map(|(_, &s)| s)
+            .unwrap_or(0);
+        match need {
+            Some(n) if n <= have => {}
+            _ => {
+                return Err(bad(format!(
+                    "tensor {} ({:?} {:?}) needs more bytes than its blob {} holds ({have})",
+                    t.name,
+                    t.dtype,
+                    layout.shape().dims(),
+                    t.path
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_pickle;
+
+    #[test]
+    fn billion_laughs_and_long_strings_are_refused() {
+        // EMPTY_LIST, BINPUT 0, then 40 × (BINGET 0, BINGET 0, TUPLE2, BINPUT 0), STOP.
+        let mut p = vec![b']', b'q', 0];
+        for _ in 0..40 {
+            p.extend([b'h', 0, b'h', 0, 0x86, b'q', 0]);
+        }
+        p.push(b'.');
+        let e = check_pickle(&p).unwrap_err();
+        assert!(e.contains("exponentially"), "{e}");
+        // A 4 GiB string claimed in 6 bytes.
+        let e = check_pickle(&[b'X', 0xff, 0xff, 0xff, 0xff, b'.']).unwrap_err();
+        assert!(e.contains("runs past the end"), "{e}");
+        // Deep nesting: 300 × (EMPTY_TUPLE? no: TUPLE1 around the top).
+        let mut p = vec![b'N'];
+        p.extend(std::iter::repeat_n(0x85, 300));
+        p.push(b'.');
+        assert!(check_pickle(&p).unwrap_err().contains("nested"));
+        // A small honest pickle: {'a': (1, 2)}.
+        let ok = [
+            b'}', b'q', 0, b'X', 1, 0, 0, 0, b'a', b'K', 1, b'K', 2, 0x86, b's', b'.',
+        ];
+        assert_eq!(check_pickle(&ok), Ok(()));
+    }
+}
