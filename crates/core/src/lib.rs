@@ -59,7 +59,7 @@ pub mod stats;
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use reproduce::{ReproduceOptions, Scale};
-pub use rng::SeededRng;
+pub use rng::{RngState, SeededRng};
 
 /// The README's Rust example, compiled and run as a doctest so the snippet stays true.
 #[cfg(doctest)]
