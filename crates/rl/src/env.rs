@@ -59,6 +59,18 @@ pub trait Env {
     fn max_episode_steps(&self) -> Option<usize> {
         None
     }
+    /// Where the env's reset generator is in its stream (for training checkpoints; with
+    /// [`state`](Env::state) right after a reset it is all an env needs to continue as
+    /// if never stopped). `None` for an env that cannot say.
+    fn rng_state(&self) -> Option<candor_core::RngState> {
+        None
+    }
+    /// Restore what [`rng_state`](Env::rng_state) returned.
+    fn set_rng_state(&mut self, _state: &candor_core::RngState) -> Result<()> {
+        Err(Error::invalid(
+            "this environment cannot restore its random stream (no rng_state support)",
+        ))
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -82,6 +94,12 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn max_episode_steps(&self) -> Option<usize> {
         (**self).max_episode_steps()
+    }
+    fn rng_state(&self) -> Option<candor_core::RngState> {
+        (**self).rng_state()
+    }
+    fn set_rng_state(&mut self, state: &candor_core::RngState) -> Result<()> {
+        (**self).set_rng_state(state)
     }
 }
 
@@ -176,6 +194,12 @@ impl<E: Env> Env for TimeLimit<E> {
     }
     fn max_episode_steps(&self) -> Option<usize> {
         Some(self.max_episode_steps)
+    }
+    fn rng_state(&self) -> Option<candor_core::RngState> {
+        self.env.rng_state()
+    }
+    fn set_rng_state(&mut self, state: &candor_core::RngState) -> Result<()> {
+        self.env.set_rng_state(state)
     }
 }
 

@@ -54,6 +54,13 @@ impl MountainCar {
 }
 
 impl Env for MountainCar {
+    fn rng_state(&self) -> Option<candor_core::RngState> {
+        Some(self.rng.state())
+    }
+    fn set_rng_state(&mut self, state: &candor_core::RngState) -> candor_core::Result<()> {
+        self.rng = candor_core::SeededRng::from_state(state)?;
+        Ok(())
+    }
     fn observation_space(&self) -> &Space {
         &self.observation_space
     }

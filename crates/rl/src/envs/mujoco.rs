@@ -367,6 +367,13 @@ pub(crate) fn control_cost(weight: f64, action: &[f32]) -> f64 {
 }
 
 impl Env for MujocoEnv {
+    fn rng_state(&self) -> Option<candor_core::RngState> {
+        Some(self.rng.state())
+    }
+    fn set_rng_state(&mut self, state: &candor_core::RngState) -> candor_core::Result<()> {
+        self.rng = candor_core::SeededRng::from_state(state)?;
+        Ok(())
+    }
     fn observation_space(&self) -> &Space {
         &self.observation_space
     }
