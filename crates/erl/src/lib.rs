@@ -1,0 +1,81 @@
+//! # candor-erl
+//!
+//! **ERL** — Khadka & Tumer, "Evolution-Guided Policy Gradient in Reinforcement
+//! Learning" (NeurIPS 2018, arXiv 1805.07917) — and **RIM** — Lü, Han, Zhou, Zhang,
+//! "Recruitment-imitation Mechanism for Evolutionary Reinforcement Learning"
+//! (*Information Sciences* 553, 2021; arXiv 1912.06310) — on candle, on top of
+//! candor-rl (environments, replay) and candor-rl-ddpg (the DDPG learner and networks).
+//!
+//! An evolutionary population of K = 10 actors (SSNE) and a gradient learner share one
+//! replay buffer fed by every rollout. ERL copies the learner's actor into the worst
+//! slot; RIM's learner keeps a second, **recruitment** actor π_ea that tracks the
+//! population champion by soft updates, bootstraps its critic on the per-state better of
+//! π_pg and π_ea (the **dual policy**, which the paper argues is less under-estimated,
+//! `E_ddpg[Q̂′] ≤ E_rim[Q̂′] ≤ Q*`), and gives back to the population by **imitation**:
+//! the worst individual learns the dual policy by L1 regression on replay states.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, ERL, RIM and its ablations), the reference code's [`Quirks`] |
+//! | [`ssne`] | [`Population`] of flat `Vec<f32>` actors with a batch-1 host forward; one SSNE [`epoch`](ssne::epoch) |
+//! | [`rim`] | [`RimLearner`]: dual policy, recruitment, `update_with_IL`, imitation |
+//! | [`train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores |
+//! | [`reproduce`] | `cargo xtask reproduce --paper erl` |
+//!
+//! ## Fidelity: the reference code's quirks
+//!
+//! The mechanism follows the public RIM code the card describes
+//! (`HCodeRunner/Recruitment-imitation-mechanism-for-evolutionary-reinforcement-learning`)
+//! and ERL's `mod_neuro_evo.py`. Each quirk of that code is a switch in [`Quirks`]
+//! (`true` = as the reference):
+//!
+//! | quirk | default | fixed |
+//! |---|---|---|
+//! | batch-wide dual comparison (`q_pi[0] > q_IL[0]` for every row) | **fixed**: per sample, as the paper's per-state max | `batch_wide_comparison = true` reproduces it |
+//! | stale `champ` / `worst` indices taken before SSNE | as the reference | recruit from the preserved elite copy; transfer into the lowest-ranked slot without an elite clone |
+//! | Gym's time-limit `done` stored as terminal | as the reference | a truncation is not terminal |
+//! | ERL synchronises on `num_games % synch_period` | as the reference | every `synch_period`-th generation |
+//!
+//! Always as the reference, not switches: no exploration noise on RIM's RL episode (it
+//! acts with π_pg; ERL's episode has OU noise), the champion test episodes are neither
+//! stored nor counted as frames, warm-up actions are uniform in the env's box and stored
+//! clipped to `[-1, 1]`, the actor step precedes the critic step, the critic's L2 is
+//! coupled, and π_pg's target network is kept up to date but unused. The population's
+//! warm-up decision is made per generation (see [`train`]), a necessary difference for
+//! rollouts that run in parallel and deterministically.
+//!
+//! Tasks are Gymnasium v4 MuJoCo (candor-rl); the paper used gym -v2 with mujoco-py.
+//!
+//! ## Example
+//!
+//! ```
+//! use candle_core::Device;
+//! use candor_erl::{train, Config, Variant};
+//!
+//! # fn main() -> candor_core::Result<()> {
+//! let mut cfg = Config::tiny(Variant::Rim, "Pendulum-v1")?;
+//! cfg.pop_size = 4;
+//! cfg.max_frames = 1200; // six generations of 4 × 200 + 200 frames, roughly
+//! cfg.imitation.steps = 20;
+//! cfg.synch_period = 1; // imitate after every RL episode
+//! let log = train(&cfg, 0, &Device::Cpu)?;
+//! assert!(log.frames >= 1200);
+//! assert!(log.imitation_phases >= 1);
+//! assert!(log.final_score().is_finite());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod reproduce;
+pub mod rim;
+pub mod ssne;
+pub mod train;
+
+pub use config::{
+    erl_learner, erl_noise, rim_learner, Algorithm, Config, DualTarget, ImitationConfig, Quirks,
+    SsneConfig, TaskPreset, Transfer, Variant, KNOWN_TASKS,
+};
+pub use rim::{ImitationLog, RimLearner};
+pub use ssne::{EpochOutcome, Population};
+pub use train::{rollout_population, train, GenerationRecord, RunLog, Trainer};
