@@ -63,12 +63,9 @@ fn short_erl_on_pendulum_improves_on_its_first_generation() {
     let log = train(&cfg, 0, &Device::Cpu).unwrap();
     let tests: Vec<f64> = log.generations.iter().map(|g| g.champion_test).collect();
     let first = tests[0];
-    let best_late = tests[tests.len() - 3..]
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max);
+    let late = tests[tests.len() - 3..].iter().sum::<f64>() / 3.0;
     assert!(
-        best_late > first + 100.0,
+        late > first + 100.0,
         "champion test scores by generation: {tests:?}"
     );
 }
