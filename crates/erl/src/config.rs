@@ -371,6 +371,11 @@ pub struct Config {
     pub quirks: Quirks,
     /// Population rollout workers (0: one per core). The result does not depend on it.
     pub threads: usize,
+    /// At the end of a run with a learner, measure the critic's bias against
+    /// Monte-Carlo returns at this many simulator states sampled uniformly (reservoir)
+    /// from every stored transition (0: off).
+    #[serde(default)]
+    pub q_bias_states: usize,
 }
 
 /// RIM's learner: actor 400-400 ReLU + tanh, critic 300-300 ReLU on `[s, a]`,
@@ -488,6 +493,7 @@ impl Config {
             imitation: ImitationConfig::default(),
             quirks: Quirks::default(),
             threads: 0,
+            q_bias_states: 0,
         })
     }
 

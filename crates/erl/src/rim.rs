@@ -209,21 +209,12 @@ impl RimLearner {
         Ok((mask.where_cond(&a_pg, &a_ea)?, choose))
     }
 
-    /// The target's next actions for this learner's [`DualTarget`].
-    fn next_actions(&self, next_obs: &Tensor) -> Result<Tensor> {
-        match self.target {
-            DualTarget::Dual => Ok(self.dual_action(next_obs)?.0),
-            DualTarget::PgOnly => Ok(self.pg_frozen.forward(next_obs)?.detach()),
-            DualTarget::EaOnly => Ok(self.ea_frozen.forward(next_obs)?.detach()),
-        }
-    }
-
     /// One `update_with_IL` (see the module docs): actor step, dual-policy target, critic
     /// step, Polyak averaging. Recruitment is separate ([`recruit`](Self::recruit)).
     pub fn update(&mut self, batch: &Batch) -> Result<UpdateInfo> {
         self.updates += 1;
         let actor_loss = self.ddpg.actor_step(&batch.obs)?;
-        let next_a = self.next_actions(&batch.next_obs)?;
+        let next_a = self.target_policy(&batch.next_obs, self.target)?;
         let next_q = self.ddpg.critic_targets()[0].forward(&batch.next_obs, &next_a)?;
         let y = td_target(
             &batch.rewards,
@@ -313,10 +304,32 @@ impl RimLearner {
         Ok(sum / n.max(1) as f64)
     }
 
-    /// `Q(s, π_rl(s))` per state with the online critic (for Q-bias measurements).
-    pub fn dual_value(&self, obs: &Tensor) -> Result<Vec<f32>> {
-        let (a, _) = self.dual_action(obs)?;
+    /// The actions of the policy a target rule bootstraps on: π_rl, π_pg or π_ea.
+    fn target_policy(&self, obs: &Tensor, target: DualTarget) -> Result<Tensor> {
+        match target {
+            DualTarget::Dual => Ok(self.dual_action(obs)?.0),
+            DualTarget::PgOnly => Ok(self.pg_frozen.forward(obs)?.detach()),
+            DualTarget::EaOnly => Ok(self.ea_frozen.forward(obs)?.detach()),
+        }
+    }
+
+    /// `Q(s, π(s))` per state with the online critic, π the policy of `target` (for
+    /// Q-bias measurements).
+    pub fn target_policy_value(&self, obs: &Tensor, target: DualTarget) -> Result<Vec<f32>> {
+        let a = self.target_policy(obs, target)?;
         Ok(self.critic_frozen.forward(obs, &a)?.to_vec1::<f32>()?)
+    }
+
+    /// The action of `target`'s policy at one observation (unit box).
+    pub fn target_policy_act(&self, obs: &[f32], target: DualTarget) -> Result<Vec<f32>> {
+        match target {
+            DualTarget::PgOnly => self.pg_frozen.act(obs),
+            DualTarget::EaOnly => self.ea_frozen.act(obs),
+            DualTarget::Dual => {
+                let t = Tensor::from_slice(obs, (1, obs.len()), &self.device)?;
+                Ok(self.dual_action(&t)?.0.flatten_all()?.to_vec1::<f32>()?)
+            }
+        }
     }
 }
 

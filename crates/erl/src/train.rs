@@ -34,10 +34,10 @@ use std::time::Instant;
 use candle_core::Device;
 use candor_core::{Error, Result, SeededRng};
 use candor_rl::{clip_unit, Action, ActionScaler, Agent, Env, Noise, Registry, ReplayBuffer};
-use candor_rl_ddpg::Ddpg;
+use candor_rl_ddpg::{q_bias_at_states, Ddpg, QBiasPoint};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Algorithm, Config, Transfer};
+use crate::config::{Algorithm, Config, DualTarget, Transfer};
 use crate::rim::{ImitationLog, RimLearner};
 use crate::ssne::Population;
 
@@ -50,6 +50,8 @@ pub struct Transition {
     pub next_obs: Vec<f32>,
     /// The flag stored as terminal (see [`crate::Quirks::truncation_terminal`]).
     pub done: bool,
+    /// The simulator state before the step (only when Q-bias is measured).
+    pub state: Option<Vec<f64>>,
 }
 
 /// The episodes of one individual.
@@ -71,17 +73,20 @@ enum Actor<'a> {
 
 /// One episode on `env` (reset with `seed`), acting with `actor`; returns the return and
 /// appends the transitions when `store` is given.
+#[allow(clippy::too_many_arguments)]
 fn episode(
     env: &mut dyn Env,
     seed: Option<u64>,
     actor: &mut Actor,
     scaler: &ActionScaler,
     truncation_terminal: bool,
+    keep_states: bool,
     mut store: Option<&mut Vec<Transition>>,
 ) -> Result<f64> {
     let mut obs = env.reset(seed);
     let mut ret = 0.0;
     loop {
+        let state = keep_states.then(|| env.state());
         let (env_action, stored) = match actor {
             Actor::Random(rng) => {
                 let Action::Continuous(a) = env.action_space().sample(rng)? else {
@@ -107,6 +112,7 @@ fn episode(
                 reward: step.reward,
                 next_obs: step.obs.clone(),
                 done: step.terminated || (truncation_terminal && step.truncated),
+                state,
             });
         }
         if done {
@@ -138,6 +144,34 @@ pub fn rollout_population(
     generation: usize,
     threads: usize,
 ) -> Result<Vec<Rollout>> {
+    rollout_population_with(
+        registry,
+        env_id,
+        pop,
+        episodes,
+        random,
+        truncation_terminal,
+        false,
+        seed,
+        generation,
+        threads,
+    )
+}
+
+/// [`rollout_population`], keeping each step's simulator state when `keep_states`.
+#[allow(clippy::too_many_arguments)]
+pub fn rollout_population_with(
+    registry: &Registry,
+    env_id: &str,
+    pop: &Population,
+    episodes: usize,
+    random: bool,
+    truncation_terminal: bool,
+    keep_states: bool,
+    seed: u64,
+    generation: usize,
+    threads: usize,
+) -> Result<Vec<Rollout>> {
     let k = pop.len();
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<Rollout>>>> = (0..k).map(|_| Mutex::new(None)).collect();
@@ -160,6 +194,7 @@ pub fn rollout_population(
                 &mut actor,
                 scaler,
                 truncation_terminal,
+                keep_states,
                 Some(&mut transitions),
             )?;
         }
@@ -243,6 +278,11 @@ pub struct RunLog {
     pub rollout_seconds: f64,
     pub update_seconds: f64,
     pub imitation_seconds: f64,
+    /// The end-of-run Q-bias measurement ([`Config::q_bias_states`]): the critic's
+    /// value of the policy its target bootstraps on (RIM: the dual policy π_rl; RIM-PG
+    /// and ERL: π_pg; RIM-EA: π_ea) against that policy's Monte-Carlo return.
+    #[serde(default)]
+    pub q_bias: Option<QBiasPoint>,
 }
 
 impl RunLog {
@@ -291,6 +331,9 @@ pub struct Trainer {
     rng_ssne: SeededRng,
     rng_sample: SeededRng,
     rng_warmup: SeededRng,
+    rng_reservoir: SeededRng,
+    reservoir: Vec<Vec<f64>>,
+    seen: usize,
     device: Device,
     frames: usize,
     generation: usize,
@@ -353,6 +396,9 @@ impl Trainer {
             rng_ssne: SeededRng::derive(seed, "erl/ssne"),
             rng_sample: SeededRng::derive(seed, "erl/sample"),
             rng_warmup: SeededRng::derive(seed, "erl/rl-warmup"),
+            rng_reservoir: SeededRng::derive(seed, "erl/q-bias-states"),
+            reservoir: Vec::new(),
+            seen: 0,
             device: device.clone(),
             frames: 0,
             generation: 0,
@@ -368,6 +414,7 @@ impl Trainer {
                 rollout_seconds: 0.0,
                 update_seconds: 0.0,
                 imitation_seconds: 0.0,
+                q_bias: None,
             },
         })
     }
@@ -402,6 +449,19 @@ impl Trainer {
 
     fn push_all(&mut self, transitions: &[Transition]) -> Result<()> {
         for t in transitions {
+            if let Some(state) = &t.state {
+                // Reservoir sampling (algorithm R) over every stored transition.
+                self.seen += 1;
+                let k = self.cfg.q_bias_states;
+                if self.reservoir.len() < k {
+                    self.reservoir.push(state.clone());
+                } else {
+                    let j = self.rng_reservoir.below(self.seen);
+                    if j < k {
+                        self.reservoir[j] = state.clone();
+                    }
+                }
+            }
             self.buffer.push(
                 &t.obs,
                 &Action::Continuous(t.action.clone()),
@@ -421,6 +481,7 @@ impl Trainer {
         let mut ret = 0.0;
         let mut steps = Vec::new();
         loop {
+            let state = (self.cfg.q_bias_states > 0).then(|| self.rl_env.state());
             let (env_a, stored) = if warm {
                 let Action::Continuous(a) = self.rl_env.action_space().sample(&mut self.rng_warmup)?
                 else {
@@ -447,6 +508,7 @@ impl Trainer {
                 reward: step.reward,
                 next_obs: step.obs.clone(),
                 done: step.terminated || (self.cfg.quirks.truncation_terminal && step.truncated),
+                state,
             });
             if step.done() {
                 break;
@@ -464,13 +526,14 @@ impl Trainer {
         let warm = self.frames < self.cfg.warmup_frames;
         // Fitness rollouts (stored, counted).
         let t0 = Instant::now();
-        let rollouts = rollout_population(
+        let rollouts = rollout_population_with(
             &self.registry,
             &self.cfg.env_id,
             &self.pop,
             self.cfg.num_evals,
             warm,
             self.cfg.quirks.truncation_terminal,
+            self.cfg.q_bias_states > 0,
             self.seed,
             g,
             self.cfg.threads,
@@ -498,6 +561,7 @@ impl Trainer {
                 (e == 0).then_some(test_seed),
                 &mut actor,
                 &self.scaler,
+                false,
                 false,
                 None,
             )?;
@@ -613,12 +677,70 @@ impl Trainer {
         Ok(())
     }
 
-    /// Run generations until the frame budget is spent; return the log.
+    /// Run generations until the frame budget is spent, then the Q-bias measurement if
+    /// configured; return the log.
     pub fn run(mut self) -> Result<RunLog> {
         while !self.finished() {
             self.generation()?;
         }
+        if self.cfg.q_bias_states > 0 && !matches!(self.learner, Learner::None) {
+            self.log.q_bias = Some(self.measure_q_bias()?);
+        }
         Ok(self.log)
+    }
+
+    /// The critic's estimate `Q(s, π(s))` of the policy π its target bootstraps on, and
+    /// π's discounted Monte-Carlo return (until termination or `γʰ < 10⁻³`, on an env
+    /// without time limit), at the reservoir's simulator states.
+    pub fn measure_q_bias(&self) -> Result<QBiasPoint> {
+        if self.reservoir.is_empty() {
+            return Err(Error::invalid(
+                "candor-erl: no simulator states kept (set q_bias_states)",
+            ));
+        }
+        let mut env = self.registry.make_unwrapped(&self.cfg.env_id)?;
+        let dev = &self.device;
+        let to_tensor = |obs: &[Vec<f32>]| -> Result<candle_core::Tensor> {
+            let dim = obs.first().map_or(0, Vec::len);
+            let flat: Vec<f32> = obs.iter().flatten().copied().collect();
+            Ok(candle_core::Tensor::from_vec(flat, (obs.len(), dim), dev)?)
+        };
+        let scaler = &self.scaler;
+        let gamma = self.cfg.learner.gamma;
+        let (estimates, returns) = match &self.learner {
+            Learner::Erl(d) => {
+                let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
+                    Ok(d.policy_value(&to_tensor(o)?)?.into_iter().map(f64::from).collect())
+                };
+                let mut pol = |o: &[f32]| -> Result<Action> {
+                    Ok(Action::Continuous(scaler.to_env(&d.actor().act(o)?)?))
+                };
+                q_bias_at_states(env.as_mut(), &self.reservoir, &mut est, &mut pol, gamma, 1e-3)?
+            }
+            Learner::Rim(r) => {
+                let target = match self.cfg.algorithm {
+                    Algorithm::Rim { target, .. } => target,
+                    _ => DualTarget::Dual,
+                };
+                let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
+                    Ok(r.target_policy_value(&to_tensor(o)?, target)?
+                        .into_iter()
+                        .map(f64::from)
+                        .collect())
+                };
+                let mut pol = |o: &[f32]| -> Result<Action> {
+                    let a = r.target_policy_act(o, target)?;
+                    Ok(Action::Continuous(scaler.to_env(&a)?))
+                };
+                q_bias_at_states(env.as_mut(), &self.reservoir, &mut est, &mut pol, gamma, 1e-3)?
+            }
+            Learner::None => return Err(Error::invalid("candor-erl: EA has no critic")),
+        };
+        Ok(QBiasPoint {
+            step: self.frames,
+            estimates,
+            returns,
+        })
     }
 }
 

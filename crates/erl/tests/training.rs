@@ -69,3 +69,21 @@ fn short_erl_on_pendulum_improves_on_its_first_generation() {
         "champion test scores by generation: {tests:?}"
     );
 }
+
+#[test]
+fn q_bias_is_measured_at_reservoir_states() {
+    let mut cfg = Config::tiny(Variant::RimPg, "Pendulum-v1").unwrap();
+    cfg.pop_size = 3;
+    cfg.max_frames = 1600;
+    cfg.imitation.steps = 10;
+    cfg.q_bias_states = 5;
+    let log = train(&cfg, 2, &Device::Cpu).unwrap();
+    let q = log.q_bias.expect("measured");
+    assert_eq!((q.estimates.len(), q.returns.len()), (5, 5));
+    // Pendulum's rewards lie in [−16.3, 0]: 688 discounted steps give G ∈ [−1630, 0].
+    assert!(q.returns.iter().all(|g| (-1700.0..=0.0).contains(g)), "{q:?}");
+    assert!(q.estimates.iter().all(|e| e.is_finite()));
+    // Off by default, and EA never measures.
+    cfg.q_bias_states = 0;
+    assert!(train(&cfg, 2, &Device::Cpu).unwrap().q_bias.is_none());
+}
