@@ -7,7 +7,9 @@
 use candle_core::{DType, Device, Tensor};
 use candor_core::optim::{sorted_vars, Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
-use candor_erl::{erl_learner, rim_learner, rollout_population, DualTarget, Population, RimLearner};
+use candor_erl::{
+    erl_learner, rim_learner, rollout_population, DualTarget, Population, RimLearner,
+};
 use candor_rl::{make, Action, Batch, Registry};
 use candor_rl_ddpg::Actor;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -21,7 +23,10 @@ fn bench_rollouts(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(10_000));
     let reg = Registry::default();
-    for (name, net) in [("rim-400-400", rim_learner().actor), ("erl-128-128-ln", erl_learner().actor)] {
+    for (name, net) in [
+        ("rim-400-400", rim_learner().actor),
+        ("erl-128-128-ln", erl_learner().actor),
+    ] {
         let pop = Population::new(&net, OBS, ACT, 10, 0).unwrap();
         for threads in [1, 2] {
             let mut gen = 0;
@@ -31,7 +36,8 @@ fn bench_rollouts(c: &mut Criterion) {
                 |b, _| {
                     b.iter(|| {
                         gen += 1;
-                        rollout_population(&reg, ENV, &pop, 1, false, true, 0, gen, threads).unwrap()
+                        rollout_population(&reg, ENV, &pop, 1, false, true, 0, gen, threads)
+                            .unwrap()
                     })
                 },
             );
@@ -44,7 +50,9 @@ fn bench_rollouts(c: &mut Criterion) {
             for e in 0..10u64 {
                 env.reset(Some(e));
                 for t in 0..1000 {
-                    let a = (0..ACT).map(|i| ((t * 7 + i) as f32 * 0.37).sin()).collect();
+                    let a = (0..ACT)
+                        .map(|i| ((t * 7 + i) as f32 * 0.37).sin())
+                        .collect();
                     if env.step(&Action::Continuous(a)).unwrap().done() {
                         break;
                     }
@@ -65,7 +73,10 @@ fn bench_rollouts(c: &mut Criterion) {
 fn random_batch(n: usize) -> Batch {
     let mut rng = SeededRng::new(1);
     let dev = Device::Cpu;
-    let mut t = |shape: &[usize]| rng.uniform_tensor(-1.0, 1.0, shape, DType::F32, &dev).unwrap();
+    let mut t = |shape: &[usize]| {
+        rng.uniform_tensor(-1.0, 1.0, shape, DType::F32, &dev)
+            .unwrap()
+    };
     Batch {
         obs: t(&[n, OBS]),
         actions: t(&[n, ACT]),
@@ -79,8 +90,21 @@ fn bench_learner(c: &mut Criterion) {
     let mut g = c.benchmark_group("rim");
     g.sample_size(20);
     let cfg = rim_learner();
-    let mut l = RimLearner::new(&cfg, OBS, ACT, DualTarget::Dual, 0.001, false, 0, &Device::Cpu).unwrap();
-    let champ = Population::new(&cfg.actor, OBS, ACT, 1, 3).unwrap().member(0).to_vec();
+    let mut l = RimLearner::new(
+        &cfg,
+        OBS,
+        ACT,
+        DualTarget::Dual,
+        0.001,
+        false,
+        0,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let champ = Population::new(&cfg.actor, OBS, ACT, 1, 3)
+        .unwrap()
+        .member(0)
+        .to_vec();
     let batch = random_batch(128);
     g.bench_function("update+recruit/batch128", |b| {
         b.iter(|| {

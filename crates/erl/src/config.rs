@@ -107,6 +107,10 @@ pub enum Transfer {
 pub enum Algorithm {
     /// The population alone (SSNE), no gradient learner.
     Ea,
+    /// DDPG alone, on the same harness: no population; each generation is one RL episode
+    /// with OU noise (stored) followed by one update per frame of it and the test
+    /// episodes of the noise-free actor.
+    Ddpg,
     /// ERL (Khadka & Tumer 2018): a DDPG learner (target actor in the target, critic
     /// step before actor step, exploration noise on its episode), its actor copied into
     /// the worst slot on every `synch_period`-th synchronisation.
@@ -127,6 +131,8 @@ pub enum Algorithm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Variant {
     Ea,
+    /// DDPG alone (RIM's networks, ERL's OU noise).
+    Ddpg,
     Erl,
     /// ERL with ERL's own networks (actor 128-128 LayerNorm + tanh, critic 200-300 ELU).
     ErlNets,
@@ -143,8 +149,9 @@ pub enum Variant {
 
 impl Variant {
     /// Every variant.
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 9] = [
         Variant::Ea,
+        Variant::Ddpg,
         Variant::Erl,
         Variant::ErlNets,
         Variant::Rim,
@@ -158,6 +165,7 @@ impl Variant {
     pub fn name(self) -> &'static str {
         match self {
             Variant::Ea => "ea",
+            Variant::Ddpg => "ddpg",
             Variant::Erl => "erl",
             Variant::ErlNets => "erl-nets",
             Variant::Rim => "rim",
@@ -316,6 +324,10 @@ pub struct Quirks {
     /// stored episode (population and RL); fixed: every `synch_period`-th generation.
     /// Default `true`.
     pub erl_sync_on_games: bool,
+    /// The champion test episodes (and DDPG's test episodes) are not counted as frames.
+    /// Fixed: their steps count toward the frame budget (they are never stored).
+    /// Default `true`.
+    pub uncounted_test_frames: bool,
 }
 
 impl Default for Quirks {
@@ -325,6 +337,7 @@ impl Default for Quirks {
             stale_indices: true,
             truncation_terminal: true,
             erl_sync_on_games: true,
+            uncounted_test_frames: true,
         }
     }
 }
@@ -363,7 +376,7 @@ pub struct Config {
     pub batch_size: usize,
     /// Replay capacity (10⁶).
     pub buffer_capacity: usize,
-    /// Exploration noise on the RL episode (RIM: none; ERL: OU, scale 0.3).
+    /// Exploration noise on the RL episode (RIM: none; ERL and DDPG: OU, scale 0.3).
     pub rl_noise: NoiseConfig,
     /// The imitation phase.
     pub imitation: ImitationConfig,
@@ -451,6 +464,7 @@ impl Config {
         };
         let algorithm = match variant {
             Variant::Ea => Algorithm::Ea,
+            Variant::Ddpg => Algorithm::Ddpg,
             Variant::Erl | Variant::ErlNets => Algorithm::Erl,
             Variant::Rim => rim(DualTarget::Dual, 0.001, Transfer::ImitateOrCopy),
             Variant::RimIl => rim(DualTarget::Dual, 0.001, Transfer::CopyOnly),
@@ -459,6 +473,7 @@ impl Config {
             Variant::RimHard => rim(DualTarget::Dual, 1.0, Transfer::ImitateOrCopy),
         };
         let is_erl = matches!(algorithm, Algorithm::Erl);
+        let ou_noise = matches!(algorithm, Algorithm::Erl | Algorithm::Ddpg);
         Ok(Self {
             env_id: env_id.to_string(),
             algorithm,
@@ -485,7 +500,7 @@ impl Config {
             },
             batch_size: 128,
             buffer_capacity: 1_000_000,
-            rl_noise: if is_erl {
+            rl_noise: if ou_noise {
                 erl_noise()
             } else {
                 NoiseConfig::None

@@ -16,7 +16,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, ERL, RIM and its ablations), the reference code's [`Quirks`] |
+//! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, DDPG, ERL, RIM and its ablations), the reference code's [`Quirks`] |
 //! | [`ssne`] | [`Population`] of flat `Vec<f32>` actors with a batch-1 host forward; one SSNE [`epoch`](ssne::epoch) |
 //! | [`rim`] | [`RimLearner`]: dual policy, recruitment, `update_with_IL`, imitation |
 //! | [`train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores |
@@ -34,15 +34,21 @@
 //! | batch-wide dual comparison (`q_pi[0] > q_IL[0]` for every row) | **fixed**: per sample, as the paper's per-state max | `batch_wide_comparison = true` reproduces it |
 //! | stale `champ` / `worst` indices taken before SSNE | as the reference | recruit from the preserved elite copy; transfer into the lowest-ranked slot without an elite clone |
 //! | Gym's time-limit `done` stored as terminal | as the reference | a truncation is not terminal |
-//! | ERL synchronises on `num_games % synch_period` | as the reference | every `synch_period`-th generation |
+//! //! | ERL synchronises on `num_games % synch_period` (with ERL's own presets: Hopper 1, else 10) | as the reference | every `synch_period`-th generation |
+//! | champion test episodes not counted as frames | as the reference | their steps count toward the budget (never stored) |
 //!
 //! Always as the reference, not switches: no exploration noise on RIM's RL episode (it
-//! acts with π_pg; ERL's episode has OU noise), the champion test episodes are neither
-//! stored nor counted as frames, warm-up actions are uniform in the env's box and stored
+//! acts with π_pg; ERL's episode has OU noise), the champion test episodes are never
+//! stored, warm-up actions are uniform in the env's box and stored
 //! clipped to `[-1, 1]`, the actor step precedes the critic step, the critic's L2 is
 //! coupled, and π_pg's target network is kept up to date but unused. The population's
 //! warm-up decision is made per generation (see [`train`]), a necessary difference for
 //! rollouts that run in parallel and deterministically.
+//!
+//! The DDPG baseline ([`Variant::Ddpg`]) runs on the same harness and networks: one RL
+//! episode with ERL's OU noise per generation, one update per frame, then its noise-free
+//! actor's test episodes as the "champion" score. It is not the reference code's (which
+//! has none); it is the paper's baseline rebuilt on this crate's loop.
 //!
 //! Tasks are Gymnasium v4 MuJoCo (candor-rl); the paper used gym -v2 with mujoco-py.
 //!

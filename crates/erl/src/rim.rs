@@ -99,12 +99,7 @@ impl RimLearner {
         }
         let ddpg = Ddpg::new(cfg, obs_dim, action_dim, seed, device)?;
         let ea_vars = VarMap::new();
-        let vb = seeded_var_builder(
-            &ea_vars,
-            seed ^ 0x5eed_0f_ea,
-            DType::F32,
-            device,
-        );
+        let vb = seeded_var_builder(&ea_vars, seed ^ 0x5eed_0fea, DType::F32, device);
         let ea = Actor::new(&cfg.actor, obs_dim, action_dim, vb.pp("actor_ea"))?;
         let ea_flat = ea.mlp().to_flat()?;
         let ea_frozen = ea.frozen()?;

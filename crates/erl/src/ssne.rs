@@ -66,7 +66,8 @@ impl Population {
         }
         let mut members = Vec::with_capacity(size);
         for i in 0..size {
-            let s = SeededRng::derive(seed, &format!("erl/population/{i}")).below(usize::MAX) as u64;
+            let s =
+                SeededRng::derive(seed, &format!("erl/population/{i}")).below(usize::MAX) as u64;
             let vm = VarMap::new();
             let vb = seeded_var_builder(&vm, s, DType::F32, &Device::Cpu);
             let actor = Actor::new(net, obs_dim, action_dim, vb)?;
@@ -293,7 +294,9 @@ pub fn epoch(
         )));
     }
     if let Some(i) = fitness.iter().position(|f| f.is_nan()) {
-        return Err(Error::invalid(format!("SSNE: fitness of member {i} is NaN")));
+        return Err(Error::invalid(format!(
+            "SSNE: fitness of member {i} is NaN"
+        )));
     }
     let e = ((k as f64 * cfg.elite_fraction).floor() as usize).clamp(1, k);
     let ranking = rank(fitness);

@@ -15,7 +15,12 @@
 //!
 //! **Frames** are counted as the reference counts them: every stored step of the
 //! population's and the RL agent's episodes; the champion test is neither stored nor
-//! counted. While fewer than `warmup_frames` frames have been collected, actions are
+//! counted (with [`crate::Quirks::uncounted_test_frames`] off, its steps are counted).
+//!
+//! **DDPG** ([`crate::Algorithm::Ddpg`]) has no population: a generation is one RL
+//! episode with OU noise (stored, counted), one update per frame once the buffer holds
+//! more than `learning_starts`, then the test episodes of the noise-free actor, whose
+//! mean return is the generation's `champion_test`. While fewer than `warmup_frames` frames have been collected, actions are
 //! uniform in the env's box and stored clipped to `[-1, 1]` (the reference's quirk 4);
 //! policy actions are stored in the unit box and mapped to the env's box to act.
 //!
@@ -34,7 +39,7 @@ use std::time::Instant;
 use candle_core::Device;
 use candor_core::{Error, Result, SeededRng};
 use candor_rl::{clip_unit, Action, ActionScaler, Agent, Env, Noise, Registry, ReplayBuffer};
-use candor_rl_ddpg::{q_bias_at_states, Ddpg, QBiasPoint};
+use candor_rl_ddpg::{q_bias_at_states, Actor as DdpgActor, Ddpg, QBiasPoint};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Algorithm, Config, DualTarget, Transfer};
@@ -69,10 +74,12 @@ enum Actor<'a> {
     Random(&'a mut SeededRng),
     /// A flat population member.
     Member(&'a Population, usize),
+    /// A learner's (noise-free) actor.
+    Net(&'a DdpgActor),
 }
 
 /// One episode on `env` (reset with `seed`), acting with `actor`; returns the return and
-/// appends the transitions when `store` is given.
+/// the number of steps, and appends the transitions when `store` is given.
 #[allow(clippy::too_many_arguments)]
 fn episode(
     env: &mut dyn Env,
@@ -82,15 +89,18 @@ fn episode(
     truncation_terminal: bool,
     keep_states: bool,
     mut store: Option<&mut Vec<Transition>>,
-) -> Result<f64> {
+) -> Result<(f64, usize)> {
     let mut obs = env.reset(seed);
     let mut ret = 0.0;
+    let mut len = 0;
     loop {
         let state = keep_states.then(|| env.state());
         let (env_action, stored) = match actor {
             Actor::Random(rng) => {
                 let Action::Continuous(a) = env.action_space().sample(rng)? else {
-                    return Err(Error::invalid("candor-erl: the task's actions are not a box"));
+                    return Err(Error::invalid(
+                        "candor-erl: the task's actions are not a box",
+                    ));
                 };
                 let mut stored = a.clone();
                 clip_unit(&mut stored);
@@ -101,9 +111,15 @@ fn episode(
                 clip_unit(&mut a);
                 (scaler.to_env(&a)?, a)
             }
+            Actor::Net(net) => {
+                let mut a = net.act(&obs)?;
+                clip_unit(&mut a);
+                (scaler.to_env(&a)?, a)
+            }
         };
         let step = env.step(&Action::Continuous(env_action))?;
         ret += step.reward;
+        len += 1;
         let done = step.done();
         if let Some(buf) = store.as_deref_mut() {
             buf.push(Transition {
@@ -116,7 +132,7 @@ fn episode(
             });
         }
         if done {
-            return Ok(ret);
+            return Ok((ret, len));
         }
         obs = step.obs;
     }
@@ -196,7 +212,8 @@ pub fn rollout_population_with(
                 truncation_terminal,
                 keep_states,
                 Some(&mut transitions),
-            )?;
+            )?
+            .0;
         }
         Ok(Rollout {
             fitness: total / episodes as f64,
@@ -245,10 +262,12 @@ pub struct GenerationRecord {
     pub generation: usize,
     /// Frames collected so far, this generation included.
     pub frames: usize,
-    /// Best and mean fitness of the population's rollouts.
+    /// Best and mean fitness of the population's rollouts (DDPG: its RL episode's
+    /// return).
     pub best_fitness: f64,
     pub mean_fitness: f64,
-    /// Mean return of the champion's noise-free test episodes (not stored).
+    /// Mean return of the champion's noise-free test episodes (not stored; DDPG: its
+    /// actor's, after the generation's updates).
     pub champion_test: f64,
     /// Whether the population acted randomly (warm-up).
     pub warmup: bool,
@@ -288,7 +307,9 @@ pub struct RunLog {
 impl RunLog {
     /// The last generation's champion test score.
     pub fn final_score(&self) -> f64 {
-        self.generations.last().map_or(f64::NAN, |g| g.champion_test)
+        self.generations
+            .last()
+            .map_or(f64::NAN, |g| g.champion_test)
     }
 
     /// The champion test score at `frames` (the last generation finished by then; NaN
@@ -352,12 +373,14 @@ impl Trainer {
         let scaler = ActionScaler::new(rl_env.action_space())?;
         let obs_dim = rl_env.observation_space().flat_dim();
         let action_dim = scaler.dim();
-        rl_env.reset(Some(SeededRng::derive(seed, "erl/rl-env").below(usize::MAX) as u64));
+        rl_env.reset(Some(
+            SeededRng::derive(seed, "erl/rl-env").below(usize::MAX) as u64,
+        ));
         let pop = Population::new(&cfg.learner.actor, obs_dim, action_dim, cfg.pop_size, seed)?;
         let buffer = ReplayBuffer::for_env(cfg.buffer_capacity, rl_env.as_ref())?;
         let learner = match cfg.algorithm {
             Algorithm::Ea => Learner::None,
-            Algorithm::Erl => Learner::Erl(Box::new(Ddpg::new(
+            Algorithm::Erl | Algorithm::Ddpg => Learner::Erl(Box::new(Ddpg::new(
                 &cfg.learner,
                 obs_dim,
                 action_dim,
@@ -379,9 +402,10 @@ impl Trainer {
                 device,
             )?)),
         };
-        let noise = cfg
-            .rl_noise
-            .build(action_dim, SeededRng::derive(seed, "erl/noise").below(usize::MAX) as u64)?;
+        let noise = cfg.rl_noise.build(
+            action_dim,
+            SeededRng::derive(seed, "erl/noise").below(usize::MAX) as u64,
+        )?;
         Ok(Self {
             cfg: cfg.clone(),
             seed,
@@ -483,9 +507,12 @@ impl Trainer {
         loop {
             let state = (self.cfg.q_bias_states > 0).then(|| self.rl_env.state());
             let (env_a, stored) = if warm {
-                let Action::Continuous(a) = self.rl_env.action_space().sample(&mut self.rng_warmup)?
+                let Action::Continuous(a) =
+                    self.rl_env.action_space().sample(&mut self.rng_warmup)?
                 else {
-                    return Err(Error::invalid("candor-erl: the task's actions are not a box"));
+                    return Err(Error::invalid(
+                        "candor-erl: the task's actions are not a box",
+                    ));
                 };
                 let mut s = a.clone();
                 clip_unit(&mut s);
@@ -519,8 +546,64 @@ impl Trainer {
         Ok((ret, steps.len()))
     }
 
+    /// Mean return of `episodes` noise-free test episodes (not stored) of `actor`, reset
+    /// first with a seed derived from `(seed, generation)`, and their total steps.
+    fn test_episodes(&mut self, member: Option<usize>) -> Result<(f64, usize)> {
+        let g = self.generation;
+        let test_seed =
+            SeededRng::derive(self.seed, &format!("erl/test/{g}")).below(usize::MAX) as u64;
+        let (mut total, mut steps) = (0.0, 0);
+        for e in 0..self.cfg.champion_test_episodes {
+            let mut actor = match (member, &self.learner) {
+                (Some(i), _) => Actor::Member(&self.pop, i),
+                (None, Learner::Erl(d)) => Actor::Net(d.actor()),
+                (None, _) => return Err(Error::invalid("candor-erl: no policy to test")),
+            };
+            let (ret, len) = episode(
+                self.test_env.as_mut(),
+                (e == 0).then_some(test_seed),
+                &mut actor,
+                &self.scaler,
+                false,
+                false,
+                None,
+            )?;
+            total += ret;
+            steps += len;
+        }
+        Ok((total / self.cfg.champion_test_episodes.max(1) as f64, steps))
+    }
+
+    /// `n` gradient updates; RIM recruits toward `champion` after each.
+    fn updates(&mut self, n: usize, champion: Option<&[f32]>) -> Result<()> {
+        let t1 = Instant::now();
+        for _ in 0..n {
+            let batch =
+                self.buffer
+                    .sample(self.cfg.batch_size, &mut self.rng_sample, &self.device)?;
+            match &mut self.learner {
+                Learner::Erl(d) => {
+                    d.update(&batch)?;
+                }
+                Learner::Rim(r) => {
+                    r.update(&batch)?;
+                    if let Some(c) = champion {
+                        r.recruit(c)?;
+                    }
+                }
+                Learner::None => {}
+            }
+        }
+        self.log.update_seconds += t1.elapsed().as_secs_f64();
+        self.log.updates += n;
+        Ok(())
+    }
+
     /// Run one generation (see the module docs) and return its record.
     pub fn generation(&mut self) -> Result<GenerationRecord> {
+        if matches!(self.cfg.algorithm, Algorithm::Ddpg) {
+            return self.ddpg_generation();
+        }
         let start = Instant::now();
         let g = self.generation;
         let warm = self.frames < self.cfg.warmup_frames;
@@ -547,28 +630,14 @@ impl Trainer {
         }
         self.num_games += self.pop.len() * self.cfg.num_evals;
         // Champion and worst, before SSNE (np.argmax / np.argmin: first index).
-        let champ = (0..fitness.len())
-            .fold(0, |b, i| if fitness[i] > fitness[b] { i } else { b });
-        let worst = (0..fitness.len())
-            .fold(0, |b, i| if fitness[i] < fitness[b] { i } else { b });
-        // Champion test (not stored, not counted).
-        let mut test = 0.0;
-        let test_seed = SeededRng::derive(self.seed, &format!("erl/test/{g}")).below(usize::MAX) as u64;
-        for e in 0..self.cfg.champion_test_episodes {
-            let mut actor = Actor::Member(&self.pop, champ);
-            test += episode(
-                self.test_env.as_mut(),
-                (e == 0).then_some(test_seed),
-                &mut actor,
-                &self.scaler,
-                false,
-                false,
-                None,
-            )?;
-        }
-        let champion_test = test / self.cfg.champion_test_episodes.max(1) as f64;
+        let champ = (0..fitness.len()).fold(0, |b, i| if fitness[i] > fitness[b] { i } else { b });
+        let worst = (0..fitness.len()).fold(0, |b, i| if fitness[i] < fitness[b] { i } else { b });
+        // Champion test (not stored; counted only with the fixed quirk).
+        let (champion_test, test_frames) = self.test_episodes(Some(champ))?;
         // SSNE.
-        let outcome = self.pop.evolve(&fitness, &self.cfg.ssne, &mut self.rng_ssne)?;
+        let outcome = self
+            .pop
+            .evolve(&fitness, &self.cfg.ssne, &mut self.rng_ssne)?;
         let (recruit_slot, worst_slot) = if self.cfg.quirks.stale_indices {
             (champ, worst)
         } else {
@@ -600,30 +669,57 @@ impl Trainer {
             record.rl_return = Some(ret);
             if self.buffer.len() > self.cfg.learning_starts {
                 let n = (gen_frames as f64 * self.cfg.updates_per_frame).floor() as usize;
-                let t1 = Instant::now();
                 let champion = self.pop.member(recruit_slot).to_vec();
-                for _ in 0..n {
-                    let batch =
-                        self.buffer
-                            .sample(self.cfg.batch_size, &mut self.rng_sample, &self.device)?;
-                    match &mut self.learner {
-                        Learner::Erl(d) => {
-                            d.update(&batch)?;
-                        }
-                        Learner::Rim(r) => {
-                            r.update(&batch)?;
-                            r.recruit(&champion)?;
-                        }
-                        Learner::None => {}
-                    }
-                }
-                self.log.update_seconds += t1.elapsed().as_secs_f64();
+                self.updates(n, Some(&champion))?;
                 record.updates = n;
-                self.log.updates += n;
                 self.transfer(worst_slot, &mut record)?;
             }
             self.rl_episodes += 1;
         }
+        if !self.cfg.quirks.uncounted_test_frames {
+            gen_frames += test_frames;
+        }
+        self.finish_generation(record, gen_frames, start)
+    }
+
+    /// DDPG alone: one RL episode with OU noise (stored), one update per frame once the
+    /// buffer is past `learning_starts`, then the noise-free actor's test episodes.
+    fn ddpg_generation(&mut self) -> Result<GenerationRecord> {
+        let start = Instant::now();
+        let warm = self.frames < self.cfg.warmup_frames;
+        let (ret, mut gen_frames) = self.rl_episode()?;
+        self.num_games += 1;
+        let mut updates = 0;
+        if self.buffer.len() > self.cfg.learning_starts {
+            updates = (gen_frames as f64 * self.cfg.updates_per_frame).floor() as usize;
+            self.updates(updates, None)?;
+        }
+        self.rl_episodes += 1;
+        let (test, test_frames) = self.test_episodes(None)?;
+        if !self.cfg.quirks.uncounted_test_frames {
+            gen_frames += test_frames;
+        }
+        let record = GenerationRecord {
+            generation: self.generation,
+            frames: 0,
+            best_fitness: ret,
+            mean_fitness: ret,
+            champion_test: test,
+            warmup: warm,
+            rl_return: Some(ret),
+            updates,
+            transfer: String::new(),
+            imitation: None,
+        };
+        self.finish_generation(record, gen_frames, start)
+    }
+
+    fn finish_generation(
+        &mut self,
+        mut record: GenerationRecord,
+        gen_frames: usize,
+        start: Instant,
+    ) -> Result<GenerationRecord> {
         self.frames += gen_frames;
         record.frames = self.frames;
         self.generation += 1;
@@ -637,7 +733,7 @@ impl Trainer {
     fn transfer(&mut self, slot: usize, record: &mut GenerationRecord) -> Result<()> {
         let p = self.cfg.synch_period;
         match (&self.learner, self.cfg.algorithm) {
-            (Learner::Erl(d), _) => {
+            (Learner::Erl(d), Algorithm::Erl) => {
                 let due = if self.cfg.quirks.erl_sync_on_games {
                     self.num_games.is_multiple_of(p)
                 } else {
@@ -659,8 +755,12 @@ impl Trainer {
                 if imitate {
                     let t = Instant::now();
                     let mut student = self.pop.member(slot).to_vec();
-                    let log =
-                        r.imitate(&mut student, &self.buffer, &self.cfg.imitation, &mut self.rng_sample)?;
+                    let log = r.imitate(
+                        &mut student,
+                        &self.buffer,
+                        &self.cfg.imitation,
+                        &mut self.rng_sample,
+                    )?;
                     self.pop.set_member(slot, &student)?;
                     self.log.imitation_seconds += t.elapsed().as_secs_f64();
                     self.log.imitation_phases += 1;
@@ -710,12 +810,22 @@ impl Trainer {
         let (estimates, returns) = match &self.learner {
             Learner::Erl(d) => {
                 let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
-                    Ok(d.policy_value(&to_tensor(o)?)?.into_iter().map(f64::from).collect())
+                    Ok(d.policy_value(&to_tensor(o)?)?
+                        .into_iter()
+                        .map(f64::from)
+                        .collect())
                 };
                 let mut pol = |o: &[f32]| -> Result<Action> {
                     Ok(Action::Continuous(scaler.to_env(&d.actor().act(o)?)?))
                 };
-                q_bias_at_states(env.as_mut(), &self.reservoir, &mut est, &mut pol, gamma, 1e-3)?
+                q_bias_at_states(
+                    env.as_mut(),
+                    &self.reservoir,
+                    &mut est,
+                    &mut pol,
+                    gamma,
+                    1e-3,
+                )?
             }
             Learner::Rim(r) => {
                 let target = match self.cfg.algorithm {
@@ -732,7 +842,14 @@ impl Trainer {
                     let a = r.target_policy_act(o, target)?;
                     Ok(Action::Continuous(scaler.to_env(&a)?))
                 };
-                q_bias_at_states(env.as_mut(), &self.reservoir, &mut est, &mut pol, gamma, 1e-3)?
+                q_bias_at_states(
+                    env.as_mut(),
+                    &self.reservoir,
+                    &mut est,
+                    &mut pol,
+                    gamma,
+                    1e-3,
+                )?
             }
             Learner::None => return Err(Error::invalid("candor-erl: EA has no critic")),
         };

@@ -3,7 +3,9 @@
 use candle_core::{Device, Tensor};
 use candor_core::optim::sorted_vars;
 use candor_core::SeededRng;
-use candor_erl::{rim_learner, Config, DualTarget, ImitationConfig, Population, RimLearner, Variant};
+use candor_erl::{
+    rim_learner, Config, DualTarget, ImitationConfig, Population, RimLearner, Variant,
+};
 use candor_rl::{Action, ReplayBuffer, Space};
 
 /// A learner on 1-D states and actions with tiny networks: actor `[1, 2, 2, 1]`, critic
@@ -12,7 +14,17 @@ fn tiny_learner(batch_wide: bool, tau: f64) -> RimLearner {
     let mut cfg = rim_learner();
     cfg.actor.hidden = vec![2, 2];
     cfg.critic.hidden = vec![2, 2];
-    RimLearner::new(&cfg, 1, 1, DualTarget::Dual, tau, batch_wide, 0, &Device::Cpu).unwrap()
+    RimLearner::new(
+        &cfg,
+        1,
+        1,
+        DualTarget::Dual,
+        tau,
+        batch_wide,
+        0,
+        &Device::Cpu,
+    )
+    .unwrap()
 }
 
 /// An actor `[1, 2, 2, 1]` (13 values) that outputs `a` everywhere: zero weights, output
@@ -53,7 +65,10 @@ fn dual_policy_chooses_per_sample() {
     let (a, chose_pg) = l.dual_action(&obs).unwrap();
     let a = a.to_vec2::<f32>().unwrap();
     assert_eq!(chose_pg, vec![false, true]);
-    assert!((a[0][0] + 0.9).abs() < 1e-6 && (a[1][0] - 0.9).abs() < 1e-6, "{a:?}");
+    assert!(
+        (a[0][0] + 0.9).abs() < 1e-6 && (a[1][0] - 0.9).abs() < 1e-6,
+        "{a:?}"
+    );
 
     // The reference's batch-wide comparison: every row follows row 0 (π_ea).
     let mut b = tiny_learner(true, 0.001);
@@ -94,12 +109,16 @@ fn imitation_reduces_the_l1_gap() {
     let mut buffer = ReplayBuffer::new(1000, 3, &Space::uniform_box(-1.0, 1.0, &[1])).unwrap();
     let mut rng = SeededRng::new(2);
     for _ in 0..500 {
-        let s: Vec<f32> = (0..3).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect();
+        let s: Vec<f32> = (0..3)
+            .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
+            .collect();
         buffer
             .push(&s, &Action::Continuous(vec![0.0]), 0.0, &s, false)
             .unwrap();
     }
-    let states: Vec<f32> = (0..64 * 3).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect();
+    let states: Vec<f32> = (0..64 * 3)
+        .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
+        .collect();
     let obs = Tensor::from_vec(states, (64, 3), &Device::Cpu).unwrap();
     let pop = Population::new(&cfg.actor, 3, 1, 1, 9).unwrap();
     let mut student = pop.member(0).to_vec();
@@ -135,16 +154,34 @@ fn bad_configs_are_clear_errors() {
     }
     let mut c = Config::tiny(Variant::Erl, "Pendulum-v1").unwrap();
     c.env_id = "Hopper-v99".into();
-    assert!(c.validate().unwrap_err().to_string().contains("unknown task"));
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("unknown task"));
     assert!(Variant::from_name("rim-xx").is_err());
     assert_eq!(Variant::from_name("rim-il").unwrap(), Variant::RimIl);
     // Presets per task.
     let h = Config::preset(Variant::Rim, "Hopper-v4").unwrap();
-    assert_eq!((h.ssne.elite_fraction, h.num_evals, h.synch_period), (0.3, 5, 2));
-    assert_eq!(Config::preset(Variant::Erl, "Hopper-v4").unwrap().synch_period, 1);
+    assert_eq!(
+        (h.ssne.elite_fraction, h.num_evals, h.synch_period),
+        (0.3, 5, 2)
+    );
+    assert_eq!(
+        Config::preset(Variant::Erl, "Hopper-v4")
+            .unwrap()
+            .synch_period,
+        1
+    );
     let w = Config::preset(Variant::Rim, "Walker2d-v4").unwrap();
-    assert_eq!((w.ssne.elite_fraction, w.num_evals, w.synch_period), (0.2, 3, 10));
+    assert_eq!(
+        (w.ssne.elite_fraction, w.num_evals, w.synch_period),
+        (0.2, 3, 10)
+    );
     let c = Config::preset(Variant::Rim, "HalfCheetah-v4").unwrap();
-    assert_eq!((c.ssne.elite_fraction, c.num_evals, c.synch_period), (0.1, 1, 10));
+    assert_eq!(
+        (c.ssne.elite_fraction, c.num_evals, c.synch_period),
+        (0.1, 1, 10)
+    );
     assert_eq!(c.num_elites(), 1);
 }

@@ -36,15 +36,17 @@ fn elites_clones_crossover_and_mutation_slots() {
     };
     let mut pop = hand_built(10);
     let before = pop.clone();
-    let out = pop
-        .evolve(&FITNESS, &cfg, &mut SeededRng::new(3))
-        .unwrap();
+    let out = pop.evolve(&FITNESS, &cfg, &mut SeededRng::new(3)).unwrap();
     // e = max(1, ⌊10·0.2⌋) = 2 elites: the two best slots.
     assert_eq!(out.elites, vec![2, 6]);
     assert_eq!(out.new_elites.len(), 2);
     // Each elite was cloned into a slot that is spared from mutation, unchanged.
     for (&e, &slot) in out.elites.iter().zip(&out.new_elites) {
-        assert_eq!(pop.member(slot), before.member(e), "elite {e} → slot {slot}");
+        assert_eq!(
+            pop.member(slot),
+            before.member(e),
+            "elite {e} → slot {slot}"
+        );
         assert!(!out.mutated.contains(&slot));
     }
     assert_eq!(out.champion_copy(), out.new_elites[0]);
@@ -140,7 +142,10 @@ fn crossover_copies_whole_rows_of_weights() {
             assert_eq!(row[0], row[1], "row {r} mixed: {row:?}");
         }
     }
-    assert!(a.contains(&2.0) || b.contains(&1.0), "no crossover happened");
+    assert!(
+        a.contains(&2.0) || b.contains(&1.0),
+        "no crossover happened"
+    );
 }
 
 #[test]

@@ -47,6 +47,23 @@ fn frames_are_counted_as_the_reference_counts_them() {
     // generation once the buffer holds more than 5 batches.
     assert!(log.generations[0].warmup && !log.generations[1].warmup);
     assert_eq!(log.generations[0].updates, 1000);
+    // The fixed quirk counts the champion test's 2 × 200 steps too.
+    cfg.quirks.uncounted_test_frames = false;
+    let log = train(&cfg, 3, &Device::Cpu).unwrap();
+    let frames: Vec<usize> = log.generations.iter().map(|g| g.frames).collect();
+    assert_eq!(frames, vec![1400, 2800]);
+    // DDPG alone: one 200-step RL episode per generation, updates once the buffer holds
+    // more than 5 batches (160 transitions): from the first generation on.
+    let mut ddpg = Config::tiny(Variant::Ddpg, "Pendulum-v1").unwrap();
+    ddpg.max_frames = 600;
+    let log = train(&ddpg, 3, &Device::Cpu).unwrap();
+    let frames: Vec<usize> = log.generations.iter().map(|g| g.frames).collect();
+    assert_eq!(frames, vec![200, 400, 600]);
+    assert_eq!(log.updates, 600);
+    assert!(log
+        .generations
+        .iter()
+        .all(|g| g.rl_return.is_some() && g.champion_test.is_finite()));
     // EA has no RL episode: 800 frames per generation.
     let mut ea = Config::tiny(Variant::Ea, "Pendulum-v1").unwrap();
     ea.pop_size = 4;
@@ -81,7 +98,10 @@ fn q_bias_is_measured_at_reservoir_states() {
     let q = log.q_bias.expect("measured");
     assert_eq!((q.estimates.len(), q.returns.len()), (5, 5));
     // Pendulum's rewards lie in [−16.3, 0]: 688 discounted steps give G ∈ [−1630, 0].
-    assert!(q.returns.iter().all(|g| (-1700.0..=0.0).contains(g)), "{q:?}");
+    assert!(
+        q.returns.iter().all(|g| (-1700.0..=0.0).contains(g)),
+        "{q:?}"
+    );
     assert!(q.estimates.iter().all(|e| e.is_finite()));
     // Off by default, and EA never measures.
     cfg.q_bias_states = 0;
