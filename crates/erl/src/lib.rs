@@ -19,7 +19,7 @@
 //! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, DDPG, ERL, RIM and its ablations), the reference code's [`Quirks`] |
 //! | [`ssne`] | [`Population`] of flat `Vec<f32>` actors with a batch-1 host forward; one SSNE [`epoch`](ssne::epoch) |
 //! | [`rim`] | [`RimLearner`]: dual policy, recruitment, `update_with_IL`, imitation |
-//! | [`train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores |
+//! | [`mod@train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores |
 //! | [`reproduce`] | `cargo xtask reproduce --paper erl` |
 //!
 //! ## Fidelity: the reference code's quirks
@@ -42,7 +42,7 @@
 //! stored, warm-up actions are uniform in the env's box and stored
 //! clipped to `[-1, 1]`, the actor step precedes the critic step, the critic's L2 is
 //! coupled, and π_pg's target network is kept up to date but unused. The population's
-//! warm-up decision is made per generation (see [`train`]), a necessary difference for
+//! warm-up decision is made per generation (see [`mod@train`]), a necessary difference for
 //! rollouts that run in parallel and deterministically.
 //!
 //! The DDPG baseline ([`Variant::Ddpg`]) runs on the same harness and networks: one RL
@@ -51,6 +51,41 @@
 //! has none); it is the paper's baseline rebuilt on this crate's loop.
 //!
 //! Tasks are Gymnasium v4 MuJoCo (candor-rl); the paper used gym -v2 with mujoco-py.
+//!
+//! ## Results (quick proxy; not the paper's experiment)
+//!
+//! `cargo xtask reproduce --paper erl` (quick, seed 0), measured 2026-12-05 on the 2-core
+//! machine while other builds kept it loaded (load average ≈ 9–10): 27 min 42 s wall,
+//! 722 s of CPU (so ≈ 6–7 min on two idle cores). The quick scale is a **proxy**: Hopper-v4,
+//! 2 seeds, 15,000 frames (runs stop after the generation that crosses it: 15.3k–18.4k),
+//! warm-up 2,000 frames instead of 10,000, imitation 2,000 steps instead of 30,000, RIM's
+//! `synch_period` 1 instead of 2 (7 and 8 imitation phases in the two RIM runs). Scores
+//! are early-learning values at ≈ 1/60 of the reference budget (1M frames) and say nothing
+//! about its final performance (its result table is unavailable anyway).
+//!
+//! | final champion score | ea | erl | rim | rim-il |
+//! |---|---|---|---|---|
+//! | max | 321.7 | 183.8 | 165.6 | 321.7 |
+//! | mean | 248.2 | 147.7 | 154.7 | 248.2 |
+//! | median | 248.2 | 147.7 | 154.7 | 248.2 |
+//! | std | 104.0 | 51.0 | 15.4 | 104.0 |
+//!
+//! Uniform random policy: 15.5 ± 9.1 (100 episodes). Claims: `rim.beats-erl`
+//! **inconclusive** (RIM − ERL = 7.0, interval [−177.6, 191.6], p = 0.440, Holm 0.879;
+//! ERL's beats-random precondition itself inconclusive at two seeds, p = 0.085);
+//! `rim.imitation-helps` **inconclusive** (RIM − RIM-IL = −93.4 [−530.9, 344.0],
+//! p = 0.789, Holm 0.879; RIM-IL's precondition inconclusive); `rim.dual-target`,
+//! `rim.less-underestimation`, `rim.soft-faster` **inconclusive** (RIM-EA, RIM-PG and
+//! RIM-hard are not run at quick scale). Only the control "RIM beats random" holds
+//! (p = 0.024).
+//!
+//! Note on RIM-IL at this scale: with `synch_period` 1 every RL episode is an imitation
+//! episode, so RIM-IL (imitation branch removed, copy only on the other episodes) never
+//! transfers anything to the population. Its population then evolves exactly as EA's
+//! (same seeds, same RNG streams; the learner's transitions never reach it), and its
+//! champion scores are bit-identical to EA's. At quick scale `rim.imitation-helps`
+//! therefore compares RIM with the population alone. At paper scale (Hopper
+//! `synch_period` 2) RIM-IL copies π_pg on every other RL episode.
 //!
 //! ## Example
 //!

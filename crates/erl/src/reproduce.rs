@@ -12,8 +12,10 @@
 //! the reference networks costs ≈ 7 ms of CPU, so six gradient runs of 15,000 updates
 //! fit the 20-minute quick budget on two cores; Hopper's generations collect 1–3k
 //! frames early on, so a 15k-frame run has about 6–9 generations and `synch_period` 1 is
-//! what guarantees at least 3 imitation phases per RIM run (with it RIM-IL, whose
-//! imitation branch is removed, never transfers). All claims compare variants on RIM's
+//! what guarantees at least 3 imitation phases per RIM run. With it RIM-IL, whose
+//! imitation branch is removed, never transfers: its population evolves exactly as EA's
+//! (the first quick run gave bit-identical champion scores), so at quick scale
+//! `rim.imitation-helps` compares RIM with the population alone. All claims compare variants on RIM's
 //! networks; `erl-nets` (ERL's own 128-128 LayerNorm actor and 200-300 ELU critic) is an
 //! extra row at paper scale.
 //!
