@@ -32,7 +32,8 @@ pub const fn paper(name: &'static str, title: &'static str, run: RunFn) -> Paper
     }
 }
 
-/// A paper not implemented yet.
+/// A paper not implemented yet (none at the moment; kept for the next one).
+#[allow(dead_code)]
 pub const fn planned(name: &'static str, title: &'static str) -> Paper {
     Paper {
         name,
@@ -58,7 +59,7 @@ pub static REGISTRY: &[Paper] = &[
     paper("forgery", "Multi-attentional deepfake detection (CVPR 2021) and SPSL (CVPR 2021)", candor_forgery::reproduce::run),
     paper("rl-noisy", "NROWAN-DQN (arXiv 2006.10980)", candor_rl_noisy::reproduce::run).single_threaded_matmul(),
     paper("rl-ddpg", "RUD: regularly updated deterministic policy gradient (arXiv 2007.00169)", candor_rl_ddpg::reproduce::run).single_threaded_matmul(),
-    planned("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)"),
+    paper("erl", "RIM: recruitment-imitation mechanism for evolutionary RL (arXiv 1912.06310)", candor_erl::reproduce::run).single_threaded_matmul(),
     paper("matting", "Image matting via real-time user clicks and uncertainty (CVPR 2021)", candor_matting::reproduce::run),
     paper("watermark", "Model watermarking for image processing networks (AAAI 2020)", candor_watermark::reproduce::run),
 ];

@@ -1,0 +1,122 @@
+//! # candor-erl
+//!
+//! **ERL** — Khadka & Tumer, "Evolution-Guided Policy Gradient in Reinforcement
+//! Learning" (NeurIPS 2018, arXiv 1805.07917) — and **RIM** — Lü, Han, Zhou, Zhang,
+//! "Recruitment-imitation Mechanism for Evolutionary Reinforcement Learning"
+//! (*Information Sciences* 553, 2021; arXiv 1912.06310) — on candle, on top of
+//! candor-rl (environments, replay) and candor-rl-ddpg (the DDPG learner and networks).
+//!
+//! An evolutionary population of K = 10 actors (SSNE) and a gradient learner share one
+//! replay buffer fed by every rollout. ERL copies the learner's actor into the worst
+//! slot; RIM's learner keeps a second, **recruitment** actor π_ea that tracks the
+//! population champion by soft updates, bootstraps its critic on the per-state better of
+//! π_pg and π_ea (the **dual policy**, which the paper argues is less under-estimated,
+//! `E_ddpg[Q̂′] ≤ E_rim[Q̂′] ≤ Q*`), and gives back to the population by **imitation**:
+//! the worst individual learns the dual policy by L1 regression on replay states.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, DDPG, ERL, RIM and its ablations), the reference code's [`Quirks`] |
+//! | [`ssne`] | [`Population`] of flat `Vec<f32>` actors with a batch-1 host forward; one SSNE [`epoch`](ssne::epoch) |
+//! | [`rim`] | [`RimLearner`]: dual policy, recruitment, `update_with_IL`, imitation |
+//! | [`mod@train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores |
+//! | [`reproduce`] | `cargo xtask reproduce --paper erl` |
+//!
+//! ## Fidelity: the reference code's quirks
+//!
+//! The mechanism follows the public RIM code the card describes
+//! (`HCodeRunner/Recruitment-imitation-mechanism-for-evolutionary-reinforcement-learning`)
+//! and ERL's `mod_neuro_evo.py`. Each quirk of that code is a switch in [`Quirks`]
+//! (`true` = as the reference):
+//!
+//! | quirk | default | fixed |
+//! |---|---|---|
+//! | batch-wide dual comparison (`q_pi[0] > q_IL[0]` for every row) | **fixed**: per sample, as the paper's per-state max | `batch_wide_comparison = true` reproduces it |
+//! | stale `champ` / `worst` indices taken before SSNE | as the reference | recruit from the preserved elite copy; transfer into the lowest-ranked slot without an elite clone |
+//! | Gym's time-limit `done` stored as terminal | as the reference | a truncation is not terminal |
+//! //! | ERL synchronises on `num_games % synch_period` (with ERL's own presets: Hopper 1, else 10) | as the reference | every `synch_period`-th generation |
+//! | champion test episodes not counted as frames | as the reference | their steps count toward the budget (never stored) |
+//!
+//! Always as the reference, not switches: no exploration noise on RIM's RL episode (it
+//! acts with π_pg; ERL's episode has OU noise), the champion test episodes are never
+//! stored, warm-up actions are uniform in the env's box and stored
+//! clipped to `[-1, 1]`, the actor step precedes the critic step, the critic's L2 is
+//! coupled, and π_pg's target network is kept up to date but unused. The population's
+//! warm-up decision is made per generation (see [`mod@train`]), a necessary difference for
+//! rollouts that run in parallel and deterministically.
+//!
+//! The DDPG baseline ([`Variant::Ddpg`]) runs on the same harness and networks: one RL
+//! episode with ERL's OU noise per generation, one update per frame, then its noise-free
+//! actor's test episodes as the "champion" score. It is not the reference code's (which
+//! has none); it is the paper's baseline rebuilt on this crate's loop.
+//!
+//! Tasks are Gymnasium v4 MuJoCo (candor-rl); the paper used gym -v2 with mujoco-py.
+//!
+//! ## Results (quick proxy; not the paper's experiment)
+//!
+//! `cargo xtask reproduce --paper erl` (quick, seed 0), measured 2026-12-05 on the 2-core
+//! machine while other builds kept it loaded (load average ≈ 9–10): 27 min 42 s wall,
+//! 722 s of CPU (so ≈ 6–7 min on two idle cores). The quick scale is a **proxy**: Hopper-v4,
+//! 2 seeds, 15,000 frames (runs stop after the generation that crosses it: 15.3k–18.4k),
+//! warm-up 2,000 frames instead of 10,000, imitation 2,000 steps instead of 30,000, RIM's
+//! `synch_period` 1 instead of 2 (7 and 8 imitation phases in the two RIM runs). Scores
+//! are early-learning values at ≈ 1/60 of the reference budget (1M frames) and say nothing
+//! about its final performance (its result table is unavailable anyway).
+//!
+//! | final champion score | ea | erl | rim | rim-il |
+//! |---|---|---|---|---|
+//! | max | 321.7 | 183.8 | 165.6 | 321.7 |
+//! | mean | 248.2 | 147.7 | 154.7 | 248.2 |
+//! | median | 248.2 | 147.7 | 154.7 | 248.2 |
+//! | std | 104.0 | 51.0 | 15.4 | 104.0 |
+//!
+//! Uniform random policy: 15.5 ± 9.1 (100 episodes). Claims: `rim.beats-erl`
+//! **inconclusive** (RIM − ERL = 7.0, interval [−177.6, 191.6], p = 0.440, Holm 0.879;
+//! ERL's beats-random precondition itself inconclusive at two seeds, p = 0.085);
+//! `rim.imitation-helps` **inconclusive** (RIM − RIM-IL = −93.4 [−530.9, 344.0],
+//! p = 0.789, Holm 0.879; RIM-IL's precondition inconclusive); `rim.dual-target`,
+//! `rim.less-underestimation`, `rim.soft-faster` **inconclusive** (RIM-EA, RIM-PG and
+//! RIM-hard are not run at quick scale). Only the control "RIM beats random" holds
+//! (p = 0.024).
+//!
+//! Note on RIM-IL at this scale: with `synch_period` 1 every RL episode is an imitation
+//! episode, so RIM-IL (imitation branch removed, copy only on the other episodes) never
+//! transfers anything to the population. Its population then evolves exactly as EA's
+//! (same seeds, same RNG streams; the learner's transitions never reach it), and its
+//! champion scores are bit-identical to EA's. At quick scale `rim.imitation-helps`
+//! therefore compares RIM with the population alone. At paper scale (Hopper
+//! `synch_period` 2) RIM-IL copies π_pg on every other RL episode.
+//!
+//! ## Example
+//!
+//! ```
+//! use candle_core::Device;
+//! use candor_erl::{train, Config, Variant};
+//!
+//! # fn main() -> candor_core::Result<()> {
+//! let mut cfg = Config::tiny(Variant::Rim, "Pendulum-v1")?;
+//! cfg.pop_size = 4;
+//! cfg.max_frames = 1200; // six generations of 4 × 200 + 200 frames, roughly
+//! cfg.imitation.steps = 20;
+//! cfg.synch_period = 1; // imitate after every RL episode
+//! let log = train(&cfg, 0, &Device::Cpu)?;
+//! assert!(log.frames >= 1200);
+//! assert!(log.imitation_phases >= 1);
+//! assert!(log.final_score().is_finite());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod reproduce;
+pub mod rim;
+pub mod ssne;
+pub mod train;
+
+pub use config::{
+    erl_learner, erl_noise, rim_learner, Algorithm, Config, DualTarget, ImitationConfig, Quirks,
+    SsneConfig, TaskPreset, Transfer, Variant, KNOWN_TASKS,
+};
+pub use rim::{ImitationLog, RimLearner};
+pub use ssne::{EpochOutcome, Population};
+pub use train::{rollout_population, train, GenerationRecord, RunLog, Trainer};

@@ -1,0 +1,867 @@
+//! The generation loop of ERL and RIM (the card's pseudo-code, from the reference code),
+//! with the population's rollouts in parallel.
+//!
+//! ```text
+//! for each generation:
+//!     fitness[i] ← mean return of num_evals episodes of individual i  (stored in B)
+//!     champ ← argmax fitness; worst ← argmin fitness                 (before SSNE)
+//!     champion test: 5 episodes of population[champ]                 (not stored, not counted)
+//!     SSNE epoch
+//!     RL episode with π_pg                                           (stored in B)
+//!     if |B| > 5·batch:
+//!         gen_frames × update_frc times: update; recruit π_ea toward population[champ]
+//!         transfer into population[worst]: imitation or copy (RIM), copy (ERL)
+//! ```
+//!
+//! **Frames** are counted as the reference counts them: every stored step of the
+//! population's and the RL agent's episodes; the champion test is neither stored nor
+//! counted (with [`crate::Quirks::uncounted_test_frames`] off, its steps are counted).
+//!
+//! **DDPG** ([`crate::Algorithm::Ddpg`]) has no population: a generation is one RL
+//! episode with OU noise (stored, counted), one update per frame once the buffer holds
+//! more than `learning_starts`, then the test episodes of the noise-free actor, whose
+//! mean return is the generation's `champion_test`. While fewer than `warmup_frames` frames have been collected, actions are
+//! uniform in the env's box and stored clipped to `[-1, 1]` (the reference's quirk 4);
+//! policy actions are stored in the unit box and mapped to the env's box to act.
+//!
+//! **Parallel and deterministic.** Individual `i` of generation `g` runs its episodes on
+//! whichever worker takes it, on that worker's own env instance, reset with a seed
+//! derived from `(seed, g, i)` and with its own warm-up RNG stream; its transitions are
+//! stored after the generation in individual order. The result therefore does not depend
+//! on the number of workers. (Difference from the sequential reference: whether an
+//! individual acts randomly is decided by the frame count at the start of its generation,
+//! not mid-generation.)
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use candle_core::Device;
+use candor_core::{Error, Result, SeededRng};
+use candor_rl::{clip_unit, Action, ActionScaler, Agent, Env, Noise, Registry, ReplayBuffer};
+use candor_rl_ddpg::{q_bias_at_states, Actor as DdpgActor, Ddpg, QBiasPoint};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Algorithm, Config, DualTarget, Transfer};
+use crate::rim::{ImitationLog, RimLearner};
+use crate::ssne::Population;
+
+/// One stored transition (unit-box action).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub obs: Vec<f32>,
+    pub action: Vec<f32>,
+    pub reward: f64,
+    pub next_obs: Vec<f32>,
+    /// The flag stored as terminal (see [`crate::Quirks::truncation_terminal`]).
+    pub done: bool,
+    /// The simulator state before the step (only when Q-bias is measured).
+    pub state: Option<Vec<f64>>,
+}
+
+/// The episodes of one individual.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// Mean undiscounted return over the episodes.
+    pub fitness: f64,
+    /// Every step, in order.
+    pub transitions: Vec<Transition>,
+}
+
+/// How an individual or agent acts during a rollout.
+enum Actor<'a> {
+    /// Uniform in the env's box (warm-up).
+    Random(&'a mut SeededRng),
+    /// A flat population member.
+    Member(&'a Population, usize),
+    /// A learner's (noise-free) actor.
+    Net(&'a DdpgActor),
+}
+
+/// One episode on `env` (reset with `seed`), acting with `actor`; returns the return and
+/// the number of steps, and appends the transitions when `store` is given.
+#[allow(clippy::too_many_arguments)]
+fn episode(
+    env: &mut dyn Env,
+    seed: Option<u64>,
+    actor: &mut Actor,
+    scaler: &ActionScaler,
+    truncation_terminal: bool,
+    keep_states: bool,
+    mut store: Option<&mut Vec<Transition>>,
+) -> Result<(f64, usize)> {
+    let mut obs = env.reset(seed);
+    let mut ret = 0.0;
+    let mut len = 0;
+    loop {
+        let state = keep_states.then(|| env.state());
+        let (env_action, stored) = match actor {
+            Actor::Random(rng) => {
+                let Action::Continuous(a) = env.action_space().sample(rng)? else {
+                    return Err(Error::invalid(
+                        "candor-erl: the task's actions are not a box",
+                    ));
+                };
+                let mut stored = a.clone();
+                clip_unit(&mut stored);
+                (a, stored)
+            }
+            Actor::Member(pop, i) => {
+                let mut a = pop.act(*i, &obs)?;
+                clip_unit(&mut a);
+                (scaler.to_env(&a)?, a)
+            }
+            Actor::Net(net) => {
+                let mut a = net.act(&obs)?;
+                clip_unit(&mut a);
+                (scaler.to_env(&a)?, a)
+            }
+        };
+        let step = env.step(&Action::Continuous(env_action))?;
+        ret += step.reward;
+        len += 1;
+        let done = step.done();
+        if let Some(buf) = store.as_deref_mut() {
+            buf.push(Transition {
+                obs: std::mem::take(&mut obs),
+                action: stored,
+                reward: step.reward,
+                next_obs: step.obs.clone(),
+                done: step.terminated || (truncation_terminal && step.truncated),
+                state,
+            });
+        }
+        if done {
+            return Ok((ret, len));
+        }
+        obs = step.obs;
+    }
+}
+
+/// Number of workers for `threads` (0: one per core) and `jobs`.
+fn workers(threads: usize, jobs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = if threads == 0 { cores } else { threads };
+    t.clamp(1, jobs.max(1))
+}
+
+/// Fitness rollouts of every member: `episodes` episodes each (random actions when
+/// `random` holds), on `threads` workers (0: one per core), each with its own env. The
+/// result depends only on `(seed, generation)`, not on the worker count.
+#[allow(clippy::too_many_arguments)]
+pub fn rollout_population(
+    registry: &Registry,
+    env_id: &str,
+    pop: &Population,
+    episodes: usize,
+    random: bool,
+    truncation_terminal: bool,
+    seed: u64,
+    generation: usize,
+    threads: usize,
+) -> Result<Vec<Rollout>> {
+    rollout_population_with(
+        registry,
+        env_id,
+        pop,
+        episodes,
+        random,
+        truncation_terminal,
+        false,
+        seed,
+        generation,
+        threads,
+    )
+}
+
+/// [`rollout_population`], keeping each step's simulator state when `keep_states`.
+#[allow(clippy::too_many_arguments)]
+pub fn rollout_population_with(
+    registry: &Registry,
+    env_id: &str,
+    pop: &Population,
+    episodes: usize,
+    random: bool,
+    truncation_terminal: bool,
+    keep_states: bool,
+    seed: u64,
+    generation: usize,
+    threads: usize,
+) -> Result<Vec<Rollout>> {
+    let k = pop.len();
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Rollout>>>> = (0..k).map(|_| Mutex::new(None)).collect();
+    let run_one = |env: &mut dyn Env, scaler: &ActionScaler, i: usize| -> Result<Rollout> {
+        let name = format!("erl/rollout/{generation}/{i}");
+        let mut rng = SeededRng::derive(seed, &name);
+        let env_seed = rng.below(usize::MAX) as u64;
+        let mut transitions = Vec::new();
+        let mut total = 0.0;
+        for e in 0..episodes {
+            let mut actor = if random {
+                Actor::Random(&mut rng)
+            } else {
+                Actor::Member(pop, i)
+            };
+            let s = (e == 0).then_some(env_seed);
+            total += episode(
+                env,
+                s,
+                &mut actor,
+                scaler,
+                truncation_terminal,
+                keep_states,
+                Some(&mut transitions),
+            )?
+            .0;
+        }
+        Ok(Rollout {
+            fitness: total / episodes as f64,
+            transitions,
+        })
+    };
+    let work = || -> Result<()> {
+        let mut env = registry.make(env_id)?;
+        let scaler = ActionScaler::new(env.action_space())?;
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= k {
+                return Ok(());
+            }
+            let r = run_one(env.as_mut(), &scaler, i);
+            *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        }
+    };
+    let n = workers(threads, k);
+    if n == 1 {
+        work()?;
+    } else {
+        std::thread::scope(|s| -> Result<()> {
+            let handles: Vec<_> = (0..n).map(|_| s.spawn(work)).collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| Error::invalid("candor-erl: a rollout worker panicked"))??;
+            }
+            Ok(())
+        })?;
+    }
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(Error::invalid("candor-erl: a rollout was skipped")))
+        })
+        .collect()
+}
+
+/// One generation's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    /// 0-based.
+    pub generation: usize,
+    /// Frames collected so far, this generation included.
+    pub frames: usize,
+    /// Best and mean fitness of the population's rollouts (DDPG: its RL episode's
+    /// return).
+    pub best_fitness: f64,
+    pub mean_fitness: f64,
+    /// Mean return of the champion's noise-free test episodes (not stored; DDPG: its
+    /// actor's, after the generation's updates).
+    pub champion_test: f64,
+    /// Whether the population acted randomly (warm-up).
+    pub warmup: bool,
+    /// The RL episode's return (None for EA).
+    pub rl_return: Option<f64>,
+    /// Gradient updates run.
+    pub updates: usize,
+    /// `"imitate"`, `"copy"` or `""`.
+    pub transfer: String,
+    /// The imitation phase, if one ran.
+    pub imitation: Option<ImitationLog>,
+}
+
+/// One run's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunLog {
+    pub seed: u64,
+    pub generations: Vec<GenerationRecord>,
+    /// Frames collected.
+    pub frames: usize,
+    /// Gradient updates.
+    pub updates: usize,
+    /// Imitation phases run.
+    pub imitation_phases: usize,
+    /// Wall-clock seconds: all, population rollouts, updates, imitation.
+    pub seconds: f64,
+    pub rollout_seconds: f64,
+    pub update_seconds: f64,
+    pub imitation_seconds: f64,
+    /// The end-of-run Q-bias measurement ([`Config::q_bias_states`]): the critic's
+    /// value of the policy its target bootstraps on (RIM: the dual policy π_rl; RIM-PG
+    /// and ERL: π_pg; RIM-EA: π_ea) against that policy's Monte-Carlo return.
+    #[serde(default)]
+    pub q_bias: Option<QBiasPoint>,
+}
+
+impl RunLog {
+    /// The last generation's champion test score.
+    pub fn final_score(&self) -> f64 {
+        self.generations
+            .last()
+            .map_or(f64::NAN, |g| g.champion_test)
+    }
+
+    /// The champion test score at `frames` (the last generation finished by then; NaN
+    /// before the first).
+    pub fn score_at(&self, frames: usize) -> f64 {
+        self.generations
+            .iter()
+            .take_while(|g| g.frames <= frames)
+            .last()
+            .map_or(f64::NAN, |g| g.champion_test)
+    }
+
+    /// The first frame count at which the champion test reached `level` (None: never).
+    pub fn frames_to_reach(&self, level: f64) -> Option<usize> {
+        self.generations
+            .iter()
+            .find(|g| g.champion_test >= level)
+            .map(|g| g.frames)
+    }
+}
+
+enum Learner {
+    None,
+    Erl(Box<Ddpg>),
+    Rim(Box<RimLearner>),
+}
+
+/// A run in progress: call [`Trainer::generation`] until [`Trainer::finished`].
+pub struct Trainer {
+    cfg: Config,
+    seed: u64,
+    registry: Registry,
+    pop: Population,
+    buffer: ReplayBuffer,
+    learner: Learner,
+    rl_env: candor_rl::BoxedEnv,
+    test_env: candor_rl::BoxedEnv,
+    scaler: ActionScaler,
+    noise: Noise,
+    rng_ssne: SeededRng,
+    rng_sample: SeededRng,
+    rng_warmup: SeededRng,
+    rng_reservoir: SeededRng,
+    reservoir: Vec<Vec<f64>>,
+    seen: usize,
+    device: Device,
+    frames: usize,
+    generation: usize,
+    num_games: usize,
+    rl_episodes: usize,
+    log: RunLog,
+}
+
+impl Trainer {
+    /// A run of `cfg` from `seed` (the learner's tensors on `device`).
+    pub fn new(cfg: &Config, seed: u64, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let registry = Registry::default();
+        let mut rl_env = registry.make(&cfg.env_id)?;
+        let test_env = registry.make(&cfg.env_id)?;
+        let scaler = ActionScaler::new(rl_env.action_space())?;
+        let obs_dim = rl_env.observation_space().flat_dim();
+        let action_dim = scaler.dim();
+        rl_env.reset(Some(
+            SeededRng::derive(seed, "erl/rl-env").below(usize::MAX) as u64,
+        ));
+        let pop = Population::new(&cfg.learner.actor, obs_dim, action_dim, cfg.pop_size, seed)?;
+        let buffer = ReplayBuffer::for_env(cfg.buffer_capacity, rl_env.as_ref())?;
+        let learner = match cfg.algorithm {
+            Algorithm::Ea => Learner::None,
+            Algorithm::Erl | Algorithm::Ddpg => Learner::Erl(Box::new(Ddpg::new(
+                &cfg.learner,
+                obs_dim,
+                action_dim,
+                seed,
+                device,
+            )?)),
+            Algorithm::Rim {
+                target,
+                recruit_tau,
+                ..
+            } => Learner::Rim(Box::new(RimLearner::new(
+                &cfg.learner,
+                obs_dim,
+                action_dim,
+                target,
+                recruit_tau,
+                cfg.quirks.batch_wide_comparison,
+                seed,
+                device,
+            )?)),
+        };
+        let noise = cfg.rl_noise.build(
+            action_dim,
+            SeededRng::derive(seed, "erl/noise").below(usize::MAX) as u64,
+        )?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            seed,
+            registry,
+            pop,
+            buffer,
+            learner,
+            rl_env,
+            test_env,
+            scaler,
+            noise,
+            rng_ssne: SeededRng::derive(seed, "erl/ssne"),
+            rng_sample: SeededRng::derive(seed, "erl/sample"),
+            rng_warmup: SeededRng::derive(seed, "erl/rl-warmup"),
+            rng_reservoir: SeededRng::derive(seed, "erl/q-bias-states"),
+            reservoir: Vec::new(),
+            seen: 0,
+            device: device.clone(),
+            frames: 0,
+            generation: 0,
+            num_games: 0,
+            rl_episodes: 0,
+            log: RunLog {
+                seed,
+                generations: Vec::new(),
+                frames: 0,
+                updates: 0,
+                imitation_phases: 0,
+                seconds: 0.0,
+                rollout_seconds: 0.0,
+                update_seconds: 0.0,
+                imitation_seconds: 0.0,
+                q_bias: None,
+            },
+        })
+    }
+
+    /// Whether the frame budget is spent.
+    pub fn finished(&self) -> bool {
+        self.frames >= self.cfg.max_frames
+    }
+
+    /// The population.
+    pub fn population(&self) -> &Population {
+        &self.pop
+    }
+
+    /// The replay buffer.
+    pub fn buffer(&self) -> &ReplayBuffer {
+        &self.buffer
+    }
+
+    /// The RIM learner, if this run has one.
+    pub fn rim(&self) -> Option<&RimLearner> {
+        match &self.learner {
+            Learner::Rim(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> &RunLog {
+        &self.log
+    }
+
+    fn push_all(&mut self, transitions: &[Transition]) -> Result<()> {
+        for t in transitions {
+            if let Some(state) = &t.state {
+                // Reservoir sampling (algorithm R) over every stored transition.
+                self.seen += 1;
+                let k = self.cfg.q_bias_states;
+                if self.reservoir.len() < k {
+                    self.reservoir.push(state.clone());
+                } else {
+                    let j = self.rng_reservoir.below(self.seen);
+                    if j < k {
+                        self.reservoir[j] = state.clone();
+                    }
+                }
+            }
+            self.buffer.push(
+                &t.obs,
+                &Action::Continuous(t.action.clone()),
+                t.reward,
+                &t.next_obs,
+                t.done,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The RL agent's episode (stored, counted).
+    fn rl_episode(&mut self) -> Result<(f64, usize)> {
+        let warm = self.frames < self.cfg.warmup_frames;
+        let mut obs = self.rl_env.reset(None);
+        self.noise.reset();
+        let mut ret = 0.0;
+        let mut steps = Vec::new();
+        loop {
+            let state = (self.cfg.q_bias_states > 0).then(|| self.rl_env.state());
+            let (env_a, stored) = if warm {
+                let Action::Continuous(a) =
+                    self.rl_env.action_space().sample(&mut self.rng_warmup)?
+                else {
+                    return Err(Error::invalid(
+                        "candor-erl: the task's actions are not a box",
+                    ));
+                };
+                let mut s = a.clone();
+                clip_unit(&mut s);
+                (a, s)
+            } else {
+                let mut a = match &mut self.learner {
+                    Learner::Erl(d) => d.act(&obs)?,
+                    Learner::Rim(r) => r.act(&obs)?,
+                    Learner::None => return Err(Error::invalid("EA has no RL agent")),
+                };
+                self.noise.perturb(&mut a);
+                clip_unit(&mut a);
+                (self.scaler.to_env(&a)?, a)
+            };
+            let step = self.rl_env.step(&Action::Continuous(env_a))?;
+            ret += step.reward;
+            steps.push(Transition {
+                obs: std::mem::take(&mut obs),
+                action: stored,
+                reward: step.reward,
+                next_obs: step.obs.clone(),
+                done: step.terminated || (self.cfg.quirks.truncation_terminal && step.truncated),
+                state,
+            });
+            if step.done() {
+                break;
+            }
+            obs = step.obs;
+        }
+        self.push_all(&steps)?;
+        Ok((ret, steps.len()))
+    }
+
+    /// Mean return of `episodes` noise-free test episodes (not stored) of `actor`, reset
+    /// first with a seed derived from `(seed, generation)`, and their total steps.
+    fn test_episodes(&mut self, member: Option<usize>) -> Result<(f64, usize)> {
+        let g = self.generation;
+        let test_seed =
+            SeededRng::derive(self.seed, &format!("erl/test/{g}")).below(usize::MAX) as u64;
+        let (mut total, mut steps) = (0.0, 0);
+        for e in 0..self.cfg.champion_test_episodes {
+            let mut actor = match (member, &self.learner) {
+                (Some(i), _) => Actor::Member(&self.pop, i),
+                (None, Learner::Erl(d)) => Actor::Net(d.actor()),
+                (None, _) => return Err(Error::invalid("candor-erl: no policy to test")),
+            };
+            let (ret, len) = episode(
+                self.test_env.as_mut(),
+                (e == 0).then_some(test_seed),
+                &mut actor,
+                &self.scaler,
+                false,
+                false,
+                None,
+            )?;
+            total += ret;
+            steps += len;
+        }
+        Ok((total / self.cfg.champion_test_episodes.max(1) as f64, steps))
+    }
+
+    /// `n` gradient updates; RIM recruits toward `champion` after each.
+    fn updates(&mut self, n: usize, champion: Option<&[f32]>) -> Result<()> {
+        let t1 = Instant::now();
+        for _ in 0..n {
+            let batch =
+                self.buffer
+                    .sample(self.cfg.batch_size, &mut self.rng_sample, &self.device)?;
+            match &mut self.learner {
+                Learner::Erl(d) => {
+                    d.update(&batch)?;
+                }
+                Learner::Rim(r) => {
+                    r.update(&batch)?;
+                    if let Some(c) = champion {
+                        r.recruit(c)?;
+                    }
+                }
+                Learner::None => {}
+            }
+        }
+        self.log.update_seconds += t1.elapsed().as_secs_f64();
+        self.log.updates += n;
+        Ok(())
+    }
+
+    /// Run one generation (see the module docs) and return its record.
+    pub fn generation(&mut self) -> Result<GenerationRecord> {
+        if matches!(self.cfg.algorithm, Algorithm::Ddpg) {
+            return self.ddpg_generation();
+        }
+        let start = Instant::now();
+        let g = self.generation;
+        let warm = self.frames < self.cfg.warmup_frames;
+        // Fitness rollouts (stored, counted).
+        let t0 = Instant::now();
+        let rollouts = rollout_population_with(
+            &self.registry,
+            &self.cfg.env_id,
+            &self.pop,
+            self.cfg.num_evals,
+            warm,
+            self.cfg.quirks.truncation_terminal,
+            self.cfg.q_bias_states > 0,
+            self.seed,
+            g,
+            self.cfg.threads,
+        )?;
+        self.log.rollout_seconds += t0.elapsed().as_secs_f64();
+        let mut gen_frames = 0;
+        let fitness: Vec<f64> = rollouts.iter().map(|r| r.fitness).collect();
+        for r in &rollouts {
+            gen_frames += r.transitions.len();
+            self.push_all(&r.transitions)?;
+        }
+        self.num_games += self.pop.len() * self.cfg.num_evals;
+        // Champion and worst, before SSNE (np.argmax / np.argmin: first index).
+        let champ = (0..fitness.len()).fold(0, |b, i| if fitness[i] > fitness[b] { i } else { b });
+        let worst = (0..fitness.len()).fold(0, |b, i| if fitness[i] < fitness[b] { i } else { b });
+        // Champion test (not stored; counted only with the fixed quirk).
+        let (champion_test, test_frames) = self.test_episodes(Some(champ))?;
+        // SSNE.
+        let outcome = self
+            .pop
+            .evolve(&fitness, &self.cfg.ssne, &mut self.rng_ssne)?;
+        let (recruit_slot, worst_slot) = if self.cfg.quirks.stale_indices {
+            (champ, worst)
+        } else {
+            let w = outcome
+                .ranking
+                .iter()
+                .rev()
+                .copied()
+                .find(|i| !outcome.new_elites.contains(i))
+                .unwrap_or(worst);
+            (outcome.champion_copy(), w)
+        };
+        let mut record = GenerationRecord {
+            generation: g,
+            frames: 0,
+            best_fitness: fitness.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            mean_fitness: fitness.iter().sum::<f64>() / fitness.len() as f64,
+            champion_test,
+            warmup: warm,
+            rl_return: None,
+            updates: 0,
+            transfer: String::new(),
+            imitation: None,
+        };
+        if !matches!(self.learner, Learner::None) {
+            let (ret, len) = self.rl_episode()?;
+            gen_frames += len;
+            self.num_games += 1;
+            record.rl_return = Some(ret);
+            if self.buffer.len() > self.cfg.learning_starts {
+                let n = (gen_frames as f64 * self.cfg.updates_per_frame).floor() as usize;
+                let champion = self.pop.member(recruit_slot).to_vec();
+                self.updates(n, Some(&champion))?;
+                record.updates = n;
+                self.transfer(worst_slot, &mut record)?;
+            }
+            self.rl_episodes += 1;
+        }
+        if !self.cfg.quirks.uncounted_test_frames {
+            gen_frames += test_frames;
+        }
+        self.finish_generation(record, gen_frames, start)
+    }
+
+    /// DDPG alone: one RL episode with OU noise (stored), one update per frame once the
+    /// buffer is past `learning_starts`, then the noise-free actor's test episodes.
+    fn ddpg_generation(&mut self) -> Result<GenerationRecord> {
+        let start = Instant::now();
+        let warm = self.frames < self.cfg.warmup_frames;
+        let (ret, mut gen_frames) = self.rl_episode()?;
+        self.num_games += 1;
+        let mut updates = 0;
+        if self.buffer.len() > self.cfg.learning_starts {
+            updates = (gen_frames as f64 * self.cfg.updates_per_frame).floor() as usize;
+            self.updates(updates, None)?;
+        }
+        self.rl_episodes += 1;
+        let (test, test_frames) = self.test_episodes(None)?;
+        if !self.cfg.quirks.uncounted_test_frames {
+            gen_frames += test_frames;
+        }
+        let record = GenerationRecord {
+            generation: self.generation,
+            frames: 0,
+            best_fitness: ret,
+            mean_fitness: ret,
+            champion_test: test,
+            warmup: warm,
+            rl_return: Some(ret),
+            updates,
+            transfer: String::new(),
+            imitation: None,
+        };
+        self.finish_generation(record, gen_frames, start)
+    }
+
+    fn finish_generation(
+        &mut self,
+        mut record: GenerationRecord,
+        gen_frames: usize,
+        start: Instant,
+    ) -> Result<GenerationRecord> {
+        self.frames += gen_frames;
+        record.frames = self.frames;
+        self.generation += 1;
+        self.log.frames = self.frames;
+        self.log.seconds += start.elapsed().as_secs_f64();
+        self.log.generations.push(record.clone());
+        Ok(record)
+    }
+
+    /// Move the learner's policy into `slot` (imitation or copy), as the algorithm says.
+    fn transfer(&mut self, slot: usize, record: &mut GenerationRecord) -> Result<()> {
+        let p = self.cfg.synch_period;
+        match (&self.learner, self.cfg.algorithm) {
+            (Learner::Erl(d), Algorithm::Erl) => {
+                let due = if self.cfg.quirks.erl_sync_on_games {
+                    self.num_games.is_multiple_of(p)
+                } else {
+                    self.generation.is_multiple_of(p)
+                };
+                if due {
+                    let flat = d.actor().mlp().to_flat()?;
+                    self.pop.set_member(slot, &flat)?;
+                    record.transfer = "copy".into();
+                }
+            }
+            (Learner::Rim(r), Algorithm::Rim { transfer, .. }) => {
+                let imitation_episode = self.rl_episodes % p == p - 1;
+                let imitate = imitation_episode && transfer == Transfer::ImitateOrCopy;
+                let copy = match transfer {
+                    Transfer::CopyAlways => true,
+                    _ => !imitation_episode,
+                };
+                if imitate {
+                    let t = Instant::now();
+                    let mut student = self.pop.member(slot).to_vec();
+                    let log = r.imitate(
+                        &mut student,
+                        &self.buffer,
+                        &self.cfg.imitation,
+                        &mut self.rng_sample,
+                    )?;
+                    self.pop.set_member(slot, &student)?;
+                    self.log.imitation_seconds += t.elapsed().as_secs_f64();
+                    self.log.imitation_phases += 1;
+                    record.imitation = Some(log);
+                    record.transfer = "imitate".into();
+                } else if copy {
+                    let flat = r.pg_params()?;
+                    self.pop.set_member(slot, &flat)?;
+                    record.transfer = "copy".into();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Run generations until the frame budget is spent, then the Q-bias measurement if
+    /// configured; return the log.
+    pub fn run(mut self) -> Result<RunLog> {
+        while !self.finished() {
+            self.generation()?;
+        }
+        if self.cfg.q_bias_states > 0 && !matches!(self.learner, Learner::None) {
+            self.log.q_bias = Some(self.measure_q_bias()?);
+        }
+        Ok(self.log)
+    }
+
+    /// The critic's estimate `Q(s, π(s))` of the policy π its target bootstraps on, and
+    /// π's discounted Monte-Carlo return (until termination or `γʰ < 10⁻³`, on an env
+    /// without time limit), at the reservoir's simulator states.
+    pub fn measure_q_bias(&self) -> Result<QBiasPoint> {
+        if self.reservoir.is_empty() {
+            return Err(Error::invalid(
+                "candor-erl: no simulator states kept (set q_bias_states)",
+            ));
+        }
+        let mut env = self.registry.make_unwrapped(&self.cfg.env_id)?;
+        let dev = &self.device;
+        let to_tensor = |obs: &[Vec<f32>]| -> Result<candle_core::Tensor> {
+            let dim = obs.first().map_or(0, Vec::len);
+            let flat: Vec<f32> = obs.iter().flatten().copied().collect();
+            Ok(candle_core::Tensor::from_vec(flat, (obs.len(), dim), dev)?)
+        };
+        let scaler = &self.scaler;
+        let gamma = self.cfg.learner.gamma;
+        let (estimates, returns) = match &self.learner {
+            Learner::Erl(d) => {
+                let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
+                    Ok(d.policy_value(&to_tensor(o)?)?
+                        .into_iter()
+                        .map(f64::from)
+                        .collect())
+                };
+                let mut pol = |o: &[f32]| -> Result<Action> {
+                    Ok(Action::Continuous(scaler.to_env(&d.actor().act(o)?)?))
+                };
+                q_bias_at_states(
+                    env.as_mut(),
+                    &self.reservoir,
+                    &mut est,
+                    &mut pol,
+                    gamma,
+                    1e-3,
+                )?
+            }
+            Learner::Rim(r) => {
+                let target = match self.cfg.algorithm {
+                    Algorithm::Rim { target, .. } => target,
+                    _ => DualTarget::Dual,
+                };
+                let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
+                    Ok(r.target_policy_value(&to_tensor(o)?, target)?
+                        .into_iter()
+                        .map(f64::from)
+                        .collect())
+                };
+                let mut pol = |o: &[f32]| -> Result<Action> {
+                    let a = r.target_policy_act(o, target)?;
+                    Ok(Action::Continuous(scaler.to_env(&a)?))
+                };
+                q_bias_at_states(
+                    env.as_mut(),
+                    &self.reservoir,
+                    &mut est,
+                    &mut pol,
+                    gamma,
+                    1e-3,
+                )?
+            }
+            Learner::None => return Err(Error::invalid("candor-erl: EA has no critic")),
+        };
+        Ok(QBiasPoint {
+            step: self.frames,
+            estimates,
+            returns,
+        })
+    }
+}
+
+/// One run of `cfg` from `seed` (see [`Trainer`]).
+pub fn train(cfg: &Config, seed: u64, device: &Device) -> Result<RunLog> {
+    Trainer::new(cfg, seed, device)?.run()
+}

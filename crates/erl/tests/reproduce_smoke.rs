@@ -1,0 +1,58 @@
+//! `reproduce::run` at smoke scale: every table, claim and plot is produced.
+
+use candor_core::report::Verdict;
+use candor_core::{ReproduceOptions, Scale};
+use candor_erl::reproduce::{plan, run, run_config};
+use candor_erl::Variant;
+
+#[test]
+fn smoke_run_writes_tables_claims_and_plots() {
+    let dir = std::env::temp_dir().join(format!("candor-erl-smoke-{}", std::process::id()));
+    let report = run(&ReproduceOptions::new(Scale::Smoke, 0, &dir)).unwrap();
+    assert_eq!(report.tables.len(), 2);
+    for t in &report.tables {
+        assert!(!t.rows.is_empty(), "{}", t.name);
+        for r in &t.rows {
+            assert_eq!(r.values.len(), t.columns.len(), "{}: {}", t.name, r.label);
+        }
+    }
+    let ids: Vec<&str> = report.claims.iter().map(|c| c.id.as_str()).collect();
+    for id in [
+        "rim.beats-erl",
+        "rim.imitation-helps",
+        "rim.dual-target",
+        "rim.less-underestimation",
+        "rim.soft-faster",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    // Not run at smoke scale: inconclusive, never "holds".
+    for id in [
+        "rim.dual-target",
+        "rim.soft-faster",
+        "rim.less-underestimation",
+    ] {
+        let c = report.claims.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(c.verdict, Verdict::Inconclusive, "{id}");
+    }
+    assert_eq!(report.plots, vec!["curves_pendulum.png".to_string()]);
+    assert!(dir.join("curves_pendulum.png").exists());
+    report.write(&dir).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn quick_plan_fits_the_issue() {
+    let quick = plan(Scale::Quick);
+    assert_eq!(quick.len(), 1);
+    let t = &quick[0];
+    assert_eq!((t.env_id, t.seeds), ("Hopper-v4", 2));
+    assert!((12_000..=20_000).contains(&t.frames));
+    let rim = run_config(t, Variant::Rim, Scale::Quick).unwrap();
+    assert!(rim.imitation.steps <= 5000 && rim.synch_period == 1);
+    let paper = plan(Scale::Paper);
+    assert_eq!(paper.len(), 4);
+    assert!(paper.iter().all(|t| t.seeds == 10 && t.variants.len() == 9));
+    let p = run_config(&paper[0], Variant::Rim, Scale::Paper).unwrap();
+    assert_eq!(p.imitation.steps, 30_000);
+}
