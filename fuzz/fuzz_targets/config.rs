@@ -1,10 +1,12 @@
 //! cargo-fuzz target `config`: every paper's config types. `data[0]` picks the crate
-//! (core, point-cloud, forgery, NROWAN-DQN, rl, rl-ddpg, watermark, matting), `data[1]`
+//! (core, point-cloud, forgery, NROWAN-DQN, rl, rl-ddpg, watermark, matting, erl), `data[1]`
 //! the type, the rest is JSON (or TOML); see `config` in `fuzz/harness/*.rs`.
 #![no_main]
 
 #[path = "../harness/core.rs"]
 mod core_harness;
+#[path = "../harness/erl.rs"]
+mod erl_harness;
 #[path = "../harness/forgery.rs"]
 mod forgery_harness;
 #[path = "../harness/matting.rs"]
@@ -24,7 +26,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let _ = match sel % 8 {
+    let _ = match sel % 9 {
         0 => core_harness::config(rest),
         1 => pointcloud_harness::config(rest),
         2 => forgery_harness::config(rest),
@@ -32,6 +34,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         4 => rl_harness::config(rest),
         5 => rl_ddpg_harness::config(rest),
         6 => watermark_harness::config(rest),
-        _ => matting_harness::config(rest),
+        7 => matting_harness::config(rest),
+        _ => erl_harness::config(rest),
     };
 });

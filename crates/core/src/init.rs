@@ -86,6 +86,7 @@ pub const KAIMING_UNIFORM: Init = candle_nn::init::DEFAULT_KAIMING_UNIFORM;
 
 /// How a layer's weight is initialised (drawn through the seeded `VarBuilder`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum WeightInit {
     /// PyTorch's default for `Linear`, `Conv2d` and `ConvTranspose2d`:
     /// `kaiming_uniform_(a = √5)`, i.e. `U(±1/√fan_in)`.
@@ -101,6 +102,7 @@ pub enum WeightInit {
 
 /// How a layer's bias is initialised.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum BiasInit {
     /// PyTorch's default: `U(±1/√fan_in)` with the weight's fan-in.
     #[default]

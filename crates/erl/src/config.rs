@@ -104,6 +104,7 @@ pub enum Transfer {
 
 /// The algorithm of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Algorithm {
     /// The population alone (SSNE), no gradient learner.
     Ea,

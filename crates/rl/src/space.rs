@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A Gymnasium space: `Discrete(n)` (actions `0..n`) or a float32 `Box`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Space {
     /// `n` discrete actions, `0..n`.
     Discrete(usize),
