@@ -75,17 +75,82 @@ fn save_png(path: &Path, buf: Vec<u8>) -> Result<()> {
     crate::fsio::write_atomic(path, &out.into_inner())
 }
 
-/// An axis tick: integers without a decimal point, others with at most 3 decimals.
-fn tick(v: &f64) -> String {
-    let v = *v;
-    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
-        return format!("{v:.1e}");
+/// The spacing of the ticks plotters puts on an axis from `lo` to `hi` with at most
+/// `max_ticks` labels: the smallest 1, 2 or 5 times a power of ten that gives no more
+/// than `max_ticks` ticks (plotters' own rule, so the labels can be rounded to it).
+fn tick_step(lo: f64, hi: f64, max_ticks: usize) -> f64 {
+    let span = (hi - lo).abs();
+    if !span.is_finite() || span <= 0.0 || max_ticks < 2 {
+        return 1.0;
     }
-    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) {
-        return format!("{:.0}", v.round());
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    let mut p = 10f64.powf(span.log10().floor() - 1.0);
+    loop {
+        for m in [1.0, 2.0, 5.0] {
+            let step = m * p;
+            // Ticks at the multiples of `step` inside the range.
+            let n = (hi / step + 1e-9).floor() - (lo / step - 1e-9).ceil() + 1.0;
+            if n <= max_ticks as f64 {
+                return step;
+            }
+        }
+        p *= 10.0;
     }
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// An axis tick label for `v` on an axis whose ticks are `step` apart: rounded to the
+/// step's decimals (so float noise such as `-1.4e-17` prints as `0`), trailing zeros
+/// dropped, never `-0`; scientific notation only for very large or very small steps.
+fn tick_label(v: f64, step: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let step = if step.is_finite() && step > 0.0 {
+        step
+    } else {
+        v.abs().max(1.0)
+    };
+    if v.abs() < 1e-6 * step {
+        return "0".into();
+    }
+    if v.abs() >= 1e6 || step < 1e-4 {
+        let s = format!("{v:.2e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        return format!("{m}e{e}");
+    }
+    // Decimals the step needs (0.05 → 2, 0.2 → 1, 5 → 0), with a little tolerance.
+    let decimals = (-(step.log10() - 1e-9).floor()).max(0.0) as usize;
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s.chars().all(|c| matches!(c, '-' | '0' | '.')) {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+/// The most labels per axis (plotters' mesh default, set explicitly so the formatter
+/// and the mesh agree on the tick step).
+const MAX_TICKS: usize = 10;
+
+/// Label count and step for an x axis over `xs` (range `lo..hi`): when every x is an
+/// integer (clicks, epochs, seeds) the ticks are too (step at least 1).
+fn x_ticks(lo: f64, hi: f64, all_integer: bool) -> (usize, f64) {
+    if all_integer {
+        let n = ((hi - lo).floor() as usize + 1).clamp(2, MAX_TICKS);
+        (n, tick_step(lo, hi, n).max(1.0))
+    } else {
+        (MAX_TICKS, tick_step(lo, hi, MAX_TICKS))
+    }
+}
+
+fn all_integer(mut xs: impl Iterator<Item = f64>) -> bool {
+    xs.all(|x| !x.is_finite() || x.fract() == 0.0)
 }
 
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -118,6 +183,12 @@ pub fn line_plot(
     register_font();
     let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let (nx, xstep) = x_ticks(
+        x0,
+        x1,
+        all_integer(series.iter().flat_map(|s| s.points.iter().map(|p| p.0))),
+    );
+    let ystep = tick_step(y0, y1, MAX_TICKS);
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
@@ -133,8 +204,10 @@ pub fn line_plot(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_labels(nx)
+            .y_labels(MAX_TICKS)
+            .x_label_formatter(&|v| tick_label(*v, xstep))
+            .y_label_formatter(&|v| tick_label(*v, ystep))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -431,6 +504,7 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
                 .collect::<Vec<_>>(),
             plot_w / ng as u32,
         );
+        let ystep = tick_step(y0, y1, MAX_TICKS);
         let mut chart = ChartBuilder::on(&chart_area)
             .margin(margin)
             .margin_top(6)
@@ -444,7 +518,8 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             .x_labels(0)
             .x_label_formatter(&|_| String::new())
             .y_desc(&plot.y_label)
-            .y_label_formatter(&tick)
+            .y_labels(MAX_TICKS)
+            .y_label_formatter(&|v| tick_label(*v, ystep))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -635,6 +710,12 @@ pub fn band_plot(
             .iter()
             .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2, p.3])),
     );
+    let (nx, xstep) = x_ticks(
+        x0,
+        x1,
+        all_integer(bands.iter().flat_map(|b| b.points.iter().map(|p| p.0))),
+    );
+    let ystep = tick_step(y0, y1, MAX_TICKS);
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
@@ -650,8 +731,10 @@ pub fn band_plot(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_labels(nx)
+            .y_labels(MAX_TICKS)
+            .x_label_formatter(&|v| tick_label(*v, xstep))
+            .y_label_formatter(&|v| tick_label(*v, ystep))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -700,6 +783,39 @@ pub fn band_plot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_round_to_the_step() {
+        // Float noise at zero (auc_differences.png printed "-1.4e-17").
+        assert_eq!(tick_label(-1.4e-17, 0.05), "0");
+        assert_eq!(tick_label(1e-12, 0.5), "0");
+        assert_eq!(tick_label(-0.0, 1.0), "0");
+        // Rounded to the step's decimals, trailing zeros dropped.
+        assert_eq!(tick_label(0.15000000000000002, 0.05), "0.15");
+        assert_eq!(tick_label(-0.1, 0.05), "-0.1");
+        assert_eq!(tick_label(0.30000000000000004, 0.1), "0.3");
+        assert_eq!(tick_label(2.5, 0.5), "2.5");
+        assert_eq!(tick_label(3.0, 0.5), "3");
+        assert_eq!(tick_label(1500.0, 500.0), "1500");
+        assert_eq!(tick_label(-450.0, 50.0), "-450");
+        assert_eq!(tick_label(0.0025, 0.0005), "0.0025");
+        // Very large values and tiny steps in scientific notation.
+        assert_eq!(tick_label(2_000_000.0, 500_000.0), "2e6");
+        assert_eq!(tick_label(3e-5, 1e-5), "3e-5");
+        assert_eq!(tick_label(f64::NAN, 1.0), "NaN");
+        // The step plotters uses: 1, 2 or 5 × 10^k with at most `max` ticks inside.
+        assert_eq!(tick_step(-0.13, 0.19, 10), 0.05);
+        assert_eq!(tick_step(0.0, 1.0, 10), 0.2);
+        assert_eq!(tick_step(0.0, 1.0, 11), 0.1);
+        assert_eq!(tick_step(-500.0, 0.0, 10), 100.0);
+        assert!((tick_step(2.5, 3.4, 10) - 0.1).abs() < 1e-12);
+        // Integer x (clicks, epochs): integer ticks even over a short range.
+        let (n, step) = x_ticks(0.8, 5.2, true);
+        assert_eq!((n, step), (5, 1.0));
+        assert_eq!(x_ticks(0.8, 5.2, false).1, 0.5);
+        assert!(all_integer([1.0, 2.0, f64::NAN].into_iter()));
+        assert!(!all_integer([1.0, 2.5].into_iter()));
+    }
 
     #[test]
     fn plots_write_png() {
