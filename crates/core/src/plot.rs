@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform};
@@ -261,7 +262,7 @@ pub fn bar_plot(path: impl AsRef<Path>, title: &str, y_label: &str, bars: &[Bar]
             })
             .collect(),
         y_range: None,
-        reference: None,
+        references: Vec::new(),
     };
     grouped_bar_plot(path, &plot)
 }
@@ -288,6 +289,45 @@ pub struct BarGroup {
     pub bars: Vec<BarValue>,
 }
 
+/// A labelled horizontal reference line on a [`GroupedBars`] (chance at 0.5, a claimed
+/// threshold, zero difference), across every group or only over some of them (a
+/// control's own threshold over that control's bar).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    pub value: f64,
+    /// Printed on the line (at its right end) and in the legend.
+    pub label: String,
+    /// The groups (indices into [`GroupedBars::groups`]) the line spans; None = all.
+    pub groups: Option<std::ops::Range<usize>>,
+}
+
+impl Reference {
+    /// A line at `value` across every group.
+    pub fn new(value: f64, label: impl Into<String>) -> Self {
+        Self {
+            value,
+            label: label.into(),
+            groups: None,
+        }
+    }
+
+    /// The same line spanning only `groups`.
+    pub fn over_groups(mut self, groups: std::ops::Range<usize>) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+}
+
+/// Colour of the i-th reference line (dark, distinct from the bar palette).
+fn reference_colour(i: usize) -> RGBColor {
+    const C: [RGBColor; 3] = [
+        RGBColor(70, 70, 70),
+        RGBColor(150, 20, 120),
+        RGBColor(0, 110, 110),
+    ];
+    C[i % C.len()]
+}
+
 /// A grouped bar plot: groups along x, one colour per variant (defense, model), a
 /// legend of the variants above the plot, interval whiskers, and x labels that are
 /// wrapped, shrunk or turned upright so that they never overlap.
@@ -300,8 +340,9 @@ pub struct GroupedBars {
     pub groups: Vec<BarGroup>,
     /// Fixed y range (e.g. (0, 1) for accuracies); by default from the data and 0.
     pub y_range: Option<(f64, f64)>,
-    /// A horizontal reference line (e.g. chance at 0.5) and its legend text.
-    pub reference: Option<(f64, String)>,
+    /// Labelled horizontal reference lines (chance, a claimed threshold), dashed, each
+    /// in its own colour.
+    pub references: Vec<Reference>,
 }
 
 /// How the x labels are drawn: lines per label at a font size, or upright.
@@ -439,6 +480,17 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             g.bars.len()
         )));
     }
+    if let Some(r) = plot.references.iter().find(|r| {
+        !r.value.is_finite()
+            || r.groups
+                .as_ref()
+                .is_some_and(|g| g.start >= g.end || g.end > ng)
+    }) {
+        return Err(Error::invalid(format!(
+            "grouped bar plot '{}': reference '{}' at {} over groups {:?} of {ng}",
+            plot.title, r.label, r.value, r.groups
+        )));
+    }
     register_font();
     let vals = || {
         plot.groups.iter().flat_map(|g| {
@@ -452,11 +504,9 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
         Some(r) => r,
         None => {
             let finite = || vals().filter(|v| v.is_finite());
-            let lo = finite().fold(0.0f64, f64::min);
-            let mut hi = finite().fold(0.0f64, f64::max);
-            if let Some((r, _)) = &plot.reference {
-                hi = hi.max(*r);
-            }
+            let refs = || plot.references.iter().map(|r| r.value);
+            let lo = finite().chain(refs()).fold(0.0f64, f64::min);
+            let hi = finite().chain(refs()).fold(0.0f64, f64::max);
             let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
             (
                 if lo < 0.0 { lo - 0.05 * span } else { 0.0 },
@@ -464,15 +514,14 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             )
         }
     };
-    let show_legend = nv > 1 || plot.reference.is_some();
+    let show_legend = nv > 1 || !plot.references.is_empty();
     let mut legend: Vec<String> = if nv > 1 {
         plot.variants.clone()
     } else {
         Vec::new()
     };
-    if let Some((_, name)) = &plot.reference {
-        legend.push(name.clone());
-    }
+    let first_ref = legend.len();
+    legend.extend(plot.references.iter().map(|r| r.label.clone()));
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
@@ -559,12 +608,45 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
                 }
             }
         }
-        if let Some((r, _)) = &plot.reference {
+        // Reference lines, dashed, with their label above the line's right end.
+        let rfont = ("sans-serif", 13).into_font();
+        for (i, r) in plot.references.iter().enumerate() {
+            if r.value < y0 || r.value > y1 {
+                continue;
+            }
+            let c = reference_colour(i);
+            let span = r.groups.clone().unwrap_or(0..ng);
+            let (xa, xb) = (span.start as f64, span.end as f64);
             chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(0.0, *r), (ng as f64, *r)],
-                    RGBColor(90, 90, 90).stroke_width(2),
+                .draw_series(std::iter::once(DashedPathElement::new(
+                    vec![(xa, r.value), (xb, r.value)],
+                    10,
+                    5,
+                    c.stroke_width(2),
                 )))
+                .map_err(plot_err)?;
+            let (px, py) = chart.backend_coord(&(xb, r.value));
+            let (bx, by) = chart_area.get_base_pixel();
+            // On a white box, readable where the line crosses a bar.
+            let (tw, th) = chart_area
+                .estimate_text_size(&r.label, &rfont.clone().into())
+                .map_or((0, 0), |(w, h)| (w as i32, h as i32));
+            let (tx, ty) = (px - bx - 4, py - by - 3);
+            chart_area
+                .draw(&Rectangle::new(
+                    [(tx - tw - 2, ty - th - 1), (tx + 2, ty + 1)],
+                    WHITE.mix(0.85).filled(),
+                ))
+                .map_err(plot_err)?;
+            chart_area
+                .draw(&Text::new(
+                    r.label.clone(),
+                    (tx, ty),
+                    rfont
+                        .clone()
+                        .color(&c)
+                        .pos(Pos::new(HPos::Right, VPos::Bottom)),
+                ))
                 .map_err(plot_err)?;
         }
         // Group labels, centred under each group.
@@ -613,12 +695,13 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             let y = r as i32 * 22 + 4;
             for (i, name, x) in row {
                 let x = *x + margin as i32;
-                let is_ref = *i >= if nv > 1 { nv } else { 0 };
-                if is_ref {
+                if *i >= first_ref {
                     legend_area
-                        .draw(&PathElement::new(
+                        .draw(&DashedPathElement::new(
                             vec![(x, y + 8), (x + 18, y + 8)],
-                            RGBColor(90, 90, 90).stroke_width(2),
+                            6,
+                            3,
+                            reference_colour(*i - first_ref).stroke_width(2),
                         ))
                         .map_err(plot_err)?;
                 } else {
@@ -980,7 +1063,7 @@ mod grouped_tests {
                 3,
             ),
             y_range: Some((0.0, 1.0)),
-            reference: None,
+            references: Vec::new(),
         };
         grouped_bar_plot(dir.join("grouped_wrapped.png"), &plot).unwrap();
         // Many groups with long labels: upright text.
@@ -997,7 +1080,7 @@ mod grouped_tests {
                 .collect::<Vec<_>>(),
             3,
         );
-        plot.reference = Some((0.5, "chance".into()));
+        plot.references = vec![Reference::new(0.5, "chance")];
         grouped_bar_plot(dir.join("grouped_upright.png"), &plot).unwrap();
         let img = image::open(dir.join("grouped_upright.png")).unwrap();
         assert_eq!((img.width(), img.height()), (W, H));
@@ -1025,6 +1108,40 @@ mod grouped_tests {
             .collect::<Vec<_>>(),
         )
         .unwrap();
+        // Negative values, a zero line and per-group reference lines (the controls).
+        let controls = GroupedBars {
+            title: "Controls and differences".into(),
+            y_label: "AUC difference".into(),
+            variants: vec!["seed 0".into(), "seed 1".into()],
+            groups: vec![
+                BarGroup {
+                    label: "negative".into(),
+                    bars: vec![
+                        BarValue::new(-0.04, Some([-0.1, 0.02])),
+                        BarValue::new(0.13, Some([0.09, 0.17])),
+                    ],
+                },
+                BarGroup {
+                    label: "positive".into(),
+                    bars: vec![
+                        BarValue::new(0.95, Some([0.9, 0.99])),
+                        BarValue::new(0.7, Some([0.6, 0.8])),
+                    ],
+                },
+            ],
+            y_range: None,
+            references: vec![
+                Reference::new(0.0, "no difference"),
+                Reference::new(0.5, "chance").over_groups(0..1),
+                Reference::new(0.9, "required ≥ 0.9").over_groups(1..2),
+            ],
+        };
+        grouped_bar_plot(dir.join("grouped_references.png"), &controls).unwrap();
+        let mut bad = controls.clone();
+        bad.references[1] = Reference::new(0.5, "x").over_groups(1..3);
+        assert!(grouped_bar_plot(dir.join("bad.png"), &bad).is_err());
+        bad.references[1] = Reference::new(f64::NAN, "x");
+        assert!(grouped_bar_plot(dir.join("bad.png"), &bad).is_err());
         // Mismatched groups are an error.
         plot.groups[0].bars.pop();
         assert!(grouped_bar_plot(dir.join("bad.png"), &plot).is_err());

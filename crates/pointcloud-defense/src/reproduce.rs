@@ -813,7 +813,7 @@ fn plots(
             ],
             groups,
             y_range: Some((0.0, 1.0)),
-            reference: None,
+            references: Vec::new(),
         },
     )?;
     report.plots.push("accuracy.png".into());
