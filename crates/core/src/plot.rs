@@ -462,6 +462,55 @@ fn legend_rows<DB: DrawingBackend>(
     rows
 }
 
+/// What a legend entry shows beside its text.
+enum Swatch {
+    Box(RGBColor),
+    Line(RGBColor),
+    Dashed(RGBColor),
+}
+
+/// Height of a legend of `rows` rows drawn by [`draw_legend`].
+fn legend_height(rows: usize) -> u32 {
+    if rows == 0 {
+        0
+    } else {
+        rows as u32 * 22 + 6
+    }
+}
+
+/// Draw legend rows (from [`legend_rows`]) into `area`, `swatch(i)` beside entry i.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[Vec<(usize, String, i32)>],
+    margin: u32,
+    swatch: impl Fn(usize) -> Swatch,
+) -> Result<()> {
+    let font = ("sans-serif", 14)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (r, row) in rows.iter().enumerate() {
+        let y = r as i32 * 22 + 4;
+        for (i, name, x) in row {
+            let x = *x + margin as i32;
+            let line = vec![(x, y + 8), (x + 18, y + 8)];
+            match swatch(*i) {
+                Swatch::Box(c) => {
+                    area.draw(&Rectangle::new([(x, y + 1), (x + 16, y + 15)], c.filled()))
+                }
+                Swatch::Line(c) => area.draw(&PathElement::new(line, c.stroke_width(3))),
+                Swatch::Dashed(c) => {
+                    area.draw(&DashedPathElement::new(line, 6, 3, c.stroke_width(2)))
+                }
+            }
+            .map_err(plot_err)?;
+            area.draw(&Text::new(name.clone(), (x + 22, y + 8), font.clone()))
+                .map_err(plot_err)?;
+        }
+    }
+    Ok(())
+}
+
 /// Draw a [`GroupedBars`] and write a PNG to `path`.
 pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()> {
     let nv = plot.variants.len();
@@ -535,11 +584,7 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
         } else {
             Vec::new()
         };
-        let legend_h = if show_legend {
-            rows.len() as u32 * 22 + 6
-        } else {
-            0
-        };
+        let legend_h = legend_height(rows.len());
         let (legend_area, chart_area) = root.split_vertically(legend_h);
         // Slot width per group, from the plot width the chart will have.
         let y_area = 70u32;
@@ -687,36 +732,13 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             }
         }
         // Legend above the plot.
-        let lfont = ("sans-serif", 14)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        for (r, row) in rows.iter().enumerate() {
-            let y = r as i32 * 22 + 4;
-            for (i, name, x) in row {
-                let x = *x + margin as i32;
-                if *i >= first_ref {
-                    legend_area
-                        .draw(&DashedPathElement::new(
-                            vec![(x, y + 8), (x + 18, y + 8)],
-                            6,
-                            3,
-                            reference_colour(*i - first_ref).stroke_width(2),
-                        ))
-                        .map_err(plot_err)?;
-                } else {
-                    legend_area
-                        .draw(&Rectangle::new(
-                            [(x, y + 1), (x + 16, y + 15)],
-                            palette(*i).filled(),
-                        ))
-                        .map_err(plot_err)?;
-                }
-                legend_area
-                    .draw(&Text::new(name.clone(), (x + 22, y + 8), lfont.clone()))
-                    .map_err(plot_err)?;
+        draw_legend(&legend_area, &rows, margin, |i| {
+            if i >= first_ref {
+                Swatch::Dashed(reference_colour(i - first_ref))
+            } else {
+                Swatch::Box(palette(i))
             }
-        }
+        })?;
         root.present().map_err(plot_err)?;
     }
     save_png(path.as_ref(), buf)
@@ -775,7 +797,8 @@ impl Band {
 }
 
 /// Draw curves with shaded interval bands (e.g. learning curves: mean ± a 95% t
-/// interval over seeds) and a legend, and write a PNG to `path`.
+/// interval over seeds) and a legend above the plot, and write a PNG to `path`. When
+/// every x is an integer (clicks, epochs) the x ticks are integers.
 pub fn band_plot(
     path: impl AsRef<Path>,
     title: &str,
@@ -803,9 +826,16 @@ pub fn band_plot(
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
+        let root = root.titled(title, ("sans-serif", 22)).map_err(plot_err)?;
+        // Legend above the plot, where it never hides a curve.
+        let margin = 16u32;
+        let names: Vec<String> = bands.iter().map(|b| b.name.clone()).collect();
+        let rows = legend_rows(&root, &names, W - 2 * margin);
+        let (legend_area, chart_area) = root.split_vertically(legend_height(rows.len()));
+        draw_legend(&legend_area, &rows, margin, |i| Swatch::Line(palette(i)))?;
+        let mut chart = ChartBuilder::on(&chart_area)
+            .margin(margin)
+            .margin_top(6)
             .x_label_area_size(44)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -844,20 +874,8 @@ pub fn band_plot(
                     pts.iter().map(|p| (p.0, p.1)),
                     c.stroke_width(2),
                 ))
-                .map_err(plot_err)?
-                .label(b.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                });
+                .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
     save_png(path.as_ref(), buf)
