@@ -1086,13 +1086,7 @@ impl ReduceLrOnPlateau {
 // VarMap helpers and target networks
 // ---------------------------------------------------------------------------
 
-/// All variables of `varmap` sorted by name. `VarMap` iterates its `HashMap`
-/// in random order; construct optimisers from
-/// `sorted_vars(&vm).into_iter().map(|(_, v)| v).collect()` so that parameter
-/// indices (and optimiser checkpoints) are the same in every run.
-pub fn sorted_vars(varmap: &candle_nn::VarMap) -> Vec<(String, Var)> {
-    crate::init::sorted_named_vars(varmap)
-}
+pub use crate::init::sorted_vars;
 
 /// Pairs the variables of `target` and `source` by name, checking that the
 /// names, shapes and dtypes agree.
@@ -1813,12 +1807,5 @@ mod tests {
         assert!(e.contains("a: target shape"), "{e}");
         // nothing was changed
         assert_eq!(vm_vals(&target)[0].1, vec![1.0, 2.0]);
-    }
-
-    #[test]
-    fn sorted_vars_is_sorted() {
-        let vm = varmap(&[("z", &[1.0]), ("a.w", &[2.0]), ("m", &[3.0])]);
-        let names: Vec<String> = sorted_vars(&vm).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, vec!["a.w", "m", "z"]);
     }
 }

@@ -63,7 +63,7 @@ use candor_core::checkpoint::{
     load_pretrained, load_training, save_training, save_varmap, Adapt, LoadReport,
 };
 use candor_core::imageio::{stack_batch, Filter};
-use candor_core::init::sorted_named_vars;
+use candor_core::init::sorted_vars;
 use candor_core::optim::{
     clip_grad_norm, Adam, AdamConfig, AdamW, Optim, Schedule, Sgd, SgdConfig,
 };
@@ -454,7 +454,7 @@ fn epoch_order(samples: &[Sample], balance: bool, rng: &mut SeededRng) -> Vec<us
 }
 
 fn trainable_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
-    sorted_named_vars(varmap)
+    sorted_vars(varmap)
         .into_iter()
         .filter(|(n, _)| !is_buffer(n))
         .map(|(_, v)| v)
