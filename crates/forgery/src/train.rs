@@ -73,7 +73,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{load_batch, Fit, LoadOptions, Normalize, Sample};
 use crate::eval::{evaluate, EvalOptions, Metrics, SelectMetric};
 use crate::model::detector::{fake_probability, is_buffer};
-use crate::model::pretrained::detector_spec;
+use crate::model::pretrained::backbone_spec;
 use crate::model::Detector;
 
 /// The optimiser and its hyper-parameters.
@@ -517,7 +517,8 @@ pub fn train(
     // ImageNet weights for a fresh run (a resumed one has its own).
     let pretrained = match (&cfg.pretrained, resumed_from) {
         (Some(path), None) => {
-            let spec = detector_spec(&detector.config(), cfg.pretrained_conv1);
+            let (backbone, prefix) = detector.pretrained_backbone();
+            let spec = backbone_spec(&backbone, prefix, cfg.pretrained_conv1);
             Some(load_pretrained(varmap, path, &spec)?)
         }
         _ => None,

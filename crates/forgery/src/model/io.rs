@@ -45,7 +45,8 @@ use candor_core::checkpoint::{load_tensors, save_tensors};
 use candor_core::init::sorted_vars;
 use candor_core::{Error, Result};
 
-use super::detector::{Detector, DetectorConfig};
+use super::detector::Detector;
+use super::registry::DetectorConfig;
 use crate::data::LoadOptions;
 
 /// Metadata key of the detector configuration (JSON).
