@@ -73,12 +73,11 @@ use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::Estimate;
 use candor_core::{Error, ReproduceOptions, Result, Scale};
 use image::{GrayImage, Rgb, RgbImage};
-use serde::{Deserialize, Serialize};
 
 use crate::clicks::{click_radius, next_click, Click, NextClickConfig};
 use crate::data::rgb_tensor;
 use crate::data::testset::{FrozenTestSet, Protocol, TestItem};
-use crate::infer::{flood_fill_matte, predict, refine_prediction, to_u8, Prediction};
+use crate::infer::{flood_fill_matte, predict, refine_prediction, to_u8, Prediction, SavedModel};
 use crate::model::{MattingNet, NetConfig, RefineConfig, RefineNet};
 use crate::morph::band_trimap;
 use crate::refine::{patch_size, Window};
@@ -93,15 +92,6 @@ pub const BUDGETS: [usize; 6] = [0, 1, 2, 4, 8, 16];
 pub const MAX_CLICKS: usize = 5;
 /// Removal fractions of the sparsification curves: 0, 0.05, …, 0.95.
 const FRACTIONS: usize = 20;
-
-/// What `model.json` holds next to the final checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedModel {
-    pub net: NetConfig,
-    pub refine: RefineConfig,
-    /// Training resolution (sets the click radius and patch size).
-    pub size: usize,
-}
 
 /// One scale's settings.
 #[derive(Debug, Clone)]
