@@ -63,7 +63,13 @@ def proportion_cases():
         tests.append({"k": k, "n": n, "p0": p0,
                       "greater": f(stats.binomtest(k, n, p0, alternative="greater").pvalue),
                       "less": f(stats.binomtest(k, n, p0, alternative="less").pvalue)})
-    return {"intervals": out, "binomtest": tests}
+    # Fractional counts (the mean of values in [0, 1] times n): Wilson only.
+    frac = []
+    for count, n in [(110.5, 200), (37.25, 50), (0.4, 10), (199.9, 200), (3.3, 7), (0.0, 12.5)]:
+        for conf in [0.90, 0.95, 0.99]:
+            w = proportion_confint(count, n, alpha=1 - conf, method="wilson")
+            frac.append({"count": count, "n": n, "conf": conf, "wilson": [f(w[0]), f(w[1])]})
+    return {"intervals": out, "binomtest": tests, "fractional_wilson": frac}
 
 
 def mcnemar_cases():

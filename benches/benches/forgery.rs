@@ -92,7 +92,7 @@ fn bench_train_step(c: &mut Criterion) {
             // MAT's first MAT-stage epoch (after the backbone-only ones).
             det.set_epoch(m.pretrain_epochs);
         }
-        let vars = candor_core::init::sorted_named_vars(&vm)
+        let vars = candor_core::init::sorted_vars(&vm)
             .into_iter()
             .filter(|(n, _)| !is_buffer(n))
             .map(|(_, v)| v)

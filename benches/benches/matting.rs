@@ -10,7 +10,7 @@
 
 use candle_core::{DType, Device};
 use candle_nn::VarMap;
-use candor_core::init::{seeded_var_builder, sorted_named_vars};
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use candor_matting::data::synth::{SynthClickMatte, SynthConfig};
@@ -37,7 +37,7 @@ fn bench_train_step(c: &mut Criterion) {
         };
         let gen = SynthClickMatte::new(SynthConfig::with_size(side)).unwrap();
         let b = training_batch(&gen, &cfg, "bench", 0, true, &dev).unwrap();
-        let vars = sorted_named_vars(&vm).into_iter().map(|(_, v)| v).collect();
+        let vars = sorted_vars(&vm).into_iter().map(|(_, v)| v).collect();
         let mut opt = Adam::new(vars, AdamConfig::default()).unwrap();
         g.throughput(Throughput::Elements(BATCH as u64));
         g.bench_function(

@@ -15,7 +15,7 @@ use candle_nn::VarMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::init::sorted_named_vars;
+use crate::init::sorted_vars;
 use crate::optim::Optim;
 use crate::{Error, Result};
 
@@ -73,7 +73,7 @@ pub fn load_tensors_from_bytes(
 
 /// Save all variables of `varmap` (sorted by name) to `path` atomically.
 pub fn save_varmap(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
-    let tensors: Vec<(String, Tensor)> = sorted_named_vars(varmap)
+    let tensors: Vec<(String, Tensor)> = sorted_vars(varmap)
         .into_iter()
         .map(|(n, v)| (n, v.as_tensor().clone()))
         .collect();
@@ -87,7 +87,7 @@ fn set_vars(
     prefix: &str,
     path: &Path,
 ) -> Result<()> {
-    let vars = sorted_named_vars(varmap);
+    let vars = sorted_vars(varmap);
     let mut missing = Vec::new();
     for (name, var) in &vars {
         let key = format!("{prefix}{name}");
@@ -206,7 +206,7 @@ pub fn save_training_parts<S: Serialize>(
     for (name, model, optim) in parts {
         let (mp, op) = part_prefixes(name);
         tensors.extend(
-            sorted_named_vars(model)
+            sorted_vars(model)
                 .into_iter()
                 .map(|(n, v)| (format!("{mp}{n}"), v.as_tensor().clone())),
         );
@@ -608,7 +608,7 @@ fn plan_load(
         }
     }
     let mut plan = Vec::new();
-    for (name, var) in sorted_named_vars(varmap) {
+    for (name, var) in sorted_vars(varmap) {
         if !name.starts_with(spec.model_prefix.as_str()) || skipped(&name) {
             continue;
         }

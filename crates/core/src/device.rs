@@ -120,7 +120,7 @@ pub fn device_name(device: &Device) -> String {
 /// The device of a model's variables: the trainer and the evaluator move each batch
 /// there. The CPU for an empty map.
 pub fn varmap_device(varmap: &candle_nn::VarMap) -> Device {
-    crate::init::sorted_named_vars(varmap)
+    crate::init::sorted_vars(varmap)
         .first()
         .map(|(_, v)| v.device().clone())
         .unwrap_or(Device::Cpu)

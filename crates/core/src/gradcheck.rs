@@ -61,7 +61,7 @@ pub fn assert_every_param_has_grad(varmap: &VarMap, loss: &Tensor) -> GradStore 
 /// starts or ends with an entry of `expect_none`, which must get none. `&[""]` expects
 /// no variable to get a gradient (a target network).
 pub fn assert_param_grads(varmap: &VarMap, grads: &GradStore, expect_none: &[&str]) {
-    let vars = crate::init::sorted_named_vars(varmap);
+    let vars = crate::init::sorted_vars(varmap);
     assert!(!vars.is_empty(), "the VarMap has no variables");
     let mut bad = Vec::new();
     for (name, v) in vars {

@@ -282,8 +282,12 @@ pub fn seeded_var_builder(
     )
 }
 
-/// Variables of a `VarMap`, sorted by name (VarMap iterates in HashMap order).
-pub fn sorted_named_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+/// All variables of `varmap` sorted by name. `VarMap` iterates its `HashMap` in
+/// random order; construct optimisers from
+/// `sorted_vars(&vm).into_iter().map(|(_, v)| v).collect()` so that parameter
+/// indices (and optimiser checkpoints) are the same in every run. (Also reachable as
+/// `optim::sorted_vars`.)
+pub fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
     let data = varmap.data().lock().unwrap();
     let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     drop(data);
@@ -306,7 +310,7 @@ mod tests {
         let vb = seeded_var_builder(&b, 9, DType::F32, &dev);
         candle_nn::linear(5, 2, vb.pp("y")).unwrap();
         candle_nn::linear(3, 5, vb.pp("x")).unwrap();
-        let (va, vb_) = (sorted_named_vars(&a), sorted_named_vars(&b));
+        let (va, vb_) = (sorted_vars(&a), sorted_vars(&b));
         assert_eq!(va.len(), 4);
         for ((na, ta), (nb, tb)) in va.iter().zip(vb_.iter()) {
             assert_eq!(na, nb);
@@ -372,5 +376,18 @@ mod tests {
             }
             _ => panic!(),
         }
+    }
+
+    #[test]
+    fn sorted_vars_is_sorted() {
+        let vm = VarMap::new();
+        {
+            let mut data = vm.data().lock().unwrap();
+            for (n, v) in [("z", 1.0f64), ("a.w", 2.0), ("m", 3.0)] {
+                data.insert(n.to_string(), Var::new(&[v], &Device::Cpu).unwrap());
+            }
+        }
+        let names: Vec<String> = sorted_vars(&vm).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["a.w", "m", "z"]);
     }
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform};
@@ -75,17 +76,82 @@ fn save_png(path: &Path, buf: Vec<u8>) -> Result<()> {
     crate::fsio::write_atomic(path, &out.into_inner())
 }
 
-/// An axis tick: integers without a decimal point, others with at most 3 decimals.
-fn tick(v: &f64) -> String {
-    let v = *v;
-    if v.abs() >= 1e6 || (v != 0.0 && v.abs() < 1e-3) {
-        return format!("{v:.1e}");
+/// The spacing of the ticks plotters puts on an axis from `lo` to `hi` with at most
+/// `max_ticks` labels: the smallest 1, 2 or 5 times a power of ten that gives no more
+/// than `max_ticks` ticks (plotters' own rule, so the labels can be rounded to it).
+fn tick_step(lo: f64, hi: f64, max_ticks: usize) -> f64 {
+    let span = (hi - lo).abs();
+    if !span.is_finite() || span <= 0.0 || max_ticks < 2 {
+        return 1.0;
     }
-    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) {
-        return format!("{:.0}", v.round());
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    let mut p = 10f64.powf(span.log10().floor() - 1.0);
+    loop {
+        for m in [1.0, 2.0, 5.0] {
+            let step = m * p;
+            // Ticks at the multiples of `step` inside the range.
+            let n = (hi / step + 1e-9).floor() - (lo / step - 1e-9).ceil() + 1.0;
+            if n <= max_ticks as f64 {
+                return step;
+            }
+        }
+        p *= 10.0;
     }
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// An axis tick label for `v` on an axis whose ticks are `step` apart: rounded to the
+/// step's decimals (so float noise such as `-1.4e-17` prints as `0`), trailing zeros
+/// dropped, never `-0`; scientific notation only for very large or very small steps.
+fn tick_label(v: f64, step: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let step = if step.is_finite() && step > 0.0 {
+        step
+    } else {
+        v.abs().max(1.0)
+    };
+    if v.abs() < 1e-6 * step {
+        return "0".into();
+    }
+    if v.abs() >= 1e6 || step < 1e-4 {
+        let s = format!("{v:.2e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        return format!("{m}e{e}");
+    }
+    // Decimals the step needs (0.05 → 2, 0.2 → 1, 5 → 0), with a little tolerance.
+    let decimals = (-(step.log10() - 1e-9).floor()).max(0.0) as usize;
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    if s.chars().all(|c| matches!(c, '-' | '0' | '.')) {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+/// The most labels per axis (plotters' mesh default, set explicitly so the formatter
+/// and the mesh agree on the tick step).
+const MAX_TICKS: usize = 10;
+
+/// Label count and step for an x axis over `xs` (range `lo..hi`): when every x is an
+/// integer (clicks, epochs, seeds) the ticks are too (step at least 1).
+fn x_ticks(lo: f64, hi: f64, all_integer: bool) -> (usize, f64) {
+    if all_integer {
+        let n = ((hi - lo).floor() as usize + 1).clamp(2, MAX_TICKS);
+        (n, tick_step(lo, hi, n).max(1.0))
+    } else {
+        (MAX_TICKS, tick_step(lo, hi, MAX_TICKS))
+    }
+}
+
+fn all_integer(mut xs: impl Iterator<Item = f64>) -> bool {
+    xs.all(|x| !x.is_finite() || x.fract() == 0.0)
 }
 
 fn range(vals: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -118,6 +184,12 @@ pub fn line_plot(
     register_font();
     let (x0, x1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     let (y0, y1) = range(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let (nx, xstep) = x_ticks(
+        x0,
+        x1,
+        all_integer(series.iter().flat_map(|s| s.points.iter().map(|p| p.0))),
+    );
+    let ystep = tick_step(y0, y1, MAX_TICKS);
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
@@ -133,8 +205,10 @@ pub fn line_plot(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_labels(nx)
+            .y_labels(MAX_TICKS)
+            .x_label_formatter(&|v| tick_label(*v, xstep))
+            .y_label_formatter(&|v| tick_label(*v, ystep))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -188,7 +262,7 @@ pub fn bar_plot(path: impl AsRef<Path>, title: &str, y_label: &str, bars: &[Bar]
             })
             .collect(),
         y_range: None,
-        reference: None,
+        references: Vec::new(),
     };
     grouped_bar_plot(path, &plot)
 }
@@ -215,6 +289,45 @@ pub struct BarGroup {
     pub bars: Vec<BarValue>,
 }
 
+/// A labelled horizontal reference line on a [`GroupedBars`] (chance at 0.5, a claimed
+/// threshold, zero difference), across every group or only over some of them (a
+/// control's own threshold over that control's bar).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    pub value: f64,
+    /// Printed on the line (at its right end) and in the legend.
+    pub label: String,
+    /// The groups (indices into [`GroupedBars::groups`]) the line spans; None = all.
+    pub groups: Option<std::ops::Range<usize>>,
+}
+
+impl Reference {
+    /// A line at `value` across every group.
+    pub fn new(value: f64, label: impl Into<String>) -> Self {
+        Self {
+            value,
+            label: label.into(),
+            groups: None,
+        }
+    }
+
+    /// The same line spanning only `groups`.
+    pub fn over_groups(mut self, groups: std::ops::Range<usize>) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+}
+
+/// Colour of the i-th reference line (dark, distinct from the bar palette).
+fn reference_colour(i: usize) -> RGBColor {
+    const C: [RGBColor; 3] = [
+        RGBColor(70, 70, 70),
+        RGBColor(150, 20, 120),
+        RGBColor(0, 110, 110),
+    ];
+    C[i % C.len()]
+}
+
 /// A grouped bar plot: groups along x, one colour per variant (defense, model), a
 /// legend of the variants above the plot, interval whiskers, and x labels that are
 /// wrapped, shrunk or turned upright so that they never overlap.
@@ -227,8 +340,9 @@ pub struct GroupedBars {
     pub groups: Vec<BarGroup>,
     /// Fixed y range (e.g. (0, 1) for accuracies); by default from the data and 0.
     pub y_range: Option<(f64, f64)>,
-    /// A horizontal reference line (e.g. chance at 0.5) and its legend text.
-    pub reference: Option<(f64, String)>,
+    /// Labelled horizontal reference lines (chance, a claimed threshold), dashed, each
+    /// in its own colour.
+    pub references: Vec<Reference>,
 }
 
 /// How the x labels are drawn: lines per label at a font size, or upright.
@@ -348,6 +462,55 @@ fn legend_rows<DB: DrawingBackend>(
     rows
 }
 
+/// What a legend entry shows beside its text.
+enum Swatch {
+    Box(RGBColor),
+    Line(RGBColor),
+    Dashed(RGBColor),
+}
+
+/// Height of a legend of `rows` rows drawn by [`draw_legend`].
+fn legend_height(rows: usize) -> u32 {
+    if rows == 0 {
+        0
+    } else {
+        rows as u32 * 22 + 6
+    }
+}
+
+/// Draw legend rows (from [`legend_rows`]) into `area`, `swatch(i)` beside entry i.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[Vec<(usize, String, i32)>],
+    margin: u32,
+    swatch: impl Fn(usize) -> Swatch,
+) -> Result<()> {
+    let font = ("sans-serif", 14)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (r, row) in rows.iter().enumerate() {
+        let y = r as i32 * 22 + 4;
+        for (i, name, x) in row {
+            let x = *x + margin as i32;
+            let line = vec![(x, y + 8), (x + 18, y + 8)];
+            match swatch(*i) {
+                Swatch::Box(c) => {
+                    area.draw(&Rectangle::new([(x, y + 1), (x + 16, y + 15)], c.filled()))
+                }
+                Swatch::Line(c) => area.draw(&PathElement::new(line, c.stroke_width(3))),
+                Swatch::Dashed(c) => {
+                    area.draw(&DashedPathElement::new(line, 6, 3, c.stroke_width(2)))
+                }
+            }
+            .map_err(plot_err)?;
+            area.draw(&Text::new(name.clone(), (x + 22, y + 8), font.clone()))
+                .map_err(plot_err)?;
+        }
+    }
+    Ok(())
+}
+
 /// Draw a [`GroupedBars`] and write a PNG to `path`.
 pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()> {
     let nv = plot.variants.len();
@@ -366,6 +529,17 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             g.bars.len()
         )));
     }
+    if let Some(r) = plot.references.iter().find(|r| {
+        !r.value.is_finite()
+            || r.groups
+                .as_ref()
+                .is_some_and(|g| g.start >= g.end || g.end > ng)
+    }) {
+        return Err(Error::invalid(format!(
+            "grouped bar plot '{}': reference '{}' at {} over groups {:?} of {ng}",
+            plot.title, r.label, r.value, r.groups
+        )));
+    }
     register_font();
     let vals = || {
         plot.groups.iter().flat_map(|g| {
@@ -379,11 +553,9 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
         Some(r) => r,
         None => {
             let finite = || vals().filter(|v| v.is_finite());
-            let lo = finite().fold(0.0f64, f64::min);
-            let mut hi = finite().fold(0.0f64, f64::max);
-            if let Some((r, _)) = &plot.reference {
-                hi = hi.max(*r);
-            }
+            let refs = || plot.references.iter().map(|r| r.value);
+            let lo = finite().chain(refs()).fold(0.0f64, f64::min);
+            let hi = finite().chain(refs()).fold(0.0f64, f64::max);
             let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
             (
                 if lo < 0.0 { lo - 0.05 * span } else { 0.0 },
@@ -391,15 +563,14 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             )
         }
     };
-    let show_legend = nv > 1 || plot.reference.is_some();
+    let show_legend = nv > 1 || !plot.references.is_empty();
     let mut legend: Vec<String> = if nv > 1 {
         plot.variants.clone()
     } else {
         Vec::new()
     };
-    if let Some((_, name)) = &plot.reference {
-        legend.push(name.clone());
-    }
+    let first_ref = legend.len();
+    legend.extend(plot.references.iter().map(|r| r.label.clone()));
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
@@ -413,11 +584,7 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
         } else {
             Vec::new()
         };
-        let legend_h = if show_legend {
-            rows.len() as u32 * 22 + 6
-        } else {
-            0
-        };
+        let legend_h = legend_height(rows.len());
         let (legend_area, chart_area) = root.split_vertically(legend_h);
         // Slot width per group, from the plot width the chart will have.
         let y_area = 70u32;
@@ -431,6 +598,7 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
                 .collect::<Vec<_>>(),
             plot_w / ng as u32,
         );
+        let ystep = tick_step(y0, y1, MAX_TICKS);
         let mut chart = ChartBuilder::on(&chart_area)
             .margin(margin)
             .margin_top(6)
@@ -444,7 +612,8 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             .x_labels(0)
             .x_label_formatter(&|_| String::new())
             .y_desc(&plot.y_label)
-            .y_label_formatter(&tick)
+            .y_labels(MAX_TICKS)
+            .y_label_formatter(&|v| tick_label(*v, ystep))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -484,12 +653,45 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
                 }
             }
         }
-        if let Some((r, _)) = &plot.reference {
+        // Reference lines, dashed, with their label above the line's right end.
+        let rfont = ("sans-serif", 13).into_font();
+        for (i, r) in plot.references.iter().enumerate() {
+            if r.value < y0 || r.value > y1 {
+                continue;
+            }
+            let c = reference_colour(i);
+            let span = r.groups.clone().unwrap_or(0..ng);
+            let (xa, xb) = (span.start as f64, span.end as f64);
             chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(0.0, *r), (ng as f64, *r)],
-                    RGBColor(90, 90, 90).stroke_width(2),
+                .draw_series(std::iter::once(DashedPathElement::new(
+                    vec![(xa, r.value), (xb, r.value)],
+                    10,
+                    5,
+                    c.stroke_width(2),
                 )))
+                .map_err(plot_err)?;
+            let (px, py) = chart.backend_coord(&(xb, r.value));
+            let (bx, by) = chart_area.get_base_pixel();
+            // On a white box, readable where the line crosses a bar.
+            let (tw, th) = chart_area
+                .estimate_text_size(&r.label, &rfont.clone().into())
+                .map_or((0, 0), |(w, h)| (w as i32, h as i32));
+            let (tx, ty) = (px - bx - 4, py - by - 3);
+            chart_area
+                .draw(&Rectangle::new(
+                    [(tx - tw - 2, ty - th - 1), (tx + 2, ty + 1)],
+                    WHITE.mix(0.85).filled(),
+                ))
+                .map_err(plot_err)?;
+            chart_area
+                .draw(&Text::new(
+                    r.label.clone(),
+                    (tx, ty),
+                    rfont
+                        .clone()
+                        .color(&c)
+                        .pos(Pos::new(HPos::Right, VPos::Bottom)),
+                ))
                 .map_err(plot_err)?;
         }
         // Group labels, centred under each group.
@@ -530,35 +732,13 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
             }
         }
         // Legend above the plot.
-        let lfont = ("sans-serif", 14)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        for (r, row) in rows.iter().enumerate() {
-            let y = r as i32 * 22 + 4;
-            for (i, name, x) in row {
-                let x = *x + margin as i32;
-                let is_ref = *i >= if nv > 1 { nv } else { 0 };
-                if is_ref {
-                    legend_area
-                        .draw(&PathElement::new(
-                            vec![(x, y + 8), (x + 18, y + 8)],
-                            RGBColor(90, 90, 90).stroke_width(2),
-                        ))
-                        .map_err(plot_err)?;
-                } else {
-                    legend_area
-                        .draw(&Rectangle::new(
-                            [(x, y + 1), (x + 16, y + 15)],
-                            palette(*i).filled(),
-                        ))
-                        .map_err(plot_err)?;
-                }
-                legend_area
-                    .draw(&Text::new(name.clone(), (x + 22, y + 8), lfont.clone()))
-                    .map_err(plot_err)?;
+        draw_legend(&legend_area, &rows, margin, |i| {
+            if i >= first_ref {
+                Swatch::Dashed(reference_colour(i - first_ref))
+            } else {
+                Swatch::Box(palette(i))
             }
-        }
+        })?;
         root.present().map_err(plot_err)?;
     }
     save_png(path.as_ref(), buf)
@@ -617,7 +797,8 @@ impl Band {
 }
 
 /// Draw curves with shaded interval bands (e.g. learning curves: mean ± a 95% t
-/// interval over seeds) and a legend, and write a PNG to `path`.
+/// interval over seeds) and a legend above the plot, and write a PNG to `path`. When
+/// every x is an integer (clicks, epochs) the x ticks are integers.
 pub fn band_plot(
     path: impl AsRef<Path>,
     title: &str,
@@ -635,13 +816,26 @@ pub fn band_plot(
             .iter()
             .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2, p.3])),
     );
+    let (nx, xstep) = x_ticks(
+        x0,
+        x1,
+        all_integer(bands.iter().flat_map(|b| b.points.iter().map(|p| p.0))),
+    );
+    let ystep = tick_step(y0, y1, MAX_TICKS);
     let mut buf = vec![255u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
+        let root = root.titled(title, ("sans-serif", 22)).map_err(plot_err)?;
+        // Legend above the plot, where it never hides a curve.
+        let margin = 16u32;
+        let names: Vec<String> = bands.iter().map(|b| b.name.clone()).collect();
+        let rows = legend_rows(&root, &names, W - 2 * margin);
+        let (legend_area, chart_area) = root.split_vertically(legend_height(rows.len()));
+        draw_legend(&legend_area, &rows, margin, |i| Swatch::Line(palette(i)))?;
+        let mut chart = ChartBuilder::on(&chart_area)
+            .margin(margin)
+            .margin_top(6)
             .x_label_area_size(44)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -650,8 +844,10 @@ pub fn band_plot(
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
+            .x_labels(nx)
+            .y_labels(MAX_TICKS)
+            .x_label_formatter(&|v| tick_label(*v, xstep))
+            .y_label_formatter(&|v| tick_label(*v, ystep))
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(plot_err)?;
@@ -678,20 +874,8 @@ pub fn band_plot(
                     pts.iter().map(|p| (p.0, p.1)),
                     c.stroke_width(2),
                 ))
-                .map_err(plot_err)?
-                .label(b.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
-                });
+                .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
     }
     save_png(path.as_ref(), buf)
@@ -700,6 +884,39 @@ pub fn band_plot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tick_labels_round_to_the_step() {
+        // Float noise at zero (auc_differences.png printed "-1.4e-17").
+        assert_eq!(tick_label(-1.4e-17, 0.05), "0");
+        assert_eq!(tick_label(1e-12, 0.5), "0");
+        assert_eq!(tick_label(-0.0, 1.0), "0");
+        // Rounded to the step's decimals, trailing zeros dropped.
+        assert_eq!(tick_label(0.15000000000000002, 0.05), "0.15");
+        assert_eq!(tick_label(-0.1, 0.05), "-0.1");
+        assert_eq!(tick_label(0.30000000000000004, 0.1), "0.3");
+        assert_eq!(tick_label(2.5, 0.5), "2.5");
+        assert_eq!(tick_label(3.0, 0.5), "3");
+        assert_eq!(tick_label(1500.0, 500.0), "1500");
+        assert_eq!(tick_label(-450.0, 50.0), "-450");
+        assert_eq!(tick_label(0.0025, 0.0005), "0.0025");
+        // Very large values and tiny steps in scientific notation.
+        assert_eq!(tick_label(2_000_000.0, 500_000.0), "2e6");
+        assert_eq!(tick_label(3e-5, 1e-5), "3e-5");
+        assert_eq!(tick_label(f64::NAN, 1.0), "NaN");
+        // The step plotters uses: 1, 2 or 5 × 10^k with at most `max` ticks inside.
+        assert_eq!(tick_step(-0.13, 0.19, 10), 0.05);
+        assert_eq!(tick_step(0.0, 1.0, 10), 0.2);
+        assert_eq!(tick_step(0.0, 1.0, 11), 0.1);
+        assert_eq!(tick_step(-500.0, 0.0, 10), 100.0);
+        assert!((tick_step(2.5, 3.4, 10) - 0.1).abs() < 1e-12);
+        // Integer x (clicks, epochs): integer ticks even over a short range.
+        let (n, step) = x_ticks(0.8, 5.2, true);
+        assert_eq!((n, step), (5, 1.0));
+        assert_eq!(x_ticks(0.8, 5.2, false).1, 0.5);
+        assert!(all_integer([1.0, 2.0, f64::NAN].into_iter()));
+        assert!(!all_integer([1.0, 2.5].into_iter()));
+    }
 
     #[test]
     fn plots_write_png() {
@@ -864,7 +1081,7 @@ mod grouped_tests {
                 3,
             ),
             y_range: Some((0.0, 1.0)),
-            reference: None,
+            references: Vec::new(),
         };
         grouped_bar_plot(dir.join("grouped_wrapped.png"), &plot).unwrap();
         // Many groups with long labels: upright text.
@@ -881,7 +1098,7 @@ mod grouped_tests {
                 .collect::<Vec<_>>(),
             3,
         );
-        plot.reference = Some((0.5, "chance".into()));
+        plot.references = vec![Reference::new(0.5, "chance")];
         grouped_bar_plot(dir.join("grouped_upright.png"), &plot).unwrap();
         let img = image::open(dir.join("grouped_upright.png")).unwrap();
         assert_eq!((img.width(), img.height()), (W, H));
@@ -909,6 +1126,40 @@ mod grouped_tests {
             .collect::<Vec<_>>(),
         )
         .unwrap();
+        // Negative values, a zero line and per-group reference lines (the controls).
+        let controls = GroupedBars {
+            title: "Controls and differences".into(),
+            y_label: "AUC difference".into(),
+            variants: vec!["seed 0".into(), "seed 1".into()],
+            groups: vec![
+                BarGroup {
+                    label: "negative".into(),
+                    bars: vec![
+                        BarValue::new(-0.04, Some([-0.1, 0.02])),
+                        BarValue::new(0.13, Some([0.09, 0.17])),
+                    ],
+                },
+                BarGroup {
+                    label: "positive".into(),
+                    bars: vec![
+                        BarValue::new(0.95, Some([0.9, 0.99])),
+                        BarValue::new(0.7, Some([0.6, 0.8])),
+                    ],
+                },
+            ],
+            y_range: None,
+            references: vec![
+                Reference::new(0.0, "no difference"),
+                Reference::new(0.5, "chance").over_groups(0..1),
+                Reference::new(0.9, "required ≥ 0.9").over_groups(1..2),
+            ],
+        };
+        grouped_bar_plot(dir.join("grouped_references.png"), &controls).unwrap();
+        let mut bad = controls.clone();
+        bad.references[1] = Reference::new(0.5, "x").over_groups(1..3);
+        assert!(grouped_bar_plot(dir.join("bad.png"), &bad).is_err());
+        bad.references[1] = Reference::new(f64::NAN, "x");
+        assert!(grouped_bar_plot(dir.join("bad.png"), &bad).is_err());
         // Mismatched groups are an error.
         plot.groups[0].bars.pop();
         assert!(grouped_bar_plot(dir.join("bad.png"), &plot).is_err());

@@ -10,7 +10,7 @@ use candor_core::crashtest::{
     child_dir, child_test, kill_and_compare, KillSchedule, CHILD_DIR_ENV,
 };
 use candor_core::data::shuffled_batches;
-use candor_core::init::{seeded_var_builder, sorted_named_vars};
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::nn::{linear, Linear};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::rng::dropout;
@@ -33,7 +33,7 @@ fn model(vm: &VarMap) -> (Linear, Linear) {
 }
 
 fn optimiser(vm: &VarMap) -> Adam {
-    let vars = sorted_named_vars(vm).into_iter().map(|(_, v)| v).collect();
+    let vars = sorted_vars(vm).into_iter().map(|(_, v)| v).collect();
     Adam::new(
         vars,
         AdamConfig {

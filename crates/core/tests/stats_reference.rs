@@ -162,6 +162,16 @@ fn proportions_match_statsmodels_and_scipy() {
             );
         }
     }
+    let frac = fx["proportion"]["fractional_wilson"].as_array().unwrap();
+    assert!(frac.len() >= 10);
+    for c in frac {
+        let (count, n, conf) = (num(&c["count"]), num(&c["n"]), num(&c["conf"]));
+        let w = wilson_interval_fractional(count, n, conf).unwrap();
+        let r = f64s(&c["wilson"]);
+        for i in 0..2 {
+            close(w[i], r[i], 1e-12, &format!("Wilson {count}/{n} @ {conf}"));
+        }
+    }
     for c in fx["proportion"]["binomtest"].as_array().unwrap() {
         let (k, n, p0) = (
             c["k"].as_u64().unwrap(),

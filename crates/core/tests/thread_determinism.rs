@@ -9,7 +9,7 @@
 
 use candle_core::{DType, Device, Module, ModuleT, Tensor, D};
 use candle_nn::VarMap;
-use candor_core::init::{seeded_var_builder, sorted_named_vars};
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::nn::{
     batch_norm2d, conv2d, layer_norm, linear, separable_conv2d, BatchNorm2d, BatchNormConfig,
     Conv2d, Conv2dConfig, LayerNorm, Linear, MaxPool2d, SeparableConv2d,
@@ -62,7 +62,7 @@ impl Net {
 fn train_bits() -> Vec<(String, Vec<u32>)> {
     let vm = VarMap::new();
     let net = Net::new(&vm);
-    let vars = sorted_named_vars(&vm).into_iter().map(|(_, v)| v).collect();
+    let vars = sorted_vars(&vm).into_iter().map(|(_, v)| v).collect();
     let mut opt = Adam::new(
         vars,
         AdamConfig {
@@ -82,7 +82,7 @@ fn train_bits() -> Vec<(String, Vec<u32>)> {
         let loss = candle_nn::loss::nll(&logp, &y).unwrap();
         opt.backward_step(&loss).unwrap();
     }
-    let mut out: Vec<(String, Vec<u32>)> = sorted_named_vars(&vm)
+    let mut out: Vec<(String, Vec<u32>)> = sorted_vars(&vm)
         .into_iter()
         .map(|(n, v)| {
             let bits = v

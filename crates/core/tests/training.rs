@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{linear, Linear, VarMap};
 use candor_core::checkpoint::{load_training, load_varmap, save_training, save_varmap};
 use candor_core::data::shuffled_batches;
-use candor_core::init::{seeded_var_builder, sorted_named_vars};
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::rng::dropout;
 use candor_core::SeededRng;
@@ -84,7 +84,7 @@ fn train(model: &Mlp, opt: &mut Adam, seed: u64, start_epoch: usize, epochs: usi
 }
 
 fn weights(vm: &VarMap) -> Vec<(String, Vec<f32>)> {
-    sorted_named_vars(vm)
+    sorted_vars(vm)
         .into_iter()
         .map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
         .collect()
@@ -93,7 +93,7 @@ fn weights(vm: &VarMap) -> Vec<(String, Vec<f32>)> {
 fn setup(seed: u64) -> (VarMap, Mlp, Adam) {
     let vm = VarMap::new();
     let model = Mlp::new(&vm, seed);
-    let vars = sorted_named_vars(&vm).into_iter().map(|(_, v)| v).collect();
+    let vars = sorted_vars(&vm).into_iter().map(|(_, v)| v).collect();
     let opt = Adam::new(
         vars,
         AdamConfig {

@@ -63,7 +63,7 @@ use candor_core::checkpoint::{
     load_pretrained, load_training, save_training, save_varmap, Adapt, LoadReport,
 };
 use candor_core::imageio::{stack_batch, Filter};
-use candor_core::init::sorted_named_vars;
+use candor_core::init::sorted_vars;
 use candor_core::optim::{
     clip_grad_norm, Adam, AdamConfig, AdamW, Optim, Schedule, Sgd, SgdConfig,
 };
@@ -73,7 +73,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{load_batch, Fit, LoadOptions, Normalize, Sample};
 use crate::eval::{evaluate, EvalOptions, Metrics, SelectMetric};
 use crate::model::detector::{fake_probability, is_buffer};
-use crate::model::pretrained::detector_spec;
+use crate::model::pretrained::backbone_spec;
 use crate::model::Detector;
 
 /// The optimiser and its hyper-parameters.
@@ -454,7 +454,7 @@ fn epoch_order(samples: &[Sample], balance: bool, rng: &mut SeededRng) -> Vec<us
 }
 
 fn trainable_vars(varmap: &VarMap) -> Vec<candle_core::Var> {
-    sorted_named_vars(varmap)
+    sorted_vars(varmap)
         .into_iter()
         .filter(|(n, _)| !is_buffer(n))
         .map(|(_, v)| v)
@@ -517,7 +517,8 @@ pub fn train(
     // ImageNet weights for a fresh run (a resumed one has its own).
     let pretrained = match (&cfg.pretrained, resumed_from) {
         (Some(path), None) => {
-            let spec = detector_spec(&detector.config(), cfg.pretrained_conv1);
+            let (backbone, prefix) = detector.pretrained_backbone();
+            let spec = backbone_spec(&backbone, prefix, cfg.pretrained_conv1);
             Some(load_pretrained(varmap, path, &spec)?)
         }
         _ => None,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use candor_core::gradcheck::{assert_every_param_has_grad, is_buffer, project};
-use candor_core::init::{seeded_var_builder, sorted_named_vars};
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::SeededRng;
 use candor_forgery::model::{
     EfficientNet, EfficientNetConfig, FeatureMaps, Padding, Xception, XceptionConfig,
@@ -34,7 +34,7 @@ fn effnet(cfg: &EfficientNetConfig, seed: u64) -> (VarMap, EfficientNet) {
 
 /// name → shape of every variable.
 fn shapes(vm: &VarMap) -> HashMap<String, Vec<usize>> {
-    sorted_named_vars(vm)
+    sorted_vars(vm)
         .into_iter()
         .map(|(n, v)| (n, v.dims().to_vec()))
         .collect()
@@ -43,7 +43,7 @@ fn shapes(vm: &VarMap) -> HashMap<String, Vec<usize>> {
 /// Trainable parameters (PyTorch's `sum(p.numel() for p in model.parameters())`):
 /// every variable except BatchNorm running statistics.
 fn param_count(vm: &VarMap) -> usize {
-    sorted_named_vars(vm)
+    sorted_vars(vm)
         .into_iter()
         .filter(|(n, _)| !is_buffer(n))
         .map(|(_, v)| v.elem_count())
@@ -72,7 +72,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 fn snapshot(vm: &VarMap) -> Vec<(String, Vec<f32>)> {
-    sorted_named_vars(vm)
+    sorted_vars(vm)
         .into_iter()
         .map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
         .collect()

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use candor_core::gradcheck::assert_param_grads;
-use candor_core::init::{seeded_var_builder, sorted_named_vars};
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::SeededRng;
 use candor_forgery::model::mat::{
     bilinear_attention_pooling, ril_deepfakebench, ril_official, Agda, AgdaConfig, BapNorm,
@@ -90,7 +90,7 @@ fn spsl_variants_have_the_right_input_and_depth() {
     let rms = (p.iter().map(|v| v * v).sum::<f32>() / p.len() as f32).sqrt();
     assert!((rms - 1.0 / 32.0).abs() < 1e-4, "{rms}");
     assert!(spsl.config().is_shallow());
-    let names: Vec<String> = sorted_named_vars(&vm).into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = sorted_vars(&vm).into_iter().map(|(n, _)| n).collect();
     assert!(!names.iter().any(|n| n.starts_with("block4.")));
     assert_eq!(
         spsl.network().config().in_channels,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::Device;
 use candle_nn::VarMap;
-use candor_core::init::sorted_named_vars;
+use candor_core::init::sorted_vars;
 use candor_forgery::data::{synthetic, FrameFolder, Sample, Split, Splits};
 use candor_forgery::eval::{evaluate, frame_metrics, metrics_from_scores, Metrics, SelectMetric};
 use candor_forgery::model::{Detector, DetectorConfig, MatConfig, SpslConfig, VanillaConfig};
@@ -50,7 +50,7 @@ fn cfg(epochs: usize) -> TrainConfig {
 }
 
 fn snapshot(vm: &VarMap) -> Vec<(String, Vec<f32>)> {
-    sorted_named_vars(vm)
+    sorted_vars(vm)
         .into_iter()
         .map(|(n, v)| (n, v.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
         .collect()

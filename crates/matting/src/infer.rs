@@ -2,9 +2,10 @@
 //! quantisation; and the non-learned reference (clicks → flood fill → blurred edge).
 
 use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::clicks::{encode_clicks, Click};
-use crate::model::{network_input, MattingNet, RefineNet};
+use crate::model::{network_input, MattingNet, NetConfig, RefineConfig, RefineNet};
 use crate::refine::{refine_image, Window};
 use crate::{Error, Result};
 
@@ -187,10 +188,20 @@ fn box_blur(a: &[f32], h: usize, w: usize, r: usize) -> Vec<f32> {
     out
 }
 
+/// What `model.json` holds next to the final checkpoint (written by
+/// [`reproduce`](crate::reproduce), read by [`load_model`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedModel {
+    pub net: NetConfig,
+    pub refine: RefineConfig,
+    /// Training resolution (sets the click radius and patch size).
+    pub size: usize,
+}
+
 /// A trained click net with its refinement net, as `reproduce` leaves them in its
 /// `checkpoints/` folder (`model.json`, `click.safetensors`, `refine.safetensors`).
 pub struct LoadedModel {
-    pub saved: crate::reproduce::SavedModel,
+    pub saved: SavedModel,
     pub net: MattingNet,
     pub refine: RefineNet,
 }
@@ -203,7 +214,7 @@ pub fn load_model(dir: &std::path::Path, device: &candle_core::Device) -> Result
     use candor_core::init::seeded_var_builder;
     let json = dir.join("model.json");
     let text = std::fs::read_to_string(&json).map_err(|e| Error::io(&json, e))?;
-    let saved: crate::reproduce::SavedModel = serde_json::from_str(&text)
+    let saved: SavedModel = serde_json::from_str(&text)
         .map_err(|e| Error::format(&json, format!("bad model description: {e}")))?;
     let vm = VarMap::new();
     let net = MattingNet::new(&saved.net, seeded_var_builder(&vm, 0, DType::F32, device))?;

@@ -67,19 +67,18 @@ use candle_nn::VarMap;
 use candor_core::checkpoint::{load_varmap, save_varmap};
 use candor_core::init::seeded_var_builder;
 use candor_core::metrics::matting::{errors, MattingErrors, Region};
-use candor_core::plot::{line_plot, Series};
+use candor_core::plot::{band_plot, line_plot, Band, Series};
 use candor_core::report::{Cell, Report, Table};
 use candor_core::stats::bootstrap::{bootstrap_paired_diff, BootstrapConfig};
 use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::Estimate;
 use candor_core::{Error, ReproduceOptions, Result, Scale};
 use image::{GrayImage, Rgb, RgbImage};
-use serde::{Deserialize, Serialize};
 
 use crate::clicks::{click_radius, next_click, Click, NextClickConfig};
 use crate::data::rgb_tensor;
 use crate::data::testset::{FrozenTestSet, Protocol, TestItem};
-use crate::infer::{flood_fill_matte, predict, refine_prediction, to_u8, Prediction};
+use crate::infer::{flood_fill_matte, predict, refine_prediction, to_u8, Prediction, SavedModel};
 use crate::model::{MattingNet, NetConfig, RefineConfig, RefineNet};
 use crate::morph::band_trimap;
 use crate::refine::{patch_size, Window};
@@ -94,15 +93,6 @@ pub const BUDGETS: [usize; 6] = [0, 1, 2, 4, 8, 16];
 pub const MAX_CLICKS: usize = 5;
 /// Removal fractions of the sparsification curves: 0, 0.05, …, 0.95.
 const FRACTIONS: usize = 20;
-
-/// What `model.json` holds next to the final checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedModel {
-    pub net: NetConfig,
-    pub refine: RefineConfig,
-    /// Training resolution (sets the click radius and patch size).
-    pub size: usize,
-}
 
 /// One scale's settings.
 #[derive(Debug, Clone)]
@@ -292,7 +282,8 @@ struct Eval {
     noclick: Vec<(MattingErrors, MattingErrors)>,
     /// [n clicks − 1][image]
     clicks: Vec<Vec<(MattingErrors, MattingErrors)>>,
-    flood: Vec<(MattingErrors, MattingErrors)>,
+    /// Flood fill from the click net's clicks: [n clicks − 1][image]
+    flood: Vec<Vec<(MattingErrors, MattingErrors)>>,
     /// [budget index][image]
     refined: Vec<Vec<(MattingErrors, MattingErrors)>>,
     /// AUSE per image: σ Laplace, σ L1, trivial.
@@ -367,6 +358,14 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
             row.push(both(&p.alpha, &items[i], &bands[i])?);
         }
         ev.clicks.push(row);
+        // Flood-fill reference from the same clicks.
+        let mut row = Vec::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            let (h, w) = it.sample.size();
+            let a = flood_fill_matte(it.sample.image.as_raw(), h, w, &clicks[i], radius, 0.15, 1)?;
+            row.push(both(&a, it, &bands[i])?);
+        }
+        ev.flood.push(row);
         if n == 2 {
             ev.clicks_used = clicks.clone();
             at2 = preds.clone();
@@ -380,20 +379,6 @@ fn evaluate(setup: &Setup, nets: &Trained, device: &Device, figure_items: usize)
                 }
             }
         }
-    }
-    // Flood-fill reference from the same 2 clicks.
-    for (i, it) in items.iter().enumerate() {
-        let (h, w) = it.sample.size();
-        let a = flood_fill_matte(
-            it.sample.image.as_raw(),
-            h,
-            w,
-            &ev.clicks_used[i],
-            radius,
-            0.15,
-            1,
-        )?;
-        ev.flood.push(both(&a, it, &bands[i])?);
     }
     // Refinement budgets at 2 clicks.
     let k = patch_size(size);
@@ -559,7 +544,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     }
     t.row(
         "flood fill from the 2 clicks (non-learned reference)",
-        error_cells(&ev.flood),
+        error_cells(&ev.flood[1]),
     );
     report.tables.push(t.with_note(format!(
         "DIM errors as mmeval reports them (SAD ÷ 1000, MSE raw, Grad ÷ 1000, Conn ÷ 1000) over the whole \
@@ -694,26 +679,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     report.claims = fam.try_finish()?;
 
     // Figures.
-    let clicks_x: Vec<(f64, f64)> = ev
-        .clicks
-        .iter()
-        .enumerate()
-        .map(|(n, r)| ((n + 1) as f64, mean(r.iter().map(|e| e.0.sad))))
-        .collect();
-    let nc_sad = mean(ev.noclick.iter().map(|e| e.0.sad));
-    line_plot(
-        opts.out_dir.join("sad_vs_clicks.png"),
-        "Whole-image SAD against clicks",
-        "clicks",
-        "SAD ÷ 1000",
-        &[
-            Series::new("click net", clicks_x),
-            Series::new(
-                "no-click net",
-                vec![(1.0, nc_sad), (MAX_CLICKS as f64, nc_sad)],
-            ),
-        ],
-    )?;
+    sad_vs_clicks_plot(&opts.out_dir.join("sad_vs_clicks.png"), &ev)?;
     report.plots.push("sad_vs_clicks.png".into());
     let ks: Vec<(f64, f64)> = BUDGETS
         .iter()
@@ -766,6 +732,64 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Whole-image SAD against clicks per method (click net, flood fill from the same
+/// clicks, the no-click net as a flat line): the mean over foregrounds (each
+/// foreground's images averaged first: the claims' unit) with a 95% t interval band.
+fn sad_vs_clicks_plot(path: &Path, ev: &Eval) -> Result<()> {
+    let fgs: Vec<usize> = {
+        let mut f = ev.foreground.clone();
+        f.sort_unstable();
+        f.dedup();
+        f
+    };
+    // Per foreground, the mean SAD of its images.
+    let per_fg = |row: &[(MattingErrors, MattingErrors)]| -> Vec<f64> {
+        fgs.iter()
+            .map(|&f| {
+                mean(
+                    row.iter()
+                        .zip(&ev.foreground)
+                        .filter(|(_, &g)| g == f)
+                        .map(|(e, _)| e.0.sad),
+                )
+            })
+            .collect()
+    };
+    let xs: Vec<f64> = (1..=ev.clicks.len()).map(|n| n as f64).collect();
+    // runs[foreground][click count]
+    let by_clicks = |rows: &[Vec<(MattingErrors, MattingErrors)>]| -> Vec<Vec<f64>> {
+        let cols: Vec<Vec<f64>> = rows.iter().map(|r| per_fg(r)).collect();
+        (0..fgs.len())
+            .map(|f| cols.iter().map(|c| c[f]).collect())
+            .collect()
+    };
+    let nc = per_fg(&ev.noclick);
+    let flat: Vec<Vec<f64>> = nc.iter().map(|&v| vec![v; xs.len()]).collect();
+    // The claims' two-sided interval (one-sided tests at ALPHA).
+    let conf = 1.0 - 2.0 * ALPHA;
+    let bands = [
+        Band::mean_t_interval("click net", &xs, &by_clicks(&ev.clicks), conf)?,
+        Band::mean_t_interval(
+            "flood fill from the same clicks (non-learned)",
+            &xs,
+            &by_clicks(&ev.flood),
+            conf,
+        )?,
+        Band::mean_t_interval("no-click net (no clicks)", &xs, &flat, conf)?,
+    ];
+    band_plot(
+        path,
+        &format!(
+            "Whole-image SAD against clicks: mean over {} foregrounds, {:.0}% t interval",
+            fgs.len(),
+            100.0 * conf
+        ),
+        "clicks",
+        "SAD ÷ 1000",
+        &bands,
+    )
 }
 
 fn evidence(d: &dyn Estimate, what: &str) -> Result<String> {
@@ -848,4 +872,44 @@ fn figure(path: &Path, rows: &[FigureRow], size: usize) -> Result<()> {
     }
     img.save(path)
         .map_err(|e| Error::format(path, format!("cannot write the figure: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errs(sad: f64) -> (MattingErrors, MattingErrors) {
+        let e = MattingErrors {
+            sad,
+            mse: 0.0,
+            grad: 0.0,
+            conn: 0.0,
+        };
+        (e, e)
+    }
+
+    /// Draws sad_vs_clicks.png from hand-made errors (kept in `CANDOR_PLOT_DIR` when
+    /// set, to look at it): 6 images of 3 foregrounds, 5 click counts.
+    #[test]
+    fn sad_vs_clicks_plot_draws_three_methods() {
+        let foreground = vec![0, 0, 1, 1, 2, 2];
+        let noise = |i: usize, n: usize| 0.1 * (((i * 7 + n * 3) % 5) as f64 - 2.0);
+        let row = |base: f64, slope: f64, n: usize| -> Vec<(MattingErrors, MattingErrors)> {
+            (0..6)
+                .map(|i| errs(base - slope * n as f64 + noise(i, n)))
+                .collect()
+        };
+        let ev = Eval {
+            foreground,
+            noclick: row(3.4, 0.0, 0),
+            clicks: (0..MAX_CLICKS).map(|n| row(2.7, 0.04, n)).collect(),
+            flood: (0..MAX_CLICKS).map(|n| row(4.2, 0.1, n)).collect(),
+            ..Default::default()
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::env::var_os("CANDOR_PLOT_DIR")
+            .map_or_else(|| tmp.path().to_path_buf(), Into::into);
+        sad_vs_clicks_plot(&dir.join("sad_vs_clicks.png"), &ev).unwrap();
+        assert!(image::open(dir.join("sad_vs_clicks.png")).unwrap().width() > 0);
+    }
 }

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 use candor_core::checkpoint::{load_training, save_training};
-use candor_core::init::sorted_named_vars;
+use candor_core::init::sorted_vars;
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use rand::RngCore;
@@ -187,7 +187,7 @@ pub fn training_batch(
 }
 
 fn vars_with_prefix(vm: &VarMap, prefix: Option<&str>, exclude: Option<&str>) -> Vec<Var> {
-    sorted_named_vars(vm)
+    sorted_vars(vm)
         .into_iter()
         .filter(|(n, _)| prefix.is_none_or(|p| n.starts_with(p)))
         .filter(|(n, _)| exclude.is_none_or(|p| !n.starts_with(p)))

@@ -283,7 +283,7 @@ fn a_tiny_model_learns_the_proxy_and_resumes_exactly() {
         )
         .unwrap();
         let l = train_alpha(&net, &vm, &tiny_cfg(steps), Some(ckpt)).unwrap();
-        (l, candor_core::init::sorted_named_vars(&vm))
+        (l, candor_core::init::sorted_vars(&vm))
     };
     let (straight, vs) = run(6, &dir.path().join("a.ckpt"));
     let p = dir.path().join("b.ckpt");

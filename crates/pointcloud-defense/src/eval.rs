@@ -33,8 +33,9 @@
 //!
 //! ## Intervals
 //!
-//! [`wilson_interval_mean`] gives each cell a Wilson score interval over the
-//! clouds. For the 0/1 rows it is the usual Wilson interval; for SRS's mean of
+//! [`ColumnResult::accuracy_interval`] gives each cell a Wilson score interval over
+//! the clouds (core's [`wilson_interval_fractional`], the count being the sum of the
+//! per-cloud outcomes). For the 0/1 rows it is the usual Wilson interval; for SRS's mean of
 //! per-cloud shares it is conservative, since a variable in `[0, 1]` with mean
 //! `μ` has variance at most `μ(1 − μ)`, the variance the Wilson interval
 //! assumes.
@@ -51,7 +52,7 @@ use crate::attack::{
 use crate::data::PointCloudSet;
 use crate::defense::{sor_batch, srs, Defense, SorConfig, SrsConfig};
 use crate::model::PointNet;
-use candor_core::stats::dist::normal_quantile;
+use candor_core::stats::proportion::wilson_interval_fractional;
 use candor_core::SeededRng;
 use rayon::prelude::*;
 
@@ -266,13 +267,14 @@ impl ColumnResult {
     }
 
     /// The Wilson interval at `conf` of row `r`'s accuracy over the clouds
-    /// (see [`wilson_interval_mean`]).
+    /// (the Wilson interval of the fractional count `Σ outcomes` out of the clouds;
+    /// see the module docs).
     pub fn accuracy_interval(&self, r: usize, conf: f64) -> Result<[f64; 2]> {
         let row = self
             .correct
             .get(r)
             .ok_or_else(|| Error::invalid(format!("no defense row {r}")))?;
-        wilson_interval_mean(mean(row), row.len(), conf)
+        wilson_interval_fractional(row.iter().sum(), row.len() as f64, conf)
     }
 }
 
@@ -282,27 +284,6 @@ fn mean(v: &[f64]) -> f64 {
     } else {
         v.iter().sum::<f64>() / v.len() as f64
     }
-}
-
-/// Wilson's score interval at confidence `conf` for the mean `p̂` of `n`
-/// independent values in `[0, 1]`: the usual Wilson interval when the values
-/// are 0/1 (`p̂ = k/n`), and a conservative one for averages of several draws
-/// per unit (the variance of such a value is at most `μ(1 − μ)`, the variance
-/// the interval assumes).
-pub fn wilson_interval_mean(p_hat: f64, n: usize, conf: f64) -> Result<[f64; 2]> {
-    if n == 0 || !(0.0..=1.0).contains(&p_hat) || !(conf > 0.0 && conf < 1.0) {
-        return Err(Error::invalid(format!(
-            "Wilson interval: mean {p_hat} of {n} values at confidence {conf} \
-             (need n > 0, a mean in [0, 1] and a confidence in (0, 1))"
-        )));
-    }
-    let z = normal_quantile(1.0 - (1.0 - conf) / 2.0);
-    let nf = n as f64;
-    let z2 = z * z;
-    let denom = 1.0 + z2 / nf;
-    let centre = (p_hat + z2 / (2.0 * nf)) / denom;
-    let half = z / denom * (p_hat * (1.0 - p_hat) / nf + z2 / (4.0 * nf * nf)).sqrt();
-    Ok([(centre - half).max(0.0), (centre + half).min(1.0)])
 }
 
 /// Per-cloud shares of `draws` predictions that are correct and on target.
@@ -454,19 +435,25 @@ mod tests {
     use candor_core::stats::proportion::wilson_interval;
 
     #[test]
-    fn wilson_of_a_mean_matches_the_count_form() {
-        for (k, n) in [(0u64, 10u64), (3, 10), (10, 10), (190, 200), (57, 200)] {
-            let want = wilson_interval(k, n, 0.95).unwrap();
-            let got = wilson_interval_mean(k as f64 / n as f64, n as usize, 0.95).unwrap();
-            for (a, b) in want.iter().zip(&got) {
-                assert!((a - b).abs() < 1e-12, "{k}/{n}: {want:?} vs {got:?}");
-            }
-        }
-        // Averages of draws give the interval of their mean.
-        let [lo, hi] = wilson_interval_mean(0.55, 200, 0.9).unwrap();
-        assert!(lo < 0.55 && 0.55 < hi && hi - lo < 0.13);
-        assert!(wilson_interval_mean(0.5, 0, 0.95).is_err());
-        assert!(wilson_interval_mean(1.5, 10, 0.95).is_err());
-        assert!(wilson_interval_mean(0.5, 10, 1.0).is_err());
+    fn accuracy_interval_is_wilson_over_clouds() {
+        // 0/1 rows: the usual Wilson interval of k/n; averaged draws (SRS): the
+        // interval of the fractional count, with the mean inside.
+        let col = ColumnResult::from_outcomes(
+            AttackKind::Perturb,
+            [
+                vec![1.0, 1.0, 0.0, 1.0],
+                vec![0.5, 0.8, 0.1, 0.9],
+                vec![1.0, 1.0, 1.0, 1.0],
+            ],
+            None,
+        )
+        .unwrap();
+        let got = col.accuracy_interval(0, 0.95).unwrap();
+        assert_eq!(got, wilson_interval(3, 4, 0.95).unwrap());
+        let [lo, hi] = col.accuracy_interval(1, 0.95).unwrap();
+        assert!(lo < 0.575 && 0.575 < hi);
+        assert_eq!(col.accuracy_interval(2, 0.95).unwrap()[1], 1.0);
+        assert!(col.accuracy_interval(3, 0.95).is_err());
+        assert!(col.accuracy_interval(0, 1.0).is_err());
     }
 }

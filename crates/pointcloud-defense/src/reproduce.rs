@@ -41,8 +41,9 @@
 //! | `pc.sor-beats-srs` | SOR beats SRS on Perturb, Add-CD, Add-HD; no worse (margin 0.02) on Drop-200 | intersection–union of paired BCa bootstraps over clouds (SOR 0/1 vs SRS's share of 10 draws): superiority, and non-inferiority on Drop |
 //! | `pc.sor-clean-cost` | SOR costs ≤ 0.03 of clean accuracy | paired BCa bootstrap over clouds, one-sided |
 //!
-//! Table cells show 95% Wilson intervals over the clouds ([`wilson_interval_mean`];
-//! conservative for SRS's averages); claim intervals are two-sided 90%.
+//! Table cells show 95% Wilson intervals over the clouds
+//! ([`wilson_interval_fractional`] of the summed outcomes; conservative for SRS's
+//! averages); claim intervals are two-sided 90%.
 
 use std::time::Instant;
 
@@ -63,9 +64,10 @@ use crate::attack::{CwConfig, DropConfig};
 use crate::data::synthetic::{write_synthetic_modelnet, SyntheticConfig};
 use crate::data::ModelNet40;
 use crate::defense::{sor_stats, SrsConfig};
-use crate::eval::{evaluate_attacks, wilson_interval_mean, AttackKind, EvalConfig, Table2};
+use crate::eval::{evaluate_attacks, AttackKind, EvalConfig, Table2};
 use crate::model::{save_pointnet, PointNet, PointNetConfig};
 use crate::train::{train, TrainConfig, TrainReport};
+use candor_core::stats::proportion::wilson_interval_fractional;
 
 /// IF-Defense Table 2, PointNet on ModelNet40, accuracy (%): rows none, SRS,
 /// SOR; columns Clean, Perturb, Add-CD, Add-HD, Drop-200.
@@ -336,7 +338,7 @@ pub const TABLE_CONFIDENCE: f64 = 0.95;
 
 /// A cell with the Wilson interval of a mean over `n` clouds.
 fn with_interval(value: f64, n: usize) -> Cell {
-    match wilson_interval_mean(value, n, TABLE_CONFIDENCE) {
+    match wilson_interval_fractional(value * n as f64, n as f64, TABLE_CONFIDENCE) {
         Ok(ci) => Cell::Interval { value, ci },
         Err(_) => Cell::Num(value),
     }
@@ -815,7 +817,7 @@ fn plots(
             ],
             groups,
             y_range: Some((0.0, 1.0)),
-            reference: None,
+            references: Vec::new(),
         },
     )?;
     report.plots.push("accuracy.png".into());

@@ -513,7 +513,7 @@ mod tests {
     use crate::data::{generate_split, Split, SyntheticConfig};
     use crate::model::PointNetConfig;
     use candle_core::{DType, Device};
-    use candor_core::init::{seeded_var_builder, sorted_named_vars};
+    use candor_core::init::{seeded_var_builder, sorted_vars};
 
     fn data() -> (PointCloudSet, PointCloudSet) {
         let cfg = SyntheticConfig {
@@ -628,10 +628,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(net_c.predict(&x).unwrap(), loaded.predict(&x).unwrap());
-        for ((na, a), (nc, c)) in sorted_named_vars(&vm_a)
-            .iter()
-            .zip(sorted_named_vars(&vm_c).iter())
-        {
+        for ((na, a), (nc, c)) in sorted_vars(&vm_a).iter().zip(sorted_vars(&vm_c).iter()) {
             assert_eq!(na, nc);
             let (a, c) = (
                 a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),

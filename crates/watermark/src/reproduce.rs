@@ -35,7 +35,7 @@
 use std::path::Path;
 
 use candle_core::Device;
-use candor_core::plot::{grouped_bar_plot, BarGroup, BarValue, GroupedBars};
+use candor_core::plot::{grouped_bar_plot, BarGroup, BarValue, GroupedBars, Reference};
 use candor_core::report::{Cell, Report, Table};
 use candor_core::reproduce::{ReproduceOptions, Scale};
 use candor_core::stats::claim::{ClaimFamily, Judgement};
@@ -795,7 +795,7 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
             variants: vec!["deep".into()],
             groups,
             y_range: Some((0.0, 1.05)),
-            reference: Some((0.9, "claimed 0.90".into())),
+            references: vec![Reference::new(0.9, "claimed 0.90")],
         },
     )?;
     report.plots.push("success.png".into());

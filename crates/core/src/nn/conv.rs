@@ -232,7 +232,7 @@ pub fn separable_conv2d(
 mod tests {
     use super::*;
     use crate::gradcheck::{assert_every_param_has_grad, check, project};
-    use crate::init::sorted_named_vars;
+    use crate::init::sorted_vars;
     use crate::nn::test_util::{input, vb};
     use candle_core::DType;
     use candle_nn::VarMap;
@@ -302,7 +302,7 @@ mod tests {
         let c = separable_conv2d(4, 6, 3, cfg, vb(&vm, DType::F32).pp("s")).unwrap();
         let y = c.forward(&input(&[2, 4, 7, 7], DType::F32)).unwrap();
         assert_eq!(y.dims(), &[2, 6, 7, 7]);
-        let names: Vec<String> = sorted_named_vars(&vm).into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = sorted_vars(&vm).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["s.conv1.weight", "s.pointwise.weight"]);
         assert_every_param_has_grad(&vm, &project(&y).unwrap());
     }

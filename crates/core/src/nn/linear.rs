@@ -146,7 +146,7 @@ pub fn linear_with(
 mod tests {
     use super::*;
     use crate::gradcheck::{assert_every_param_has_grad, check, project};
-    use crate::init::{sorted_named_vars, WeightInit};
+    use crate::init::{sorted_vars, WeightInit};
     use crate::nn::test_util::{input, vb};
     use candle_core::DType;
     use candle_nn::VarMap;
@@ -156,7 +156,7 @@ mod tests {
         let vm = VarMap::new();
         let fc = linear(16, 5, vb(&vm, DType::F32).pp("fc")).unwrap();
         assert_eq!((fc.in_features(), fc.out_features()), (16, 5));
-        let vars = sorted_named_vars(&vm);
+        let vars = sorted_vars(&vm);
         let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["fc.bias", "fc.weight"]);
         assert_eq!(fc.weight().dims(), &[5, 16]);

@@ -541,7 +541,7 @@ impl Module for Mlp {
 mod tests {
     use super::*;
     use crate::gradcheck::{assert_every_param_has_grad, check, project};
-    use crate::init::sorted_named_vars;
+    use crate::init::sorted_vars;
     use crate::nn::test_util::{input, vb};
     use candle_nn::VarMap;
 
@@ -577,7 +577,7 @@ mod tests {
             ]
         );
         names.sort();
-        let vars: Vec<String> = sorted_named_vars(&vm).into_iter().map(|(n, _)| n).collect();
+        let vars: Vec<String> = sorted_vars(&vm).into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vars);
         // 5·7+7+7+7 + 7·6+6+6+6 + 6·3+3
         assert_eq!(cfg.num_params(), 56 + 60 + 21);
@@ -622,7 +622,7 @@ mod tests {
         let vm = VarMap::new();
         let net = mlp(&cfg, vb(&vm, DType::F32)).unwrap();
         assert!(net.layers().iter().all(|l| l.bias().is_none()));
-        assert_eq!(sorted_named_vars(&vm).len(), 2);
+        assert_eq!(sorted_vars(&vm).len(), 2);
         assert_eq!(cfg.num_params(), 9);
     }
 

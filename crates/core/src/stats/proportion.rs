@@ -1,7 +1,8 @@
 //! Intervals and one-sided tests for a binomial proportion k/n: Wilson's score
-//! interval (Wilson 1927) and the exact Clopper–Pearson interval (1934), as
-//! statsmodels' `proportion_confint(method="wilson" | "beta")`; the exact binomial test
-//! as scipy's `binomtest`.
+//! interval (Wilson 1927; also for fractional counts, the mean of values in [0, 1])
+//! and the exact Clopper–Pearson interval (1934), as statsmodels'
+//! `proportion_confint(method="wilson" | "beta")`; the exact binomial test as scipy's
+//! `binomtest`.
 
 use super::dist::{beta_quantile, binomial_cdf, binomial_sf_ge, check_conf, normal_quantile};
 use super::dist::{normal_cdf, normal_sf};
@@ -23,9 +24,25 @@ fn check(k: u64, n: u64) -> Result<()> {
 /// Wilson's two-sided score interval for k successes in n trials at confidence `conf`.
 pub fn wilson_interval(k: u64, n: u64, conf: f64) -> Result<[f64; 2]> {
     check(k, n)?;
+    wilson_interval_fractional(k as f64, n as f64, conf)
+}
+
+/// Wilson's interval for a fractional count: `count` "successes" out of `n` units, as
+/// statsmodels' `proportion_confint(count, n, method="wilson")` computes it for
+/// non-integer counts. Use it for the mean `p̂ = count / n` of `n` independent values
+/// in `[0, 1]` (e.g. per-cloud shares of several random draws): for 0/1 values it is
+/// the usual interval, and for averages it is conservative, since the variance of a
+/// value in `[0, 1]` with mean μ is at most μ(1 − μ), the variance the interval assumes.
+/// Errors unless `0 ≤ count ≤ n`, `n > 0` (both finite) and `conf` is in (0, 1).
+pub fn wilson_interval_fractional(count: f64, n: f64, conf: f64) -> Result<[f64; 2]> {
+    if !(n.is_finite() && n > 0.0 && count.is_finite() && (0.0..=n).contains(&count)) {
+        return Err(Error::invalid(format!(
+            "proportion: {count} successes out of {n} (need 0 ≤ count ≤ n, n > 0)"
+        )));
+    }
     check_conf(conf)?;
     let z = normal_quantile(1.0 - (1.0 - conf) / 2.0);
-    let (nf, p) = (n as f64, k as f64 / n as f64);
+    let (nf, p) = (n, count / n);
     let denom = 1.0 + z * z / nf;
     let centre = (p + z * z / (2.0 * nf)) / denom;
     let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
@@ -174,6 +191,15 @@ mod tests {
         assert!(wilson_interval(3, 0, 0.95).is_err());
         assert!(wilson_interval(4, 3, 0.95).is_err());
         assert!(wilson_interval(1, 3, 1.0).is_err());
+        assert!(wilson_interval_fractional(3.5, 3.0, 0.95).is_err());
+        assert!(wilson_interval_fractional(-0.5, 3.0, 0.95).is_err());
+        assert!(wilson_interval_fractional(0.5, 0.0, 0.95).is_err());
+        assert!(wilson_interval_fractional(f64::NAN, 3.0, 0.95).is_err());
+        // statsmodels 0.15: proportion_confint(110.5, 200, alpha=0.05, method="wilson")
+        // = (0.483243732084336, 0.619777508646051); more cases in stats_reference.rs.
+        let [lo, hi] = wilson_interval_fractional(110.5, 200.0, 0.95).unwrap();
+        assert!((lo - 0.483_243_732_084_336).abs() < 1e-12, "{lo}");
+        assert!((hi - 0.619_777_508_646_051).abs() < 1e-12, "{hi}");
         let p = Proportion::new(45, 50, ProportionMethod::Exact, "clouds").unwrap();
         // 45/50 against 0.9: the observed value sits on the threshold, no evidence.
         assert!(p.p_greater(0.9).unwrap() > 0.4);

@@ -24,20 +24,16 @@
 //! (`auxiliary_loss.feature_centers`). [`is_buffer`] names them; they never get
 //! a gradient and the trainer gives them to no optimiser.
 //!
-//! [`DetectorConfig`] is the serialisable choice of detector (`{"mat": {…}}`,
-//! `{"spsl": {…}}`, `{"vanilla": {…}}`) and builds any of them.
+//! This module names no detector: each one ([`Vanilla`](super::Vanilla),
+//! [`Mat`](super::Mat), [`Spsl`](super::Spsl)) implements the trait here, and
+//! [`DetectorConfig`](super::DetectorConfig) in [`registry`](super::registry) is the
+//! one place that lists them all, so imports only run from the detectors to this
+//! module and from the registry to the detectors.
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{VarBuilder, VarMap};
 use candor_core::{Error, Result, SeededRng};
-use serde::{Deserialize, Serialize};
 
-use super::efficientnet::{EfficientNet, EfficientNetConfig};
-use super::layers::{FeatureInfo, FeatureMaps};
-use super::mat::{Mat, MatConfig};
-use super::spsl::{Spsl, SpslConfig};
-use super::vanilla::{Vanilla, VanillaConfig};
-use super::xception::{Xception, XceptionConfig};
+use super::backbone::BackboneConfig;
 
 /// What one training step produced.
 #[derive(Debug, Clone)]
@@ -56,9 +52,11 @@ pub trait Detector {
     /// A short name (`"vanilla"`, `"mat"`, `"spsl"`).
     fn name(&self) -> &'static str;
 
-    /// The configuration it was built from (the trainer reads how pretrained
-    /// backbone weights map onto it: [`super::pretrained::detector_spec`]).
-    fn config(&self) -> DetectorConfig;
+    /// The backbone an ImageNet checkpoint initialises and the key prefix of its
+    /// variables in this detector (`"net."` for MAT, `""` otherwise): what the
+    /// trainer needs to load pretrained weights
+    /// ([`backbone_spec`](super::pretrained::backbone_spec)).
+    fn pretrained_backbone(&self) -> (BackboneConfig, &'static str);
 
     /// One training step's loss on a batch: `images` `B×3×H×W` in the loader's
     /// normalisation, `labels` `B` (u32, 0 real / 1 fake). Runs in training mode;
@@ -164,160 +162,4 @@ pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
 /// Cross-entropy of `(B, C)` logits against `u32` labels.
 pub(crate) fn cross_entropy(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::loss::cross_entropy(logits, y)?)
-}
-
-/// A backbone choice: Xception or EfficientNet, with its settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum BackboneConfig {
-    /// Xception (FaceForensics++'s and DeepfakeBench's baseline; SPSL's network).
-    Xception(XceptionConfig),
-    /// EfficientNet (MAT's backbone, B4).
-    EfficientNet(EfficientNetConfig),
-}
-
-impl BackboneConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            BackboneConfig::Xception(c) => c.validate(),
-            BackboneConfig::EfficientNet(c) => c.validate(),
-        }
-    }
-
-    /// Input channels.
-    pub fn in_channels(&self) -> usize {
-        match self {
-            BackboneConfig::Xception(c) => c.in_channels,
-            BackboneConfig::EfficientNet(c) => c.in_channels,
-        }
-    }
-
-    /// Output classes of the backbone's own head.
-    pub fn num_classes(&self) -> usize {
-        match self {
-            BackboneConfig::Xception(c) => c.num_classes,
-            BackboneConfig::EfficientNet(c) => c.num_classes,
-        }
-    }
-
-    /// The feature taps, in network order.
-    pub fn feature_info(&self) -> Vec<FeatureInfo> {
-        match self {
-            BackboneConfig::Xception(c) => c.feature_info(),
-            BackboneConfig::EfficientNet(c) => c.feature_info(),
-        }
-    }
-}
-
-/// A built backbone (see [`BackboneConfig`]).
-// Built once per model; boxing would only add an indirection to every call.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
-pub enum Backbone {
-    /// Xception.
-    Xception(Xception),
-    /// EfficientNet.
-    EfficientNet(EfficientNet),
-}
-
-impl Backbone {
-    /// Builds the backbone's variables under `vb`.
-    pub fn new(vb: VarBuilder, cfg: &BackboneConfig) -> Result<Self> {
-        Ok(match cfg {
-            BackboneConfig::Xception(c) => Backbone::Xception(Xception::new(vb, c)?),
-            BackboneConfig::EfficientNet(c) => Backbone::EfficientNet(EfficientNet::new(vb, c)?),
-        })
-    }
-
-    /// Logits of the backbone's own head (global pool → linear).
-    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        match self {
-            Backbone::Xception(n) => n.forward_t(x, train),
-            Backbone::EfficientNet(n) => n.forward_t(x, train),
-        }
-    }
-
-    /// All named feature taps.
-    pub fn forward_features_t(&self, x: &Tensor, train: bool) -> Result<FeatureMaps> {
-        match self {
-            Backbone::Xception(n) => n.forward_features_t(x, train),
-            Backbone::EfficientNet(n) => n.forward_features_t(x, train),
-        }
-    }
-
-    /// The backbone's head on its `final` tap.
-    pub fn forward_head(&self, features: &Tensor, train: bool) -> Result<Tensor> {
-        match self {
-            Backbone::Xception(n) => n.forward_head(features, train),
-            Backbone::EfficientNet(n) => n.forward_head(features, train),
-        }
-    }
-
-    /// The feature taps, in network order.
-    pub fn feature_info(&self) -> Vec<FeatureInfo> {
-        match self {
-            Backbone::Xception(n) => n.feature_info(),
-            Backbone::EfficientNet(n) => n.feature_info(),
-        }
-    }
-
-    /// Channels of `final`.
-    pub fn num_features(&self) -> usize {
-        match self {
-            Backbone::Xception(n) => n.num_features(),
-            Backbone::EfficientNet(n) => n.num_features(),
-        }
-    }
-
-    /// Restarts the dropout / drop-path generator.
-    pub fn reseed(&self, seed: u64) {
-        match self {
-            Backbone::Xception(n) => n.reseed(seed),
-            Backbone::EfficientNet(n) => n.reseed(seed),
-        }
-    }
-}
-
-/// The serialisable choice of detector.
-// A configuration value, built once; unboxed variants keep literals simple.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum DetectorConfig {
-    /// Backbone + global pooling + linear head.
-    Vanilla(VanillaConfig),
-    /// Multi-attentional detection.
-    Mat(MatConfig),
-    /// Spatial-phase shallow learning.
-    Spsl(SpslConfig),
-}
-
-impl DetectorConfig {
-    /// Checks the settings.
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            DetectorConfig::Vanilla(c) => c.validate(),
-            DetectorConfig::Mat(c) => c.validate(),
-            DetectorConfig::Spsl(c) => c.validate(),
-        }
-    }
-
-    /// Builds the detector, creating its variables under `vb`.
-    pub fn build(&self, vb: VarBuilder) -> Result<Box<dyn Detector>> {
-        Ok(match self {
-            DetectorConfig::Vanilla(c) => Box::new(Vanilla::new(vb, c)?),
-            DetectorConfig::Mat(c) => Box::new(Mat::new(vb, c)?),
-            DetectorConfig::Spsl(c) => Box::new(Spsl::new(vb, c)?),
-        })
-    }
-
-    /// Builds the detector in a fresh `VarMap` whose variables are initialised
-    /// from `seed` (f32, on `device`).
-    pub fn build_seeded(&self, seed: u64, device: &Device) -> Result<(VarMap, Box<dyn Detector>)> {
-        let vm = VarMap::new();
-        let vb = candor_core::init::seeded_var_builder(&vm, seed, DType::F32, device);
-        let det = self.build(vb)?;
-        Ok((vm, det))
-    }
 }

@@ -42,10 +42,11 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use candor_core::checkpoint::{load_tensors, save_tensors};
-use candor_core::init::sorted_named_vars;
+use candor_core::init::sorted_vars;
 use candor_core::{Error, Result};
 
-use super::detector::{Detector, DetectorConfig};
+use super::detector::Detector;
+use super::registry::DetectorConfig;
 use crate::data::LoadOptions;
 
 /// Metadata key of the detector configuration (JSON).
@@ -79,7 +80,7 @@ pub fn save_detector(
     input: &LoadOptions,
     epoch: usize,
 ) -> Result<()> {
-    let tensors: Vec<(String, Tensor)> = sorted_named_vars(varmap)
+    let tensors: Vec<(String, Tensor)> = sorted_vars(varmap)
         .into_iter()
         .map(|(n, v)| (n, v.as_tensor().clone()))
         .collect();

@@ -104,10 +104,8 @@ use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use super::detector::{
-    check_batch, cross_entropy, label_tensor, scalar, Backbone, BackboneConfig, Detector,
-    DetectorConfig, StepOutput,
-};
+use super::backbone::{Backbone, BackboneConfig};
+use super::detector::{check_batch, cross_entropy, label_tensor, scalar, Detector, StepOutput};
 use super::efficientnet::EfficientNetConfig;
 
 // ---------------------------------------------------------------------------
@@ -305,6 +303,12 @@ impl Default for MatConfig {
 }
 
 impl MatConfig {
+    /// The backbone an ImageNet checkpoint initialises and its key prefix in this
+    /// detector's variables (see [`Detector::pretrained_backbone`]).
+    pub fn pretrained_backbone(&self) -> (BackboneConfig, &'static str) {
+        (self.backbone.clone(), "net.")
+    }
+
     /// The official code's settings (the default).
     pub fn official() -> Self {
         Self {
@@ -1332,8 +1336,8 @@ impl Detector for Mat {
         "mat"
     }
 
-    fn config(&self) -> DetectorConfig {
-        DetectorConfig::Mat(self.cfg.clone())
+    fn pretrained_backbone(&self) -> (BackboneConfig, &'static str) {
+        self.cfg.pretrained_backbone()
     }
 
     fn loss_step(

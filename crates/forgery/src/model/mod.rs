@@ -15,6 +15,11 @@
 //! [`pretrained`] loads timm ImageNet checkpoints into them (and into the
 //! detectors) and reproduces timm's preprocessing.
 //!
+//! The detectors: [`detector`] holds the [`Detector`] trait and the helpers every
+//! detector uses; [`vanilla`], [`mat`] and [`spsl`] implement it on a [`backbone`];
+//! [`registry`]'s [`DetectorConfig`] lists them all and builds any of them. Imports
+//! run one way (registry → detectors → detector trait, backbone), never back.
+//!
 //! Both have the same interface: `new(vb, &cfg)`, `forward_t(x, train)` → logits,
 //! `forward_features_t(x, train)` → named [`FeatureMaps`] (the official MAT code's
 //! tap names: `b0`, `b1`, …, `final`), `forward_head(final, train)`,
@@ -43,12 +48,14 @@
 //! assert!(eff.forward_t(&x, false).is_err());
 //! ```
 
+pub mod backbone;
 pub mod detector;
 pub mod efficientnet;
 pub mod io;
 mod layers;
 pub mod mat;
 pub mod pretrained;
+pub mod registry;
 pub mod spsl;
 pub mod vanilla;
 pub mod xception;
@@ -59,7 +66,9 @@ pub use layers::{FeatureInfo, FeatureMaps};
 pub use pretrained::{backbone_spec, detector_spec, TimmPreprocess};
 pub use xception::{Xception, XceptionConfig};
 
-pub use detector::{Backbone, BackboneConfig, Detector, DetectorConfig, StepOutput};
+pub use backbone::{Backbone, BackboneConfig};
+pub use detector::{Detector, StepOutput};
 pub use mat::{save_attention_figure, Mat, MatConfig, MatVariant, TextureVersion};
+pub use registry::DetectorConfig;
 pub use spsl::{Spsl, SpslConfig};
 pub use vanilla::{Vanilla, VanillaConfig};

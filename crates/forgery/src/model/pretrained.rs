@@ -41,7 +41,8 @@ use candle_core::{DType, Tensor};
 use candor_core::checkpoint::{Adapt, LoadSpec};
 use candor_core::{Error, Result};
 
-use super::detector::{BackboneConfig, DetectorConfig};
+use super::backbone::BackboneConfig;
+use super::registry::DetectorConfig;
 use super::xception::FULL_MIDDLE_BLOCKS;
 
 /// The [`LoadSpec`] of a timm checkpoint of `backbone`, whose variables live under
@@ -79,13 +80,8 @@ pub fn backbone_spec(backbone: &BackboneConfig, model_prefix: &str, conv1: Adapt
 
 /// The [`LoadSpec`] of a timm checkpoint of `cfg`'s backbone (see the module docs).
 pub fn detector_spec(cfg: &DetectorConfig, conv1: Adapt) -> LoadSpec {
-    match cfg {
-        DetectorConfig::Vanilla(c) => backbone_spec(&c.backbone, "", conv1),
-        DetectorConfig::Mat(c) => backbone_spec(&c.backbone, "net.", conv1),
-        DetectorConfig::Spsl(c) => {
-            backbone_spec(&BackboneConfig::Xception(c.xception.clone()), "", conv1)
-        }
-    }
+    let (backbone, prefix) = cfg.pretrained_backbone();
+    backbone_spec(&backbone, prefix, conv1)
 }
 
 /// timm's evaluation preprocessing of a model's default pretrained configuration.

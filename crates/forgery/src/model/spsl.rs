@@ -43,9 +43,8 @@ use candle_nn::VarBuilder;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use super::detector::{
-    check_batch, cross_entropy, label_tensor, scalar, Detector, DetectorConfig, StepOutput,
-};
+use super::backbone::BackboneConfig;
+use super::detector::{check_batch, cross_entropy, label_tensor, scalar, Detector, StepOutput};
 use super::xception::{Xception, XceptionConfig, FULL_MIDDLE_BLOCKS};
 use crate::data::{with_phase_channel, Normalize, PhaseScale};
 
@@ -78,6 +77,12 @@ impl Default for SpslConfig {
 }
 
 impl SpslConfig {
+    /// The backbone an ImageNet checkpoint initialises and its key prefix in this
+    /// detector's variables (see [`Detector::pretrained_backbone`]).
+    pub fn pretrained_backbone(&self) -> (BackboneConfig, &'static str) {
+        (BackboneConfig::Xception(self.xception.clone()), "")
+    }
+
     /// The ablation "RGB-only shallow Xception": no phase channel, 3 channels.
     pub fn rgb_only() -> Self {
         Self {
@@ -186,8 +191,8 @@ impl Detector for Spsl {
         "spsl"
     }
 
-    fn config(&self) -> DetectorConfig {
-        DetectorConfig::Spsl(self.cfg.clone())
+    fn pretrained_backbone(&self) -> (BackboneConfig, &'static str) {
+        self.cfg.pretrained_backbone()
     }
 
     fn loss_step(

@@ -32,10 +32,8 @@ use candle_nn::VarBuilder;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
 
-use super::detector::{
-    check_batch, cross_entropy, label_tensor, scalar, Backbone, BackboneConfig, Detector,
-    DetectorConfig, StepOutput,
-};
+use super::backbone::{Backbone, BackboneConfig};
+use super::detector::{check_batch, cross_entropy, label_tensor, scalar, Detector, StepOutput};
 use super::efficientnet::EfficientNetConfig;
 use super::xception::XceptionConfig;
 
@@ -57,6 +55,12 @@ impl Default for VanillaConfig {
 }
 
 impl VanillaConfig {
+    /// The backbone an ImageNet checkpoint initialises and its key prefix in this
+    /// detector's variables (see [`Detector::pretrained_backbone`]).
+    pub fn pretrained_backbone(&self) -> (BackboneConfig, &'static str) {
+        (self.backbone.clone(), "")
+    }
+
     /// EfficientNet-B4 as MAT's first stage builds it (classifier dropout 0).
     pub fn efficientnet_b4() -> Self {
         Self {
@@ -136,8 +140,8 @@ impl Detector for Vanilla {
         "vanilla"
     }
 
-    fn config(&self) -> DetectorConfig {
-        DetectorConfig::Vanilla(self.cfg.clone())
+    fn pretrained_backbone(&self) -> (BackboneConfig, &'static str) {
+        self.cfg.pretrained_backbone()
     }
 
     fn loss_step(

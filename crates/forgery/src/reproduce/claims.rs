@@ -474,7 +474,7 @@ pub fn judge_claims(setup: &ClaimSetup, runs: &[ScoredRun]) -> Result<Vec<Claim>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use candor_core::report::Verdict;
     use candor_core::SeededRng;
@@ -551,7 +551,9 @@ mod tests {
 
     /// Three seeds of every claim model with the given shifts (the fake score offset
     /// per method, in units of the per-video spread), one seed of spsl-full.
-    fn runs(shift: &dyn Fn(&str) -> Vec<(&'static str, f64)>) -> Vec<ScoredRun> {
+    pub(in crate::reproduce) fn runs(
+        shift: &dyn Fn(&str) -> Vec<(&'static str, f64)>,
+    ) -> Vec<ScoredRun> {
         let test = test_set(&["bilinear", "nearest", "zero_insertion"]);
         let mut out = Vec::new();
         for (k, key) in ["mat", "efficientnet", "spsl", "spsl-rgb", "spsl-full"]

@@ -123,7 +123,7 @@ use std::time::Instant;
 use candle_core::Device;
 use candor_core::checkpoint::load_varmap;
 use candor_core::imageio::Filter;
-use candor_core::init::sorted_named_vars;
+use candor_core::init::sorted_vars;
 use candor_core::metrics::summarize;
 use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Report, Table};
@@ -751,7 +751,7 @@ fn train_run(
         test,
     } = input;
     let (vm, mut det) = spec.config.build_seeded(spec.train.seed, device)?;
-    let parameters = sorted_named_vars(&vm)
+    let parameters = sorted_vars(&vm)
         .iter()
         .filter(|(n, _)| !is_buffer(n))
         .map(|(_, v)| v.elem_count())

@@ -9,12 +9,14 @@ use candle_nn::VarMap;
 use candor_core::checkpoint::load_varmap;
 use candor_core::imageio::{resize, Filter};
 use candor_core::init::seeded_var_builder;
-use candor_core::plot::{band_plot, grouped_bar_plot, Band, BarGroup, BarValue, GroupedBars};
+use candor_core::plot::{
+    band_plot, grouped_bar_plot, Band, BarGroup, BarValue, GroupedBars, Reference,
+};
 use candor_core::report::Report;
 use candor_core::stats::Estimate;
 use candor_core::Result;
 
-use super::claims::{Joint, Role, ScoredRun, ALPHA};
+use super::claims::{Joint, Role, ScoredRun, ALPHA, POSITIVE_MIN_AUC};
 use super::{comparisons, RunResult, Setup};
 use crate::data::load_batch;
 use crate::model::{save_attention_figure, DetectorConfig, Mat};
@@ -79,7 +81,7 @@ pub(super) fn plots(
                 variants: keys.iter().map(|k| k.to_string()).collect(),
                 groups,
                 y_range: Some((0.0, 1.0)),
-                reference: Some((0.5, "chance".into())),
+                references: vec![Reference::new(0.5, "chance")],
             },
         )?;
         report.plots.push("auc_by_test_set.png".into());
@@ -121,40 +123,13 @@ pub(super) fn plots(
                 variants,
                 groups,
                 y_range: None,
-                reference: Some((0.0, "no difference".into())),
+                references: vec![Reference::new(0.0, "no difference")],
             },
         )?;
         report.plots.push("auc_differences.png".into());
     }
 
-    // The controls.
-    let control = |key: &str, role: Role| {
-        bar(Joint::new(scored, role, &[key], None).and_then(|j| j.mean_auc(key)))
-    };
-    let groups = vec![
-        BarGroup {
-            label: "negative: random labels (≈ 0.5)".into(),
-            bars: vec![control("control-negative", Role::Negative)],
-        },
-        BarGroup {
-            label: "positive: blurred region (≥ 0.9)".into(),
-            bars: vec![control("control-positive", Role::Positive)],
-        },
-    ];
-    if groups.iter().any(|g| g.bars[0].value.is_finite()) {
-        grouped_bar_plot(
-            out.join("controls.png"),
-            &GroupedBars {
-                title: format!("Controls: SPSL test AUC ({} DeLong interval)", conf_text()),
-                y_label: "frame AUC".into(),
-                variants: vec!["SPSL".into()],
-                groups,
-                y_range: Some((0.0, 1.0)),
-                reference: Some((0.5, "chance".into())),
-            },
-        )?;
-        report.plots.push("controls.png".into());
-    }
+    controls_plot(report, scored, out)?;
 
     // Training curves: mean ± t interval over seeds per model.
     let curve = |f: &dyn Fn(&EpochLog) -> f64| -> Result<Vec<Band>> {
@@ -227,6 +202,43 @@ pub(super) fn plots(
     attention_figures(report, setup, runs, out, device)
 }
 
+/// The controls' test AUCs, each with the line its claim tests against (chance for the
+/// negative control, the required AUC for the positive one).
+fn controls_plot(report: &mut Report, scored: &[ScoredRun], out: &Path) -> Result<()> {
+    let control = |key: &str, role: Role| {
+        bar(Joint::new(scored, role, &[key], None).and_then(|j| j.mean_auc(key)))
+    };
+    let groups = vec![
+        BarGroup {
+            label: "negative: random labels (AUC ≈ 0.5)".into(),
+            bars: vec![control("control-negative", Role::Negative)],
+        },
+        BarGroup {
+            label: format!("positive: blurred region (AUC ≥ {POSITIVE_MIN_AUC})"),
+            bars: vec![control("control-positive", Role::Positive)],
+        },
+    ];
+    if groups.iter().any(|g| g.bars[0].value.is_finite()) {
+        grouped_bar_plot(
+            out.join("controls.png"),
+            &GroupedBars {
+                title: format!("Controls: SPSL test AUC ({} DeLong interval)", conf_text()),
+                y_label: "frame AUC".into(),
+                variants: vec!["SPSL".into()],
+                groups,
+                y_range: Some((0.0, 1.0)),
+                references: vec![
+                    Reference::new(0.5, "chance 0.5").over_groups(0..1),
+                    Reference::new(POSITIVE_MIN_AUC, format!("required {POSITIVE_MIN_AUC}"))
+                        .over_groups(1..2),
+                ],
+            },
+        )?;
+        report.plots.push("controls.png".into());
+    }
+    Ok(())
+}
+
 /// MAT's attention maps (base seed) over a test real and a test fake.
 fn attention_figures(
     report: &mut Report,
@@ -275,4 +287,24 @@ fn attention_figures(
         report.plots.push(name);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Draws controls.png from hand-made control scores (kept in `CANDOR_PLOT_DIR`
+    /// when set, to look at it).
+    #[test]
+    fn controls_plot_draws_both_controls() {
+        let runs = super::super::claims::tests::runs(&|_| vec![]);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::env::var_os("CANDOR_PLOT_DIR")
+            .map_or_else(|| tmp.path().to_path_buf(), Into::into);
+        let mut report = Report::new("forgery", "test", 0, true, "data");
+        controls_plot(&mut report, &runs, &dir).unwrap();
+        assert_eq!(report.plots, ["controls.png"]);
+        let img = image::open(dir.join("controls.png")).unwrap();
+        assert!(img.width() > 0);
+    }
 }

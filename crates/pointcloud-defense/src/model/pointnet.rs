@@ -622,7 +622,7 @@ pub fn orthogonality_penalty(t: &Tensor) -> Result<Tensor> {
 /// The variables an optimiser should update, sorted by name: all of
 /// `varmap` except BatchNorm running statistics.
 pub fn trainable_vars(varmap: &VarMap) -> Vec<(String, Var)> {
-    candor_core::init::sorted_named_vars(varmap)
+    candor_core::init::sorted_vars(varmap)
         .into_iter()
         .filter(|(n, _)| !n.ends_with("running_mean") && !n.ends_with("running_var"))
         .collect()
@@ -635,7 +635,7 @@ pub const CONFIG_KEY: &str = "pointnet.config";
 /// safetensors file written atomically (also readable by
 /// `candor_core::checkpoint::load_varmap`).
 pub fn save_pointnet(path: impl AsRef<Path>, varmap: &VarMap, cfg: &PointNetConfig) -> Result<()> {
-    let tensors: Vec<(String, Tensor)> = candor_core::init::sorted_named_vars(varmap)
+    let tensors: Vec<(String, Tensor)> = candor_core::init::sorted_vars(varmap)
         .into_iter()
         .map(|(n, v)| (n, v.as_tensor().clone()))
         .collect();
