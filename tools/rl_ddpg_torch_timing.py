@@ -6,6 +6,8 @@ forward. Not part of the tests.
 
 Run: /work/venv/bin/python tools/rl_ddpg_torch_timing.py   (needs torch, numpy)
 Prints one line per setting: median milliseconds per update over repeated blocks.
+With `--updates N --threads T [--hidden H] [--batch B]` it times that one setting only,
+as `cargo run -p candor-rl-ddpg --example td3_update_timing -- N T H B` does for ours.
 """
 import copy
 import statistics
@@ -103,7 +105,25 @@ def actor_latency_us(h1, h2, n=20000):
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def main_one(argv):
+    """`--updates N --threads T [--hidden H] [--batch B]`: one setting, N updates in 5
+    blocks, for a whole-process side-by-side with
+    `crates/rl-ddpg/examples/td3_update_timing.rs` (same arguments, same output line)."""
+    opts = dict(zip(argv[::2], argv[1::2]))
+    n, threads = int(opts["--updates"]), int(opts["--threads"])
+    h, batch = int(opts.get("--hidden", 256)), int(opts.get("--batch", 256))
+    per = max(2, n // 5) & ~1
+    ms = td3_update_time(h, h, batch, threads, n=per, blocks=5)
+    print(f"torch td3_update {h}-{h} batch {batch} threads {threads}: {ms:.2f} ms "
+          f"(median of 5 blocks of {per})")
+
+
 if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 1:
+        main_one(sys.argv[1:])
+        sys.exit(0)
     for (h1, h2, batch) in [(256, 256, 256), (400, 300, 100)]:
         for threads in (1, 2):
             ms = td3_update_time(h1, h2, batch, threads)

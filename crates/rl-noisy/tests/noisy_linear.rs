@@ -235,6 +235,12 @@ fn acting_noise_flips_the_greedy_action() {
     let fan_out = flip_rate(BiasSigma::FanOut);
     eprintln!("flip rate at init: fan-in {fan_in:.3}, fan-out {fan_out:.3}");
     assert!(fan_in > 0.05, "fan-in flip rate {fan_in}");
-    assert!(fan_out > fan_in + 0.05, "fan-out {fan_out} vs fan-in {fan_in}");
-    assert!(fan_out < 0.5, "fan-out flip rate {fan_out}: noise above chance");
+    assert!(
+        fan_out > fan_in + 0.05,
+        "fan-out {fan_out} vs fan-in {fan_in}"
+    );
+    assert!(
+        fan_out < 0.5,
+        "fan-out flip rate {fan_out}: noise above chance"
+    );
 }
