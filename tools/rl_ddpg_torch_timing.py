@@ -6,6 +6,8 @@ forward. Not part of the tests.
 
 Run: /work/venv/bin/python tools/rl_ddpg_torch_timing.py   (needs torch, numpy)
 Prints one line per setting: median milliseconds per update over repeated blocks.
+With `--updates N --threads T [--hidden H] [--batch B]` it times that one setting only,
+as `cargo run -p candor-rl-ddpg --example td3_update_timing -- N T H B` does for ours.
 """
 import copy
 import statistics
@@ -44,7 +46,9 @@ class Critic(nn.Module):
         return self.l3(F.relu(self.l2(F.relu(self.l1(sa)))))
 
 
-def td3_update_time(h1, h2, batch, threads, n=200, blocks=5):
+def td3_update_time(h1, h2, batch, threads, n=200, blocks=5, cpu=None):
+    """Median wall milliseconds per update over `blocks` blocks of `n`; when `cpu` is a
+    list, the process CPU milliseconds per update over all blocks are appended to it."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     actor, critic = Actor(h1, h2), Critic(h1, h2)
@@ -82,11 +86,14 @@ def td3_update_time(h1, h2, batch, threads, n=200, blocks=5):
     for _ in range(20):
         update()
     times = []
+    c0 = time.process_time()
     for _ in range(blocks):
         t0 = time.perf_counter()
         for _ in range(n):
             update()
         times.append((time.perf_counter() - t0) / n * 1e3)
+    if cpu is not None:
+        cpu.append((time.process_time() - c0) / (n * blocks) * 1e3)
     return statistics.median(times)
 
 
@@ -103,7 +110,27 @@ def actor_latency_us(h1, h2, n=20000):
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def main_one(argv):
+    """`--updates N --threads T [--hidden H] [--batch B]`: one setting, N updates in 5
+    blocks (wall median, and the process CPU time per update, which a loaded machine
+    inflates less), for a whole-process side-by-side with
+    `crates/rl-ddpg/examples/td3_update_timing.rs` (same arguments, same output line)."""
+    opts = dict(zip(argv[::2], argv[1::2]))
+    n, threads = int(opts["--updates"]), int(opts["--threads"])
+    h, batch = int(opts.get("--hidden", 256)), int(opts.get("--batch", 256))
+    per = max(2, n // 5) & ~1
+    cpu = []
+    ms = td3_update_time(h, h, batch, threads, n=per, blocks=5, cpu=cpu)
+    print(f"torch td3_update {h}-{h} batch {batch} threads {threads}: {ms:.2f} ms "
+          f"(median of 5 blocks of {per}); CPU {cpu[0]:.2f} ms per update")
+
+
 if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 1:
+        main_one(sys.argv[1:])
+        sys.exit(0)
     for (h1, h2, batch) in [(256, 256, 256), (400, 300, 100)]:
         for threads in (1, 2):
             ms = td3_update_time(h1, h2, batch, threads)

@@ -30,7 +30,9 @@
 //! ## Choices where the paper is unclear (see the paper card)
 //!
 //! * **Bias σ init:** σ_b = σ₀/√p (fan-in), the NoisyNet paper's rule;
-//!   [`BiasSigma::FanOut`] gives the σ₀/√q some ports use.
+//!   [`BiasSigma::FanOut`] gives the σ₀/√q some ports use (the third-party
+//!   reproduction among them). The choice matters on CartPole, see
+//!   [`BiasSigma`]: with fan-in some seeds lock into one action.
 //! * **Optimiser (labelled deviation):** Adam (PyTorch's, weight decay 0) on the TD
 //!   loss, and the k·D term as a plain gradient step `σ ← σ − lr·k·∂D/∂σ` on the output
 //!   σ ([`OptimizerKind::AdamSgdD`], the default). With Adam on the whole loss the
