@@ -50,6 +50,15 @@ fn quick_plan_fits_the_issue() {
     assert!((12_000..=20_000).contains(&t.frames));
     let rim = run_config(t, Variant::Rim, Scale::Quick).unwrap();
     assert!(rim.imitation.steps <= 5000 && rim.synch_period == 1);
+    // The three ablations the claims rim.dual-target, rim.less-underestimation and
+    // rim.soft-faster need run at quick scale, with the Q-bias measured on rim and rim-pg.
+    for v in [Variant::RimEa, Variant::RimPg, Variant::RimHard] {
+        assert!(t.variants.contains(&v), "{v} missing from quick");
+    }
+    assert!(!t.variants.contains(&Variant::Ddpg) && !t.variants.contains(&Variant::ErlNets));
+    assert_eq!(rim.q_bias_states, 50);
+    let pg = run_config(t, Variant::RimPg, Scale::Quick).unwrap();
+    assert_eq!(pg.q_bias_states, 50);
     let paper = plan(Scale::Paper);
     assert_eq!(paper.len(), 4);
     assert!(paper.iter().all(|t| t.seeds == 10 && t.variants.len() == 9));
