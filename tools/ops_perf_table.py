@@ -1,6 +1,8 @@
 """Build docs/performance.md's table from one criterion run of benches/benches/ops.rs and
 one run of tools/torch_ops_timing.py on the same machine.
 
+The PyTorch script runs with candor's glibc allocator settings (tools/torch_alloc_env.py).
+
 Not part of the tests. Usage, from the repository root:
     cargo bench -p candor-benches --bench ops
     python3 tools/ops_perf_table.py [CRITERION_DIR]   # default: target/criterion

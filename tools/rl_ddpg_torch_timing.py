@@ -13,6 +13,10 @@ import copy
 import statistics
 import time
 
+import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
+
+torch_alloc_env.ensure()
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -131,6 +135,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1:
         main_one(sys.argv[1:])
         sys.exit(0)
+    print(f"torch {torch.__version__}, {torch_alloc_env.describe()}")
     for (h1, h2, batch) in [(256, 256, 256), (400, 300, 100)]:
         for threads in (1, 2):
             ms = td3_update_time(h1, h2, batch, threads)

@@ -8,10 +8,15 @@ import time
 
 import gymnasium as gym
 import numpy as np
+import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
+
+torch_alloc_env.ensure()
+
 import torch
 import torch.nn as nn
 
 torch.set_num_threads(1)
+print(f"torch {torch.__version__}, 1 thread, {torch_alloc_env.describe()}")
 
 for env_id in ["CartPole-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0",
                "MountainCarContinuous-v0", "Pendulum-v1"]:

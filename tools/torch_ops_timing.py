@@ -1,11 +1,16 @@
 """PyTorch CPU timings of the ops in benches/benches/ops.rs, same shapes, 2 threads.
 
 Not part of the tests. Run: python3 tools/torch_ops_timing.py
+Runs PyTorch with candor's glibc allocator settings (tools/torch_alloc_env.py).
 Prints the median milliseconds of each op (forward, backward, or fwd+bwd), for
 docs/performance.md.
 """
 import statistics
 import time
+
+import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
+
+torch_alloc_env.ensure()
 
 import torch
 import torch.nn as nn
@@ -77,6 +82,6 @@ def step():
 
 rows["convnet_train_step"] = median_ms(step)
 
-print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch_alloc_env.describe()}")
 for k, v in rows.items():
     print(f"{k:28s} {v:8.2f} ms")

@@ -12,6 +12,10 @@ the code's losses (1e4-scaled MSEs) and Adam(β1 0.5). Usage:
 import argparse
 import time
 
+import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
+
+torch_alloc_env.ensure()
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -114,6 +118,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    print(f"torch {torch.__version__}, {a.threads} threads, {torch_alloc_env.describe()}")
     torch.manual_seed(0)
     n, s = 8, 128
     A, B = torch.rand(n, 1, s, s), torch.rand(n, 1, s, s)
