@@ -59,7 +59,20 @@ fn list_and_unknown_paper() {
     let out = xtask().args(["reproduce", "--list"]).output().unwrap();
     assert!(out.status.success());
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("core") && s.contains("implemented") && s.contains("planned"));
+    // Every paper of the mission is listed, with its status.
+    for name in [
+        "core",
+        "pointcloud-defense",
+        "forgery",
+        "rl-noisy",
+        "rl-ddpg",
+        "erl",
+        "matting",
+        "watermark",
+    ] {
+        assert!(s.contains(name), "--list lacks {name}: {s}");
+    }
+    assert!(s.contains("implemented"), "{s}");
 
     let out = xtask()
         .args(["reproduce", "--paper", "nope", "--scale", "smoke"])
