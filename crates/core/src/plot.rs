@@ -744,17 +744,49 @@ pub fn grouped_bar_plot(path: impl AsRef<Path>, plot: &GroupedBars) -> Result<()
     save_png(path.as_ref(), buf)
 }
 
-/// A curve with an interval band: (x, mean, lo, hi) points.
+/// Fewest runs for which [`Band::mean_t_interval`] draws a t band; with fewer, the
+/// band would mostly show the t quantile (12.7 for two runs at 95 %), so the runs are
+/// drawn one by one instead.
+pub const MIN_RUNS_FOR_BAND: usize = 3;
+
+/// A curve with an interval band: (x, mean, lo, hi) points, and optionally the
+/// individual runs behind the mean, drawn as thin lines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
     pub name: String,
     pub points: Vec<(f64, f64, f64, f64)>,
+    /// Individual runs as (x, y) points; empty when the band stands for them.
+    pub runs: Vec<Vec<(f64, f64)>>,
 }
 
 impl Band {
+    /// A curve with the given (x, mean, lo, hi) points and no individual runs.
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64, f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            runs: Vec::new(),
+        }
+    }
+
+    /// How a plot title describes bands made by [`Band::mean_t_interval`] over
+    /// `n_runs` runs called `unit` (e.g. "seeds").
+    pub fn caption(n_runs: usize, conf: f64, unit: &str) -> String {
+        if n_runs >= MIN_RUNS_FOR_BAND {
+            format!(
+                "mean ± {}% t interval over {n_runs} {unit}",
+                (conf * 100.0).round()
+            )
+        } else {
+            format!("mean (thick) and each of {n_runs} {unit} (thin)")
+        }
+    }
+
     /// Mean ± a two-sided t interval at `conf` over runs (seeds) sampled at the same
     /// `xs`: `runs[i][j]` is run i at `xs[j]`; NaN values are skipped; with fewer than
-    /// two runs at an x the band has zero width there.
+    /// two runs at an x the band has zero width there. With fewer than
+    /// [`MIN_RUNS_FOR_BAND`] runs there is no band: the mean is drawn with every run
+    /// beside it.
     pub fn mean_t_interval(
         name: impl Into<String>,
         xs: &[f64],
@@ -781,7 +813,7 @@ impl Band {
             }
             let n = v.len() as f64;
             let m = v.iter().sum::<f64>() / n;
-            let half = if v.len() >= 2 {
+            let half = if v.len() >= 2 && runs.len() >= MIN_RUNS_FOR_BAND {
                 let s2 = v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0);
                 crate::stats::dist::t_quantile(1.0 - (1.0 - conf) / 2.0, n - 1.0) * (s2 / n).sqrt()
             } else {
@@ -789,9 +821,23 @@ impl Band {
             };
             points.push((x, m, m - half, m + half));
         }
+        let runs = if runs.len() < MIN_RUNS_FOR_BAND {
+            runs.iter()
+                .map(|r| {
+                    xs.iter()
+                        .zip(r)
+                        .filter(|(_, y)| y.is_finite())
+                        .map(|(&x, &y)| (x, y))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             name: name.into(),
             points,
+            runs,
         })
     }
 }
@@ -814,7 +860,12 @@ pub fn band_plot(
     let (y0, y1) = range(
         bands
             .iter()
-            .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2, p.3])),
+            .flat_map(|b| b.points.iter().flat_map(|p| [p.1, p.2, p.3]))
+            .chain(
+                bands
+                    .iter()
+                    .flat_map(|b| b.runs.iter().flatten().map(|p| p.1)),
+            ),
     );
     let (nx, xstep) = x_ticks(
         x0,
@@ -863,6 +914,16 @@ pub fn band_plot(
                 .collect();
             if pts.is_empty() {
                 continue;
+            }
+            for run in &b.runs {
+                chart
+                    .draw_series(LineSeries::new(
+                        run.iter()
+                            .copied()
+                            .filter(|p| p.0.is_finite() && p.1.is_finite()),
+                        c.mix(0.55).stroke_width(1),
+                    ))
+                    .map_err(plot_err)?;
             }
             let mut poly: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
             poly.extend(pts.iter().rev().map(|p| (p.0, p.2)));
@@ -1184,6 +1245,7 @@ mod grouped_tests {
         let b1 = Band::mean_t_interval("DQN", &xs, &runs(180.0, 15.0), 0.95).unwrap();
         let b2 = Band::mean_t_interval("NROWAN-DQN", &xs, &runs(195.0, 6.0), 0.95).unwrap();
         assert!(b1.points.iter().all(|p| p.2 <= p.1 && p.1 <= p.3));
+        assert!(b1.points.iter().any(|p| p.2 < p.3) && b1.runs.is_empty());
         band_plot(
             dir.join("bands.png"),
             "CartPole-v0: mean return over 5 seeds (95% t interval)",
@@ -1194,6 +1256,45 @@ mod grouped_tests {
         .unwrap();
         assert!(Band::mean_t_interval("x", &xs, &[vec![1.0]], 0.95).is_err());
         assert!(band_plot(dir.join("e.png"), "e", "x", "y", &[]).is_err());
+    }
+
+    #[test]
+    fn two_runs_are_drawn_one_by_one_not_as_a_t_band() {
+        let (_keep, dir) = out_dir();
+        let xs = [0.0, 1.0, 2.0];
+        let b = Band::mean_t_interval(
+            "RIM",
+            &xs,
+            &[vec![0.0, 2.0, 4.0], vec![2.0, f64::NAN, 8.0]],
+            0.95,
+        )
+        .unwrap();
+        // No band: lo = mean = hi, and both runs kept (the NaN dropped).
+        assert_eq!(
+            b.points,
+            vec![
+                (0.0, 1.0, 1.0, 1.0),
+                (1.0, 2.0, 2.0, 2.0),
+                (2.0, 6.0, 6.0, 6.0)
+            ]
+        );
+        assert_eq!(
+            b.runs,
+            vec![
+                vec![(0.0, 0.0), (1.0, 2.0), (2.0, 4.0)],
+                vec![(0.0, 2.0), (2.0, 8.0)]
+            ]
+        );
+        assert_eq!(
+            Band::caption(2, 0.95, "seeds"),
+            "mean (thick) and each of 2 seeds (thin)"
+        );
+        assert_eq!(
+            Band::caption(5, 0.95, "seeds"),
+            "mean ± 95% t interval over 5 seeds"
+        );
+        // The y range covers the runs, not only the mean.
+        band_plot(dir.join("two.png"), "two runs", "x", "y", &[b]).unwrap();
     }
 }
 

@@ -701,8 +701,9 @@ fn plots(out: &Path, tasks: &[TaskPlan], runs: &Runs) -> Result<Vec<String>> {
         band_plot(
             out.join(&name),
             &format!(
-                "{}: champion test score, mean ± 95% t interval over {} seeds",
-                task.env_id, task.seeds
+                "{}: champion test score, {}",
+                task.env_id,
+                Band::caption(task.seeds, 0.95, "seeds")
             ),
             "frames",
             "champion return (5 episodes)",

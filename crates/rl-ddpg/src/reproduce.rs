@@ -980,18 +980,16 @@ fn plots(out: &Path, tasks: &[TaskPlan], runs: &Runs) -> Result<Vec<String>> {
                 })
                 .collect();
             if !points.is_empty() {
-                bands.push(Band {
-                    name: "TD3 paper (published, -v1)".into(),
-                    points,
-                });
+                bands.push(Band::new("TD3 paper (published, -v1)", points));
             }
         }
         let name = format!("curves_{}.png", task.label.to_lowercase());
         band_plot(
             out.join(&name),
             &format!(
-                "{}: evaluation return, mean ± 95% t interval over {} seeds",
-                task.env_id, task.seeds
+                "{}: evaluation return, {}",
+                task.env_id,
+                Band::caption(task.seeds, 0.95, "seeds")
             ),
             "env steps",
             "average return (10 episodes)",
@@ -1003,8 +1001,9 @@ fn plots(out: &Path, tasks: &[TaskPlan], runs: &Runs) -> Result<Vec<String>> {
             band_plot(
                 out.join(&name),
                 &format!(
-                    "{}: Q₁(s, π(s)) − Monte-Carlo return, mean ± 95% t interval",
-                    task.env_id
+                    "{}: Q₁(s, π(s)) − Monte-Carlo return, {}",
+                    task.env_id,
+                    Band::caption(task.seeds, 0.95, "seeds")
                 ),
                 "env steps",
                 "Q-estimate bias",

@@ -542,13 +542,12 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         }
         if !bands.is_empty() {
             // The random policy's mean return, the level every agent must beat.
-            bands.push(Band {
-                name: format!("random policy ({:.0})", random_mean[ti]),
-                points: xs
-                    .iter()
+            bands.push(Band::new(
+                format!("random policy ({:.0})", random_mean[ti]),
+                xs.iter()
                     .map(|&x| (x, random_mean[ti], random_mean[ti], random_mean[ti]))
                     .collect(),
-            });
+            ));
             let file = format!("learning_{}.png", task.label.to_ascii_lowercase());
             band_plot(
                 opts.out_dir.join(&file),
