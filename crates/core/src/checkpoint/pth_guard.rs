@@ -211,6 +211,121 @@ pub(crate) fn check_pickle(data: &[u8]) -> std::result::Result<(), String> {
     }
 }
 
+/// Checks the shape of every tensor record candle 0.11's `read_pth_tensor_info` would
+/// take apart in the pickle `data` (already bounded by [`check_pickle`]): candle indexes
+/// the rebuild tuples with `Vec::remove`, which panics on a tuple shorter than it
+/// expects, and multiplies a negative storage offset, cast to `usize`, by the element
+/// size. This follows candle's unwrapping of the top object (`__torch__.Module`, then
+/// `key`) and its three record forms, and refuses those inputs with an error instead.
+pub(crate) fn check_tensor_records(
+    data: &[u8],
+    key: Option<&str>,
+) -> std::result::Result<(), String> {
+    use candle_core::pickle::{Object, Stack};
+    let mut stack = Stack::empty();
+    let mut reader = data;
+    // Errors here are candle's own (it reports them the same way later).
+    if stack.read_loop(&mut reader).is_err() {
+        return Ok(());
+    }
+    let Ok(obj) = stack.finalize() else {
+        return Ok(());
+    };
+    let obj = match obj {
+        Object::Build { callable, args } => match *callable {
+            Object::Reduce { callable, .. }
+                if matches!(&*callable, Object::Class { module_name, class_name }
+                    if module_name == "__torch__" && class_name == "Module") =>
+            {
+                *args
+            }
+            _ => return Ok(()),
+        },
+        obj => obj,
+    };
+    let obj = match (key, obj) {
+        (Some(key), Object::Dict(kv)) => match kv
+            .into_iter()
+            .find(|(k, _)| matches!(k, Object::Unicode(s) if s == key))
+        {
+            Some((_, v)) => v,
+            None => return Ok(()),
+        },
+        (_, obj) => obj,
+    };
+    let Object::Dict(kv) = obj else {
+        return Ok(());
+    };
+    let is = |o: &Object, m: &str, c: &str| matches!(o, Object::Class { module_name, class_name } if module_name == m && class_name == c);
+    let tuple_len = |o: &Object| match o {
+        Object::Tuple(t) => Some(t.len()),
+        _ => None,
+    };
+    for (name, value) in &kv {
+        let Object::Unicode(name) = name else {
+            continue;
+        };
+        let Object::Reduce { callable, args } = value else {
+            continue;
+        };
+        let short = |what: &str, need: usize, got: usize| {
+            format!("tensor {name}: {what} has {got} items where {need} are needed")
+        };
+        // Candle's two wrappers, then `_rebuild_tensor_v2(storage, offset, size, stride)`.
+        let (callable, args): (&Object, &Object) =
+            if is(callable, "torch._tensor", "_rebuild_from_type_v2") {
+                match &**args {
+                    Object::Tuple(t) if t.len() >= 3 => (&t[0], &t[2]),
+                    Object::Tuple(t) => {
+                        return Err(short("_rebuild_from_type_v2's tuple", 3, t.len()))
+                    }
+                    _ => continue,
+                }
+            } else if is(callable, "torch._utils", "_rebuild_parameter") {
+                match &**args {
+                    Object::Tuple(t) if !t.is_empty() => match &t[0] {
+                        Object::Reduce { callable, args } => (&**callable, &**args),
+                        _ => continue,
+                    },
+                    Object::Tuple(_) => return Err(short("_rebuild_parameter's tuple", 1, 0)),
+                    _ => continue,
+                }
+            } else {
+                (&**callable, &**args)
+            };
+        if !is(callable, "torch._utils", "_rebuild_tensor_v2") {
+            continue;
+        }
+        let Object::Tuple(args) = args else {
+            continue;
+        };
+        if args.len() < 4 {
+            return Err(short("_rebuild_tensor_v2's tuple", 4, args.len()));
+        }
+        let offset = match &args[1] {
+            Object::Int(v) => Some(*v as i64),
+            Object::Long(v) => Some(*v),
+            _ => None,
+        };
+        if let Some(offset) = offset {
+            // Candle scales the offset by the element size (at most 8 bytes) in usize.
+            if offset < 0 || offset > (usize::MAX / 8).min(i64::MAX as usize) as i64 {
+                return Err(format!(
+                    "tensor {name}: storage offset {offset} is out of range"
+                ));
+            }
+        }
+        if let Object::PersistentLoad(storage) = &args[0] {
+            if let Some(n) = tuple_len(storage) {
+                if n < 5 {
+                    return Err(short("the storage record", 5, n));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks every `data.pkl` of the zip checkpoint at `path` with [`check_pickle`], and
 /// then every tensor record candle reads from it (with `key`): its bytes must lie within
 /// its blob, and the blob within the file.
@@ -247,6 +362,7 @@ pub(crate) fn check_pth(path: &Path, key: Option<&str>) -> Result<()> {
                 .read_to_end(&mut data)
                 .map_err(|e| bad(format!("{name}: {e}")))?;
             check_pickle(&data).map_err(|m| bad(format!("{name}: {m}")))?;
+            check_tensor_records(&data, key).map_err(|m| bad(format!("{name}: {m}")))?;
         }
     }
     let infos = candle_core::pickle::read_pth_tensor_info(path, false, key)
@@ -284,7 +400,40 @@ pub(crate) fn check_pth(path: &Path, key: Option<&str>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_pickle;
+    use super::{check_pickle, check_pth};
+
+    #[test]
+    fn short_rebuild_tuples_and_negative_offsets_are_refused() {
+        // Each of these made candle 0.11's reader panic (`Vec::remove` past the end of a
+        // rebuild tuple, or an overflowing offset) before `check_tensor_records`.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/pth");
+        for (file, says) in [
+            (
+                "rebuild-tensor-args-1-tuple",
+                "_rebuild_tensor_v2's tuple has 1 items where 4",
+            ),
+            (
+                "rebuild-storage-3-tuple",
+                "the storage record has 3 items where 5",
+            ),
+            (
+                "rebuild-negative-offset",
+                "storage offset -1 is out of range",
+            ),
+            (
+                "rebuild-from-type-v2-1-tuple",
+                "_rebuild_from_type_v2's tuple has 1 items where 3",
+            ),
+            (
+                "rebuild-parameter-empty-tuple",
+                "_rebuild_parameter's tuple has 0 items where 1",
+            ),
+        ] {
+            let e = check_pth(&dir.join(file), None).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("tensor w"), "{file}: {e}");
+        }
+    }
 
     #[test]
     fn billion_laughs_and_long_strings_are_refused() {
