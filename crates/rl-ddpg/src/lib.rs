@@ -68,10 +68,11 @@ pub mod qbias;
 pub mod reproduce;
 pub mod train;
 
+pub use candor_rl::Checkpointing;
 pub use config::{
     default_warmup, ActionInput, Config, LearnerConfig, NetConfig, Preset, QBiasConfig, RUD_N,
 };
 pub use learner::{smoothed_target_action, td_target, Ddpg};
 pub use model::{Actor, Critic};
 pub use qbias::{q_bias_at_states, QBiasPoint};
-pub use train::{train, train_in, FreshSummary, RunLog};
+pub use train::{train, train_in, train_resumable, FreshSummary, RunLog};
