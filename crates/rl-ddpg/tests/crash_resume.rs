@@ -82,7 +82,10 @@ fn ddpg_training_survives_kills() {
                 // A whole checkpoint: it loads, and it was taken at an episode end.
                 let s: serde_json::Value = read_training_state(&ck)?;
                 let steps = s["run"]["trainer"]["steps"].as_u64().unwrap() as usize;
-                assert!(steps.is_multiple_of(200) && steps > 0 && steps < TOTAL, "{steps}");
+                assert!(
+                    steps.is_multiple_of(200) && steps > 0 && steps < TOTAL,
+                    "{steps}"
+                );
                 let evals = s["run"]["trainer"]["history"]["steps"]
                     .as_array()
                     .unwrap()
