@@ -14,7 +14,8 @@
 //! counted in cycles of N = 100 steps for every run. Every (task, preset, seed) run goes
 //! through one [`run_seeds`] queue, one single-threaded worker per core; seeds are shared
 //! across presets. At quick and paper scale each finished run is written to
-//! `<out>/runs/<task>-<preset>-<seed>.json` and a rerun with the same settings reuses it.
+//! `<out>/runs/<task>-<preset>-<seed>.json` (at smoke scale too when resuming) and a
+//! rerun with the same settings reuses it.
 //! With checkpoints (paper scale, or `cargo xtask reproduce --resume`:
 //! [`ReproduceOptions::checkpoint_dir`]) every unfinished run also saves a resumable
 //! checkpoint `<checkpoints>/<task>-<preset>-<seed>.ckpt` ([`train_resumable`]) at the
@@ -225,7 +226,11 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
     let scale = opts.scale;
     let tasks = plan(scale);
-    let cache_dir = (scale != Scale::Smoke).then(|| opts.out_dir.join("runs"));
+    // Finished runs are cached at quick and paper scale, and whenever checkpoints are on
+    // (a resumed smoke run too), so a checkpoint is only ever removed once its run is
+    // cached.
+    let cache_dir = (scale != Scale::Smoke || opts.checkpoint_dir().is_some())
+        .then(|| opts.out_dir.join("runs"));
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -355,10 +360,10 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
 }
 
 /// The checkpoint period of a run of `steps` env steps: a twentieth of the run, at least
-/// 1000 steps (a paper-scale MuJoCo checkpoint holds the whole replay buffer, up to
+/// 200 steps (a paper-scale MuJoCo checkpoint holds the whole replay buffer, up to
 /// ≈ 0.3 GB with stored simulator states, so saving is kept to about twenty times a run).
 pub fn checkpoint_every(steps: usize) -> usize {
-    (steps / 20).max(1000)
+    (steps / 20).max(200)
 }
 
 /// Relative cost of a task's steps (for ordering the queue).

@@ -175,9 +175,9 @@ struct Job {
 }
 
 /// The checkpoint period of a run of `steps` env steps: a twentieth of the run, at least
-/// 1000 steps.
+/// 200 steps.
 pub fn checkpoint_every(steps: usize) -> usize {
-    (steps / 20).max(1000)
+    (steps / 20).max(200)
 }
 
 /// One trained instance: its evaluation returns (noise off, noise on) and its log.

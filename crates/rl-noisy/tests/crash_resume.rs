@@ -7,6 +7,7 @@ use candle_core::Device;
 use candor_core::checkpoint::read_training_state;
 use candor_core::crashtest::{child_dir, kill_and_compare, KillSchedule};
 use candor_core::optim::sorted_vars;
+use candor_core::{ReproduceOptions, Scale};
 use candor_rl_noisy::{train_resumable, Algo, Checkpointing, Config};
 
 const TOTAL: usize = 3000;
@@ -80,4 +81,67 @@ fn dqn_training_survives_kills() {
     eprintln!("{report:?}; checkpoints at {seen:?}");
     assert!(report.kills_landed >= 3, "{report:?}");
     assert!(!seen.is_empty(), "no kill landed after a checkpoint");
+}
+
+/// The child: the smoke-scale reproduction with `--resume` (checkpoints on), then its
+/// claims and the tables that do not hold wall times.
+#[test]
+#[ignore = "run by noisy_reproduce_survives_kills as a child process"]
+fn child_reproduces_rl_noisy_with_resume() {
+    let Some(dir) = child_dir() else { return };
+    let opts = ReproduceOptions {
+        resume: true,
+        ..ReproduceOptions::new(Scale::Smoke, 0, dir.join("out"))
+    };
+    let report = candor_rl_noisy::reproduce::run(&opts).unwrap();
+    let tables: Vec<String> = report.tables[..3]
+        .iter()
+        .map(|t| t.to_markdown(6))
+        .collect();
+    let json = serde_json::to_vec(&(&report.claims, tables)).unwrap();
+    candor_core::fsio::write_atomic(dir.join("report.json"), &json).unwrap();
+}
+
+/// `cargo xtask reproduce --resume` after a kill: the reproduction, killed at random
+/// moments and restarted with `resume`, continues its in-progress runs from their
+/// checkpoints and reuses its finished ones, and reports the same claims and tables as
+/// an uninterrupted one; every checkpoint and finished run on disk loads.
+#[test]
+fn noisy_reproduce_survives_kills() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut checkpoints, mut done) = (0, 0);
+    let report = kill_and_compare(
+        "child_reproduces_rl_noisy_with_resume",
+        root.path(),
+        &KillSchedule {
+            kills: 4,
+            seed: 6,
+            max_fraction: 0.3,
+        },
+        &["report.json"],
+        |dir, _| {
+            for sub in ["checkpoints"] {
+                let Ok(entries) = std::fs::read_dir(dir.join("out").join(sub)) else {
+                    continue;
+                };
+                for e in entries {
+                    let path = e.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    if name.ends_with(".ckpt") {
+                        read_training_state::<serde_json::Value>(&path)?;
+                        checkpoints += 1;
+                    } else if name.ends_with(".json") {
+                        // A finished run: whole JSON.
+                        let text = std::fs::read_to_string(&path).unwrap();
+                        serde_json::from_str::<serde_json::Value>(&text).unwrap();
+                        done += 1;
+                    }
+                }
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    eprintln!("{report:?}; seen {checkpoints} checkpoints, {done} finished runs");
+    assert!(report.kills_landed >= 2, "{report:?}");
 }
