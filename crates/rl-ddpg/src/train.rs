@@ -2,12 +2,11 @@
 //! [`OffPolicyTrainer`] (warm-up, noise, schedule, TD3 evaluation), with the Q-bias
 //! measurements and the fresh-data usage summary.
 //!
-//! **Checkpoints and resume.** [`train_resumable`] with a
-//! [`Checkpointing`](candor_rl::Checkpointing) saves the
+//! **Checkpoints and resume.** [`train_resumable`] with a [`Checkpointing`] saves the
 //! whole run (loop, replay buffer, learner, Q-bias points and their stream) to one file,
 //! atomically, at the first episode end at least `every_steps` env steps after the
-//! previous save (episode boundaries: see candor-rl's `offpolicy` docs), and when the
-//! file exists at the start it continues from it. A run killed at any moment and
+//! previous save (episode boundaries: see [`candor_rl::resume`]), and when the file
+//! exists at the start it continues from it. A run killed at any moment and
 //! restarted ends with the same weights, evaluations and Q-bias points, bit for bit, as
 //! a run never stopped (`tests/crash_resume.rs`); only the wall times differ.
 

@@ -26,8 +26,8 @@
 //! **Threads.** All (task, agent, instance) runs go through one [`candor_rl::run_seeds`]
 //! queue: one worker per core, each on a one-thread rayon pool of its own, so the tiny
 //! matmuls of a 128-wide network never split across threads and nothing depends on the
-//! process environment ([`crate::train`] builds its own one-thread pool when called
-//! outside one).
+//! process environment ([`crate::train`](mod@crate::train) builds its own one-thread pool
+//! when called outside one).
 //!
 //! **Resume.** With checkpoints (paper scale, or `cargo xtask reproduce --resume`:
 //! [`ReproduceOptions::checkpoint_dir`]) every run saves a resumable checkpoint

@@ -9,10 +9,9 @@
 //! runs at once, call [`train`] from several threads (one per core), as
 //! [`crate::reproduce`] does.
 //!
-//! **Checkpoints and resume.** [`train_resumable`] with a
-//! [`Checkpointing`](candor_rl::Checkpointing) saves the whole run (agent, optimiser
-//! state, the four random streams of the agent and the replay stream, replay buffer,
-//! env, log) to one file, atomically, at the first episode end at least `every_steps`
+//! **Checkpoints and resume.** [`train_resumable`] with a [`Checkpointing`] saves the
+//! whole run (agent, optimiser state, the four random streams of the agent and the
+//! replay stream, replay buffer, env, log) to one file, atomically, at the first episode end at least `every_steps`
 //! env steps after the previous save (episode boundaries: see [`candor_rl::resume`]),
 //! and when the file exists at the start it continues from it. A run killed at any
 //! moment and restarted ends with the same weights and log, bit for bit, as a run never
