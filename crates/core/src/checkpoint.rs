@@ -24,6 +24,7 @@ pub use pth_guard::{MAX_PICKLE_BYTES, MAX_PICKLE_DEPTH};
 
 const FORMAT_KEY: &str = "candor.format";
 const STATE_KEY: &str = "candor.state";
+const EXTRA_PREFIX: &str = "extra/";
 
 /// Tensors and string metadata read from a safetensors file.
 #[derive(Debug)]
@@ -201,8 +202,24 @@ pub fn save_training_parts<S: Serialize>(
     parts: &[(&str, &VarMap, &dyn Optim)],
     state: &S,
 ) -> Result<()> {
+    save_training_extra(path, parts, &[], state)
+}
+
+/// [`save_training_parts`] with `extra` named tensors beside the parts (a replay
+/// buffer, target networks, simulator states: what a training needs to resume that is
+/// neither a trained model nor an optimiser), stored under `extra/{name}`, all in the
+/// same atomic write. [`load_training_extra`] gives them back.
+pub fn save_training_extra<S: Serialize>(
+    path: impl AsRef<Path>,
+    parts: &[(&str, &VarMap, &dyn Optim)],
+    extra: &[(String, Tensor)],
+    state: &S,
+) -> Result<()> {
     check_part_names(parts.iter().map(|p| p.0))?;
-    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    let mut tensors: Vec<(String, Tensor)> = extra
+        .iter()
+        .map(|(n, t)| (format!("{EXTRA_PREFIX}{n}"), t.clone()))
+        .collect();
     for (name, model, optim) in parts {
         let (mp, op) = part_prefixes(name);
         tensors.extend(
@@ -230,6 +247,16 @@ pub fn load_training_parts<S: DeserializeOwned>(
     path: impl AsRef<Path>,
     parts: &mut [(&str, &VarMap, &mut dyn Optim)],
 ) -> Result<S> {
+    Ok(load_training_extra(path, parts)?.0)
+}
+
+/// Resume from a checkpoint of [`save_training_extra`] (or [`save_training_parts`]):
+/// restores every part's model and optimiser, and returns the training state and the
+/// extra tensors by the names they were saved under (on the first part's device).
+pub fn load_training_extra<S: DeserializeOwned>(
+    path: impl AsRef<Path>,
+    parts: &mut [(&str, &VarMap, &mut dyn Optim)],
+) -> Result<(S, HashMap<String, Tensor>)> {
     let path = path.as_ref();
     check_part_names(parts.iter().map(|p| p.0))?;
     let device = match parts.first() {
@@ -258,7 +285,14 @@ pub fn load_training_parts<S: DeserializeOwned>(
         .metadata
         .get(STATE_KEY)
         .ok_or_else(|| Error::format(path, "checkpoint has no training state"))?;
-    serde_json::from_str(state).map_err(|e| Error::format(path, format!("bad training state: {e}")))
+    let state = serde_json::from_str(state)
+        .map_err(|e| Error::format(path, format!("bad training state: {e}")))?;
+    let extra = ck
+        .tensors
+        .into_iter()
+        .filter_map(|(k, t)| Some((k.strip_prefix(EXTRA_PREFIX)?.to_string(), t)))
+        .collect();
+    Ok((state, extra))
 }
 
 /// The training state of a [`save_training`] checkpoint, without a model or an

@@ -226,3 +226,43 @@ fn a_two_part_checkpoint_restores_both_models_and_optimisers() {
     let (vm_z, _, mut oz) = setup(3);
     assert!(load_training_parts::<usize>(&ck, &mut [("h", &vm_z, &mut oz)]).is_err());
 }
+
+#[test]
+fn extra_tensors_travel_beside_the_parts() {
+    use candor_core::checkpoint::{load_training_extra, load_training_parts, save_training_extra};
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("rl.ckpt");
+    let (vm, m, mut o) = setup(1);
+    train(&m, &mut o, 1, 0, 2);
+    let dev = candle_core::Device::Cpu;
+    let extra = vec![
+        (
+            "buffer/obs".to_string(),
+            candle_core::Tensor::new(&[[1f32, 2.0], [3.0, 4.0]], &dev).unwrap(),
+        ),
+        (
+            "ring".to_string(),
+            candle_core::Tensor::new(&[2u32, 0], &dev).unwrap(),
+        ),
+    ];
+    save_training_extra(&ck, &[("net", &vm, &o)], &extra, &"s".to_string()).unwrap();
+
+    let (vm2, _, mut o2) = setup(4);
+    let (state, got): (String, _) =
+        load_training_extra(&ck, &mut [("net", &vm2, &mut o2)]).unwrap();
+    assert_eq!(state, "s");
+    assert_eq!(weights(&vm), weights(&vm2));
+    let mut names: Vec<&String> = got.keys().collect();
+    names.sort();
+    assert_eq!(names, ["buffer/obs", "ring"]);
+    assert_eq!(
+        got["buffer/obs"].to_vec2::<f32>().unwrap(),
+        [[1.0, 2.0], [3.0, 4.0]]
+    );
+    assert_eq!(got["ring"].to_vec1::<u32>().unwrap(), [2, 0]);
+    // A reader of the parts alone ignores the extras.
+    let (vm3, _, mut o3) = setup(5);
+    let s: String = load_training_parts(&ck, &mut [("net", &vm3, &mut o3)]).unwrap();
+    assert_eq!(s, "s");
+    assert_eq!(weights(&vm), weights(&vm3));
+}

@@ -22,10 +22,13 @@
 //! call `critic_step(obs, actions, &y)`, `actor_step(obs)` and `update_targets()` in its
 //! own order.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
+use candor_core::checkpoint::{load_training_extra, save_training_extra, set_model_vars};
 use candor_core::init::seeded_var_builder;
 use candor_core::optim::{hard_update, soft_update, sorted_vars, Adam, AdamConfig, Optim};
 use candor_core::{Error, Result, SeededRng};
@@ -33,6 +36,34 @@ use candor_rl::{Agent, Batch, UpdateInfo};
 
 use crate::config::LearnerConfig;
 use crate::model::{Actor, Critic};
+
+/// The learner's counters and smoothing-noise stream in a checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DdpgState {
+    noise_rng: candor_core::RngState,
+    updates: usize,
+    actor_updates: usize,
+    update_seconds: f64,
+}
+
+#[derive(serde::Serialize)]
+struct SavedState<'a, S> {
+    agent: DdpgState,
+    run: &'a S,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadedState<S> {
+    agent: DdpgState,
+    run: S,
+}
+
+/// Key prefixes of the target networks and of the caller's tensors in a checkpoint.
+const TARGET_ACTOR: &str = "agent/actor_target/";
+const TARGET_CRITIC: &str = "agent/critic_target/";
+const RUN_PREFIX: &str = "run/";
 
 /// The TD target `y = r + γ(1 − d)·minᵢ q'ᵢ` (the minimum over one or two target
 /// critics' values, TD3 eq. 10; a single critic gives DDPG's target). All inputs are
@@ -336,6 +367,87 @@ impl Ddpg {
     pub fn update_targets(&mut self) -> Result<()> {
         soft_update(&self.actor_target_vars, &self.actor_vars, self.cfg.tau)?;
         soft_update(&self.critic_target_vars, &self.critic_vars, self.cfg.tau)
+    }
+
+    /// Save a resumable training checkpoint to `path` in one atomic write (candor-core's
+    /// [`save_training_extra`]): the online actor and critics with their Adam moments
+    /// and step counts, the target networks, the smoothing-noise stream and the update
+    /// counters, beside the caller's `extra` tensors and serialisable `state` (the
+    /// loop's, e.g. a [`candor_rl::TrainerSnapshot`]). A write that fails (disk full,
+    /// read-only folder) is an error naming the file; the previous checkpoint stays.
+    pub fn save_training<S: serde::Serialize>(
+        &self,
+        path: impl AsRef<Path>,
+        extra: &[(String, Tensor)],
+        state: &S,
+    ) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = Vec::new();
+        for (prefix, vm) in [
+            (TARGET_ACTOR, &self.actor_target_vars),
+            (TARGET_CRITIC, &self.critic_target_vars),
+        ] {
+            tensors.extend(
+                sorted_vars(vm)
+                    .into_iter()
+                    .map(|(n, v)| (format!("{prefix}{n}"), v.as_tensor().clone())),
+            );
+        }
+        tensors.extend(
+            extra
+                .iter()
+                .map(|(n, t)| (format!("{RUN_PREFIX}{n}"), t.clone())),
+        );
+        let saved = SavedState {
+            agent: DdpgState {
+                noise_rng: self.noise_rng.state(),
+                updates: self.updates,
+                actor_updates: self.actor_updates,
+                update_seconds: self.update_time.as_secs_f64(),
+            },
+            run: state,
+        };
+        save_training_extra(
+            path,
+            &[
+                ("actor", &self.actor_vars, &self.actor_opt),
+                ("critic", &self.critic_vars, &self.critic_opt),
+            ],
+            &tensors,
+            &saved,
+        )
+    }
+
+    /// Continue from a checkpoint of [`save_training`](Self::save_training) in a
+    /// learner built with the same config and sizes: restores every network, both
+    /// optimisers, the smoothing-noise stream and the counters, and returns the caller's
+    /// state and extra tensors. On an error (another architecture, a corrupt file) the
+    /// learner may be partly overwritten: build a new one.
+    pub fn load_training<S: serde::de::DeserializeOwned>(
+        &mut self,
+        path: impl AsRef<Path>,
+    ) -> Result<(S, HashMap<String, Tensor>)> {
+        let path = path.as_ref();
+        let (loaded, tensors): (LoadedState<S>, _) = load_training_extra(
+            path,
+            &mut [
+                ("actor", &self.actor_vars, &mut self.actor_opt),
+                ("critic", &self.critic_vars, &mut self.critic_opt),
+            ],
+        )?;
+        let under = |prefix: &str| -> HashMap<String, Tensor> {
+            tensors
+                .iter()
+                .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
+                .collect()
+        };
+        set_model_vars(&self.actor_target_vars, &under(TARGET_ACTOR), path)?;
+        set_model_vars(&self.critic_target_vars, &under(TARGET_CRITIC), path)?;
+        let a = loaded.agent;
+        self.noise_rng = SeededRng::from_state(&a.noise_rng)?;
+        self.updates = a.updates;
+        self.actor_updates = a.actor_updates;
+        self.update_time = Duration::try_from_secs_f64(a.update_seconds).unwrap_or_default();
+        Ok((loaded.run, under(RUN_PREFIX)))
     }
 }
 

@@ -17,7 +17,7 @@
 //! | [`model`] | [`Actor`] (tanh MLP in the unit box) and [`Critic`] (action at the first or second layer) on candor-core's `nn::Mlp`, with frozen views |
 //! | [`learner`] | [`Ddpg`]: target ([`td_target`], [`smoothed_target_action`]), critic step, delayed actor step, Polyak averaging, each reusable |
 //! | [`qbias`] | Q-estimate bias/variance against discounted Monte-Carlo returns from saved simulator states |
-//! | [`train`] | one run of a [`Config`]: evaluations, Q-bias points, fresh-data usage, update throughput |
+//! | [`train`](mod@train) | one run of a [`Config`]: evaluations, Q-bias points, fresh-data usage, update throughput |
 //! | [`reproduce`] | `cargo xtask reproduce --paper rl-ddpg`: learning curves, the claims |
 //!
 //! The off-policy loop itself (warm-up, exploration noise, action scaling, schedules,
@@ -68,10 +68,11 @@ pub mod qbias;
 pub mod reproduce;
 pub mod train;
 
+pub use candor_rl::Checkpointing;
 pub use config::{
     default_warmup, ActionInput, Config, LearnerConfig, NetConfig, Preset, QBiasConfig, RUD_N,
 };
 pub use learner::{smoothed_target_action, td_target, Ddpg};
 pub use model::{Actor, Critic};
 pub use qbias::{q_bias_at_states, QBiasPoint};
-pub use train::{train, train_in, FreshSummary, RunLog};
+pub use train::{train, train_in, train_resumable, FreshSummary, RunLog};

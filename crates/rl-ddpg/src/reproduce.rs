@@ -14,8 +14,14 @@
 //! counted in cycles of N = 100 steps for every run. Every (task, preset, seed) run goes
 //! through one [`run_seeds`] queue, one single-threaded worker per core; seeds are shared
 //! across presets. At quick and paper scale each finished run is written to
-//! `<out>/runs/<task>-<preset>-<seed>.json` and a rerun with the same settings reuses it
-//! (resume at run granularity: an interrupted run restarts from its beginning).
+//! `<out>/runs/<task>-<preset>-<seed>.json` (at smoke scale too when resuming) and a
+//! rerun with the same settings reuses it.
+//! With checkpoints (paper scale, or `cargo xtask reproduce --resume`:
+//! [`ReproduceOptions::checkpoint_dir`]) every unfinished run also saves a resumable
+//! checkpoint `<checkpoints>/<task>-<preset>-<seed>.ckpt` ([`train_resumable`]) at the
+//! first episode end every [`checkpoint_every`] steps, so a stopped reproduce continues
+//! each in-progress run from its last checkpoint, to the bits it would have had; the
+//! checkpoint is deleted once the run's result is cached.
 //!
 //! ## Claims (fixed before any run; α = 0.05, Holm across the four)
 //!
@@ -50,11 +56,11 @@ use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::dist::t_quantile;
 use candor_core::stats::groups::{t_mean, welch};
 use candor_core::{Error, ReproduceOptions, Result, Scale, SeededRng};
-use candor_rl::{evaluate, run_seeds, Action};
+use candor_rl::{evaluate, run_seeds, Action, Checkpointing, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Preset, QBiasConfig, RUD_N};
-use crate::train::{train, RunLog};
+use crate::train::{train_resumable, RunLog};
 
 /// The TD3 paper's published learning curves (sfujim/TD3 `learning_curves/*.npy`, 10
 /// seeds, gym -v1), as `task,step,mean,std,n` rows (`tools/rl_ddpg_td3_curves.py`).
@@ -220,7 +226,11 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
     let scale = opts.scale;
     let tasks = plan(scale);
-    let cache_dir = (scale != Scale::Smoke).then(|| opts.out_dir.join("runs"));
+    // Finished runs are cached at quick and paper scale, and whenever checkpoints are on
+    // (a resumed smoke run too), so a checkpoint is only ever removed once its run is
+    // cached.
+    let cache_dir = (scale != Scale::Smoke || opts.checkpoint_dir().is_some())
+        .then(|| opts.out_dir.join("runs"));
     if let Some(d) = &cache_dir {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
@@ -254,9 +264,29 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         let log = match cache.as_deref().and_then(|p| read_cached(p, &cfg)) {
             Some(log) => log,
             None => {
-                let (_, log) = train(&cfg, job.seed, &opts.device)?;
+                let ck = opts.checkpoint_dir().map(|d| Checkpointing {
+                    path: d.join(format!("{}-{}-{}.ckpt", task.label, job.preset, job.seed)),
+                    every_steps: checkpoint_every(task.steps),
+                });
+                let (_, log) = train_resumable(
+                    &cfg,
+                    &Registry::default(),
+                    job.seed,
+                    &opts.device,
+                    ck.as_ref(),
+                )?;
                 if let Some(p) = &cache {
                     write_cached(p, &cfg, &log)?;
+                }
+                if let Some(ck) = &ck {
+                    // The result is safe (cached, or about to be reported): the
+                    // checkpoint has served.
+                    match std::fs::remove_file(&ck.path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(Error::io(&ck.path, e))
+                        }
+                        _ => {}
+                    }
                 }
                 log
             }
@@ -327,6 +357,13 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     report.claims = claims(&tasks, &runs, &random)?;
     report.plots = plots(&opts.out_dir, &tasks, &runs)?;
     Ok(report)
+}
+
+/// The checkpoint period of a run of `steps` env steps: a twentieth of the run, at least
+/// 200 steps (a paper-scale MuJoCo checkpoint holds the whole replay buffer, up to
+/// ≈ 0.3 GB with stored simulator states, so saving is kept to about twenty times a run).
+pub fn checkpoint_every(steps: usize) -> usize {
+    (steps / 20).max(200)
 }
 
 /// Relative cost of a task's steps (for ordering the queue).

@@ -1,14 +1,22 @@
 //! One training run: a [`Config`] on one seed, through candor-rl's
 //! [`OffPolicyTrainer`] (warm-up, noise, schedule, TD3 evaluation), with the Q-bias
 //! measurements and the fresh-data usage summary.
+//!
+//! **Checkpoints and resume.** [`train_resumable`] with a [`Checkpointing`] saves the
+//! whole run (loop, replay buffer, learner, Q-bias points and their stream) to one file,
+//! atomically, at the first episode end at least `every_steps` env steps after the
+//! previous save (episode boundaries: see [`candor_rl::resume`]), and when the file
+//! exists at the start it continues from it. A run killed at any moment and
+//! restarted ends with the same weights, evaluations and Q-bias points, bit for bit, as
+//! a run never stopped (`tests/crash_resume.rs`); only the wall times differ.
 
 use std::time::Instant;
 
 use candle_core::Device;
-use candor_core::{Result, SeededRng};
+use candor_core::{Error, Result, RngState, SeededRng};
 use candor_rl::{
-    expected_fresh_samples_block, expected_fresh_samples_interleaved, EvalHistory,
-    OffPolicyTrainer, Registry, UpdateSchedule,
+    expected_fresh_samples_block, expected_fresh_samples_interleaved, Checkpointing, EvalHistory,
+    OffPolicyTrainer, Registry, TrainerState, UpdateSchedule,
 };
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +71,18 @@ impl RunLog {
     }
 }
 
+/// The run's own state in a checkpoint (beside the learner's and the loop's tensors).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunState {
+    config: Config,
+    seed: u64,
+    trainer: TrainerState,
+    q_bias: Vec<QBiasPoint>,
+    q_rng: RngState,
+    seconds: f64,
+}
+
 /// Train `cfg` with `seed` on `device` (envs from the default registry).
 pub fn train(cfg: &Config, seed: u64, device: &Device) -> Result<(Ddpg, RunLog)> {
     train_in(cfg, &Registry::default(), seed, device)
@@ -75,7 +95,25 @@ pub fn train_in(
     seed: u64,
     device: &Device,
 ) -> Result<(Ddpg, RunLog)> {
+    train_resumable(cfg, registry, seed, device, None)
+}
+
+/// [`train_in`] that saves resumable checkpoints as `checkpointing` says and, when its
+/// file already exists, continues from it (see the module docs). The file must come
+/// from a run of the same config and seed (else an error naming it). Its last save is
+/// left in place when the run finishes: delete it once the results are safe, or a later
+/// call repeats the steps after it.
+pub fn train_resumable(
+    cfg: &Config,
+    registry: &Registry,
+    seed: u64,
+    device: &Device,
+    checkpointing: Option<&Checkpointing>,
+) -> Result<(Ddpg, RunLog)> {
     cfg.validate()?;
+    if let Some(ck) = checkpointing {
+        ck.validate()?;
+    }
     let start = Instant::now();
     let mut trainer = OffPolicyTrainer::new(&cfg.train, registry, seed)?;
     let obs_dim = trainer.buffer().obs_dim();
@@ -83,11 +121,54 @@ pub fn train_in(
     let mut agent = Ddpg::new(&cfg.learner, obs_dim, action_dim, seed, device)?;
     let mut q_rng = SeededRng::derive(seed, "rl-ddpg/q-bias-states");
     let mut q_bias = Vec::new();
+    let mut seconds_before = 0.0;
+    if let Some(ck) = checkpointing.filter(|c| c.path.exists()) {
+        let path = &ck.path;
+        let (run, tensors): (RunState, _) = agent.load_training(path)?;
+        if run.config != *cfg || run.seed != seed {
+            return Err(Error::format(
+                path,
+                format!(
+                    "the checkpoint is of another run (seed {}, or another config), not of seed \
+                     {seed} with this config",
+                    run.seed
+                ),
+            ));
+        }
+        trainer
+            .restore(&run.trainer, &tensors)
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        q_bias = run.q_bias;
+        q_rng = SeededRng::from_state(&run.q_rng)?;
+        seconds_before = run.seconds;
+        tracing::info!(path = %path.display(), steps = trainer.steps_done(), "resumed");
+    }
     let learning_starts = cfg.train.learning_starts;
+    let mut last_save = trainer.steps_done();
     trainer.run_with(&mut agent, |trainer, agent, event| {
         if let Some(q) = &cfg.q_bias {
             if event.step > learning_starts && event.step.is_multiple_of(q.every) {
                 q_bias.push(measure(trainer, agent, q, &mut q_rng)?);
+            }
+        }
+        if let Some(ck) = checkpointing {
+            if ck.due(
+                event.step,
+                last_save,
+                cfg.train.total_steps,
+                event.episode.is_some(),
+            ) {
+                let snap = trainer.snapshot()?;
+                let run = RunState {
+                    config: cfg.clone(),
+                    seed,
+                    trainer: snap.state,
+                    q_bias: q_bias.clone(),
+                    q_rng: q_rng.state(),
+                    seconds: seconds_before + start.elapsed().as_secs_f64(),
+                };
+                agent.save_training(&ck.path, &snap.tensors, &run)?;
+                last_save = event.step;
             }
         }
         Ok(())
@@ -101,7 +182,7 @@ pub fn train_in(
         steps: trainer.steps_done(),
         updates,
         actor_updates,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: seconds_before + start.elapsed().as_secs_f64(),
         update_seconds: agent.update_time().as_secs_f64(),
         fresh: fresh_summary(&trainer),
     };

@@ -10,13 +10,17 @@
 //!
 //! `--config file.json` starts from a JSON config (absent keys take the paper's values
 //! for its `algo` and `env_id`); the flags given override it. `--save path` writes the
-//! trained online network (safetensors).
+//! trained online network (safetensors). `--checkpoint run.ckpt` saves a resumable
+//! checkpoint at the first episode end every `--checkpoint-every` steps and, when the
+//! file exists, continues from it (a killed run, rerun with the same flags, ends as if
+//! never stopped).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use candor_rl_noisy::{
-    evaluate_agent_with, protocol_score, train_with, Algo, Config, EvalNoise, OptimizerKind,
+    evaluate_agent_with, protocol_score, train_resumable_with, Algo, Checkpointing, Config,
+    EvalNoise, OptimizerKind,
 };
 use clap::Parser;
 
@@ -47,6 +51,12 @@ struct Args {
     /// Write the trained online network here.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Resumable training checkpoint (continued from when it exists).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Env steps between checkpoints (saved at the next episode end).
+    #[arg(long, default_value_t = 5000)]
+    checkpoint_every: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,9 +98,15 @@ fn main() -> anyhow::Result<()> {
     );
     let report_every = (cfg.total_steps / 10).max(1);
     let mut next_report = report_every;
-    let (agent, log) = train_with(&cfg, args.seed, &candle_core::Device::Cpu, |ep, log| {
+    let ck = args.checkpoint.clone().map(|path| Checkpointing {
+        path,
+        every_steps: args.checkpoint_every,
+    });
+    let device = candle_core::Device::Cpu;
+    let (agent, log) = train_resumable_with(&cfg, args.seed, &device, ck.as_ref(), |ep, log| {
         if ep.end_step >= next_report {
-            next_report += report_every;
+            // The next multiple (a resumed run starts past several).
+            next_report = (ep.end_step / report_every + 1) * report_every;
             let sigma = log
                 .points
                 .last()

@@ -101,6 +101,7 @@ pub mod reproduce;
 pub mod train;
 
 pub use candor_core::{Error, Result};
+pub use candor_rl::Checkpointing;
 pub use config::{
     Algo, BiasSigma, Config, EpsilonConfig, NetConfig, NrowanConfig, OptimizerConfig, OptimizerKind,
 };
@@ -111,4 +112,6 @@ pub use eval::{
 pub use model::agent::{argmax, Agent, UpdateStats};
 pub use model::noisy::{f_noise, FactorisedNoise, NoisyLinear};
 pub use model::qnet::{Dense, QNetwork};
-pub use train::{train, train_with, Episode, LogPoint, TrainLog};
+pub use train::{
+    train, train_resumable, train_resumable_with, train_with, Episode, LogPoint, TrainLog,
+};

@@ -26,16 +26,26 @@
 //! **Threads.** All (task, agent, instance) runs go through one [`candor_rl::run_seeds`]
 //! queue: one worker per core, each on a one-thread rayon pool of its own, so the tiny
 //! matmuls of a 128-wide network never split across threads and nothing depends on the
-//! process environment ([`crate::train`] builds its own one-thread pool when called
-//! outside one).
+//! process environment ([`crate::train`](mod@crate::train) builds its own one-thread pool
+//! when called outside one).
+//!
+//! **Resume.** With checkpoints (paper scale, or `cargo xtask reproduce --resume`:
+//! [`ReproduceOptions::checkpoint_dir`]) every run saves a resumable checkpoint
+//! `<checkpoints>/<task>-<agent>-<instance>-<seed>.ckpt` ([`train_resumable`]) at the
+//! first episode end every [`checkpoint_every`] steps, and a finished run (its log and
+//! both evaluations) is written beside it as `….done.json` (replacing the checkpoint), so
+//! a stopped reproduce skips the finished runs and continues each in-progress run from
+//! its last checkpoint, to the bits it would have had.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use candor_core::plot::{band_plot, line_plot, Band, Series};
 use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Report, Table};
 use candor_core::{Error, ReproduceOptions, Result, Scale, SeededRng};
-use candor_rl::{evaluate, make, run_seeds, Action};
+use candor_rl::{evaluate, make, run_seeds, Action, Checkpointing};
+use serde::{Deserialize, Serialize};
 
 use crate::claims::{self, beats_random, mean_interval_text, TaskScores, CLAIM_EVAL};
 use crate::config::{Algo, Config, OptimizerKind};
@@ -43,7 +53,7 @@ use crate::eval::{
     curve_steps, evaluate_agent_with, instance_curve, protocol_score, sigma_curve, EvalNoise,
     ProtocolScore,
 };
-use crate::train::{train, TrainLog};
+use crate::train::{train_resumable, TrainLog};
 
 /// One task of Table 3 that we run.
 #[derive(Debug, Clone, Copy)]
@@ -164,7 +174,14 @@ struct Job {
     seed: u64,
 }
 
+/// The checkpoint period of a run of `steps` env steps: a twentieth of the run, at least
+/// 200 steps.
+pub fn checkpoint_every(steps: usize) -> usize {
+    (steps / 20).max(200)
+}
+
 /// One trained instance: its evaluation returns (noise off, noise on) and its log.
+#[derive(Serialize, Deserialize)]
 struct JobOut {
     off: Vec<f64>,
     on: Vec<f64>,
@@ -179,6 +196,36 @@ impl JobOut {
             EvalNoise::On => &self.on,
         }
     }
+}
+
+/// A finished run as written beside its checkpoints: the settings it ran with, so a
+/// run of other settings is never reused.
+#[derive(Serialize, Deserialize)]
+struct DoneRun {
+    config: Config,
+    rounds: usize,
+    out: JobOut,
+}
+
+fn read_done(path: &Path, cfg: &Config, rounds: usize) -> Option<JobOut> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let done: DoneRun = serde_json::from_str(&text).ok()?;
+    (done.config == *cfg && done.rounds == rounds).then_some(done.out)
+}
+
+fn write_done(path: &Path, cfg: &Config, rounds: usize, out: &JobOut) -> Result<()> {
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        config: &'a Config,
+        rounds: usize,
+        out: &'a JobOut,
+    }
+    let json = serde_json::to_vec(&Borrowed {
+        config: cfg,
+        rounds,
+        out,
+    })?;
+    candor_core::fsio::write_atomic(path, &json)
 }
 
 /// The mean returns of `episodes` episodes of a uniformly random policy (seeded).
@@ -236,17 +283,55 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         let task = &TASKS[job.task];
         let variant = &VARIANTS[job.variant];
         let cfg = variant_config(variant, task, scale)?;
-        let (agent, log) = train(&cfg, job.seed, &opts.device)?;
-        let t0 = std::time::Instant::now();
-        let eval_seed = job.seed ^ 0x5eed_e7a1;
-        let off = evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::Off)?;
-        let on = if variant.algo.is_noisy() {
-            evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::On)?
-        } else {
-            // DQN has no noise: its evaluation policy is the same in both settings.
-            off.clone()
+        let ck_dir = opts.checkpoint_dir();
+        let name = format!(
+            "{}-{}-{}-{}",
+            task.label, variant.label, job.instance, job.seed
+        )
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
+        let done = ck_dir.as_ref().map(|d| d.join(format!("{name}.done.json")));
+        let out = match done.as_deref().and_then(|p| read_done(p, &cfg, rounds)) {
+            Some(out) => out,
+            None => {
+                let ck = ck_dir.as_ref().map(|d| Checkpointing {
+                    path: d.join(format!("{name}.ckpt")),
+                    every_steps: checkpoint_every(cfg.total_steps),
+                });
+                let (agent, log) = train_resumable(&cfg, job.seed, &opts.device, ck.as_ref())?;
+                let t0 = std::time::Instant::now();
+                let eval_seed = job.seed ^ 0x5eed_e7a1;
+                let off =
+                    evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::Off)?;
+                let on = if variant.algo.is_noisy() {
+                    evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::On)?
+                } else {
+                    // DQN has no noise: its evaluation policy is the same in both settings.
+                    off.clone()
+                };
+                let out = JobOut {
+                    off,
+                    on,
+                    log,
+                    eval_seconds: t0.elapsed().as_secs_f64(),
+                };
+                if let (Some(done), Some(ck)) = (&done, &ck) {
+                    write_done(done, &cfg, rounds, &out)?;
+                    match std::fs::remove_file(&ck.path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(Error::io(&ck.path, e))
+                        }
+                        _ => {}
+                    }
+                }
+                out
+            }
         };
-        let eval_seconds = t0.elapsed().as_secs_f64();
+        let JobOut {
+            off,
+            on,
+            log,
+            eval_seconds,
+        } = out;
         pb.inc(1);
         let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
         let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;

@@ -8,12 +8,21 @@
 //! matmuls, where some remain, still ask the process environment. For several
 //! runs at once, call [`train`] from several threads (one per core), as
 //! [`crate::reproduce`] does.
+//!
+//! **Checkpoints and resume.** [`train_resumable`] with a [`Checkpointing`] saves the
+//! whole run (agent, optimiser state, the four random streams of the agent and the
+//! replay stream, replay buffer, env, log) to one file, atomically, at the first episode end at least `every_steps`
+//! env steps after the previous save (episode boundaries: see [`candor_rl::resume`]),
+//! and when the file exists at the start it continues from it. A run killed at any
+//! moment and restarted ends with the same weights and log, bit for bit, as a run never
+//! stopped (`tests/crash_resume.rs`); only the wall times differ.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
-use candle_core::Device;
-use candor_core::{Error, Result, SeededRng};
-use candor_rl::{make, Action, ReplayBuffer};
+use candle_core::{Device, Tensor};
+use candor_core::{Error, Result, RngState, SeededRng};
+use candor_rl::{make, Action, Checkpointing, EnvCheckpoint, ReplayBuffer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -110,22 +119,73 @@ pub fn train_with(
     device: &Device,
     on_episode: impl FnMut(&Episode, &TrainLog) + Send,
 ) -> Result<(Agent, TrainLog)> {
+    train_resumable_with(cfg, seed, device, None, on_episode)
+}
+
+/// [`train`] that saves resumable checkpoints as `checkpointing` says and, when its file
+/// already exists, continues from it (see the module docs). The file must come from a
+/// run of the same config and seed (else an error naming it). Its last save is left in
+/// place when the run finishes: delete it once the results are safe, or a later call
+/// repeats the steps after it.
+pub fn train_resumable(
+    cfg: &Config,
+    seed: u64,
+    device: &Device,
+    checkpointing: Option<&Checkpointing>,
+) -> Result<(Agent, TrainLog)> {
+    train_resumable_with(cfg, seed, device, checkpointing, |_, _| {})
+}
+
+/// [`train_resumable`] with [`train_with`]'s `on_episode` callback (after a resume it
+/// is called for the episodes that end after the checkpoint).
+pub fn train_resumable_with(
+    cfg: &Config,
+    seed: u64,
+    device: &Device,
+    checkpointing: Option<&Checkpointing>,
+    on_episode: impl FnMut(&Episode, &TrainLog) + Send,
+) -> Result<(Agent, TrainLog)> {
     cfg.validate()?;
+    if let Some(ck) = checkpointing {
+        ck.validate()?;
+    }
     if rayon::current_thread_index().is_some() && rayon::current_num_threads() == 1 {
-        return train_loop(cfg, seed, device, on_episode);
+        return train_loop(cfg, seed, device, checkpointing, on_episode);
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .thread_name(|_| "candor-rl-noisy-train".into())
         .build()
         .map_err(|e| Error::invalid(format!("train: cannot build a thread pool: {e}")))?;
-    pool.install(|| train_loop(cfg, seed, device, on_episode))
+    pool.install(|| train_loop(cfg, seed, device, checkpointing, on_episode))
 }
+
+/// The loop's state in a checkpoint (taken right after an episode ended and the env was
+/// reset, so the in-episode return and length are 0).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoopState {
+    config: Config,
+    seed: u64,
+    /// Env steps done.
+    steps: usize,
+    env: EnvCheckpoint,
+    replay_rng: RngState,
+    log: TrainLog,
+    /// The sums since the last log point.
+    td_sum: f64,
+    k_sum: f64,
+    n_upd: usize,
+}
+
+const OBS_KEY: &str = "loop/obs";
+const BUFFER_PREFIX: &str = "loop/buffer/";
 
 fn train_loop(
     cfg: &Config,
     seed: u64,
     device: &Device,
+    checkpointing: Option<&Checkpointing>,
     mut on_episode: impl FnMut(&Episode, &TrainLog),
 ) -> Result<(Agent, TrainLog)> {
     let t0 = Instant::now();
@@ -145,7 +205,41 @@ fn train_loop(
     let mut obs = env.reset(Some(seed));
     let (mut r_plus, mut ep_len) = (0.0f64, 0usize);
     let (mut td_sum, mut k_sum, mut n_upd) = (0.0f64, 0.0f64, 0usize);
-    for t in 1..=cfg.total_steps {
+    let mut start = 1;
+    let mut seconds_before = 0.0;
+    if let Some(ck) = checkpointing.filter(|c| c.path.exists()) {
+        let path = &ck.path;
+        let (st, tensors): (LoopState, HashMap<String, Tensor>) = agent.load_training(path)?;
+        if st.config != *cfg || st.seed != seed {
+            return Err(Error::format(
+                path,
+                format!(
+                    "the checkpoint is of another run (seed {}, or another config), not of seed \
+                     {seed} with this config",
+                    st.seed
+                ),
+            ));
+        }
+        let bad = |e: Error| Error::format(path, e.to_string());
+        let saved_obs = tensors
+            .get(OBS_KEY)
+            .ok_or_else(|| Error::format(path, format!("no tensor {OBS_KEY}")))?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        buffer
+            .restore_tensors(&tensors, BUFFER_PREFIX)
+            .map_err(bad)?;
+        st.env.restore(env.as_mut(), &saved_obs).map_err(bad)?;
+        obs = saved_obs;
+        replay_rng = SeededRng::from_state(&st.replay_rng)?;
+        (td_sum, k_sum, n_upd) = (st.td_sum, st.k_sum, st.n_upd);
+        seconds_before = st.log.seconds;
+        log = st.log;
+        start = st.steps + 1;
+        tracing::info!(path = %path.display(), steps = st.steps, "resumed");
+    }
+    let mut last_save = start - 1;
+    for t in start..=cfg.total_steps {
         let a = agent.act(&obs, t - 1)?;
         let action = Action::Discrete(a);
         let step = env.step(&action)?;
@@ -188,9 +282,33 @@ fn train_loop(
             });
             (td_sum, k_sum, n_upd) = (0.0, 0.0, 0);
         }
+        if let Some(ck) = checkpointing {
+            if ck.due(t, last_save, cfg.total_steps, ep_len == 0) {
+                let mut tensors = vec![(
+                    OBS_KEY.to_string(),
+                    Tensor::from_slice(&obs, obs.len(), &Device::Cpu)?,
+                )];
+                tensors.extend(buffer.to_tensors(BUFFER_PREFIX)?);
+                let mut saved_log = log.clone();
+                saved_log.seconds = seconds_before + t0.elapsed().as_secs_f64();
+                let st = LoopState {
+                    config: cfg.clone(),
+                    seed,
+                    steps: t,
+                    env: EnvCheckpoint::capture(env.as_ref())?,
+                    replay_rng: replay_rng.state(),
+                    log: saved_log,
+                    td_sum,
+                    k_sum,
+                    n_upd,
+                };
+                agent.save_training(&ck.path, &tensors, &st)?;
+                last_save = t;
+            }
+        }
     }
     log.steps = cfg.total_steps;
     log.updates = agent.updates();
-    log.seconds = t0.elapsed().as_secs_f64();
+    log.seconds = seconds_before + t0.elapsed().as_secs_f64();
     Ok((agent, log))
 }

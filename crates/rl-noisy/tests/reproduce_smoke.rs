@@ -51,3 +51,40 @@ fn smoke_reproduction_writes_table_claims_and_plots() {
         assert_eq!(c.holds, c.verdict == candor_core::report::Verdict::Holds);
     }
 }
+
+/// With checkpoints on (`--resume`), every finished run is written beside the
+/// checkpoints (and its checkpoint removed), and a second reproduce reuses them: the
+/// same tables and claims, without training again.
+#[test]
+fn a_resumed_reproduction_reuses_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ReproduceOptions {
+        resume: true,
+        ..ReproduceOptions::new(Scale::Smoke, 0, dir.path())
+    };
+    let t = std::time::Instant::now();
+    let first = candor_rl_noisy::reproduce::run(&opts).unwrap();
+    let first_s = t.elapsed().as_secs_f64();
+    let ck = opts.checkpoint_dir().unwrap();
+    let names: Vec<String> = std::fs::read_dir(&ck)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    // 3 tasks × 4 agents × 2 instances, no checkpoint left.
+    assert_eq!(names.len(), 24, "{names:?}");
+    assert!(names.iter().all(|n| n.ends_with(".done.json")), "{names:?}");
+    let t = std::time::Instant::now();
+    let second = candor_rl_noisy::reproduce::run(&opts).unwrap();
+    let second_s = t.elapsed().as_secs_f64();
+    let json = |r: &candor_core::report::Report| {
+        (
+            serde_json::to_string(&r.claims).unwrap(),
+            r.tables[..3]
+                .iter()
+                .map(|t| t.to_markdown(2))
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(json(&first), json(&second));
+    eprintln!("first {first_s:.1} s, reusing {second_s:.1} s");
+}

@@ -97,6 +97,7 @@ pub mod envs;
 pub mod eval;
 pub mod noise;
 pub mod offpolicy;
+pub mod resume;
 pub mod rollout;
 pub mod space;
 
@@ -108,10 +109,11 @@ pub use env::{
     make, BoxedEnv, Env, EnvFactory, EnvSpec, Registry, Step, TimeLimit, ENV_IDS, MUJOCO_ENV_IDS,
 };
 pub use eval::{evaluate, evaluate_env, run_seeds, EvalHistory};
-pub use noise::{Noise, NoiseConfig};
+pub use noise::{Noise, NoiseConfig, NoiseState};
 pub use offpolicy::{
     discounted_return, expected_fresh_samples_block, expected_fresh_samples_interleaved, Agent,
-    EpisodeRecord, FreshDataUsage, OffPolicyConfig, OffPolicyTrainer, StepEvent, UpdateInfo,
-    UpdateSchedule,
+    EpisodeRecord, FreshDataUsage, OffPolicyConfig, OffPolicyTrainer, StepEvent, TrainerSnapshot,
+    TrainerState, UpdateInfo, UpdateSchedule,
 };
+pub use resume::{Checkpointing, EnvCheckpoint};
 pub use space::{Action, Space};

@@ -88,7 +88,42 @@ pub struct Noise {
     rng: SeededRng,
 }
 
+/// Where a [`Noise`] process is, for a training checkpoint: the process value (OU) and
+/// the position of its random stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseState {
+    /// The OU process value per element (`mu` for the other kinds).
+    pub value: Vec<f64>,
+    /// The random stream's position.
+    pub rng: candor_core::RngState,
+}
+
 impl Noise {
+    /// The process's state, to save in a checkpoint ([`restore`](Self::restore)).
+    pub fn save_state(&self) -> NoiseState {
+        NoiseState {
+            value: self.state.clone(),
+            rng: self.rng.state(),
+        }
+    }
+
+    /// Continue from `state` (saved from a process of the same configuration and size):
+    /// the next samples are those the saved process would have drawn. A state of another
+    /// size is an error and changes nothing.
+    pub fn restore(&mut self, state: &NoiseState) -> Result<()> {
+        if state.value.len() != self.state.len() {
+            return Err(Error::invalid(format!(
+                "noise state has {} elements, the process {}",
+                state.value.len(),
+                self.state.len()
+            )));
+        }
+        self.rng = SeededRng::from_state(&state.rng)?;
+        self.state.clone_from(&state.value);
+        Ok(())
+    }
+
     /// Start of an episode: the OU state returns to `mu` (no-op otherwise).
     pub fn reset(&mut self) {
         if let NoiseConfig::OrnsteinUhlenbeck { mu, .. } = self.config {
@@ -183,6 +218,23 @@ mod tests {
         let var = xs.iter().map(|x| x * x).sum::<f64>() / xs.len() as f64;
         let want = 0.2f64.powi(2) / (0.15 * (2.0 - 0.15));
         assert!((var / want - 1.0).abs() < 0.05, "{var} vs {want}");
+    }
+
+    #[test]
+    fn a_restored_process_continues_its_samples() {
+        let cfg = NoiseConfig::ou_default();
+        let mut a = cfg.build(2, 5).unwrap();
+        for _ in 0..7 {
+            a.sample();
+        }
+        let saved = a.save_state();
+        let mut b = cfg.build(2, 99).unwrap();
+        b.restore(&saved).unwrap();
+        for _ in 0..5 {
+            assert_eq!(a.sample(), b.sample());
+        }
+        let mut wrong = cfg.build(3, 5).unwrap();
+        assert!(wrong.restore(&saved).is_err());
     }
 
     #[test]

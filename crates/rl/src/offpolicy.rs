@@ -24,6 +24,15 @@
 //! [`OffPolicyTrainer::collect_episode`] for each rollout, then
 //! [`OffPolicyTrainer::run_updates`] with [`UpdateSchedule::updates_after_generation`].
 //!
+//! **Checkpoints.** [`OffPolicyTrainer::snapshot`] captures everything the loop needs to
+//! continue as if never stopped (env simulator state and reset-stream position, current
+//! observation, counters, episode records, evaluation history, fresh-data counts, noise
+//! process, warm-up and sampling streams, replay buffer and stored simulator states);
+//! [`OffPolicyTrainer::restore`] puts it into a freshly built trainer. Snapshots are
+//! taken only at **episode boundaries**, for the reasons [`crate::resume`] gives. The
+//! agent's networks, optimiser and random streams are the agent's to save beside it
+//! (candor-rl-ddpg's `Ddpg::save_training`).
+//!
 //! Fresh-data usage ([`FreshDataUsage`]) counts, per transition, the samples drawn from it
 //! by updates of the cycle in which it was inserted, the quantity behind RUD's argument
 //! (`rl-rud.md`): [`expected_fresh_samples_interleaved`] and
@@ -37,7 +46,8 @@ use crate::action::{clip_unit, ActionScaler};
 use crate::buffer::{Batch, ReplayBuffer};
 use crate::env::{BoxedEnv, Env, Registry};
 use crate::eval::{evaluate_env, EvalHistory};
-use crate::noise::{Noise, NoiseConfig};
+use crate::noise::{Noise, NoiseConfig, NoiseState};
+use crate::resume::EnvCheckpoint;
 use crate::space::Action;
 
 /// Scalars an update reports (losses, Q means …), averaged by the caller if it likes.
@@ -328,6 +338,52 @@ pub fn expected_fresh_samples_block(t: usize, n: usize, b: usize) -> f64 {
     (n * b * n) as f64 / (t + n) as f64
 }
 
+/// The serialisable part of an [`OffPolicyTrainer`] snapshot (see the module docs); the
+/// replay buffer, stored simulator states and current observation travel as tensors in
+/// [`TrainerSnapshot::tensors`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerState {
+    /// The settings the trainer ran with (a restore into other settings is an error).
+    pub config: OffPolicyConfig,
+    /// The seed of evaluation envs.
+    pub eval_seed: u64,
+    /// The training env right after the reset that began the current episode.
+    pub env: EnvCheckpoint,
+    /// Training steps done (stored transitions).
+    pub steps: usize,
+    /// Updates run.
+    pub updates: usize,
+    /// Finished training episodes.
+    pub episodes: Vec<EpisodeRecord>,
+    /// Evaluations so far.
+    pub history: EvalHistory,
+    /// Fresh-data usage counts.
+    pub usage: Option<FreshDataUsage>,
+    /// The exploration noise process.
+    pub noise: NoiseState,
+    /// The warm-up action stream.
+    pub warmup_rng: candor_core::RngState,
+    /// The batch-sampling stream.
+    pub sample_rng: candor_core::RngState,
+}
+
+/// A whole [`OffPolicyTrainer`] snapshot: its state and its tensors (names under
+/// `trainer/`), ready for [`candor_core::checkpoint::save_training_extra`].
+#[derive(Debug, Clone)]
+pub struct TrainerSnapshot {
+    /// Counters, histories, random streams, env state.
+    pub state: TrainerState,
+    /// `trainer/obs` (the current observation), `trainer/buffer/…` (the replay buffer,
+    /// [`ReplayBuffer::to_tensors`]) and, with `store_states`, `trainer/sim_states`
+    /// (`(len, width)` f64, one row per written replay slot).
+    pub tensors: Vec<(String, Tensor)>,
+}
+
+const OBS_KEY: &str = "trainer/obs";
+const BUFFER_PREFIX: &str = "trainer/buffer/";
+const SIM_STATES_KEY: &str = "trainer/sim_states";
+
 /// Simulator states stored beside the replay slots (a ring of fixed-width rows).
 #[derive(Debug, Clone)]
 struct StateStore {
@@ -488,6 +544,121 @@ impl OffPolicyTrainer {
     /// The registry envs are made from (e.g. for Monte-Carlo rollouts).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// `true` right after an episode ended and the env was reset (or before the first
+    /// step): the only points where [`snapshot`](Self::snapshot) may be taken.
+    pub fn at_episode_boundary(&self) -> bool {
+        self.episode_len == 0
+    }
+
+    /// Everything needed to continue this loop bit for bit (see the module docs); the
+    /// agent is saved separately. Only at an episode boundary
+    /// ([`at_episode_boundary`](Self::at_episode_boundary)): an error otherwise, and for
+    /// an env that cannot report its reset stream ([`Env::rng_state`]).
+    pub fn snapshot(&self) -> Result<TrainerSnapshot> {
+        if !self.at_episode_boundary() {
+            return Err(Error::invalid(format!(
+                "{}: a trainer snapshot is taken at an episode boundary, not {} steps into an \
+                 episode",
+                self.cfg.env_id, self.episode_len
+            )));
+        }
+        let env = EnvCheckpoint::capture(self.env.as_ref())
+            .map_err(|e| Error::invalid(format!("{}: {e}", self.cfg.env_id)))?;
+        let cpu = &Device::Cpu;
+        let mut tensors = vec![(
+            OBS_KEY.to_string(),
+            Tensor::from_slice(&self.obs, self.obs.len(), cpu)?,
+        )];
+        tensors.extend(self.buffer.to_tensors(BUFFER_PREFIX)?);
+        if let Some(store) = &self.states {
+            let n = self.buffer.len();
+            tensors.push((
+                SIM_STATES_KEY.to_string(),
+                Tensor::from_slice(&store.rows[..n * store.width], (n, store.width), cpu)?,
+            ));
+        }
+        Ok(TrainerSnapshot {
+            state: TrainerState {
+                config: self.cfg.clone(),
+                eval_seed: self.eval_seed,
+                env,
+                steps: self.steps,
+                updates: self.updates,
+                episodes: self.episodes.clone(),
+                history: self.history.clone(),
+                usage: self.usage.clone(),
+                noise: self.noise.save_state(),
+                warmup_rng: self.warmup_rng.state(),
+                sample_rng: self.sample_rng.state(),
+            },
+            tensors,
+        })
+    }
+
+    /// Continue from a [`snapshot`](Self::snapshot) (its state, and its tensors by name,
+    /// e.g. as [`candor_core::checkpoint::load_training_extra`] returns them) in a trainer
+    /// built with the same settings and registry: afterwards it steps exactly as the
+    /// snapshotted one would have. Errors (other settings, missing or mis-shaped tensors,
+    /// a simulator state whose observation is not the saved one) leave the trainer
+    /// unusable: build a new one. [`last_update`](Self::last_update) is empty until the
+    /// next update.
+    pub fn restore(
+        &mut self,
+        state: &TrainerState,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<()> {
+        if state.config != self.cfg {
+            return Err(Error::invalid(format!(
+                "trainer checkpoint: it was taken with other settings ({:?}) than this \
+                 trainer's ({:?})",
+                state.config, self.cfg
+            )));
+        }
+        let obs = tensors
+            .get(OBS_KEY)
+            .ok_or_else(|| Error::invalid(format!("trainer checkpoint: no tensor {OBS_KEY}")))?
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        self.buffer.restore_tensors(tensors, BUFFER_PREFIX)?;
+        if let Some(store) = self.states.as_mut() {
+            let t = tensors.get(SIM_STATES_KEY).ok_or_else(|| {
+                Error::invalid(format!("trainer checkpoint: no tensor {SIM_STATES_KEY}"))
+            })?;
+            let n = self.buffer.len();
+            if t.dims() != [n, store.width] {
+                return Err(Error::invalid(format!(
+                    "trainer checkpoint: {SIM_STATES_KEY} has shape {:?}, expected [{n}, {}]",
+                    t.dims(),
+                    store.width
+                )));
+            }
+            let rows = t
+                .to_dtype(candle_core::DType::F64)?
+                .flatten_all()?
+                .to_vec1::<f64>()?;
+            store.rows[..rows.len()].copy_from_slice(&rows);
+        }
+        state
+            .env
+            .restore(self.env.as_mut(), &obs)
+            .map_err(|e| Error::invalid(format!("trainer checkpoint, {}: {e}", self.cfg.env_id)))?;
+        self.noise.restore(&state.noise)?;
+        self.obs = obs;
+        self.episode_return = 0.0;
+        self.episode_len = 0;
+        self.eval_seed = state.eval_seed;
+        self.steps = state.steps;
+        self.updates = state.updates;
+        self.episodes.clone_from(&state.episodes);
+        self.history = state.history.clone();
+        self.usage.clone_from(&state.usage);
+        self.warmup_rng = SeededRng::from_state(&state.warmup_rng)?;
+        self.sample_rng = SeededRng::from_state(&state.sample_rng)?;
+        self.last_update = UpdateInfo::default();
+        Ok(())
     }
 
     /// Play `unit` (clipped to the unit box) in the training env, store the transition

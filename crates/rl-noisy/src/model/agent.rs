@@ -1,5 +1,6 @@
 //! The DQN learner shared by DQN, NoisyNet-DQN and NROWAN-DQN.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -20,6 +21,36 @@ enum Optimiser {
     /// SGD on TD + k·D.
     Sgd(Sgd),
 }
+
+/// The agent's counters and random streams in a training checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentState {
+    explore_rng: candor_core::RngState,
+    act_noise_rng: candor_core::RngState,
+    update_noise_rng: candor_core::RngState,
+    target_noise_rng: candor_core::RngState,
+    updates: usize,
+}
+
+#[derive(serde::Serialize)]
+struct SavedState<'a, S> {
+    agent: AgentState,
+    run: &'a S,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadedState<S> {
+    agent: AgentState,
+    run: S,
+}
+
+/// Key prefixes in a training checkpoint: the target net, the σ-SGD's state (for
+/// [`OptimizerKind::AdamSgdD`]) and the caller's tensors.
+const TARGET_PREFIX: &str = "agent/target/";
+const D_SGD_PREFIX: &str = "agent/d_sgd/";
+const RUN_PREFIX: &str = "run/";
 
 /// What one gradient update did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -350,6 +381,97 @@ impl Agent {
     /// Save the online network's weights (safetensors, atomic).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         checkpoint::save_varmap(&self.online_vm, path)
+    }
+
+    /// Save a resumable training checkpoint to `path` in one atomic write (candor-core's
+    /// [`checkpoint::save_training_extra`]): the online net with its optimiser state
+    /// (moments, step counts; the σ-SGD's too), the target net, the four random streams
+    /// (ε-greedy, acting noise, the online and target nets' update noise) and the update
+    /// count, beside the caller's `extra` tensors and serialisable `state`. A write that
+    /// fails (disk full, read-only folder) is an error naming the file; the previous
+    /// checkpoint stays.
+    pub fn save_training<S: serde::Serialize>(
+        &self,
+        path: impl AsRef<Path>,
+        extra: &[(String, Tensor)],
+        state: &S,
+    ) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = sorted_vars(&self.target_vm)
+            .into_iter()
+            .map(|(n, v)| (format!("{TARGET_PREFIX}{n}"), v.as_tensor().clone()))
+            .collect();
+        if let Optimiser::AdamSgdD { d_sgd, .. } = &self.optim {
+            tensors.extend(
+                d_sgd
+                    .state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("{D_SGD_PREFIX}{n}"), t)),
+            );
+        }
+        tensors.extend(
+            extra
+                .iter()
+                .map(|(n, t)| (format!("{RUN_PREFIX}{n}"), t.clone())),
+        );
+        let saved = SavedState {
+            agent: AgentState {
+                explore_rng: self.explore_rng.state(),
+                act_noise_rng: self.act_noise_rng.state(),
+                update_noise_rng: self.update_noise_rng.state(),
+                target_noise_rng: self.target_noise_rng.state(),
+                updates: self.updates,
+            },
+            run: state,
+        };
+        let main: &dyn Optim = match &self.optim {
+            Optimiser::AdamSgdD { adam, .. } => adam,
+            Optimiser::Adam(adam) => adam,
+            Optimiser::Sgd(sgd) => sgd,
+        };
+        checkpoint::save_training_extra(
+            path,
+            &[("online", &self.online_vm, main)],
+            &tensors,
+            &saved,
+        )
+    }
+
+    /// Continue from a checkpoint of [`save_training`](Self::save_training) in an agent
+    /// built with the same config and sizes: restores both nets, the optimiser state,
+    /// the random streams and the update count, and returns the caller's state and extra
+    /// tensors. On an error (another architecture, a corrupt file) the agent may be
+    /// partly overwritten: build a new one.
+    pub fn load_training<S: serde::de::DeserializeOwned>(
+        &mut self,
+        path: impl AsRef<Path>,
+    ) -> Result<(S, HashMap<String, Tensor>)> {
+        let path = path.as_ref();
+        let main: &mut dyn Optim = match &mut self.optim {
+            Optimiser::AdamSgdD { adam, .. } => adam,
+            Optimiser::Adam(adam) => adam,
+            Optimiser::Sgd(sgd) => sgd,
+        };
+        let (loaded, tensors): (LoadedState<S>, _) =
+            checkpoint::load_training_extra(path, &mut [("online", &self.online_vm, main)])?;
+        let under = |prefix: &str| -> HashMap<String, Tensor> {
+            tensors
+                .iter()
+                .filter_map(|(k, t)| Some((k.strip_prefix(prefix)?.to_string(), t.clone())))
+                .collect()
+        };
+        checkpoint::set_model_vars(&self.target_vm, &under(TARGET_PREFIX), path)?;
+        if let Optimiser::AdamSgdD { d_sgd, .. } = &mut self.optim {
+            d_sgd
+                .load_state(&under(D_SGD_PREFIX))
+                .map_err(|e| Error::format(path, format!("σ optimiser state: {e}")))?;
+        }
+        let a = loaded.agent;
+        self.explore_rng = SeededRng::from_state(&a.explore_rng)?;
+        self.act_noise_rng = SeededRng::from_state(&a.act_noise_rng)?;
+        self.update_noise_rng = SeededRng::from_state(&a.update_noise_rng)?;
+        self.target_noise_rng = SeededRng::from_state(&a.target_noise_rng)?;
+        self.updates = a.updates;
+        Ok((loaded.run, under(RUN_PREFIX)))
     }
 
     /// Load weights written by [`save`](Self::save) into the online net and copy them
