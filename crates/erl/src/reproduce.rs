@@ -74,8 +74,9 @@ use crate::train::{train, train_checkpointed, RunLog};
 /// Significance level of every test.
 const ALPHA: f64 = 0.05;
 
-/// Frames between training checkpoints at paper scale (a Hopper generation is
-/// 1–10k frames; a checkpoint holds the replay buffer, ≈ 110 MB at 10⁶ Hopper frames).
+/// Frames between training checkpoints at paper scale (a Hopper generation is 1–10k
+/// frames; a checkpoint holds the replay buffer: ≈ 0.1 GB at 10⁶ Hopper transitions,
+/// ≈ 0.17 GB for Walker2d).
 const CHECKPOINT_FRAMES: usize = 50_000;
 
 /// One task of a scale's plan.

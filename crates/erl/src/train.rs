@@ -31,6 +31,17 @@
 //! on the number of workers. (Difference from the sequential reference: whether an
 //! individual acts randomly is decided by the frame count at the start of its generation,
 //! not mid-generation.)
+//!
+//! **Lineage.** Each slot carries a flag: does it descend from a learner transfer (an
+//! imitated or copied individual, or a clone or crossover child of one, through SSNE's
+//! [`EpochOutcome::sources`](crate::EpochOutcome::sources))? Each generation records its
+//! champion's slot and flag, which tells a champion the learner never touched.
+//!
+//! **Checkpoints.** Between generations every environment is reset before its next use,
+//! so a run is fully described by its population, replay buffer, learner (networks and
+//! optimisers), random streams and counters: [`Trainer::save_checkpoint`] writes them
+//! atomically, [`Trainer::resume`] continues bit for bit, [`train_checkpointed`] does both
+//! around a run.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -934,7 +945,12 @@ impl Trainer {
                 serde_json::from_str(s)
                     .map_err(|e| Error::format(path, format!("bad training state: {e}")))
             })?;
-        if state.config != *cfg || state.seed != seed {
+        // The worker count does not change the numbers: a resume may use another.
+        let same_settings = Config {
+            threads: cfg.threads,
+            ..state.config.clone()
+        } == *cfg;
+        if !same_settings || state.seed != seed {
             return Err(Error::format(
                 path,
                 format!(

@@ -221,3 +221,18 @@ fn a_checkpoint_of_another_run_is_refused() {
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
     assert!(Trainer::resume(&cfg, 1, &dev, &p).is_err());
 }
+
+#[test]
+fn a_resume_may_use_another_worker_count() {
+    // Rollouts do not depend on the number of workers, so neither does a checkpoint.
+    let mut cfg = tiny(Variant::Ea);
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(&cfg, 1, &dev).unwrap();
+    t.generation().unwrap();
+    let p = dir.path().join("x.ckpt");
+    t.save_checkpoint(&p).unwrap();
+    cfg.threads = 2;
+    let r = Trainer::resume(&cfg, 1, &dev, &p).unwrap();
+    assert_eq!(r.population(), t.population());
+}
