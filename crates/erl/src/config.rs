@@ -96,10 +96,19 @@ pub enum Transfer {
     /// The reference: on every `synch_period`-th RL episode the worst individual imitates
     /// the dual policy; on the others it is overwritten by a copy of `π_pg`.
     ImitateOrCopy,
-    /// RIM-IL: the imitation branch removed; the copy on the other RL episodes stays.
+    /// RIM-IL as the reference code reads without its imitation branch (the default
+    /// of [`Variant::RimIl`]): nothing on the imitation episodes, the copy of `π_pg` on
+    /// the others. With `synch_period` 1 every RL episode is an imitation episode, so
+    /// nothing ever reaches the population and the champion scores are EA's, bit for
+    /// bit (the quick scale's case).
     CopyOnly,
     /// ERL-style copying instead of imitation: a copy of `π_pg` on every RL episode.
     CopyAlways,
+    /// RIM-IL as the paper describes RIM (imitation *instead of* ERL's injection, no
+    /// copying): without imitation nothing flows from the learner to the population,
+    /// whatever `synch_period`. The champion score is then EA's, bit for bit, since
+    /// the population never sees the learner; kept as the switch for that reading.
+    NoTransfer,
 }
 
 /// The algorithm of a run.
@@ -138,7 +147,9 @@ pub enum Variant {
     /// ERL with ERL's own networks (actor 128-128 LayerNorm + tanh, critic 200-300 ELU).
     ErlNets,
     Rim,
-    /// RIM without imitation.
+    /// RIM without imitation ([`Transfer::CopyOnly`]: the reference code without its
+    /// imitation branch; [`Transfer::NoTransfer`] is the switch for the paper's reading,
+    /// see the crate docs).
     RimIl,
     /// RIM with the `π_ea`-only target.
     RimEa,

@@ -19,7 +19,8 @@
 //! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, DDPG, ERL, RIM and its ablations), the reference code's [`Quirks`] |
 //! | [`ssne`] | [`Population`] of flat `Vec<f32>` actors with a batch-1 host forward; one SSNE [`epoch`](ssne::epoch) |
 //! | [`rim`] | [`RimLearner`]: dual policy, recruitment, `update_with_IL`, imitation |
-//! | [`mod@train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores |
+//! | [`steps`] | [`DdpgSteps`]: the learners' actor and critic steps with optimisers this crate can checkpoint |
+//! | [`mod@train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores, lineage, training checkpoints ([`train_checkpointed`]) |
 //! | [`reproduce`] | `cargo xtask reproduce --paper erl` |
 //!
 //! ## Fidelity: the reference code's quirks
@@ -41,7 +42,13 @@
 //! acts with π_pg; ERL's episode has OU noise), the champion test episodes are never
 //! stored, warm-up actions are uniform in the env's box and stored
 //! clipped to `[-1, 1]`, the actor step precedes the critic step, the critic's L2 is
-//! coupled, and π_pg's target network is kept up to date but unused. The population's
+//! coupled, π_pg's target network is kept up to date but unused, and an RL episode counts
+//! itself before the synchronisation check (the reference's `episode_num`: with
+//! `synch_period` 2 the 1st, 3rd, … RL episodes are imitation episodes). One known
+//! difference, not a switch: the reference's champion test acts randomly while fewer
+//! than 10,000 frames are collected (`is_random=self.num_frames<10000`); here the
+//! champion's network is always tested, so warm-up generations report the champion's
+//! own score. The population's
 //! warm-up decision is made per generation (see [`mod@train`]), a necessary difference for
 //! rollouts that run in parallel and deterministically.
 //!
@@ -96,18 +103,59 @@
 //! * `rim.soft-faster`: frames to reach ERL's mean 147.7: soft 6,478 vs hard 6,428;
 //!   −50.5 [−7,023, 6,922], p = 0.507 (Holm 1.000); RIM-hard's precondition not met.
 //!
-//! The report counts 3 hold (the three controls), 0 fail, 9 inconclusive. RIM-EA's and
-//! RIM-PG's seed-1 final scores are identical to the last digit (177.99), as RIM-IL's are
-//! to EA's; why (presumably a champion lineage untouched by the learner) was not
-//! investigated.
+//! The report counts 3 hold (the three controls), 0 fail, 9 inconclusive.
 //!
-//! Note on RIM-IL at this scale: with `synch_period` 1 every RL episode is an imitation
-//! episode, so RIM-IL (imitation branch removed, copy only on the other episodes) never
-//! transfers anything to the population. Its population then evolves exactly as EA's
-//! (same seeds, same RNG streams; the learner's transitions never reach it), and its
-//! champion scores are bit-identical to EA's. At quick scale `rim.imitation-helps`
-//! therefore compares RIM with the population alone. At paper scale (Hopper
-//! `synch_period` 2) RIM-IL copies π_pg on every other RL episode.
+//! **Why RIM-EA and RIM-PG have the same seed-1 final score (177.99040943465138)**: a
+//! coincidence of the design, not a bug. The target rule does change the learner (a
+//! test checks it step by step: the first update moves π_pg identically, the actor step
+//! coming first, and the critics apart; from the second update π_pg differs too), but
+//! the reported score is the *population champion's*, and both runs draw every random
+//! number of the population (rollout seeds per slot and generation, SSNE's stream) from
+//! the same seeds. Individuals that never received anything from the learner therefore
+//! evolve identically in both runs wherever SSNE ranks them alike. The example
+//! `champion_lineage` reruns both quick seed-1 runs side by side (bit-identical to the
+//! cached ones: 5 min 41 s wall, 234 s CPU) and tracks each slot's lineage (whether it
+//! descends from an imitated or copied individual, through clones and crossover). At
+//! the last generation (6) the two champions sit in different slots (1 and 2; hence the
+//! different best fitness, 175.83 vs 178.12, whose rollout seeds are per slot) but are
+//! the **same parameter vector bit for bit**, descend from **no** learner transfer in
+//! either run, and that network was already in RIM-PG's population before generation
+//! 5; meanwhile the two critics differ by up to 1.007 in a parameter and only 2 of the
+//! 10 members are shared. Generations 0–3 had the same (EA-lineage) champion in both
+//! runs too; at generation 4 RIM-PG's champion descended from the learner and the
+//! scores differed (133.54 vs 170.97). RIM-IL's scores equal EA's for the reason below.
+//!
+//! **RIM-IL at this scale is degenerate.** With `synch_period` 1 every RL episode is an
+//! imitation episode, so RIM-IL (the reference code without its imitation branch:
+//! [`Transfer::CopyOnly`], copies on the other episodes) never transfers anything to the
+//! population. Its population then evolves exactly as EA's (same seeds, same random
+//! streams; the learner's transitions never reach it), and its champion scores are
+//! bit-identical to EA's. At quick scale `rim.imitation-helps` therefore compares RIM
+//! with the population alone; the budget is not changed for it (the quick settings were
+//! fixed before these outcomes). At paper scale (Hopper `synch_period` 2) RIM-IL copies
+//! π_pg on every other RL episode.
+//!
+//! What "RIM-IL" means: the card says "RIM-IL: no imitation"; the paper's result table
+//! and ablation text were not available to us, and the reference code has no switch for
+//! it. Its reading of the code (imitation branch removed, copies kept) is the default;
+//! the paper's description (imitation *instead of* ERL's injection) reads as no transfer
+//! at all, [`Transfer::NoTransfer`], whose champion is EA's at any `synch_period`
+//! (reported scores are the population champion's). ERL-style copying on every RL
+//! episode ([`Transfer::CopyAlways`]) is the card's separate "imitation vs copying"
+//! switch.
+//!
+//! ## Checkpoints and resume
+//!
+//! [`Trainer::save_checkpoint`] writes everything a run needs to continue bit for bit
+//! (population, replay buffer, Q-bias reservoir, the learner's networks and Adam
+//! states, every random stream including the RL environment's reset stream, counters,
+//! lineage and log) atomically in candor-core's training-checkpoint layout;
+//! [`Trainer::resume`] continues from it and [`train_checkpointed`] does both around a
+//! run. A resumed run equals an uninterrupted one bit for bit (`tests/checkpoint.rs`),
+//! also after SIGKILLs at random moments (`tests/crash_resume.rs`). `cargo xtask
+//! reproduce --paper erl --resume` (and every paper-scale run) checkpoints each run every
+//! 50,000 frames (quick: 5,000) under `<out>/checkpoints/`, and a finished run's
+//! checkpoint is removed once its result is cached.
 //!
 //! ## Example
 //!
@@ -133,6 +181,7 @@ pub mod config;
 pub mod reproduce;
 pub mod rim;
 pub mod ssne;
+pub mod steps;
 pub mod train;
 
 pub use config::{
@@ -141,4 +190,8 @@ pub use config::{
 };
 pub use rim::{ImitationLog, RimLearner};
 pub use ssne::{EpochOutcome, Population};
-pub use train::{rollout_population, train, GenerationRecord, RunLog, Trainer};
+pub use steps::DdpgSteps;
+pub use train::{
+    rollout_population, train, train_checkpointed, CheckpointState, GenerationRecord, RunLog,
+    Trainer,
+};

@@ -174,6 +174,11 @@ pub struct EpochOutcome {
     pub crossed: Vec<(usize, usize)>,
     /// Slots mutated (each mutated tensor is a 2-D weight).
     pub mutated: Vec<usize>,
+    /// Per slot after the epoch, the slots before it whose parameters it carries
+    /// (ascending): itself if untouched or only mutated, its elite or offspring source if
+    /// cloned, both sources of a crossover. Lineage bookkeeping (which individuals
+    /// descend from a learner transfer); no effect on the epoch.
+    pub sources: Vec<Vec<usize>>,
 }
 
 impl EpochOutcome {
@@ -308,6 +313,7 @@ pub fn epoch(
     rng.shuffle(&mut unselected);
     let mut unselected = std::collections::VecDeque::from(unselected);
     let mut selected = std::collections::VecDeque::from(offspring.clone());
+    let mut sources: Vec<Vec<usize>> = (0..k).map(|i| vec![i]).collect();
 
     // Elitism: clone each elite into an unselected slot (else a selected one).
     let mut new_elites = Vec::with_capacity(e);
@@ -319,6 +325,7 @@ pub fn epoch(
         if replacee != i {
             let (src, dst) = pair_mut(members, i, replacee);
             dst.copy_from_slice(src);
+            sources[replacee] = sources[i].clone();
         }
         new_elites.push(replacee);
     }
@@ -342,14 +349,17 @@ pub fn epoch(
         if off_i != i {
             let (src, dst) = pair_mut(members, off_i, i);
             dst.copy_from_slice(src);
+            sources[i] = sources[off_i].clone();
         }
         if off_j != j {
             let src = members[off_j].clone();
             members[j].copy_from_slice(&src);
+            sources[j] = sources[off_j].clone();
         }
         if i != j {
             let (a, b) = pair_mut(members, i, j);
             crossover(a, b, params, rng);
+            merge_sources(&mut sources, i, j);
         }
         crossed.push((i, j));
     }
@@ -359,6 +369,7 @@ pub fn epoch(
         if rng.uniform() < cfg.crossover_prob && pair[0] != pair[1] {
             let (a, b) = pair_mut(members, pair[0], pair[1]);
             crossover(a, b, params, rng);
+            merge_sources(&mut sources, pair[0], pair[1]);
         }
     }
 
@@ -380,5 +391,15 @@ pub fn epoch(
         offspring,
         crossed,
         mutated,
+        sources,
     })
+}
+
+/// After a crossover of slots `i` and `j`, both carry both lineages.
+fn merge_sources(sources: &mut [Vec<usize>], i: usize, j: usize) {
+    let mut both: Vec<usize> = sources[i].iter().chain(&sources[j]).copied().collect();
+    both.sort_unstable();
+    both.dedup();
+    sources[i].clone_from(&both);
+    sources[j] = both;
 }

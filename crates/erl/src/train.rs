@@ -31,7 +31,19 @@
 //! on the number of workers. (Difference from the sequential reference: whether an
 //! individual acts randomly is decided by the frame count at the start of its generation,
 //! not mid-generation.)
+//!
+//! **Lineage.** Each slot carries a flag: does it descend from a learner transfer (an
+//! imitated or copied individual, or a clone or crossover child of one, through SSNE's
+//! [`EpochOutcome::sources`](crate::EpochOutcome::sources))? Each generation records its
+//! champion's slot and flag, which tells a champion the learner never touched.
+//!
+//! **Checkpoints.** Between generations every environment is reset before its next use,
+//! so a run is fully described by its population, replay buffer, learner (networks and
+//! optimisers), random streams and counters: [`Trainer::save_checkpoint`] writes them
+//! atomically, [`Trainer::resume`] continues bit for bit, [`train_checkpointed`] does both
+//! around a run.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -45,6 +57,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Algorithm, Config, DualTarget, Transfer};
 use crate::rim::{ImitationLog, RimLearner};
 use crate::ssne::Population;
+use crate::steps::DdpgSteps;
 
 /// One stored transition (unit-box action).
 #[derive(Debug, Clone, PartialEq)]
@@ -279,6 +292,19 @@ pub struct GenerationRecord {
     pub transfer: String,
     /// The imitation phase, if one ran.
     pub imitation: Option<ImitationLog>,
+    /// The champion's slot (before SSNE; the slot whose test episodes give
+    /// `champion_test`; DDPG: 0).
+    #[serde(default)]
+    pub champion: usize,
+    /// Whether the champion descends from a learner transfer (an imitated or copied
+    /// individual, or a clone or crossover child of one): `false` means its parameters
+    /// come from the population alone, untouched by the learner.
+    #[serde(default)]
+    pub champion_from_learner: bool,
+    /// Slots descending from a learner transfer after this generation (SSNE and
+    /// transfer included).
+    #[serde(default)]
+    pub learner_descendants: usize,
 }
 
 /// One run's log.
@@ -333,7 +359,8 @@ impl RunLog {
 
 enum Learner {
     None,
-    Erl(Box<Ddpg>),
+    /// ERL's (and DDPG's) learner: the networks, and the steps with their optimisers.
+    Erl(Box<Ddpg>, Box<DdpgSteps>),
     Rim(Box<RimLearner>),
 }
 
@@ -349,6 +376,8 @@ pub struct Trainer {
     test_env: candor_rl::BoxedEnv,
     scaler: ActionScaler,
     noise: Noise,
+    /// Noise vectors drawn so far (a resumed run fast-forwards a fresh process by as many).
+    noise_draws: usize,
     rng_ssne: SeededRng,
     rng_sample: SeededRng,
     rng_warmup: SeededRng,
@@ -360,6 +389,9 @@ pub struct Trainer {
     generation: usize,
     num_games: usize,
     rl_episodes: usize,
+    /// Per slot: whether it descends from a learner transfer (see
+    /// [`GenerationRecord::champion_from_learner`]).
+    lineage: Vec<bool>,
     log: RunLog,
 }
 
@@ -380,13 +412,11 @@ impl Trainer {
         let buffer = ReplayBuffer::for_env(cfg.buffer_capacity, rl_env.as_ref())?;
         let learner = match cfg.algorithm {
             Algorithm::Ea => Learner::None,
-            Algorithm::Erl | Algorithm::Ddpg => Learner::Erl(Box::new(Ddpg::new(
-                &cfg.learner,
-                obs_dim,
-                action_dim,
-                seed,
-                device,
-            )?)),
+            Algorithm::Erl | Algorithm::Ddpg => {
+                let d = Ddpg::new(&cfg.learner, obs_dim, action_dim, seed, device)?;
+                let steps = DdpgSteps::new(&d)?;
+                Learner::Erl(Box::new(d), Box::new(steps))
+            }
             Algorithm::Rim {
                 target,
                 recruit_tau,
@@ -417,6 +447,7 @@ impl Trainer {
             test_env,
             scaler,
             noise,
+            noise_draws: 0,
             rng_ssne: SeededRng::derive(seed, "erl/ssne"),
             rng_sample: SeededRng::derive(seed, "erl/sample"),
             rng_warmup: SeededRng::derive(seed, "erl/rl-warmup"),
@@ -428,6 +459,7 @@ impl Trainer {
             generation: 0,
             num_games: 0,
             rl_episodes: 0,
+            lineage: vec![false; cfg.pop_size],
             log: RunLog {
                 seed,
                 generations: Vec::new(),
@@ -519,11 +551,12 @@ impl Trainer {
                 (a, s)
             } else {
                 let mut a = match &mut self.learner {
-                    Learner::Erl(d) => d.act(&obs)?,
+                    Learner::Erl(d, _) => d.act(&obs)?,
                     Learner::Rim(r) => r.act(&obs)?,
                     Learner::None => return Err(Error::invalid("EA has no RL agent")),
                 };
                 self.noise.perturb(&mut a);
+                self.noise_draws += 1;
                 clip_unit(&mut a);
                 (self.scaler.to_env(&a)?, a)
             };
@@ -556,7 +589,7 @@ impl Trainer {
         for e in 0..self.cfg.champion_test_episodes {
             let mut actor = match (member, &self.learner) {
                 (Some(i), _) => Actor::Member(&self.pop, i),
-                (None, Learner::Erl(d)) => Actor::Net(d.actor()),
+                (None, Learner::Erl(d, _)) => Actor::Net(d.actor()),
                 (None, _) => return Err(Error::invalid("candor-erl: no policy to test")),
             };
             let (ret, len) = episode(
@@ -582,8 +615,8 @@ impl Trainer {
                 self.buffer
                     .sample(self.cfg.batch_size, &mut self.rng_sample, &self.device)?;
             match &mut self.learner {
-                Learner::Erl(d) => {
-                    d.update(&batch)?;
+                Learner::Erl(d, steps) => {
+                    steps.erl_update(d, &batch)?;
                 }
                 Learner::Rim(r) => {
                     r.update(&batch)?;
@@ -638,6 +671,12 @@ impl Trainer {
         let outcome = self
             .pop
             .evolve(&fitness, &self.cfg.ssne, &mut self.rng_ssne)?;
+        let champion_from_learner = self.lineage[champ];
+        self.lineage = outcome
+            .sources
+            .iter()
+            .map(|s| s.iter().any(|&j| self.lineage[j]))
+            .collect();
         let (recruit_slot, worst_slot) = if self.cfg.quirks.stale_indices {
             (champ, worst)
         } else {
@@ -661,11 +700,18 @@ impl Trainer {
             updates: 0,
             transfer: String::new(),
             imitation: None,
+            champion: champ,
+            champion_from_learner,
+            learner_descendants: 0,
         };
         if !matches!(self.learner, Learner::None) {
             let (ret, len) = self.rl_episode()?;
             gen_frames += len;
             self.num_games += 1;
+            // Counted by the episode itself, before the synchronisation check, as the
+            // reference's `episode_num` (so with synch_period 2 the 1st, 3rd, … RL
+            // episodes are imitation episodes).
+            self.rl_episodes += 1;
             record.rl_return = Some(ret);
             if self.buffer.len() > self.cfg.learning_starts {
                 let n = (gen_frames as f64 * self.cfg.updates_per_frame).floor() as usize;
@@ -674,7 +720,6 @@ impl Trainer {
                 record.updates = n;
                 self.transfer(worst_slot, &mut record)?;
             }
-            self.rl_episodes += 1;
         }
         if !self.cfg.quirks.uncounted_test_frames {
             gen_frames += test_frames;
@@ -710,6 +755,9 @@ impl Trainer {
             updates,
             transfer: String::new(),
             imitation: None,
+            champion: 0,
+            champion_from_learner: true,
+            learner_descendants: 0,
         };
         self.finish_generation(record, gen_frames, start)
     }
@@ -722,6 +770,7 @@ impl Trainer {
     ) -> Result<GenerationRecord> {
         self.frames += gen_frames;
         record.frames = self.frames;
+        record.learner_descendants = self.lineage.iter().filter(|&&l| l).count();
         self.generation += 1;
         self.log.frames = self.frames;
         self.log.seconds += start.elapsed().as_secs_f64();
@@ -733,7 +782,7 @@ impl Trainer {
     fn transfer(&mut self, slot: usize, record: &mut GenerationRecord) -> Result<()> {
         let p = self.cfg.synch_period;
         match (&self.learner, self.cfg.algorithm) {
-            (Learner::Erl(d), Algorithm::Erl) => {
+            (Learner::Erl(d, _), Algorithm::Erl) => {
                 let due = if self.cfg.quirks.erl_sync_on_games {
                     self.num_games.is_multiple_of(p)
                 } else {
@@ -742,14 +791,17 @@ impl Trainer {
                 if due {
                     let flat = d.actor().mlp().to_flat()?;
                     self.pop.set_member(slot, &flat)?;
+                    self.lineage[slot] = true;
                     record.transfer = "copy".into();
                 }
             }
             (Learner::Rim(r), Algorithm::Rim { transfer, .. }) => {
+                // `rl_episodes` already counts this generation's RL episode (1-based).
                 let imitation_episode = self.rl_episodes % p == p - 1;
                 let imitate = imitation_episode && transfer == Transfer::ImitateOrCopy;
                 let copy = match transfer {
                     Transfer::CopyAlways => true,
+                    Transfer::NoTransfer => false,
                     _ => !imitation_episode,
                 };
                 if imitate {
@@ -762,6 +814,7 @@ impl Trainer {
                         &mut self.rng_sample,
                     )?;
                     self.pop.set_member(slot, &student)?;
+                    self.lineage[slot] = true;
                     self.log.imitation_seconds += t.elapsed().as_secs_f64();
                     self.log.imitation_phases += 1;
                     record.imitation = Some(log);
@@ -769,6 +822,7 @@ impl Trainer {
                 } else if copy {
                     let flat = r.pg_params()?;
                     self.pop.set_member(slot, &flat)?;
+                    self.lineage[slot] = true;
                     record.transfer = "copy".into();
                 }
             }
@@ -783,10 +837,175 @@ impl Trainer {
         while !self.finished() {
             self.generation()?;
         }
+        self.finish()
+    }
+
+    /// [`run`](Self::run) with a training checkpoint written to `path` (atomically: the
+    /// file on disk is always a whole checkpoint, the old or the new one) at the end of
+    /// the first generation at least `every_frames` frames after the previous one (and
+    /// after the last generation).
+    pub fn run_checkpointed(mut self, path: &Path, every_frames: usize) -> Result<RunLog> {
+        let mut last = self.frames;
+        while !self.finished() {
+            self.generation()?;
+            if self.frames - last >= every_frames || self.finished() {
+                self.save_checkpoint(path)?;
+                last = self.frames;
+            }
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> Result<RunLog> {
         if self.cfg.q_bias_states > 0 && !matches!(self.learner, Learner::None) {
             self.log.q_bias = Some(self.measure_q_bias()?);
         }
         Ok(self.log)
+    }
+
+    /// Write everything needed to continue this run bit for bit to `path`, atomically,
+    /// in candor-core's training-checkpoint layout (safetensors; the state as JSON in
+    /// the metadata, readable with `candor_core::checkpoint::read_training_state` as a
+    /// [`CheckpointState`]). Taken between generations, where every environment is
+    /// reset before its next use: the population (`extra/population`), the replay
+    /// buffer (`extra/buffer/…`), the Q-bias reservoir (`extra/reservoir`), the
+    /// learner's networks and optimisers (`model/…`, `optim/…`), and in the state the
+    /// settings, counters, lineage, every random stream (SSNE, sampling, warm-up,
+    /// reservoir, the RL environment's reset stream), the noise draws and the log.
+    pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        let cpu = &Device::Cpu;
+        let k = self.pop.len();
+        let n = self.pop.member(0).len();
+        let flat: Vec<f32> = self.pop.members().iter().flatten().copied().collect();
+        let mut tensors = vec![(
+            "extra/population".to_string(),
+            candle_core::Tensor::from_vec(flat, (k, n), cpu)?,
+        )];
+        tensors.extend(self.buffer.to_tensors("extra/buffer/")?);
+        if !self.reservoir.is_empty() {
+            let w = self.reservoir[0].len();
+            let rows: Vec<f64> = self.reservoir.iter().flatten().copied().collect();
+            tensors.push((
+                "extra/reservoir".to_string(),
+                candle_core::Tensor::from_vec(rows, (self.reservoir.len(), w), cpu)?,
+            ));
+        }
+        let mut rim_updates = 0;
+        match &self.learner {
+            Learner::None => {}
+            Learner::Erl(d, steps) => tensors.extend(steps.checkpoint_tensors(d)),
+            Learner::Rim(r) => {
+                tensors.extend(r.checkpoint_tensors());
+                rim_updates = r.updates_done();
+            }
+        }
+        let state = CheckpointState {
+            config: self.cfg.clone(),
+            seed: self.seed,
+            frames: self.frames,
+            generation: self.generation,
+            num_games: self.num_games,
+            rl_episodes: self.rl_episodes,
+            lineage: self.lineage.clone(),
+            seen: self.seen,
+            noise_draws: self.noise_draws,
+            rim_updates,
+            rng_ssne: self.rng_ssne.state(),
+            rng_sample: self.rng_sample.state(),
+            rng_warmup: self.rng_warmup.state(),
+            rng_reservoir: self.rng_reservoir.state(),
+            rl_env_rng: self.rl_env.rng_state().ok_or_else(|| {
+                Error::invalid(format!(
+                    "candor-erl: {} cannot report its random stream, so its training cannot be checkpointed",
+                    self.cfg.env_id
+                ))
+            })?,
+            log: self.log.clone(),
+        };
+        let meta = std::collections::HashMap::from([
+            ("candor.format".to_string(), "training-1".to_string()),
+            ("candor.state".to_string(), serde_json::to_string(&state)?),
+        ]);
+        candor_core::checkpoint::save_tensors(path, &tensors, meta)
+    }
+
+    /// A run continued from a checkpoint of [`save_checkpoint`](Self::save_checkpoint)
+    /// taken with the same `cfg` and `seed` (anything else is an error): afterwards it
+    /// runs exactly as the saved one would have.
+    pub fn resume(cfg: &Config, seed: u64, device: &Device, path: &Path) -> Result<Self> {
+        let ck = candor_core::checkpoint::load_tensors(path, device)?;
+        if ck.metadata.get("candor.format").map(String::as_str) != Some("training-1") {
+            return Err(Error::format(path, "not a candor training checkpoint"));
+        }
+        let state: CheckpointState = ck
+            .metadata
+            .get("candor.state")
+            .ok_or_else(|| Error::format(path, "checkpoint has no training state"))
+            .and_then(|s| {
+                serde_json::from_str(s)
+                    .map_err(|e| Error::format(path, format!("bad training state: {e}")))
+            })?;
+        // The worker count does not change the numbers: a resume may use another.
+        let same_settings = Config {
+            threads: cfg.threads,
+            ..state.config.clone()
+        } == *cfg;
+        if !same_settings || state.seed != seed {
+            return Err(Error::format(
+                path,
+                format!(
+                    "the checkpoint belongs to another run (seed {}, settings {:?})",
+                    state.seed, state.config
+                ),
+            ));
+        }
+        let mut t = Self::new(cfg, seed, device)?;
+        let get = |name: &str| {
+            ck.tensors
+                .get(name)
+                .ok_or_else(|| Error::format(path, format!("checkpoint lacks {name}")))
+        };
+        let pop = get("extra/population")?;
+        let (k, n) = (t.pop.len(), t.pop.member(0).len());
+        if pop.dims() != [k, n] {
+            return Err(Error::format(
+                path,
+                format!("population of shape {:?}, expected [{k}, {n}]", pop.dims()),
+            ));
+        }
+        for (i, row) in pop.to_vec2::<f32>()?.iter().enumerate() {
+            t.pop.set_member(i, row)?;
+        }
+        t.buffer.restore_tensors(&ck.tensors, "extra/buffer/")?;
+        t.reservoir = match ck.tensors.get("extra/reservoir") {
+            Some(r) => r.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?,
+            None => Vec::new(),
+        };
+        match &mut t.learner {
+            Learner::None => {}
+            Learner::Erl(d, steps) => steps.restore_checkpoint(d, &ck.tensors)?,
+            Learner::Rim(r) => r.restore_checkpoint(&ck.tensors, state.rim_updates)?,
+        }
+        if state.lineage.len() != k {
+            return Err(Error::format(path, "lineage of another population size"));
+        }
+        t.rl_env.set_rng_state(&state.rl_env_rng)?;
+        for _ in 0..state.noise_draws {
+            t.noise.sample();
+        }
+        t.noise_draws = state.noise_draws;
+        t.frames = state.frames;
+        t.generation = state.generation;
+        t.num_games = state.num_games;
+        t.rl_episodes = state.rl_episodes;
+        t.lineage = state.lineage;
+        t.seen = state.seen;
+        t.rng_ssne = SeededRng::from_state(&state.rng_ssne)?;
+        t.rng_sample = SeededRng::from_state(&state.rng_sample)?;
+        t.rng_warmup = SeededRng::from_state(&state.rng_warmup)?;
+        t.rng_reservoir = SeededRng::from_state(&state.rng_reservoir)?;
+        t.log = state.log;
+        Ok(t)
     }
 
     /// The critic's estimate `Q(s, π(s))` of the policy π its target bootstraps on, and
@@ -808,7 +1027,7 @@ impl Trainer {
         let scaler = &self.scaler;
         let gamma = self.cfg.learner.gamma;
         let (estimates, returns) = match &self.learner {
-            Learner::Erl(d) => {
+            Learner::Erl(d, _) => {
                 let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
                     Ok(d.policy_value(&to_tensor(o)?)?
                         .into_iter()
@@ -864,4 +1083,56 @@ impl Trainer {
 /// One run of `cfg` from `seed` (see [`Trainer`]).
 pub fn train(cfg: &Config, seed: u64, device: &Device) -> Result<RunLog> {
     Trainer::new(cfg, seed, device)?.run()
+}
+
+/// [`train`] with a training checkpoint at `path` every `every_frames` frames (see
+/// [`Trainer::run_checkpointed`]), continuing from it when it exists: a run killed at
+/// any moment and started again ends with the same numbers as an uninterrupted one,
+/// having lost at most the work since the last checkpoint.
+pub fn train_checkpointed(
+    cfg: &Config,
+    seed: u64,
+    device: &Device,
+    path: &Path,
+    every_frames: usize,
+) -> Result<RunLog> {
+    let t = if path.exists() {
+        Trainer::resume(cfg, seed, device, path)?
+    } else {
+        Trainer::new(cfg, seed, device)?
+    };
+    t.run_checkpointed(path, every_frames)
+}
+
+/// The serialisable part of a [`Trainer`] checkpoint (see
+/// [`Trainer::save_checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointState {
+    /// The run's settings and seed (a resume with others is an error).
+    pub config: Config,
+    pub seed: u64,
+    /// Frames collected and generations run.
+    pub frames: usize,
+    pub generation: usize,
+    /// Stored episodes (ERL's synchronisation clock) and RL episodes.
+    pub num_games: usize,
+    pub rl_episodes: usize,
+    /// Per slot, whether it descends from a learner transfer.
+    pub lineage: Vec<bool>,
+    /// Transitions offered to the Q-bias reservoir.
+    pub seen: usize,
+    /// Exploration-noise vectors drawn.
+    pub noise_draws: usize,
+    /// RIM updates done (0 otherwise).
+    pub rim_updates: usize,
+    /// The random streams.
+    pub rng_ssne: candor_core::RngState,
+    pub rng_sample: candor_core::RngState,
+    pub rng_warmup: candor_core::RngState,
+    pub rng_reservoir: candor_core::RngState,
+    /// The RL environment's reset stream.
+    pub rl_env_rng: candor_core::RngState,
+    /// The log so far.
+    pub log: RunLog,
 }

@@ -65,3 +65,36 @@ fn quick_plan_fits_the_issue() {
     let p = run_config(&paper[0], Variant::Rim, Scale::Paper).unwrap();
     assert_eq!(p.imitation.steps, 30_000);
 }
+
+#[test]
+fn resume_checkpoints_every_run_and_a_second_start_continues_from_them() {
+    // With --resume (as at paper scale) every run writes a training checkpoint; smoke
+    // scale caches nothing, so they stay, and a second start resumes each finished run
+    // from its last checkpoint instead of training again: the same report.
+    let dir = std::env::temp_dir().join(format!("candor-erl-resume-{}", std::process::id()));
+    let opts = ReproduceOptions {
+        resume: true,
+        ..ReproduceOptions::new(Scale::Smoke, 0, &dir)
+    };
+    let first = run(&opts).unwrap();
+    let ckpts = opts.checkpoint_dir().unwrap();
+    let n = std::fs::read_dir(&ckpts)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "ckpt"))
+        .count();
+    // Pendulum × (ea, erl, rim, rim-il) × 2 seeds.
+    assert_eq!(n, 8);
+    let second = run(&opts).unwrap();
+    // The cost table holds each run's wall-clock seconds: equal only if nothing was
+    // trained again.
+    assert_eq!(
+        format!("{:?}", first.tables),
+        format!("{:?}", second.tables)
+    );
+    assert_eq!(
+        format!("{:?}", first.claims),
+        format!("{:?}", second.claims)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -185,3 +185,73 @@ fn bad_configs_are_clear_errors() {
     );
     assert_eq!(c.num_elites(), 1);
 }
+
+/// The bits of π_pg and of the critic of a learner.
+fn actor_critic_bits(l: &RimLearner) -> (Vec<u32>, Vec<u32>) {
+    let bits = |vm: &candle_nn::VarMap| -> Vec<u32> {
+        sorted_vars(vm)
+            .into_iter()
+            .flat_map(|(_, v)| {
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+            .map(f32::to_bits)
+            .collect()
+    };
+    let vms = l.ddpg().var_maps();
+    (bits(vms[0]), bits(vms[2]))
+}
+
+#[test]
+fn rim_ea_and_rim_pg_targets_change_the_learner_step_by_step() {
+    // Two learners from one seed (π_pg, Q, π_ea equal between them; π_ea ≠ π_pg), one
+    // bootstrapping on π_ea only, one on π_pg only, fed the same batches. The actor step
+    // comes first, so update 1 moves π_pg identically and the critics apart; from
+    // update 2 on π_pg differs too.
+    let mut cfg = rim_learner();
+    cfg.actor.hidden = vec![8, 8];
+    cfg.critic.hidden = vec![8, 8];
+    let dev = Device::Cpu;
+    let make = |t| RimLearner::new(&cfg, 3, 1, t, 0.001, false, 4, &dev).unwrap();
+    let (mut ea, mut pg) = (make(DualTarget::EaOnly), make(DualTarget::PgOnly));
+    assert_eq!(actor_critic_bits(&ea), actor_critic_bits(&pg));
+    assert_ne!(ea.recruit_params(), ea.pg_params().unwrap().as_slice());
+    let mut buffer = ReplayBuffer::new(100, 3, &Space::uniform_box(-1.0, 1.0, &[1])).unwrap();
+    let mut rng = SeededRng::new(8);
+    for _ in 0..64 {
+        let o: Vec<f32> = (0..3)
+            .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
+            .collect();
+        let n: Vec<f32> = (0..3)
+            .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
+            .collect();
+        let a = Action::Continuous(vec![rng.uniform_range(-1.0, 1.0) as f32]);
+        buffer.push(&o, &a, rng.normal(), &n, false).unwrap();
+    }
+    let mut s = SeededRng::new(9);
+    let b1 = buffer.sample(16, &mut s, &dev).unwrap();
+    // The two target rules bootstrap on different actions here.
+    let v_ea = ea
+        .target_policy_value(&b1.next_obs, DualTarget::EaOnly)
+        .unwrap();
+    let v_pg = pg
+        .target_policy_value(&b1.next_obs, DualTarget::PgOnly)
+        .unwrap();
+    assert_ne!(v_ea, v_pg);
+    ea.update(&b1).unwrap();
+    pg.update(&b1).unwrap();
+    let ((ea_actor, ea_critic), (pg_actor, pg_critic)) =
+        (actor_critic_bits(&ea), actor_critic_bits(&pg));
+    assert_eq!(
+        ea_actor, pg_actor,
+        "update 1: the actor step precedes the target"
+    );
+    assert_ne!(ea_critic, pg_critic, "update 1: the critic targets differ");
+    let b2 = buffer.sample(16, &mut s, &dev).unwrap();
+    ea.update(&b2).unwrap();
+    pg.update(&b2).unwrap();
+    assert_ne!(actor_critic_bits(&ea).0, actor_critic_bits(&pg).0);
+}

@@ -211,3 +211,50 @@ fn epoch_rejects_bad_input() {
     assert_eq!(out.new_elites, vec![0]);
     assert_eq!(one.member(0), hand_built(1).member(0));
 }
+
+#[test]
+fn sources_say_where_every_slot_came_from() {
+    // No mutation, so every value of a slot (member i holds i + 1 everywhere) names the
+    // pre-epoch slot it was copied from: it must be among the slot's sources, and a slot
+    // with one source is that source, unchanged.
+    let cfg = SsneConfig {
+        elite_fraction: 0.3,
+        mutation_prob: 0.0,
+        ..SsneConfig::default()
+    };
+    for seed in 0..20 {
+        let mut pop = hand_built(10);
+        let before = pop.clone();
+        let out = pop
+            .evolve(&FITNESS, &cfg, &mut SeededRng::new(seed))
+            .unwrap();
+        assert_eq!(out.sources.len(), 10);
+        for (s, src) in out.sources.iter().enumerate() {
+            assert!(
+                !src.is_empty() && src.windows(2).all(|w| w[0] < w[1]),
+                "{src:?}"
+            );
+            for v in pop.member(s) {
+                let from = *v as usize - 1;
+                assert!(
+                    src.contains(&from),
+                    "seed {seed}: slot {s} holds {from}, sources {src:?}"
+                );
+            }
+            if let [only] = src[..] {
+                assert_eq!(pop.member(s), before.member(only), "seed {seed}, slot {s}");
+            }
+        }
+        for (&e, &slot) in out.elites.iter().zip(&out.new_elites) {
+            assert_eq!(out.sources[slot], vec![e]);
+        }
+        // A crossed pair carries both lineages (whether or not a row was swapped); a
+        // slot repeated to even the pairs ends with its last pair's.
+        let once = |s: usize| out.crossed.iter().filter(|p| p.0 == s || p.1 == s).count() == 1;
+        for &(i, j) in &out.crossed {
+            if i != j && once(i) && once(j) {
+                assert_eq!(out.sources[i], out.sources[j]);
+            }
+        }
+    }
+}

@@ -107,3 +107,50 @@ fn q_bias_is_measured_at_reservoir_states() {
     cfg.q_bias_states = 0;
     assert!(train(&cfg, 2, &Device::Cpu).unwrap().q_bias.is_none());
 }
+
+#[test]
+fn imitation_runs_on_the_reference_rl_episodes_and_lineage_follows_transfers() {
+    // The reference counts the RL episode before checking `episode_num % p == p − 1`:
+    // with synch_period 2 the 1st, 3rd, … RL episodes imitate, the others copy π_pg.
+    let mut cfg = Config::tiny(Variant::Rim, "Pendulum-v1").unwrap();
+    cfg.pop_size = 4;
+    cfg.max_frames = 4000;
+    cfg.imitation.steps = 10;
+    cfg.synch_period = 2;
+    let log = train(&cfg, 6, &Device::Cpu).unwrap();
+    let transfers: Vec<&str> = log
+        .generations
+        .iter()
+        .map(|g| g.transfer.as_str())
+        .collect();
+    assert_eq!(transfers, vec!["imitate", "copy", "imitate", "copy"]);
+    // Nothing descends from the learner before its first transfer; afterwards the
+    // transferred slots (and their clones and crossover children) do.
+    assert!(!log.generations[0].champion_from_learner);
+    assert!(log.generations.iter().all(|g| g.learner_descendants >= 1));
+    // RIM-IL as the reference code without imitation, at synch_period 1: never a
+    // transfer, so the population (and its champion) is EA's bit for bit; NoTransfer
+    // likewise at any period.
+    let mut il = Config::tiny(Variant::RimIl, "Pendulum-v1").unwrap();
+    il.pop_size = 4;
+    il.max_frames = 3000;
+    il.synch_period = 1;
+    let mut ea = Config::tiny(Variant::Ea, "Pendulum-v1").unwrap();
+    ea.pop_size = 4;
+    ea.max_frames = 3000;
+    let scores = |c: &Config| -> Vec<f64> {
+        let log = train(c, 6, &Device::Cpu).unwrap();
+        assert!(log
+            .generations
+            .iter()
+            .all(|g| g.learner_descendants == 0 && g.transfer.is_empty()));
+        log.generations.iter().map(|g| g.champion_test).collect()
+    };
+    let ea_scores = scores(&ea);
+    assert_eq!(scores(&il)[..2], ea_scores[..2]);
+    il.synch_period = 2;
+    if let candor_erl::Algorithm::Rim { transfer, .. } = &mut il.algorithm {
+        *transfer = candor_erl::Transfer::NoTransfer;
+    }
+    assert_eq!(scores(&il)[..2], ea_scores[..2]);
+}
