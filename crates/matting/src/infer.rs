@@ -198,6 +198,25 @@ pub struct SavedModel {
     pub size: usize,
 }
 
+/// Write what [`load_model`] reads into `dir`: `model.json` (from `saved`),
+/// `click.safetensors` (the matting net's variables `vm`) and `refine.safetensors`
+/// (the refinement net's `refine_vm`), each atomically.
+pub fn save_model(
+    dir: &std::path::Path,
+    saved: &SavedModel,
+    vm: &candle_nn::VarMap,
+    refine_vm: &candle_nn::VarMap,
+) -> Result<()> {
+    use candor_core::checkpoint::save_varmap;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    save_varmap(vm, dir.join("click.safetensors"))?;
+    save_varmap(refine_vm, dir.join("refine.safetensors"))?;
+    candor_core::fsio::write_atomic(
+        dir.join("model.json"),
+        serde_json::to_string_pretty(saved)?.as_bytes(),
+    )
+}
+
 /// A trained click net with its refinement net, as `reproduce` leaves them in its
 /// `checkpoints/` folder (`model.json`, `click.safetensors`, `refine.safetensors`).
 pub struct LoadedModel {

@@ -21,11 +21,13 @@
 //! | [`reproduce`] | `cargo xtask reproduce --paper matting`: clicks vs no clicks, patch budget, uncertainty quality, three claims |
 //!
 //! Examples: `evaluate` (DIM errors of files or folders), `synth` (proxy samples),
-//! `matte` (matte an image from clicks with a trained model).
+//! `train` (the three stages on the proxy, saved for `matte`; [`train::train_model`]),
+//! `matte` (matte an image from clicks with a model from `train` or `reproduce`).
+//! Benches: `cargo bench -p candor-benches --bench matting`, with the same steps in
+//! PyTorch in `tools/matting_bench.py`.
 //!
 //! Not implemented: training on Composition-1k (`--data` at paper scale is refused;
-//! the loader in [`data::comp1k`] exists), the RITM two-channel click ablation, and the
-//! PyTorch comparison bench.
+//! the loader in [`data::comp1k`] exists) and the RITM two-channel click ablation.
 //!
 //! ```
 //! use candor_core::metrics::matting::{self, Region};

@@ -78,7 +78,9 @@ use image::{GrayImage, Rgb, RgbImage};
 use crate::clicks::{click_radius, next_click, Click, NextClickConfig};
 use crate::data::rgb_tensor;
 use crate::data::testset::{FrozenTestSet, Protocol, TestItem};
-use crate::infer::{flood_fill_matte, predict, refine_prediction, to_u8, Prediction, SavedModel};
+use crate::infer::{
+    flood_fill_matte, predict, refine_prediction, save_model, to_u8, Prediction, SavedModel,
+};
 use crate::model::{MattingNet, NetConfig, RefineConfig, RefineNet};
 use crate::morph::band_trimap;
 use crate::refine::{patch_size, Window};
@@ -255,17 +257,12 @@ fn train_all(setup: &Setup, dir: &Path, device: &Device) -> Result<Trained> {
             Some(&stage_checkpoint(dir, "refine", 3)),
         )
     })?;
-    save_varmap(&vm, dir.join("click.safetensors"))?;
-    save_varmap(&rvm, dir.join("refine.safetensors"))?;
     let saved = SavedModel {
         net: setup.net.clone(),
         refine: setup.refine.clone(),
         size: t.size,
     };
-    candor_core::fsio::write_atomic(
-        dir.join("model.json"),
-        serde_json::to_string_pretty(&saved)?.as_bytes(),
-    )?;
+    save_model(dir, &saved, &vm, &rvm)?;
     Ok(Trained {
         click,
         ablation,

@@ -23,10 +23,10 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 use candor_core::checkpoint::{load_training, save_training};
-use candor_core::init::sorted_vars;
+use candor_core::init::{seeded_var_builder, sorted_vars};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use rand::RngCore;
@@ -35,10 +35,11 @@ use serde::{Deserialize, Serialize};
 use crate::clicks::{encode_clicks, simulate_clicks, ClickSimConfig};
 use crate::data::synth::{SynthClickMatte, SynthConfig};
 use crate::data::{gray_tensor, rgb_tensor, MattingSample};
+use crate::infer::{save_model, SavedModel};
 use crate::loss::{
     alpha_loss, l1_error_loss, laplace_nll, refine_loss, AlphaLossConfig, RefineLossConfig,
 };
-use crate::model::{network_input, MattingNet, RefineNet, SIGMA_PREFIX};
+use crate::model::{network_input, MattingNet, NetConfig, RefineConfig, RefineNet, SIGMA_PREFIX};
 use crate::refine::{crop_windows, patch_size, select_windows};
 use crate::{Error, Result};
 
@@ -337,6 +338,72 @@ pub fn train_refine(
             refine_loss(&pred, &Tensor::cat(&g_p, 0)?, &cfg.refine_loss)
         },
     )
+}
+
+/// A network trained by [`train_model`], with its variables and loss histories.
+pub struct TrainedModel {
+    pub net: MattingNet,
+    pub vm: VarMap,
+    pub refine: RefineNet,
+    pub refine_vm: VarMap,
+    /// Loss per step of stages 1, 2 and 3.
+    pub losses: [Vec<f32>; 3],
+}
+
+/// The three stages of one network and its refinement net, as a user trains a model
+/// for the `matte` example: stage 1 ([`train_alpha`]), stage 2 ([`train_sigma`]) and
+/// stage 3 ([`train_refine`]), each resumable from its checkpoint in `dir`
+/// (`click.stage{1,2}.ckpt`, `refine.stage3.ckpt`); then the final networks go to `dir`
+/// through [`crate::infer::save_model`], where [`crate::infer::load_model`] finds them.
+/// Parameters are initialised from `cfg.seed` as in the reproduction.
+pub fn train_model(
+    net_cfg: &NetConfig,
+    refine_cfg: &RefineConfig,
+    cfg: &TrainConfig,
+    dir: &Path,
+    device: &Device,
+) -> Result<TrainedModel> {
+    cfg.validate()?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let vm = VarMap::new();
+    let net = MattingNet::new(
+        net_cfg,
+        seeded_var_builder(&vm, cfg.seed, DType::F32, device),
+    )?;
+    if !cfg.size.is_multiple_of(net_cfg.side_multiple()) {
+        return Err(Error::invalid(format!(
+            "training: size {} is not a multiple of {} (the network's stride)",
+            cfg.size,
+            net_cfg.side_multiple()
+        )));
+    }
+    let l1 = train_alpha(&net, &vm, cfg, Some(&stage_checkpoint(dir, "click", 1)))?;
+    let l2 = train_sigma(&net, &vm, cfg, Some(&stage_checkpoint(dir, "click", 2)))?;
+    let refine_vm = VarMap::new();
+    let refine = RefineNet::new(
+        refine_cfg,
+        seeded_var_builder(&refine_vm, cfg.seed ^ 0x5eed, DType::F32, device),
+    )?;
+    let l3 = train_refine(
+        &net,
+        &refine,
+        &refine_vm,
+        cfg,
+        Some(&stage_checkpoint(dir, "refine", 3)),
+    )?;
+    let saved = SavedModel {
+        net: net_cfg.clone(),
+        refine: refine_cfg.clone(),
+        size: cfg.size,
+    };
+    save_model(dir, &saved, &vm, &refine_vm)?;
+    Ok(TrainedModel {
+        net,
+        vm,
+        refine,
+        refine_vm,
+        losses: [l1, l2, l3],
+    })
 }
 
 /// Checkpoint paths of one run under `dir`: `<name>.stage{1,2,3}.ckpt`.

@@ -300,3 +300,71 @@ fn a_tiny_model_learns_the_proxy_and_resumes_exactly() {
         assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0, "{n}");
     }
 }
+
+/// `train_model` (the `train` example's library call) writes what `load_model` (the
+/// `matte` example's) reads, the loaded nets predict exactly like the trained ones,
+/// and a rerun resumes every finished stage instead of retraining.
+#[test]
+fn train_model_saves_what_load_model_reads_and_resumes() {
+    use candor_matting::clicks::{click_radius, Click};
+    use candor_matting::data::rgb_tensor;
+    use candor_matting::data::synth::{SynthClickMatte, SynthConfig};
+    use candor_matting::infer::{load_model, predict, refine_prediction};
+    use candor_matting::train::train_model;
+
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let refine_cfg = RefineConfig {
+        width: 8,
+        depth: 2,
+        groups: 2,
+    };
+    let cfg = tiny_cfg(4);
+    let m = train_model(&NetConfig::tiny(), &refine_cfg, &cfg, dir.path(), &dev).unwrap();
+    assert!(m.losses.iter().all(|l| l.len() == 4));
+    let loaded = load_model(dir.path(), &dev).unwrap();
+    assert_eq!(loaded.saved.size, 32);
+    assert_eq!(loaded.saved.net, NetConfig::tiny());
+    assert_eq!(loaded.saved.refine, refine_cfg);
+
+    let s = SynthClickMatte::new(SynthConfig::with_size(32))
+        .unwrap()
+        .sample(3, 0)
+        .unwrap();
+    let x = rgb_tensor(&s.image, &dev).unwrap();
+    let clicks = vec![vec![Click {
+        y: 16,
+        x: 16,
+        foreground: true,
+    }]];
+    let r = click_radius(32);
+    let a = predict(&m.net, std::slice::from_ref(&x), &clicks, r, true, 1).unwrap();
+    let b = predict(&loaded.net, std::slice::from_ref(&x), &clicks, r, true, 1).unwrap();
+    assert_eq!(a[0].alpha, b[0].alpha);
+    assert_eq!(a[0].sigma, b[0].sigma);
+    let ra = refine_prediction(&m.refine, &x, &a[0], 4, 2).unwrap();
+    let rb = refine_prediction(&loaded.refine, &x, &b[0], 4, 2).unwrap();
+    assert_eq!(ra, rb);
+
+    // A rerun loads the finished stages: same losses, same weights.
+    let again = train_model(&NetConfig::tiny(), &refine_cfg, &cfg, dir.path(), &dev).unwrap();
+    assert_eq!(m.losses, again.losses);
+    let c = predict(&again.net, std::slice::from_ref(&x), &clicks, r, true, 1).unwrap();
+    assert_eq!(a[0].alpha, c[0].alpha);
+
+    // A size the network cannot halve enough times is refused before training.
+    let bad = TrainConfig {
+        size: 30,
+        ..cfg.clone()
+    };
+    let e = train_model(
+        &NetConfig::tiny(),
+        &refine_cfg,
+        &bad,
+        &dir.path().join("bad"),
+        &dev,
+    )
+    .err()
+    .expect("size 30 must fail");
+    assert!(e.to_string().contains("multiple"), "{e}");
+}
