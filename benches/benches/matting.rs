@@ -6,7 +6,8 @@
 //!   reproduction's small widths (8…64) at 128²;
 //! * one inference (α and σ) of the default network at 512², batch 1.
 //!
-//! `cargo bench -p candor-benches --bench matting`
+//! `cargo bench -p candor-benches --bench matting`; `tools/matting_bench.py` times
+//! the same steps in PyTorch on the CPU.
 
 use candle_core::{DType, Device};
 use candle_nn::VarMap;
