@@ -29,7 +29,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 use candor_core::checkpoint::{load_training_parts, load_varmap, save_training_parts, save_varmap};
 use candor_core::init::seeded_var_builder;
@@ -411,7 +411,8 @@ impl DeepScheme {
 
     /// One step of the initial stage on a batch (A, B) of `(N, C, H, W)` tensors with
     /// δ and δ0 as `(1, C, H, W)`: H and R step on errH + λ·errR, then D on errD.
-    /// Returns the joint loss, or `None` when it was not finite (no parameter moved).
+    /// Returns the joint loss, or `None` when it was not finite (no parameter, Adam
+    /// state or BatchNorm running statistic moved).
     pub fn initial_step(
         &self,
         cfg: &Config,
@@ -422,10 +423,16 @@ impl DeepScheme {
         opt: &mut InitialOptimisers,
     ) -> Result<Option<f64>> {
         let l = &cfg.loss;
+        // H's training-mode forward moves its BatchNorm running statistics; a skipped
+        // step must not, so they are restored when the loss is not finite.
+        let stats = self.h_running_stats()?;
         let losses = self.initial_losses(cfg, a, b, delta, delta0, true)?;
         let total_loss = (&losses.err_h + (&losses.err_r * l.reveal_weight)?)?;
         let v = scalar(&total_loss)?;
         if !v.is_finite() {
+            for (var, t) in &stats {
+                var.set(t)?;
+            }
             return Ok(None);
         }
         let grads = total_loss.backward()?;
@@ -439,6 +446,20 @@ impl DeepScheme {
             opt.d.backward_step(&err_d)?;
         }
         Ok(Some(v))
+    }
+
+    /// Copies of H's BatchNorm running statistics with their variables (the only state
+    /// a forward pass changes).
+    fn h_running_stats(&self) -> Result<Vec<(Var, Tensor)>> {
+        let data = self
+            .h_vars
+            .data()
+            .lock()
+            .map_err(|_| Error::invalid("H's variables: poisoned lock"))?;
+        data.iter()
+            .filter(|(n, _)| n.ends_with("running_mean") || n.ends_with("running_var"))
+            .map(|(_, v)| Ok((v.clone(), v.as_tensor().copy()?)))
+            .collect()
     }
 
     fn initial_losses(

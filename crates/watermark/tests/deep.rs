@@ -234,3 +234,39 @@ fn surrogates_of_every_architecture_keep_the_shape_and_range() {
         assert!(v.iter().all(|x| (0.0..=1.0).contains(x)), "{arch:?}");
     }
 }
+
+/// The NaN guard: a batch whose loss is not finite is skipped, and nothing H, R or D
+/// would use afterwards changes (weights, Adam states, BatchNorm running statistics):
+/// the scheme embeds and extracts exactly as before. A clean step after it trains.
+#[test]
+fn a_non_finite_step_is_skipped_and_changes_nothing() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let scheme = DeepScheme::new(&cfg, &dev).unwrap();
+    let mut opt = scheme.initial_optimisers(&cfg).unwrap();
+    let wm = logo::watermark(&cfg.watermark, 1, 16, 16).unwrap();
+    let blank = logo::blank(&cfg.watermark, 1, 16, 16).unwrap();
+    let pairs = synthetic::generate(&cfg.task).unwrap();
+    let b_imgs: Vec<Image> = pairs.iter().map(|p| p.b.clone()).collect();
+    let before_e = scheme.embed_images(&b_imgs, &wm).unwrap();
+    let before_x = scheme.extract_images(&b_imgs).unwrap();
+
+    let (delta, delta0) = (wm.to_tensor(&dev).unwrap(), blank.to_tensor(&dev).unwrap());
+    let (delta, delta0) = (delta.unsqueeze(0).unwrap(), delta0.unsqueeze(0).unwrap());
+    let mut v = vec![0.5f32; 4 * 16 * 16];
+    v[17] = f32::NAN;
+    let bad = Tensor::from_vec(v, (4, 1, 16, 16), &dev).unwrap();
+    let good = Tensor::full(0.5f32, (4, 1, 16, 16), &dev).unwrap();
+    let r = scheme
+        .initial_step(&cfg, &good, &bad, &delta, &delta0, &mut opt)
+        .unwrap();
+    assert!(r.is_none(), "a NaN batch must be skipped, got {r:?}");
+    assert_eq!(scheme.embed_images(&b_imgs, &wm).unwrap(), before_e);
+    assert_eq!(scheme.extract_images(&b_imgs).unwrap(), before_x);
+
+    let r = scheme
+        .initial_step(&cfg, &good, &good, &delta, &delta0, &mut opt)
+        .unwrap();
+    assert!(r.is_some_and(f64::is_finite), "{r:?}");
+    assert_ne!(scheme.embed_images(&b_imgs, &wm).unwrap(), before_e);
+}
