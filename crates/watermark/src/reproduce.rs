@@ -758,7 +758,7 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         let (l, v) = train_row(label, log);
         tt.row(l, v);
     }
-    report.tables.push(tt.with_note("Losses are the official scaled losses (×1e4 MSE) per logged step (each epoch's last step; the adversarial stage logs epoch means).".to_string()));
+    report.tables.push(tt.with_note(format!("Losses are the official scaled losses (×1e4 MSE) per logged step (each epoch's last step; the adversarial stage logs epoch means). {PERCEPTUAL_NOTE}.")));
 
     // Figures.
     let ex_idx = 0;
