@@ -23,7 +23,7 @@
 //! | [`eval`] | PSNR/SSIM; the projection decision score, zero-mean and uncentred NC, binarised BER, 1 − BER for bits; threshold calibration at a target false-positive rate (conformal order statistic); success and false-positive rates with Wilson intervals |
 //! | [`model`] | the networks on candor-core's layers: H ([`model::Unet`], sigmoid output), R ([`model::Extractor`], dilated residual), D ([`model::Discriminator`], patch map), the attacker's [`model::Surrogate`] (CNet-like, ResNet-6/9/16, U-Net) and the fixed [`model::RandomFeatures`] of the perceptual loss |
 //! | [`train`] | [`train::DeepScheme`]: the initial stage (the code's ×1e4 losses in f32, a NaN guard, Adam β1 0.5, ReduceLROnPlateau), the adversarial stage (R only), embedding/extraction of image lists, atomic safetensors checkpoints; [`train::train_surrogate`] |
-//! | [`reproduce`] | `cargo xtask reproduce --paper watermark`: the surrogate table, fidelity, the bit scheme at matched PSNR, figures and the four claims |
+//! | [`reproduce`] | `cargo xtask reproduce --paper watermark [--data DIR]`: the surrogate table, fidelity, the bit scheme at matched PSNR, figures and the four claims, on the synthetic debone task or on the user's own (A, B) pairs in `DIR` (`A/` + `B/`, or aligned `[A \| B]` images, at the scale's size) |
 //!
 //! CLIs: `examples/embed.rs` (`--model-output B.png --watermark logo.png --weights
 //! H.safetensors --out Bw.png`) and `examples/extract.rs` (`--image X.png --weights

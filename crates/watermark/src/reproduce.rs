@@ -4,7 +4,9 @@
 //!
 //! Protocol (each step on its own split, no source image crosses splits):
 //!
-//! 1. Synthetic debone pairs (A, B), greyscale; splits train / calibration / test.
+//! 1. Synthetic debone pairs (A, B), greyscale, or the user's pairs from `--data`
+//!    (`A/` + `B/` folders, or the official aligned `[A | B]` images, at the scale's
+//!    image size); splits train / calibration / test by source image.
 //! 2. **Initial stage** on the training split (the last few pairs validate the
 //!    schedulers): H, R, D with the official losses.
 //! 3. B′ = H(B, δ) on every split; the bit scheme's amplitude is matched to the deep
@@ -48,6 +50,7 @@ use crate::config::{
     Config, ContentLoss, DiscriminatorConfig, EmbedderConfig, ExtractorConfig, SplitConfig,
     SurrogateArch, SurrogateConfig, TaskConfig,
 };
+use crate::data::folder::{load_aligned_folder, load_pair_folders, FolderOptions};
 use crate::data::{logo, split_by_source, synthetic, Pair};
 use crate::eval::{bit_score, calibrate_threshold, fidelity, score_extraction, Threshold};
 use crate::image::Image;
@@ -417,7 +420,19 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
     let (c, hh, ww) = (t.channels, t.height, t.width);
 
     // 1. Data and watermark.
-    let splits = split_by_source(synthetic::generate(t)?, &cfg.split)?;
+    let (pairs, user_data) = match &opts.data_dir {
+        Some(dir) => {
+            let (pairs, layout) = load_user_pairs(dir, t)?;
+            let note = format!(
+                "user pairs from {} ({} pairs, {layout}, {c}×{hh}×{ww}); the table notes' image description is the scale's synthetic default and does not apply",
+                dir.display(),
+                pairs.len()
+            );
+            (pairs, Some(note))
+        }
+        None => (synthetic::generate(t)?, None),
+    };
+    let splits = split_by_source(pairs, &cfg.split)?;
     let wm = logo::watermark(&cfg.watermark, c, hh, ww)?;
     let blank = logo::blank(&cfg.watermark, c, hh, ww)?;
     let n_train = splits.train.len();
@@ -576,7 +591,10 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         opts.scale.as_str(),
         opts.seed,
         true,
-        "synthetic SynthDebone pairs (procedural X-ray-like images with ribs and clavicles), procedural logo watermark; a mechanism replication, not the paper's data",
+        match &user_data {
+            Some(note) => format!("{note}; procedural logo watermark; not the paper's data"),
+            None => "synthetic SynthDebone pairs (procedural X-ray-like images with ribs and clavicles), procedural logo watermark; a mechanism replication, not the paper's data".to_string(),
+        },
     );
 
     // Surrogate table.
@@ -649,7 +667,10 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
         rule_deep.fpr_bound,
         if rule_deep.target_reachable { "" } else { ", target not reachable with these negatives" },
         clean_names.join(", "),
-        setup.budget_note
+        match &user_data {
+            Some(note) => format!("{} Data: {note}.", setup.budget_note),
+            None => setup.budget_note.clone(),
+        }
     ));
     report.tables.push(tab);
 
@@ -846,6 +867,23 @@ pub fn run_setup(setup: &Setup, opts: &ReproduceOptions) -> Result<Report> {
     );
     report.claims = fam.try_finish()?;
     Ok(report)
+}
+
+/// The user's (A, B) pairs for `--data`: `dir/A/` + `dir/B/` pair folders when both
+/// exist, else the official code's aligned `[A | B]` images directly in `dir`; every
+/// image must have the task's size and channels (greyscale tasks convert colour files
+/// with the luma, as the official code does). Errors name the file.
+fn load_user_pairs(dir: &Path, t: &TaskConfig) -> Result<(Vec<Pair>, &'static str)> {
+    let opts = FolderOptions {
+        channels: t.channels,
+        to_grey: t.channels == 1,
+        size: Some((t.height, t.width)),
+    };
+    if dir.join("A").is_dir() && dir.join("B").is_dir() {
+        Ok((load_pair_folders(dir, &opts)?, "A/ and B/ folders"))
+    } else {
+        Ok((load_aligned_folder(dir, &opts)?, "aligned [A | B] images"))
+    }
 }
 
 fn mean_b(o: &[bool]) -> f64 {

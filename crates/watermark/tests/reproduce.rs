@@ -105,3 +105,50 @@ fn synthetic_task(cfg: &Config) -> candor_watermark::config::TaskConfig {
         ..cfg.task.clone()
     }
 }
+
+/// `--data` runs the protocol on the user's own (A, B) pairs (`A/` + `B/` folders) at
+/// the scale's size and says so in the report; a folder with a pair of another size is
+/// an error naming the file (before, `--data` was silently ignored).
+#[test]
+fn smoke_reproduction_reads_user_pairs_from_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pairs");
+    std::fs::create_dir_all(data.join("A")).unwrap();
+    std::fs::create_dir_all(data.join("B")).unwrap();
+    let task = candor_watermark::config::TaskConfig {
+        height: 32,
+        width: 32,
+        images: 60,
+        seed: 5,
+        ..Default::default()
+    };
+    for (i, p) in synthetic::generate(&task).unwrap().iter().enumerate() {
+        p.a.save(data.join("A").join(format!("{i:03}.png")))
+            .unwrap();
+        p.b.save(data.join("B").join(format!("{i:03}.png")))
+            .unwrap();
+    }
+    let mut opts = ReproduceOptions::new(Scale::Smoke, 0, dir.path().join("out"));
+    opts.data_dir = Some(data.clone());
+    let r = run(&opts).unwrap();
+    assert!(
+        r.data.contains("user pairs") && r.data.contains(&data.display().to_string()),
+        "{}",
+        r.data
+    );
+    assert!(r.data.contains("60 pairs"), "{}", r.data);
+    assert_eq!(r.claims.len(), 4);
+    assert!(r.tables[0].note.contains("user pairs"));
+
+    // A pair of another size than the scale's (32²) is refused, naming the file.
+    let small = candor_watermark::Image::filled(1, 16, 16, 0.5).unwrap();
+    small.save(data.join("A").join("zzz.png")).unwrap();
+    small.save(data.join("B").join("zzz.png")).unwrap();
+    let e = run(&opts).expect_err("a 16² pair must be refused");
+    assert!(e.to_string().contains("zzz"), "{e}");
+    // Neither pair folders nor aligned images: an error, not the synthetic task.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    opts.data_dir = Some(empty);
+    assert!(run(&opts).is_err());
+}
