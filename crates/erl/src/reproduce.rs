@@ -63,7 +63,7 @@ use candor_core::report::{Cell, Report, Table};
 use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::groups::welch;
 use candor_core::{Error, ReproduceOptions, Result, Scale};
-use candor_rl::runs::{default_workers, Job, RunCache, Runner};
+use candor_rl::runs::{by_cell, default_workers, grid_jobs, RunCache, Runner};
 use candor_rl_ddpg::reproduce::random_returns;
 
 use crate::config::{Config, Variant};
@@ -160,13 +160,6 @@ pub fn run_config(task: &TaskPlan, variant: Variant, scale: Scale) -> Result<Con
     Ok(cfg)
 }
 
-/// What a run's job carries: its task, variant and seed.
-struct RunId {
-    task: usize,
-    variant: Variant,
-    seed: u64,
-}
-
 /// Per (task, variant): the runs in seed order.
 type Runs = BTreeMap<(usize, Variant), Vec<RunLog>>;
 
@@ -188,23 +181,17 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         checkpoints: opts.checkpoint_dir(),
     };
     let ckpt_every = scale.pick(1_000, 5_000, CHECKPOINT_FRAMES);
-    let mut jobs = Vec::new();
-    for (ti, task) in tasks.iter().enumerate() {
-        for &variant in &task.variants {
-            for i in 0..task.seeds {
-                let seed = opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-                jobs.push(Job {
-                    key: format!("{}-{variant}-{seed}", task.label),
-                    config: run_config(task, variant, scale)?,
-                    data: RunId {
-                        task: ti,
-                        variant,
-                        seed,
-                    },
-                });
-            }
-        }
-    }
+    let mut jobs = grid_jobs(
+        opts.seed,
+        tasks.iter().map(|t| (&t.variants[..], t.seeds)),
+        |id| {
+            let t = &tasks[id.task];
+            Ok((
+                format!("{}-{}-{}", t.label, id.variant, id.seed),
+                run_config(t, id.variant, scale)?,
+            ))
+        },
+    )?;
     // Gradient runs first (the long ones), EA last.
     jobs.sort_by_key(|j| (j.data.variant == Variant::Ea, j.data.task));
     let logs = runner.run(&jobs, |job, ckpt| {
@@ -223,15 +210,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         );
         Ok(log)
     })?;
-    let mut runs: Runs = BTreeMap::new();
-    for (job, log) in jobs.iter().zip(logs) {
-        runs.entry((job.data.task, job.data.variant))
-            .or_default()
-            .push(log);
-    }
-    for v in runs.values_mut() {
-        v.sort_by_key(|l| l.seed);
-    }
+    let runs: Runs = by_cell(&jobs, logs);
     let random: Vec<Vec<f64>> = tasks
         .iter()
         .map(|t| random_returns(t.env_id, scale.pick(20, 100, 100), opts.seed))

@@ -54,7 +54,7 @@ use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::dist::t_quantile;
 use candor_core::stats::groups::{t_mean, welch};
 use candor_core::{Error, ReproduceOptions, Result, Scale};
-use candor_rl::runs::{default_workers, Job, RunCache, Runner};
+use candor_rl::runs::{by_cell, default_workers, grid_jobs, RunCache, Runner};
 use candor_rl::{random_policy_returns, Checkpointing, Registry};
 
 use crate::config::{Config, Preset, QBiasConfig, RUD_N};
@@ -199,13 +199,6 @@ pub fn random_returns(env_id: &str, episodes: usize, seed: u64) -> Result<Vec<f6
     random_policy_returns(env_id, episodes, seed, "rl-ddpg/random-policy")
 }
 
-/// What a run's job carries: its task, preset and seed.
-struct RunId {
-    task: usize,
-    preset: Preset,
-    seed: u64,
-}
-
 /// Per (task, preset): the runs in seed order.
 type Runs = BTreeMap<(usize, Preset), Vec<RunLog>>;
 
@@ -226,23 +219,17 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         }),
         checkpoints: opts.checkpoint_dir(),
     };
-    let mut jobs = Vec::new();
-    for (ti, task) in tasks.iter().enumerate() {
-        for &preset in &task.presets {
-            for i in 0..task.seeds {
-                let seed = opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-                jobs.push(Job {
-                    key: format!("{}-{preset}-{seed}", task.label),
-                    config: run_config(task, preset, scale),
-                    data: RunId {
-                        task: ti,
-                        preset,
-                        seed,
-                    },
-                });
-            }
-        }
-    }
+    let mut jobs = grid_jobs(
+        opts.seed,
+        tasks.iter().map(|t| (&t.presets[..], t.seeds)),
+        |id| {
+            let t = &tasks[id.task];
+            Ok((
+                format!("{}-{}-{}", t.label, id.variant, id.seed),
+                run_config(t, id.variant, scale),
+            ))
+        },
+    )?;
     // Shortest first: every finished run is cached (quick and paper scale), so an
     // interrupted reproduce has completed as many runs as it could.
     jobs.sort_by_key(|j| tasks[j.data.task].steps * cost_factor(&tasks[j.data.task]));
@@ -262,7 +249,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         )?;
         tracing::info!(
             task = task.label,
-            preset = id.preset.name(),
+            preset = id.variant.name(),
             seed = id.seed,
             max_average = log.history.max_average().unwrap_or(f64::NAN),
             updates_per_s = log.updates_per_second(),
@@ -272,15 +259,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         Ok(log)
     })?;
 
-    let mut runs: Runs = BTreeMap::new();
-    for (job, log) in jobs.iter().zip(logs) {
-        runs.entry((job.data.task, job.data.preset))
-            .or_default()
-            .push(log);
-    }
-    for v in runs.values_mut() {
-        v.sort_by_key(|l| l.seed);
-    }
+    let runs: Runs = by_cell(&jobs, logs);
     let random: Vec<Vec<f64>> = tasks
         .iter()
         .map(|t| random_returns(t.env_id, scale.pick(20, 100, 100), opts.seed))

@@ -40,7 +40,7 @@
 use candor_core::plot::{band_plot, line_plot, Band, Series};
 use candor_core::report::{Cell, Report, Table};
 use candor_core::{Error, ReproduceOptions, Result, Scale};
-use candor_rl::runs::{default_workers, Job, RunCache, Runner};
+use candor_rl::runs::{by_cell, default_workers, grid_jobs, Job, RunCache, RunId, Runner};
 use candor_rl::{make, Checkpointing};
 use serde::{Deserialize, Serialize};
 
@@ -164,14 +164,6 @@ pub fn variant_config(variant: &Variant, task: &Task, scale: Scale) -> Result<Co
     Ok(cfg)
 }
 
-/// What a run's job carries: its task, variant, instance and seed.
-struct RunId {
-    task: usize,
-    variant: usize,
-    instance: usize,
-    seed: u64,
-}
-
 /// The settings that decide a run's cached result.
 #[derive(Serialize)]
 struct RunSettings {
@@ -220,30 +212,24 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     let instances = scale.pick(2, 5, 5);
     let rounds = scale.pick(5, 64, 64);
 
-    let mut jobs = Vec::new();
-    for (ti, task) in TASKS.iter().enumerate() {
-        for (vi, variant) in VARIANTS.iter().enumerate() {
-            for i in 0..instances {
-                let seed = opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-                jobs.push(Job {
-                    key: format!("{}-{}-{i}-{seed}", task.label, variant.label)
-                        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
-                    config: RunSettings {
-                        config: variant_config(variant, task, scale)?,
-                        rounds,
-                    },
-                    data: RunId {
-                        task: ti,
-                        variant: vi,
-                        instance: i,
-                        seed,
-                    },
-                });
-            }
-        }
-    }
+    let variants: Vec<usize> = (0..VARIANTS.len()).collect();
+    let mut jobs = grid_jobs(
+        opts.seed,
+        TASKS.iter().map(|_| (&variants[..], instances)),
+        |id| {
+            let (task, variant) = (&TASKS[id.task], &VARIANTS[id.variant]);
+            Ok((
+                format!("{}-{}-{}-{}", task.label, variant.label, id.index, id.seed)
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+                RunSettings {
+                    config: variant_config(variant, task, scale)?,
+                    rounds,
+                },
+            ))
+        },
+    )?;
     // Longest first, so the queue ends with short jobs on every core.
-    let cost = |j: &Job<RunSettings, RunId>| {
+    let cost = |j: &Job<RunSettings, RunId<usize>>| {
         TASKS[j.data.task].steps_at(scale)
             * if VARIANTS[j.data.variant].algo.is_noisy() {
                 2
@@ -291,7 +277,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         tracing::info!(
             task = task.label,
             variant = variant.label,
-            instance = id.instance,
+            instance = id.index,
             eval_on = avg(&on),
             eval_off = avg(&off),
             train_s = log.seconds,
@@ -308,19 +294,12 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     })?;
 
     // Gather per (task, variant), instances in order.
-    let mut by_cell: Vec<Vec<Vec<(usize, JobOut)>>> = (0..TASKS.len())
-        .map(|_| (0..VARIANTS.len()).map(|_| Vec::new()).collect())
-        .collect();
-    for (job, out) in jobs.iter().zip(outs) {
-        by_cell[job.data.task][job.data.variant].push((job.data.instance, out));
-    }
-    for cell in by_cell.iter_mut().flatten() {
-        cell.sort_by_key(|(i, _)| *i);
-    }
+    // Per (task, variant), instances in order.
+    let by_cell = by_cell(&jobs, outs);
     let score = |ti: usize, vi: usize, noise: EvalNoise| -> Result<ProtocolScore> {
-        let per: Vec<Vec<f64>> = by_cell[ti][vi]
+        let per: Vec<Vec<f64>> = by_cell[&(ti, vi)]
             .iter()
-            .map(|(_, o)| o.returns(noise).to_vec())
+            .map(|o| o.returns(noise).to_vec())
             .collect();
         protocol_score(&per)
     };
@@ -477,11 +456,11 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     );
     for (ti, task) in TASKS.iter().enumerate() {
         for (vi, variant) in VARIANTS.iter().enumerate() {
-            let cell = &by_cell[ti][vi];
+            let cell = &by_cell[&(ti, vi)];
             let s = &on[ti][vi];
             let means: Vec<f64> = s.instances.iter().map(|i| i.mean).collect();
             let gate = beats_random(&means, random_mean[ti]).map(|j| j.test.p);
-            let logs: Vec<&TrainLog> = cell.iter().map(|(_, o)| &o.log).collect();
+            let logs: Vec<&TrainLog> = cell.iter().map(|o| &o.log).collect();
             let sig: Vec<f64> = logs
                 .iter()
                 .filter_map(|l| l.points.last().and_then(|p| p.sigma_out))
@@ -515,12 +494,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         }
     }
     let sigma_init = 0.4 / 128f64.sqrt();
-    let eval_s: f64 = by_cell
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|(_, o)| o.eval_seconds)
-        .sum();
+    let eval_s: f64 = by_cell.values().flatten().map(|o| o.eval_seconds).sum();
     let random_text = TASKS
         .iter()
         .zip(&random_mean)
@@ -563,7 +537,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         let xs = curve_steps(total, points);
         let mut bands = Vec::new();
         for (vi, variant) in VARIANTS.iter().enumerate() {
-            let logs: Vec<&TrainLog> = by_cell[ti][vi].iter().map(|(_, o)| &o.log).collect();
+            let logs: Vec<&TrainLog> = by_cell[&(ti, vi)].iter().map(|o| &o.log).collect();
             let runs: Vec<Vec<f64>> = logs.iter().map(|l| instance_curve(l, &xs, 10)).collect();
             let band = Band::mean_t_interval(variant.label, &xs, &runs, 0.90)?;
             if !band.points.is_empty() {

@@ -11,6 +11,9 @@
 //! order; the work function must be deterministic in its job, so the results do not
 //! depend on the number of workers or on which runs came from the cache.
 //!
+//! [`grid_jobs`] builds the usual (task, variant, seed) grid with the seeds shared across
+//! variants ([`run_seed`]), and [`by_cell`] gathers its results per (task, variant).
+//!
 //! **Cache.** With [`Runner::cache`] set, a finished run is written atomically
 //! ([`candor_core::fsio::write_atomic`]) to `<dir>/<key><suffix>` as JSON: a format tag
 //! ([`CACHE_FORMAT`]), the key, the job's config serialised as JSON, and the result. An
@@ -30,6 +33,7 @@
 //! the caller chooses `workers` (e.g. [`default_workers`]); nothing here reads or sets
 //! the process environment.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -54,6 +58,77 @@ pub struct Job<C, D> {
     pub config: C,
     /// The caller's data for the work function.
     pub data: D,
+}
+
+/// One run of an experiment's (task, variant, seed) grid ([`grid_jobs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunId<V> {
+    /// Index of the task in the experiment's plan.
+    pub task: usize,
+    pub variant: V,
+    /// Index of the seed (0, 1, …; an "instance").
+    pub index: usize,
+    /// The run's seed ([`run_seed`] of the experiment's seed and `index`).
+    pub seed: u64,
+}
+
+/// The seed of run `index` of an experiment with seed `base`: `base·1,000,003 + index`
+/// (wrapping), the same for every variant, so variants are compared on the same seeds.
+pub fn run_seed(base: u64, index: usize) -> u64 {
+    base.wrapping_mul(1_000_003).wrapping_add(index as u64)
+}
+
+/// The jobs of a grid: for each task `t` of `tasks` (its variants and its number of
+/// seeds), every variant × seed in that order, with the seeds of [`run_seed`]; `job`
+/// gives each run's cache key and config.
+pub fn grid_jobs<'a, V: Copy + 'a, C>(
+    base_seed: u64,
+    tasks: impl IntoIterator<Item = (&'a [V], usize)>,
+    mut job: impl FnMut(&RunId<V>) -> Result<(String, C)>,
+) -> Result<Vec<Job<C, RunId<V>>>> {
+    let mut out = Vec::new();
+    for (task, (variants, seeds)) in tasks.into_iter().enumerate() {
+        for &variant in variants {
+            for index in 0..seeds {
+                let id = RunId {
+                    task,
+                    variant,
+                    index,
+                    seed: run_seed(base_seed, index),
+                };
+                let (key, config) = job(&id)?;
+                out.push(Job {
+                    key,
+                    config,
+                    data: id,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The results of a grid's jobs (as [`Runner::run`] returns them, in `jobs` order)
+/// gathered per (task, variant), each cell in seed-index order.
+pub fn by_cell<V: Ord + Copy, C, T>(
+    jobs: &[Job<C, RunId<V>>],
+    results: Vec<T>,
+) -> BTreeMap<(usize, V), Vec<T>> {
+    let mut cells: BTreeMap<(usize, V), Vec<(usize, T)>> = BTreeMap::new();
+    for (job, r) in jobs.iter().zip(results) {
+        let id = &job.data;
+        cells
+            .entry((id.task, id.variant))
+            .or_default()
+            .push((id.index, r));
+    }
+    cells
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort_by_key(|(i, _)| *i);
+            (k, v.into_iter().map(|(_, r)| r).collect())
+        })
+        .collect()
 }
 
 /// Where finished runs are cached: `<dir>/<key><suffix>`.
@@ -389,5 +464,36 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("job one failed"), "{err}");
         assert!(run_queue(0, 4, Ok).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_grid_shares_seeds_across_variants_and_gathers_by_cell() {
+        let jobs = grid_jobs(7, [(&['a', 'b'][..], 2), (&['c'][..], 3)], |id| {
+            Ok((format!("{}-{}-{}", id.task, id.variant, id.seed), ()))
+        })
+        .unwrap();
+        let keys: Vec<&str> = jobs.iter().map(|j| j.key.as_str()).collect();
+        let s = |i| run_seed(7, i);
+        assert_eq!(s(1), 7 * 1_000_003 + 1);
+        assert_eq!(
+            keys,
+            [
+                format!("0-a-{}", s(0)),
+                format!("0-a-{}", s(1)),
+                format!("0-b-{}", s(0)),
+                format!("0-b-{}", s(1)),
+                format!("1-c-{}", s(0)),
+                format!("1-c-{}", s(1)),
+                format!("1-c-{}", s(2)),
+            ]
+        );
+        // Results in any job order come back per cell in seed-index order.
+        let mut shuffled = jobs.clone();
+        shuffled.reverse();
+        let results: Vec<usize> = shuffled.iter().map(|j| j.data.index).collect();
+        let cells = by_cell(&shuffled, results);
+        assert_eq!(cells.len(), 3);
+        assert_eq!(cells[&(0, 'a')], vec![0, 1]);
+        assert_eq!(cells[&(1, 'c')], vec![0, 1, 2]);
     }
 }
