@@ -19,7 +19,7 @@
 //! | [`config`] | [`Config`]: the reference's settings, per-task [`TaskPreset`]s, the [`Variant`]s (EA, DDPG, ERL, RIM and its ablations), the reference code's [`Quirks`] |
 //! | [`ssne`] | [`Population`] of flat `Vec<f32>` actors with a batch-1 host forward; one SSNE [`epoch`](ssne::epoch) |
 //! | [`rim`] | [`RimLearner`]: dual policy, recruitment, `update_with_IL`, imitation |
-//! | [`steps`] | [`DdpgSteps`]: the learners' actor and critic steps with optimisers this crate can checkpoint |
+//! | [`steps`] | the learners' candor-rl-ddpg [`Ddpg`](candor_rl_ddpg::Ddpg): the ERL/RIM config check and its checkpoint tensors (networks and Adams) |
 //! | [`mod@train`] | the generation loop ([`Trainer`], [`train()`]), population rollouts on all cores, lineage, training checkpoints ([`train_checkpointed`]) |
 //! | [`reproduce`] | `cargo xtask reproduce --paper erl` |
 //!
@@ -190,7 +190,6 @@ pub use config::{
 };
 pub use rim::{ImitationLog, RimLearner};
 pub use ssne::{EpochOutcome, Population};
-pub use steps::DdpgSteps;
 pub use train::{
     rollout_population, train, train_checkpointed, CheckpointState, GenerationRecord, RunLog,
     Trainer,

@@ -23,7 +23,7 @@
 //! networks; `erl-nets` (ERL's own 128-128 LayerNorm actor and 200-300 ELU critic) is an
 //! extra row at paper scale.
 //!
-//! Every (task, variant, seed) run goes through one [`run_seeds`] queue (one
+//! Every (task, variant, seed) run goes through one [`candor_rl::runs`] queue (one
 //! single-threaded worker per core; a run's population rollouts then use one worker).
 //! At quick and paper scale each finished run is cached in
 //! `<out>/runs/<task>-<variant>-<seed>.json` and reused by a rerun with the same config.
@@ -59,14 +59,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use candor_core::plot::{band_plot, Band};
-use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Report, Table};
 use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::groups::welch;
 use candor_core::{Error, ReproduceOptions, Result, Scale};
-use candor_rl::run_seeds;
+use candor_rl::runs::{by_cell, default_workers, grid_jobs, RunCache, Runner};
 use candor_rl_ddpg::reproduce::random_returns;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Variant};
 use crate::train::{train, train_checkpointed, RunLog};
@@ -162,18 +160,6 @@ pub fn run_config(task: &TaskPlan, variant: Variant, scale: Scale) -> Result<Con
     Ok(cfg)
 }
 
-#[derive(Serialize, Deserialize)]
-struct CachedRun {
-    config: Config,
-    log: RunLog,
-}
-
-struct Job {
-    task: usize,
-    variant: Variant,
-    seed: u64,
-}
-
 /// Per (task, variant): the runs in seed order.
 type Runs = BTreeMap<(usize, Variant), Vec<RunLog>>;
 
@@ -182,85 +168,49 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::io(&opts.out_dir, e))?;
     let scale = opts.scale;
     let tasks = plan(scale);
-    let cache_dir = (scale != Scale::Smoke).then(|| opts.out_dir.join("runs"));
-    // Training checkpoints at paper scale or with --resume (see ReproduceOptions): a run
-    // stopped mid-way continues from its last one.
-    let ckpt_dir = opts.checkpoint_dir();
-    for d in cache_dir.iter().chain(&ckpt_dir) {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
+    // Finished runs are cached at quick and paper scale; training checkpoints are written
+    // at paper scale or with --resume (see ReproduceOptions), so a run stopped mid-way
+    // continues from its last one.
+    let runner = Runner {
+        label: "erl",
+        workers: default_workers(),
+        cache: (scale != Scale::Smoke).then(|| RunCache {
+            dir: opts.out_dir.join("runs"),
+            suffix: ".json",
+        }),
+        checkpoints: opts.checkpoint_dir(),
+    };
     let ckpt_every = scale.pick(1_000, 5_000, CHECKPOINT_FRAMES);
-    let mut jobs = Vec::new();
-    for (ti, task) in tasks.iter().enumerate() {
-        for &variant in &task.variants {
-            for i in 0..task.seeds {
-                jobs.push(Job {
-                    task: ti,
-                    variant,
-                    seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-                });
-            }
-        }
-    }
+    let mut jobs = grid_jobs(
+        opts.seed,
+        tasks.iter().map(|t| (&t.variants[..], t.seeds)),
+        |id| {
+            let t = &tasks[id.task];
+            Ok((
+                format!("{}-{}-{}", t.label, id.variant, id.seed),
+                run_config(t, id.variant, scale)?,
+            ))
+        },
+    )?;
     // Gradient runs first (the long ones), EA last.
-    jobs.sort_by_key(|j| (j.variant == Variant::Ea, j.task));
-    let pb = progress_bar(jobs.len() as u64, "erl");
-    let ids: Vec<u64> = (0..jobs.len() as u64).collect();
-    let logs = run_seeds(&ids, |id| {
-        let job = &jobs[id as usize];
-        let task = &tasks[job.task];
-        let cfg = run_config(task, job.variant, scale)?;
-        let cache = cache_dir
-            .as_ref()
-            .map(|d| d.join(format!("{}-{}-{}.json", task.label, job.variant, job.seed)));
-        let cached = cache.as_deref().and_then(|p| {
-            let text = std::fs::read_to_string(p).ok()?;
-            let c: CachedRun = serde_json::from_str(&text).ok()?;
-            (c.config == cfg).then_some(c.log)
-        });
-        let log = match cached {
-            Some(log) => log,
-            None => {
-                let ckpt = ckpt_dir
-                    .as_ref()
-                    .map(|d| d.join(format!("{}-{}-{}.ckpt", task.label, job.variant, job.seed)));
-                let log = match &ckpt {
-                    Some(p) => train_checkpointed(&cfg, job.seed, &opts.device, p, ckpt_every)?,
-                    None => train(&cfg, job.seed, &opts.device)?,
-                };
-                if let Some(p) = &cache {
-                    let json = serde_json::to_vec(&CachedRun {
-                        config: cfg.clone(),
-                        log: log.clone(),
-                    })?;
-                    candor_core::fsio::write_atomic(p, &json)?;
-                }
-                // The finished run is cached: its checkpoint is no longer needed.
-                if let (Some(p), Some(_)) = (&ckpt, &cache) {
-                    std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
-                }
-                log
-            }
+    jobs.sort_by_key(|j| (j.data.variant == Variant::Ea, j.data.task));
+    let logs = runner.run(&jobs, |job, ckpt| {
+        let (cfg, id) = (&job.config, &job.data);
+        let log = match ckpt {
+            Some(p) => train_checkpointed(cfg, id.seed, &opts.device, p, ckpt_every)?,
+            None => train(cfg, id.seed, &opts.device)?,
         };
-        pb.inc(1);
         tracing::info!(
-            task = task.label,
-            variant = job.variant.name(),
-            seed = job.seed,
+            task = tasks[id.task].label,
+            variant = id.variant.name(),
+            seed = id.seed,
             final_score = log.final_score(),
             seconds = log.seconds,
-            "run done"
+            "run trained"
         );
         Ok(log)
     })?;
-    pb.finish_and_clear();
-    let mut runs: Runs = BTreeMap::new();
-    for (job, log) in jobs.iter().zip(logs) {
-        runs.entry((job.task, job.variant)).or_default().push(log);
-    }
-    for v in runs.values_mut() {
-        v.sort_by_key(|l| l.seed);
-    }
+    let runs: Runs = by_cell(&jobs, logs);
     let random: Vec<Vec<f64>> = tasks
         .iter()
         .map(|t| random_returns(t.env_id, scale.pick(20, 100, 100), opts.seed))
@@ -501,11 +451,15 @@ fn add_parts(
     missing: &str,
 ) -> Result<()> {
     let evidence = evidence.join("; ");
-    match (failure, parts.is_empty()) {
-        (Some(e), _) => fam.not_judged(id, statement, &evidence, &e),
-        (None, true) => fam.not_judged(id, statement, &evidence, missing),
-        (None, false) => fam.claim(id, statement, &evidence, Judgement::all_of(parts)?),
-    };
+    fam.claim_from_parts(
+        id,
+        statement,
+        &evidence,
+        failure,
+        parts,
+        missing,
+        Judgement::all_of,
+    )?;
     Ok(())
 }
 
@@ -521,27 +475,8 @@ fn claims(
         let f = finals(logs);
         let id = format!("random.{}.{}", task.label, v.name());
         let statement = format!("{v} beats a uniform random policy on {}", task.label);
-        let j = welch(&f, &random[ti], "seeds vs random episodes")
-            .and_then(|w| Judgement::superior(&w, ALPHA));
-        match j {
-            Ok(j) => {
-                let s = summary(&f);
-                let evidence = format!(
-                    "{v} {:.1} (seeds: {}) vs random {:.1} ({} episodes)",
-                    s[1],
-                    f.iter()
-                        .map(|x| format!("{x:.1}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    summary(&random[ti])[1],
-                    random[ti].len()
-                );
-                fam.control(&id, &statement, &evidence, j.clone());
-                gates.insert((ti, v), j);
-            }
-            Err(e) => {
-                fam.not_judged(&id, &statement, "", &e.to_string());
-            }
+        if let Some(j) = fam.beats_random_control(&id, &statement, v.name(), &f, &random[ti]) {
+            gates.insert((ti, v), j);
         }
     }
     let cmp = Comparison { tasks, runs, gates };

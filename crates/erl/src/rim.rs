@@ -2,8 +2,8 @@
 //! `update_with_IL`).
 //!
 //! The learner keeps candor-rl-ddpg's [`Ddpg`] (π_pg, the critic Q and their targets),
-//! steps them with [`DdpgSteps`] (the same Adams, held where a checkpoint can save them)
-//! and adds the **recruitment actor** π_ea, which no gradient trains: after
+//! steps them with its own `actor_step` / `critic_step` and Adams (saved in this crate's
+//! checkpoints through `Ddpg::optimisers`) and adds the **recruitment actor** π_ea, which no gradient trains: after
 //! every gradient step it moves toward the population champion,
 //! `θ_ea ← (1 − τ₀)θ_ea + τ₀θ_champ` ([`RimLearner::recruit`]; τ₀ = 1 is hard
 //! recruitment).
@@ -35,7 +35,7 @@ use candor_rl::{Agent, Batch, ReplayBuffer, UpdateInfo};
 use candor_rl_ddpg::{td_target, Actor, Critic, Ddpg, LearnerConfig, NetConfig};
 
 use crate::config::{DualTarget, ImitationConfig};
-use crate::steps::DdpgSteps;
+use crate::steps::{check_learner, learner_tensors, restore_learner, set_vars, var_tensors};
 
 /// What one imitation phase did.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -50,7 +50,6 @@ pub struct ImitationLog {
 /// RIM's learner (see the module docs).
 pub struct RimLearner {
     ddpg: Ddpg,
-    steps: DdpgSteps,
     net: NetConfig,
     obs_dim: usize,
     action_dim: usize,
@@ -101,6 +100,7 @@ impl RimLearner {
             )));
         }
         let ddpg = Ddpg::new(cfg, obs_dim, action_dim, seed, device)?;
+        check_learner(cfg)?;
         let ea_vars = VarMap::new();
         let vb = seeded_var_builder(&ea_vars, seed ^ 0x5eed_0fea, DType::F32, device);
         let ea = Actor::new(&cfg.actor, obs_dim, action_dim, vb.pp("actor_ea"))?;
@@ -108,10 +108,8 @@ impl RimLearner {
         let ea_frozen = ea.frozen()?;
         let pg_frozen = ddpg.actor().frozen()?;
         let critic_frozen = ddpg.critics()[0].frozen()?;
-        let steps = DdpgSteps::new(&ddpg)?;
         Ok(Self {
             ddpg,
-            steps,
             net: cfg.actor.clone(),
             obs_dim,
             action_dim,
@@ -213,7 +211,7 @@ impl RimLearner {
     /// step, Polyak averaging. Recruitment is separate ([`recruit`](Self::recruit)).
     pub fn update(&mut self, batch: &Batch) -> Result<UpdateInfo> {
         self.updates += 1;
-        let actor_loss = self.steps.actor_step(&self.ddpg, &batch.obs)?;
+        let actor_loss = self.ddpg.actor_step(&batch.obs)?;
         let next_a = self.target_policy(&batch.next_obs, self.target)?;
         let next_q = self.ddpg.critic_targets()[0].forward(&batch.next_obs, &next_a)?;
         let y = td_target(
@@ -222,9 +220,7 @@ impl RimLearner {
             &[next_q],
             self.ddpg.config().gamma,
         )?;
-        let (critic_loss, q_mean) =
-            self.steps
-                .critic_step(&self.ddpg, &batch.obs, &batch.actions, &y)?;
+        let (critic_loss, q_mean) = self.ddpg.critic_step(&batch.obs, &batch.actions, &y)?;
         self.ddpg.update_targets()?;
         Ok(UpdateInfo {
             scalars: vec![
@@ -241,11 +237,11 @@ impl RimLearner {
     }
 
     /// Everything a training checkpoint needs to continue this learner bit for bit: π_pg,
-    /// Q and their targets, both Adams ([`DdpgSteps::checkpoint_tensors`]) and π_ea
+    /// Q and their targets, both Adams ([`crate::steps::learner_tensors`]) and π_ea
     /// (`model/recruit/…`). The update count travels in the caller's state.
     pub fn checkpoint_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out = self.steps.checkpoint_tensors(&self.ddpg);
-        out.extend(crate::steps::var_tensors(&self.ea_vars, "model/recruit/"));
+        let mut out = learner_tensors(&self.ddpg);
+        out.extend(var_tensors(&self.ea_vars, "model/recruit/"));
         out
     }
 
@@ -256,8 +252,8 @@ impl RimLearner {
         tensors: &std::collections::HashMap<String, Tensor>,
         updates: usize,
     ) -> Result<()> {
-        self.steps.restore_checkpoint(&self.ddpg, tensors)?;
-        crate::steps::set_vars(&self.ea_vars, tensors, "model/recruit/")?;
+        restore_learner(&mut self.ddpg, tensors)?;
+        set_vars(&self.ea_vars, tensors, "model/recruit/")?;
         self.ea_flat = self.ea.mlp().to_flat()?;
         self.updates = updates;
         Ok(())

@@ -57,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Algorithm, Config, DualTarget, Transfer};
 use crate::rim::{ImitationLog, RimLearner};
 use crate::ssne::Population;
-use crate::steps::DdpgSteps;
+use crate::steps::{check_learner, learner_tensors, restore_learner};
 
 /// One stored transition (unit-box action).
 #[derive(Debug, Clone, PartialEq)]
@@ -359,8 +359,8 @@ impl RunLog {
 
 enum Learner {
     None,
-    /// ERL's (and DDPG's) learner: the networks, and the steps with their optimisers.
-    Erl(Box<Ddpg>, Box<DdpgSteps>),
+    /// ERL's (and DDPG's) learner: candor-rl-ddpg's, with one critic and no smoothing.
+    Erl(Box<Ddpg>),
     Rim(Box<RimLearner>),
 }
 
@@ -414,8 +414,8 @@ impl Trainer {
             Algorithm::Ea => Learner::None,
             Algorithm::Erl | Algorithm::Ddpg => {
                 let d = Ddpg::new(&cfg.learner, obs_dim, action_dim, seed, device)?;
-                let steps = DdpgSteps::new(&d)?;
-                Learner::Erl(Box::new(d), Box::new(steps))
+                check_learner(&cfg.learner)?;
+                Learner::Erl(Box::new(d))
             }
             Algorithm::Rim {
                 target,
@@ -551,7 +551,7 @@ impl Trainer {
                 (a, s)
             } else {
                 let mut a = match &mut self.learner {
-                    Learner::Erl(d, _) => d.act(&obs)?,
+                    Learner::Erl(d) => d.act(&obs)?,
                     Learner::Rim(r) => r.act(&obs)?,
                     Learner::None => return Err(Error::invalid("EA has no RL agent")),
                 };
@@ -589,7 +589,7 @@ impl Trainer {
         for e in 0..self.cfg.champion_test_episodes {
             let mut actor = match (member, &self.learner) {
                 (Some(i), _) => Actor::Member(&self.pop, i),
-                (None, Learner::Erl(d, _)) => Actor::Net(d.actor()),
+                (None, Learner::Erl(d)) => Actor::Net(d.actor()),
                 (None, _) => return Err(Error::invalid("candor-erl: no policy to test")),
             };
             let (ret, len) = episode(
@@ -615,8 +615,9 @@ impl Trainer {
                 self.buffer
                     .sample(self.cfg.batch_size, &mut self.rng_sample, &self.device)?;
             match &mut self.learner {
-                Learner::Erl(d, steps) => {
-                    steps.erl_update(d, &batch)?;
+                Learner::Erl(d) => {
+                    // y = r + γ(1 − d)·Q'(s', π'(s')), critic step, actor step, Polyak.
+                    d.update(&batch)?;
                 }
                 Learner::Rim(r) => {
                     r.update(&batch)?;
@@ -782,7 +783,7 @@ impl Trainer {
     fn transfer(&mut self, slot: usize, record: &mut GenerationRecord) -> Result<()> {
         let p = self.cfg.synch_period;
         match (&self.learner, self.cfg.algorithm) {
-            (Learner::Erl(d, _), Algorithm::Erl) => {
+            (Learner::Erl(d), Algorithm::Erl) => {
                 let due = if self.cfg.quirks.erl_sync_on_games {
                     self.num_games.is_multiple_of(p)
                 } else {
@@ -893,7 +894,7 @@ impl Trainer {
         let mut rim_updates = 0;
         match &self.learner {
             Learner::None => {}
-            Learner::Erl(d, steps) => tensors.extend(steps.checkpoint_tensors(d)),
+            Learner::Erl(d) => tensors.extend(learner_tensors(d)),
             Learner::Rim(r) => {
                 tensors.extend(r.checkpoint_tensors());
                 rim_updates = r.updates_done();
@@ -983,7 +984,7 @@ impl Trainer {
         };
         match &mut t.learner {
             Learner::None => {}
-            Learner::Erl(d, steps) => steps.restore_checkpoint(d, &ck.tensors)?,
+            Learner::Erl(d) => restore_learner(d, &ck.tensors)?,
             Learner::Rim(r) => r.restore_checkpoint(&ck.tensors, state.rim_updates)?,
         }
         if state.lineage.len() != k {
@@ -1027,7 +1028,7 @@ impl Trainer {
         let scaler = &self.scaler;
         let gamma = self.cfg.learner.gamma;
         let (estimates, returns) = match &self.learner {
-            Learner::Erl(d, _) => {
+            Learner::Erl(d) => {
                 let mut est = |o: &[Vec<f32>]| -> Result<Vec<f64>> {
                     Ok(d.policy_value(&to_tensor(o)?)?
                         .into_iter()

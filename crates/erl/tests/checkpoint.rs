@@ -1,5 +1,5 @@
-//! Training checkpoints: the learner's steps with their own optimisers equal
-//! candor-rl-ddpg's bit for bit, and a run stopped at a checkpoint and resumed ends with
+//! Training checkpoints: the learner's checkpoint tensors (candor-rl-ddpg's networks and
+//! Adams) continue its updates bit for bit, and a run stopped at a checkpoint and resumed ends with
 //! exactly the bits of an uninterrupted run (issue 17, part 3).
 
 use std::collections::HashMap;
@@ -9,7 +9,8 @@ use candle_core::{DType, Device};
 use candor_core::checkpoint::load_tensors;
 use candor_core::optim::sorted_vars;
 use candor_core::SeededRng;
-use candor_erl::{rim_learner, Config, DdpgSteps, RunLog, Trainer, Variant};
+use candor_erl::steps::{learner_tensors, restore_learner};
+use candor_erl::{rim_learner, Config, RunLog, Trainer, Variant};
 use candor_rl::{Action, Agent, Registry, ReplayBuffer};
 use candor_rl_ddpg::Ddpg;
 
@@ -36,7 +37,7 @@ fn ddpg_bits(d: &Ddpg) -> Vec<(String, Vec<u32>)> {
 }
 
 #[test]
-fn erl_steps_equal_ddpg_updates_bit_for_bit() {
+fn learner_checkpoint_tensors_continue_ddpg_updates_bit_for_bit() {
     let mut cfg = rim_learner();
     cfg.actor.hidden = vec![16, 16];
     cfg.critic.hidden = vec![16, 16];
@@ -58,16 +59,33 @@ fn erl_steps_equal_ddpg_updates_bit_for_bit() {
             .unwrap();
     }
     let mut reference = Ddpg::new(&cfg, 3, 1, 9, &dev).unwrap();
-    let mut ours = Ddpg::new(&cfg, 3, 1, 9, &dev).unwrap();
-    let mut steps = DdpgSteps::new(&ours).unwrap();
+    let mut stopped = Ddpg::new(&cfg, 3, 1, 9, &dev).unwrap();
     let mut sample_rng = SeededRng::new(4);
-    for _ in 0..20 {
-        let batch = buffer.sample(32, &mut sample_rng, &dev).unwrap();
-        let r = reference.update(&batch).unwrap();
-        let o = steps.erl_update(&mut ours, &batch).unwrap();
-        assert_eq!(r.scalars, o.scalars);
+    let batches: Vec<_> = (0..20)
+        .map(|_| buffer.sample(32, &mut sample_rng, &dev).unwrap())
+        .collect();
+    for b in &batches[..10] {
+        stopped.update(b).unwrap();
     }
-    assert_eq!(ddpg_bits(&reference), ddpg_bits(&ours));
+    // Its networks and both Adams, copied out (as a checkpoint file holds them) …
+    let saved: HashMap<_, _> = learner_tensors(&stopped)
+        .into_iter()
+        .map(|(n, t)| (n, t.copy().unwrap()))
+        .collect();
+    assert!(saved.keys().any(|k| k.starts_with("optim/actor/")));
+    assert!(saved.keys().any(|k| k.starts_with("optim/critic/")));
+    drop(stopped);
+    // … restored into a fresh learner with another seed, which then continues.
+    let mut resumed = Ddpg::new(&cfg, 3, 1, 10, &dev).unwrap();
+    restore_learner(&mut resumed, &saved).unwrap();
+    for (i, b) in batches.iter().enumerate() {
+        let r = reference.update(b).unwrap();
+        if i >= 10 {
+            let o = resumed.update(b).unwrap();
+            assert_eq!(r.scalars, o.scalars);
+        }
+    }
+    assert_eq!(ddpg_bits(&reference), ddpg_bits(&resumed));
 }
 
 /// `log` without its wall-clock seconds (which differ between any two runs).

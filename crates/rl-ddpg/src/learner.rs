@@ -369,6 +369,18 @@ impl Ddpg {
         soft_update(&self.critic_target_vars, &self.critic_vars, self.cfg.tau)
     }
 
+    /// The online actor's and critics' Adams, `[actor, critic]`: for a caller that
+    /// saves them in a checkpoint of its own layout (candor-erl's learners) instead of
+    /// [`save_training`](Self::save_training)'s.
+    pub fn optimisers(&self) -> [&dyn Optim; 2] {
+        [&self.actor_opt, &self.critic_opt]
+    }
+
+    /// The same, mutable (to restore such a checkpoint).
+    pub fn optimisers_mut(&mut self) -> [&mut dyn Optim; 2] {
+        [&mut self.actor_opt, &mut self.critic_opt]
+    }
+
     /// Save a resumable training checkpoint to `path` in one atomic write (candor-core's
     /// [`save_training_extra`]): the online actor and critics with their Adam moments
     /// and step counts, the target networks, the smoothing-noise stream and the update

@@ -12,10 +12,10 @@
 //! quick scale) or 5000 (paper scale; TD3's protocol). Q-bias: 50 replay states every
 //! 3000 steps (Pendulum) or 5000 (MuJoCo), after learning starts. Fresh-data usage is
 //! counted in cycles of N = 100 steps for every run. Every (task, preset, seed) run goes
-//! through one [`run_seeds`] queue, one single-threaded worker per core; seeds are shared
-//! across presets. At quick and paper scale each finished run is written to
+//! through one [`candor_rl::runs`] queue, one single-threaded worker per core; seeds are
+//! shared across presets. At quick and paper scale each finished run is written to
 //! `<out>/runs/<task>-<preset>-<seed>.json` (at smoke scale too when resuming) and a
-//! rerun with the same settings reuses it.
+//! rerun with the same config reuses it.
 //! With checkpoints (paper scale, or `cargo xtask reproduce --resume`:
 //! [`ReproduceOptions::checkpoint_dir`]) every unfinished run also saves a resumable
 //! checkpoint `<checkpoints>/<task>-<preset>-<seed>.ckpt` ([`train_resumable`]) at the
@@ -46,18 +46,16 @@
 //!   the one-sample t of our seeds.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use candor_core::plot::{band_plot, Band};
-use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Report, Table};
 use candor_core::stats::claim::{ClaimFamily, Judgement};
 use candor_core::stats::dist::t_quantile;
 use candor_core::stats::groups::{t_mean, welch};
-use candor_core::{Error, ReproduceOptions, Result, Scale, SeededRng};
-use candor_rl::{evaluate, run_seeds, Action, Checkpointing, Registry};
-use serde::{Deserialize, Serialize};
+use candor_core::{Error, ReproduceOptions, Result, Scale};
+use candor_rl::runs::{by_cell, default_workers, grid_jobs, RunCache, Runner};
+use candor_rl::{random_policy_returns, Checkpointing, Registry};
 
 use crate::config::{Config, Preset, QBiasConfig, RUD_N};
 use crate::train::{train_resumable, RunLog};
@@ -198,24 +196,7 @@ pub fn td3_curve(task: &str) -> Result<Vec<CurvePoint>> {
 
 /// Returns of `episodes` episodes of uniformly random actions (the claims' baseline).
 pub fn random_returns(env_id: &str, episodes: usize, seed: u64) -> Result<Vec<f64>> {
-    let env = candor_rl::make(env_id)?;
-    let space = env.action_space().clone();
-    let mut rng = SeededRng::derive(seed, "rl-ddpg/random-policy");
-    let mut policy = |_: &[f32]| -> Result<Action> { space.sample(&mut rng) };
-    evaluate(env_id, &mut policy, episodes, seed)
-}
-
-/// A cached run: the config it ran with and its log.
-#[derive(Serialize, Deserialize)]
-struct CachedRun {
-    config: Config,
-    log: RunLog,
-}
-
-struct Job {
-    task: usize,
-    preset: Preset,
-    seed: u64,
+    random_policy_returns(env_id, episodes, seed, "rl-ddpg/random-policy")
 }
 
 /// Per (task, preset): the runs in seed order.
@@ -229,91 +210,56 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     // Finished runs are cached at quick and paper scale, and whenever checkpoints are on
     // (a resumed smoke run too), so a checkpoint is only ever removed once its run is
     // cached.
-    let cache_dir = (scale != Scale::Smoke || opts.checkpoint_dir().is_some())
-        .then(|| opts.out_dir.join("runs"));
-    if let Some(d) = &cache_dir {
-        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-    }
-
-    let mut jobs = Vec::new();
-    for (ti, task) in tasks.iter().enumerate() {
-        for &preset in &task.presets {
-            for i in 0..task.seeds {
-                jobs.push(Job {
-                    task: ti,
-                    preset,
-                    seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-                });
-            }
-        }
-    }
+    let runner = Runner {
+        label: "rl-ddpg",
+        workers: default_workers(),
+        cache: (scale != Scale::Smoke || opts.checkpoint_dir().is_some()).then(|| RunCache {
+            dir: opts.out_dir.join("runs"),
+            suffix: ".json",
+        }),
+        checkpoints: opts.checkpoint_dir(),
+    };
+    let mut jobs = grid_jobs(
+        opts.seed,
+        tasks.iter().map(|t| (&t.presets[..], t.seeds)),
+        |id| {
+            let t = &tasks[id.task];
+            Ok((
+                format!("{}-{}-{}", t.label, id.variant, id.seed),
+                run_config(t, id.variant, scale),
+            ))
+        },
+    )?;
     // Shortest first: every finished run is cached (quick and paper scale), so an
     // interrupted reproduce has completed as many runs as it could.
-    jobs.sort_by_key(|j| tasks[j.task].steps * cost_factor(&tasks[j.task]));
+    jobs.sort_by_key(|j| tasks[j.data.task].steps * cost_factor(&tasks[j.data.task]));
 
-    let pb = progress_bar(jobs.len() as u64, "rl-ddpg");
-    let finished = AtomicUsize::new(0);
-    let ids: Vec<u64> = (0..jobs.len() as u64).collect();
-    let logs = run_seeds(&ids, |id| {
-        let job = &jobs[id as usize];
-        let task = &tasks[job.task];
-        let cfg = run_config(task, job.preset, scale);
-        let cache = cache_dir
-            .as_ref()
-            .map(|d| d.join(format!("{}-{}-{}.json", task.label, job.preset, job.seed)));
-        let log = match cache.as_deref().and_then(|p| read_cached(p, &cfg)) {
-            Some(log) => log,
-            None => {
-                let ck = opts.checkpoint_dir().map(|d| Checkpointing {
-                    path: d.join(format!("{}-{}-{}.ckpt", task.label, job.preset, job.seed)),
-                    every_steps: checkpoint_every(task.steps),
-                });
-                let (_, log) = train_resumable(
-                    &cfg,
-                    &Registry::default(),
-                    job.seed,
-                    &opts.device,
-                    ck.as_ref(),
-                )?;
-                if let Some(p) = &cache {
-                    write_cached(p, &cfg, &log)?;
-                }
-                if let Some(ck) = &ck {
-                    // The result is safe (cached, or about to be reported): the
-                    // checkpoint has served.
-                    match std::fs::remove_file(&ck.path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(&ck.path, e))
-                        }
-                        _ => {}
-                    }
-                }
-                log
-            }
-        };
-        pb.inc(1);
-        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+    let logs = runner.run(&jobs, |job, ckpt| {
+        let (task, id) = (&tasks[job.data.task], &job.data);
+        let ck = ckpt.map(|path| Checkpointing {
+            path: path.to_path_buf(),
+            every_steps: checkpoint_every(task.steps),
+        });
+        let (_, log) = train_resumable(
+            &job.config,
+            &Registry::default(),
+            id.seed,
+            &opts.device,
+            ck.as_ref(),
+        )?;
         tracing::info!(
             task = task.label,
-            preset = job.preset.name(),
-            seed = job.seed,
+            preset = id.variant.name(),
+            seed = id.seed,
             max_average = log.history.max_average().unwrap_or(f64::NAN),
             updates_per_s = log.updates_per_second(),
             seconds = log.seconds,
-            "run {n}/{} done",
-            jobs.len()
+            "run trained"
         );
         Ok(log)
     })?;
-    pb.finish_and_clear();
 
-    let mut runs: Runs = BTreeMap::new();
-    for (job, log) in jobs.iter().zip(logs) {
-        runs.entry((job.task, job.preset)).or_default().push(log);
-    }
-    for v in runs.values_mut() {
-        v.sort_by_key(|l| l.seed);
-    }
+    let runs: Runs = by_cell(&jobs, logs);
     let random: Vec<Vec<f64>> = tasks
         .iter()
         .map(|t| random_returns(t.env_id, scale.pick(20, 100, 100), opts.seed))
@@ -373,20 +319,6 @@ fn cost_factor(task: &TaskPlan) -> usize {
     } else {
         2
     }
-}
-
-fn read_cached(path: &Path, cfg: &Config) -> Option<RunLog> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let cached: CachedRun = serde_json::from_str(&text).ok()?;
-    (cached.config == *cfg).then_some(cached.log)
-}
-
-fn write_cached(path: &PathBuf, cfg: &Config, log: &RunLog) -> Result<()> {
-    let json = serde_json::to_vec(&CachedRun {
-        config: cfg.clone(),
-        log: log.clone(),
-    })?;
-    candor_core::fsio::write_atomic(path, &json)
 }
 
 fn fmt_steps(n: usize) -> String {
@@ -648,12 +580,6 @@ fn throughput_table(tasks: &[TaskPlan], runs: &Runs) -> Table {
     ))
 }
 
-/// "`preset` beats the random policy on `task`": Welch superiority of its per-seed
-/// statistic over the random policy's episode returns.
-fn beats_random(stat: &[f64], random: &[f64]) -> Result<Judgement> {
-    Judgement::superior(&welch(stat, random, "seeds vs random episodes")?, ALPHA)
-}
-
 /// Rüger's bound for "at least k of the m parts hold": p = (m − k + 1)·p₍ₖ₎ on the
 /// sorted part p-values; it fails when at least m − k + 1 parts fail
 /// (p_opposite = k·q₍ₘ₋ₖ₊₁₎ on the sorted opposite p-values). Blocked if any part is.
@@ -697,27 +623,6 @@ fn at_least_k_of(parts: Vec<(String, Judgement)>, k: usize) -> Result<Judgement>
     Ok(out)
 }
 
-/// Add a claim decided from `parts` by `combine`, or record it as not judged when a
-/// part could not be computed (`failure`) or no part was run (`missing` says why).
-#[allow(clippy::too_many_arguments)]
-fn add_claim_from_parts(
-    fam: &mut ClaimFamily,
-    id: &str,
-    statement: &str,
-    evidence: &str,
-    failure: Option<String>,
-    parts: Vec<(String, Judgement)>,
-    missing: &str,
-    combine: impl FnOnce(Vec<(String, Judgement)>) -> Result<Judgement>,
-) -> Result<()> {
-    match (failure, parts.is_empty()) {
-        (Some(e), _) => fam.not_judged(id, statement, evidence, &e),
-        (None, true) => fam.not_judged(id, statement, evidence, missing),
-        (None, false) => fam.claim(id, statement, evidence, combine(parts)?),
-    };
-    Ok(())
-}
-
 /// Test "`p` beats the random policy on `task`" on `stat` and add it as a control.
 fn add_gate(
     fam: &mut ClaimFamily,
@@ -738,27 +643,7 @@ fn add_gate(
         p.name(),
         task.label
     );
-    match beats_random(stat, random) {
-        Ok(j) => {
-            let evidence = format!(
-                "{} {:.1} (seeds: {}) vs random {:.1} ({} episodes)",
-                p.name(),
-                mean(stat),
-                stat.iter()
-                    .map(|v| format!("{v:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                mean(random),
-                random.len()
-            );
-            fam.control(&id, &statement, &evidence, j.clone());
-            Some(j)
-        }
-        Err(e) => {
-            fam.not_judged(&id, &statement, "", &e.to_string());
-            None
-        }
-    }
+    fam.beats_random_control(&id, &statement, p.name(), stat, random)
 }
 
 fn claims(
@@ -812,8 +697,7 @@ fn claims(
         }
     }
     let evidence = evidence.join("; ");
-    add_claim_from_parts(
-        &mut fam,
+    fam.claim_from_parts(
         "rud.beats-ddpg",
         statement,
         &evidence,
@@ -859,8 +743,7 @@ fn claims(
     }
     let evidence = evidence.join("; ");
     let k = parts.len().div_ceil(2);
-    add_claim_from_parts(
-        &mut fam,
+    fam.claim_from_parts(
         "rud.vs-td3",
         statement,
         &evidence,
@@ -908,8 +791,7 @@ fn claims(
         "{}; test on ln(ddpg variance) − ln(rud variance) per seed",
         evidence.join("; ")
     );
-    add_claim_from_parts(
-        &mut fam,
+    fam.claim_from_parts(
         "rud.q-variance",
         statement,
         &evidence,

@@ -23,7 +23,7 @@
 //! quick budgets were chosen from the cost per step alone (never from a claim's
 //! outcome); [`TASKS`] documents each.
 //!
-//! **Threads.** All (task, agent, instance) runs go through one [`candor_rl::run_seeds`]
+//! **Threads.** All (task, agent, instance) runs go through one [`candor_rl::runs`]
 //! queue: one worker per core, each on a one-thread rayon pool of its own, so the tiny
 //! matmuls of a 128-wide network never split across threads and nothing depends on the
 //! process environment ([`crate::train`](mod@crate::train) builds its own one-thread pool
@@ -37,14 +37,11 @@
 //! a stopped reproduce skips the finished runs and continues each in-progress run from
 //! its last checkpoint, to the bits it would have had.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use candor_core::plot::{band_plot, line_plot, Band, Series};
-use candor_core::progress::progress_bar;
 use candor_core::report::{Cell, Report, Table};
-use candor_core::{Error, ReproduceOptions, Result, Scale, SeededRng};
-use candor_rl::{evaluate, make, run_seeds, Action, Checkpointing};
+use candor_core::{Error, ReproduceOptions, Result, Scale};
+use candor_rl::runs::{by_cell, default_workers, grid_jobs, Job, RunCache, RunId, Runner};
+use candor_rl::{make, Checkpointing};
 use serde::{Deserialize, Serialize};
 
 use crate::claims::{self, beats_random, mean_interval_text, TaskScores, CLAIM_EVAL};
@@ -167,11 +164,11 @@ pub fn variant_config(variant: &Variant, task: &Task, scale: Scale) -> Result<Co
     Ok(cfg)
 }
 
-struct Job {
-    task: usize,
-    variant: usize,
-    instance: usize,
-    seed: u64,
+/// The settings that decide a run's cached result.
+#[derive(Serialize)]
+struct RunSettings {
+    config: Config,
+    rounds: usize,
 }
 
 /// The checkpoint period of a run of `steps` env steps: a twentieth of the run, at least
@@ -198,45 +195,14 @@ impl JobOut {
     }
 }
 
-/// A finished run as written beside its checkpoints: the settings it ran with, so a
-/// run of other settings is never reused.
-#[derive(Serialize, Deserialize)]
-struct DoneRun {
-    config: Config,
-    rounds: usize,
-    out: JobOut,
-}
-
-fn read_done(path: &Path, cfg: &Config, rounds: usize) -> Option<JobOut> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let done: DoneRun = serde_json::from_str(&text).ok()?;
-    (done.config == *cfg && done.rounds == rounds).then_some(done.out)
-}
-
-fn write_done(path: &Path, cfg: &Config, rounds: usize, out: &JobOut) -> Result<()> {
-    #[derive(Serialize)]
-    struct Borrowed<'a> {
-        config: &'a Config,
-        rounds: usize,
-        out: &'a JobOut,
-    }
-    let json = serde_json::to_vec(&Borrowed {
-        config: cfg,
-        rounds,
-        out,
-    })?;
-    candor_core::fsio::write_atomic(path, &json)
-}
-
 /// The mean returns of `episodes` episodes of a uniformly random policy (seeded).
 pub fn random_policy_returns(env_id: &str, episodes: usize, seed: u64) -> Result<Vec<f64>> {
-    let n = make(env_id)?
-        .action_space()
-        .n()
-        .ok_or_else(|| Error::invalid(format!("{env_id} has no discrete action space")))?;
-    let mut rng = SeededRng::derive(seed, "candor-rl-noisy/random-policy");
-    let mut policy = |_: &[f32]| Ok(Action::Discrete(rng.below(n)));
-    evaluate(env_id, &mut policy, episodes, seed)
+    if make(env_id)?.action_space().n().is_none() {
+        return Err(Error::invalid(format!(
+            "{env_id} has no discrete action space"
+        )));
+    }
+    candor_rl::random_policy_returns(env_id, episodes, seed, "candor-rl-noisy/random-policy")
 }
 
 /// Run the experiment and return its report (plots are written to `opts.out_dir`).
@@ -246,23 +212,26 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     let instances = scale.pick(2, 5, 5);
     let rounds = scale.pick(5, 64, 64);
 
-    let mut jobs = Vec::new();
-    for ti in 0..TASKS.len() {
-        for vi in 0..VARIANTS.len() {
-            for i in 0..instances {
-                jobs.push(Job {
-                    task: ti,
-                    variant: vi,
-                    instance: i,
-                    seed: opts.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-                });
-            }
-        }
-    }
+    let variants: Vec<usize> = (0..VARIANTS.len()).collect();
+    let mut jobs = grid_jobs(
+        opts.seed,
+        TASKS.iter().map(|_| (&variants[..], instances)),
+        |id| {
+            let (task, variant) = (&TASKS[id.task], &VARIANTS[id.variant]);
+            Ok((
+                format!("{}-{}-{}-{}", task.label, variant.label, id.index, id.seed)
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"),
+                RunSettings {
+                    config: variant_config(variant, task, scale)?,
+                    rounds,
+                },
+            ))
+        },
+    )?;
     // Longest first, so the queue ends with short jobs on every core.
-    let cost = |j: &Job| {
-        TASKS[j.task].steps_at(scale)
-            * if VARIANTS[j.variant].algo.is_noisy() {
+    let cost = |j: &Job<RunSettings, RunId<usize>>| {
+        TASKS[j.data.task].steps_at(scale)
+            * if VARIANTS[j.data.variant].algo.is_noisy() {
                 2
             } else {
                 1
@@ -275,101 +244,62 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         .map(|t| random_policy_returns(t.env_id, claims::RANDOM_EPISODES, opts.seed ^ 0xa11d))
         .collect::<Result<_>>()?;
 
-    let pb = progress_bar(jobs.len() as u64, "rl-noisy");
-    let finished = AtomicUsize::new(0);
-    let ids: Vec<u64> = (0..jobs.len() as u64).collect();
-    let outs = run_seeds(&ids, |id| {
-        let job = &jobs[id as usize];
-        let task = &TASKS[job.task];
-        let variant = &VARIANTS[job.variant];
-        let cfg = variant_config(variant, task, scale)?;
-        let ck_dir = opts.checkpoint_dir();
-        let name = format!(
-            "{}-{}-{}-{}",
-            task.label, variant.label, job.instance, job.seed
-        )
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_");
-        let done = ck_dir.as_ref().map(|d| d.join(format!("{name}.done.json")));
-        let out = match done.as_deref().and_then(|p| read_done(p, &cfg, rounds)) {
-            Some(out) => out,
-            None => {
-                let ck = ck_dir.as_ref().map(|d| Checkpointing {
-                    path: d.join(format!("{name}.ckpt")),
-                    every_steps: checkpoint_every(cfg.total_steps),
-                });
-                let (agent, log) = train_resumable(&cfg, job.seed, &opts.device, ck.as_ref())?;
-                let t0 = std::time::Instant::now();
-                let eval_seed = job.seed ^ 0x5eed_e7a1;
-                let off =
-                    evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::Off)?;
-                let on = if variant.algo.is_noisy() {
-                    evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::On)?
-                } else {
-                    // DQN has no noise: its evaluation policy is the same in both settings.
-                    off.clone()
-                };
-                let out = JobOut {
-                    off,
-                    on,
-                    log,
-                    eval_seconds: t0.elapsed().as_secs_f64(),
-                };
-                if let (Some(done), Some(ck)) = (&done, &ck) {
-                    write_done(done, &cfg, rounds, &out)?;
-                    match std::fs::remove_file(&ck.path) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(&ck.path, e))
-                        }
-                        _ => {}
-                    }
-                }
-                out
-            }
+    // A finished run (its log and both evaluations) is cached beside the checkpoints,
+    // replacing its checkpoint.
+    let runner = Runner {
+        label: "rl-noisy",
+        workers: default_workers(),
+        cache: opts.checkpoint_dir().map(|dir| RunCache {
+            dir,
+            suffix: ".done.json",
+        }),
+        checkpoints: opts.checkpoint_dir(),
+    };
+    let outs = runner.run(&jobs, |job, ckpt| {
+        let (cfg, id) = (&job.config.config, &job.data);
+        let task = &TASKS[id.task];
+        let variant = &VARIANTS[id.variant];
+        let ck = ckpt.map(|path| Checkpointing {
+            path: path.to_path_buf(),
+            every_steps: checkpoint_every(cfg.total_steps),
+        });
+        let (agent, log) = train_resumable(cfg, id.seed, &opts.device, ck.as_ref())?;
+        let t0 = std::time::Instant::now();
+        let eval_seed = id.seed ^ 0x5eed_e7a1;
+        let off = evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::Off)?;
+        let on = if variant.algo.is_noisy() {
+            evaluate_agent_with(&agent, task.env_id, rounds, eval_seed, EvalNoise::On)?
+        } else {
+            // DQN has no noise: its evaluation policy is the same in both settings.
+            off.clone()
         };
-        let JobOut {
-            off,
-            on,
-            log,
-            eval_seconds,
-        } = out;
-        pb.inc(1);
-        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
         let avg = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         tracing::info!(
             task = task.label,
             variant = variant.label,
-            instance = job.instance,
+            instance = id.index,
             eval_on = avg(&on),
             eval_off = avg(&off),
             train_s = log.seconds,
             steps_per_s = log.steps_per_second(),
             updates_per_s = log.updates_per_second(),
-            "run {n}/{} done",
-            jobs.len()
+            "run trained"
         );
         Ok(JobOut {
             off,
             on,
             log,
-            eval_seconds,
+            eval_seconds: t0.elapsed().as_secs_f64(),
         })
     })?;
-    pb.finish_and_clear();
 
     // Gather per (task, variant), instances in order.
-    let mut by_cell: Vec<Vec<Vec<(usize, JobOut)>>> = (0..TASKS.len())
-        .map(|_| (0..VARIANTS.len()).map(|_| Vec::new()).collect())
-        .collect();
-    for (job, out) in jobs.iter().zip(outs) {
-        by_cell[job.task][job.variant].push((job.instance, out));
-    }
-    for cell in by_cell.iter_mut().flatten() {
-        cell.sort_by_key(|(i, _)| *i);
-    }
+    // Per (task, variant), instances in order.
+    let by_cell = by_cell(&jobs, outs);
     let score = |ti: usize, vi: usize, noise: EvalNoise| -> Result<ProtocolScore> {
-        let per: Vec<Vec<f64>> = by_cell[ti][vi]
+        let per: Vec<Vec<f64>> = by_cell[&(ti, vi)]
             .iter()
-            .map(|(_, o)| o.returns(noise).to_vec())
+            .map(|o| o.returns(noise).to_vec())
             .collect();
         protocol_score(&per)
     };
@@ -526,11 +456,11 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
     );
     for (ti, task) in TASKS.iter().enumerate() {
         for (vi, variant) in VARIANTS.iter().enumerate() {
-            let cell = &by_cell[ti][vi];
+            let cell = &by_cell[&(ti, vi)];
             let s = &on[ti][vi];
             let means: Vec<f64> = s.instances.iter().map(|i| i.mean).collect();
             let gate = beats_random(&means, random_mean[ti]).map(|j| j.test.p);
-            let logs: Vec<&TrainLog> = cell.iter().map(|(_, o)| &o.log).collect();
+            let logs: Vec<&TrainLog> = cell.iter().map(|o| &o.log).collect();
             let sig: Vec<f64> = logs
                 .iter()
                 .filter_map(|l| l.points.last().and_then(|p| p.sigma_out))
@@ -564,12 +494,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         }
     }
     let sigma_init = 0.4 / 128f64.sqrt();
-    let eval_s: f64 = by_cell
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|(_, o)| o.eval_seconds)
-        .sum();
+    let eval_s: f64 = by_cell.values().flatten().map(|o| o.eval_seconds).sum();
     let random_text = TASKS
         .iter()
         .zip(&random_mean)
@@ -612,7 +537,7 @@ pub fn run(opts: &ReproduceOptions) -> Result<Report> {
         let xs = curve_steps(total, points);
         let mut bands = Vec::new();
         for (vi, variant) in VARIANTS.iter().enumerate() {
-            let logs: Vec<&TrainLog> = by_cell[ti][vi].iter().map(|(_, o)| &o.log).collect();
+            let logs: Vec<&TrainLog> = by_cell[&(ti, vi)].iter().map(|o| &o.log).collect();
             let runs: Vec<Vec<f64>> = logs.iter().map(|l| instance_curve(l, &xs, 10)).collect();
             let band = Band::mean_t_interval(variant.label, &xs, &runs, 0.90)?;
             if !band.points.is_empty() {

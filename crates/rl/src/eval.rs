@@ -1,10 +1,7 @@
 //! Policy evaluation on a separate env instance, and running independent seeds in
 //! parallel.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
-
-use candor_core::{Error, Result};
+use candor_core::{Error, Result, SeededRng};
 
 use crate::env::{make, Env};
 use crate::space::Action;
@@ -106,6 +103,21 @@ impl EvalHistory {
     }
 }
 
+/// Returns of `episodes` episodes of `env_id` played with uniformly random actions
+/// (`Space::sample` of its action space, from the stream `stream` of `seed`), evaluated
+/// as [`evaluate`] does: the random-policy baseline the RL papers' claims must beat.
+pub fn random_policy_returns(
+    env_id: &str,
+    episodes: usize,
+    seed: u64,
+    stream: &str,
+) -> Result<Vec<f64>> {
+    let space = make(env_id)?.action_space().clone();
+    let mut rng = SeededRng::derive(seed, stream);
+    let mut policy = |_: &[f32]| -> Result<Action> { space.sample(&mut rng) };
+    evaluate(env_id, &mut policy, episodes, seed)
+}
+
 /// Run `f(seed)` for every seed, in parallel, and return the results in `seeds` order
 /// (or the error of the earliest failing seed; once a seed fails, seeds not yet started
 /// are skipped).
@@ -124,56 +136,7 @@ impl EvalHistory {
 /// single-thread speed, start the program with `RAYON_NUM_THREADS=1` (the outer pool's
 /// size is set explicitly and does not depend on it).
 pub fn run_seeds<T: Send>(seeds: &[u64], f: impl Fn(u64) -> Result<T> + Sync) -> Result<Vec<T>> {
-    if seeds.is_empty() {
-        return Ok(Vec::new());
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = seeds.len().min(cores);
-    let outer = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("candor-rl-seed-{i}"))
-        .build()
-        .map_err(|e| Error::invalid(format!("run_seeds: cannot build thread pool: {e}")))?;
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<T>>>> = seeds.iter().map(|_| Mutex::new(None)).collect();
-    // One worker per outer thread pulls seeds from a shared counter. (A parallel iterator
-    // would let a worker that waits on its inner pool steal and start further seeds,
-    // running more seeds at once than there are threads.)
-    let built: Vec<Result<()>> = outer.broadcast(|_| {
-        let inner = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .map_err(|e| Error::invalid(format!("run_seeds: cannot build thread pool: {e}")))?;
-        loop {
-            if failed.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= seeds.len() {
-                return Ok(());
-            }
-            let result = inner.install(|| f(seeds[i]));
-            if result.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-            *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-        }
-    });
-    built.into_iter().collect::<Result<()>>()?;
-    let mut out = Vec::with_capacity(seeds.len());
-    for (slot, seed) in slots.into_iter().zip(seeds) {
-        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(Ok(v)) => out.push(v),
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(Error::invalid(format!(
-                    "run_seeds: seed {seed} was skipped after an earlier seed failed"
-                )))
-            }
-        }
-    }
-    Ok(out)
+    crate::runs::run_queue(seeds.len(), crate::runs::default_workers(), |i| f(seeds[i]))
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! | [`Env`], [`Step`], [`Space`], [`Action`] | environments with Gymnasium 1.x semantics: `reset`, `step` → (obs, reward, terminated, truncated), `set_state` / `state` |
 //! | [`make`], [`Registry`], [`TimeLimit`], [`envs`] | an open registry (built-ins plus a user's own envs by name): `CartPole-v0` (200 steps), `CartPole-v1` (500), `Acrobot-v1` (500), `MountainCar-v0` (200), `MountainCarContinuous-v0` (999), `Pendulum-v1` (200); with the default `mujoco` feature `HalfCheetah-v4`, `Hopper-v4`, `Walker2d-v4`, `Ant-v4`, `Swimmer-v4` (1000) on MuJoCo 3.17.0 ([`envs::mujoco`]) |
 //! | [`ReplayBuffer`] | fixed-capacity ring of `(obs, action, reward, next_obs, terminated)`, seeded uniform sampling into flat arrays or candle tensors |
-//! | [`evaluate`], [`EvalHistory`], [`run_seeds`] | N evaluation episodes on a separate env instance; TD3's max-average and last-10 statistics; independent seeds in parallel, one single-threaded worker per core |
+//! | [`evaluate`], [`EvalHistory`], [`run_seeds`], [`random_policy_returns`] | N evaluation episodes on a separate env instance; TD3's max-average and last-10 statistics; independent seeds in parallel, one single-threaded worker per core; the uniform random policy's returns |
+//! | [`runs`] | the reproduce modules' job runner: variant × task × seed runs on a chosen number of workers, each finished run cached (atomically, keyed by its config), each unfinished one handed its checkpoint path |
 //! | [`OffPolicyTrainer`], [`Agent`], [`UpdateSchedule`] | the off-policy loop for continuous control ([`offpolicy`]): warm-up, [`NoiseConfig`] (Gaussian, Ornstein–Uhlenbeck), [`ActionScaler`] between `[-1, 1]` and the action box, update schedules (`Interleaved`, `Regular`, `EpisodeEnd`, `PerGeneration`), TD3 evaluation, stored simulator states, [`FreshDataUsage`] |
 //!
 //! ## MuJoCo: how the library is found
@@ -99,6 +100,7 @@ pub mod noise;
 pub mod offpolicy;
 pub mod resume;
 pub mod rollout;
+pub mod runs;
 pub mod space;
 
 pub use action::{clip_unit, ActionScaler};
@@ -108,7 +110,7 @@ pub use candor_core::{Error, Result};
 pub use env::{
     make, BoxedEnv, Env, EnvFactory, EnvSpec, Registry, Step, TimeLimit, ENV_IDS, MUJOCO_ENV_IDS,
 };
-pub use eval::{evaluate, evaluate_env, run_seeds, EvalHistory};
+pub use eval::{evaluate, evaluate_env, random_policy_returns, run_seeds, EvalHistory};
 pub use noise::{Noise, NoiseConfig, NoiseState};
 pub use offpolicy::{
     discounted_return, expected_fresh_samples_block, expected_fresh_samples_interleaved, Agent,

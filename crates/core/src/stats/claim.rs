@@ -493,6 +493,67 @@ impl ClaimFamily {
         self
     }
 
+    /// A claim decided from its per-task `parts` by `combine` (e.g.
+    /// [`Judgement::all_of`]), or recorded as not judged when a part's test could not be
+    /// computed (`failure`, the reason) or no part was run (`missing` says why).
+    #[allow(clippy::too_many_arguments)]
+    pub fn claim_from_parts(
+        &mut self,
+        id: &str,
+        statement: &str,
+        evidence: &str,
+        failure: Option<String>,
+        parts: Vec<(String, Judgement)>,
+        missing: &str,
+        combine: impl FnOnce(Vec<(String, Judgement)>) -> Result<Judgement>,
+    ) -> Result<&mut Self> {
+        Ok(match (failure, parts.is_empty()) {
+            (Some(e), _) => self.not_judged(id, statement, evidence, &e),
+            (None, true) => self.not_judged(id, statement, evidence, missing),
+            (None, false) => self.claim(id, statement, evidence, combine(parts)?),
+        })
+    }
+
+    /// The RL papers' precondition "`who` beats a uniform random policy", added as a
+    /// control: Welch's t of `per_seed` (one statistic per seed) against `random` (one
+    /// return per random-policy episode), one-sided superiority at the family's α. The
+    /// evidence lists the seeds' values beside the random mean. Returns the judgement to
+    /// [`gate`](Judgement::gated) claims on, or `None` when the test cannot be run (then
+    /// recorded as not judged, with the reason).
+    pub fn beats_random_control(
+        &mut self,
+        id: &str,
+        statement: &str,
+        who: &str,
+        per_seed: &[f64],
+        random: &[f64],
+    ) -> Option<Judgement> {
+        let judged = super::groups::welch(per_seed, random, "seeds vs random episodes")
+            .and_then(|w| Judgement::superior(&w, self.alpha));
+        match judged {
+            Ok(j) => {
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+                let evidence = format!(
+                    "{who} {:.1} (seeds: {}) vs random {:.1} ({} episodes)",
+                    mean(per_seed),
+                    per_seed
+                        .iter()
+                        .map(|v| format!("{v:.1}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    mean(random),
+                    random.len()
+                );
+                self.control(id, statement, &evidence, j.clone());
+                Some(j)
+            }
+            Err(e) => {
+                self.not_judged(id, statement, "", &e.to_string());
+                None
+            }
+        }
+    }
+
     /// Adjust the family's p-values (Holm; a NaN p counts as 1) and return every claim
     /// with its final verdict, in the order added. A judgement tested at another α than
     /// the family's is an error.

@@ -321,3 +321,37 @@ fn mixed_alpha_is_an_error() {
     assert_eq!(c[0].verdict, Verdict::Inconclusive);
     assert!(Judgement::superior(&normal(1.0, 1.0), 0.7).is_err());
 }
+
+#[test]
+fn the_random_policy_gate_is_a_welch_control() {
+    let mut fam = ClaimFamily::new(A);
+    let random = [-1200.0, -1300.0, -1250.0, -1100.0, -1180.0];
+    let good = fam
+        .beats_random_control(
+            "random.t.a",
+            "a beats random",
+            "a",
+            &[-200.0, -180.0],
+            &random,
+        )
+        .unwrap();
+    let want = Judgement::superior(
+        &welch(&[-200.0, -180.0], &random, "seeds vs random episodes").unwrap(),
+        A,
+    )
+    .unwrap();
+    assert_eq!(good, want);
+    // One seed: Welch cannot run; recorded as not judged, nothing to gate on.
+    assert!(fam
+        .beats_random_control("random.t.b", "b beats random", "b", &[-200.0], &random)
+        .is_none());
+    let c = fam.finish();
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].verdict, Verdict::Holds);
+    assert_eq!(
+        c[0].evidence,
+        "a -190.0 (seeds: -200.0, -180.0) vs random -1206.0 (5 episodes); outside the Holm family"
+    );
+    assert_eq!(c[1].verdict, Verdict::Inconclusive);
+    assert!(c[1].evidence.is_empty());
+}
