@@ -9,7 +9,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`data`] | the Composition-1k folder loader with DIM's 8-bit compositing, the SynthClickMatte proxy, its frozen 50 × 20 test set, alpha I/O |
+//! | [`data`] | the Composition-1k folder loader with DIM's 8-bit compositing and random training crops, the SynthClickMatte proxy, its frozen 50 × 20 test set, alpha I/O |
 //! | [`clicks`] | click encoding (hard ±1 disks, r = 15·res/512), training-time click simulation (Geometric(1/6), GT-consistent), deterministic test clicks, the next click of the interactive protocol |
 //! | [`morph`] | exact Euclidean distance transforms, disk erosion, the GT-derived unknown band |
 //! | [`eval`] | the four DIM errors (SAD, MSE, Grad, Conn, from [`candor_core::metrics::matting`]) of files and folders |
@@ -26,8 +26,15 @@
 //! Benches: `cargo bench -p candor-benches --bench matting`, with the same steps in
 //! PyTorch in `tools/matting_bench.py`.
 //!
-//! Not implemented: training on Composition-1k (`--data` at paper scale is refused;
-//! the loader in [`data::comp1k`] exists) and the RITM two-channel click ablation.
+//! Real data: `cargo xtask reproduce --paper matting --scale paper --data DIR` trains
+//! on random 512² crops of Composition-1k composites made on the fly and evaluates on
+//! its test split with its trimaps (layout: [`reproduce::COMP1K_LAYOUT`]; without
+//! `--data` paper scale is an error naming it). The crop choices the card leaves open
+//! are options of [`data::comp1k::CropConfig`] (in [`reproduce::Setup::crop`]): crops
+//! centred on a transition pixel (DIM's rule, default on) and horizontal flips
+//! (default on); images smaller than the crop are scaled up first.
+//!
+//! Not implemented: the RITM two-channel click ablation.
 //!
 //! ```
 //! use candor_core::metrics::matting::{self, Region};

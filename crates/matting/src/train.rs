@@ -13,8 +13,11 @@
 //!    them with L_ref (top-20 % hard pixels).
 //!
 //! Optimiser, learning rate and crop size are [unverified] in the card: Adam
-//! (weight decay 0) with [`TrainConfig::lr`]. Training images are the proxy's
-//! `size × size` renders, sample `step·batch + i` of a per-stage stream.
+//! (weight decay 0) with [`TrainConfig::lr`]. Training images are sample
+//! `step·batch + i` of a per-stage stream of a [`TrainSource`]: the proxy's
+//! `size × size` renders ([`train_alpha`], [`train_sigma`], [`train_refine`]) or any
+//! other source, e.g. Composition-1k crops ([`crate::data::comp1k::Comp1kCrops`]),
+//! through the `*_with` variants.
 //!
 //! Each stage writes a resumable checkpoint (model variables, Adam state, step and loss
 //! history; atomically, through [`candor_core::checkpoint::save_training`]) every
@@ -34,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clicks::{encode_clicks, simulate_clicks, ClickSimConfig};
 use crate::data::synth::{SynthClickMatte, SynthConfig};
-use crate::data::{gray_tensor, rgb_tensor, MattingSample};
+use crate::data::{gray_tensor, rgb_tensor, MattingSample, TrainSource};
 use crate::infer::{save_model, SavedModel};
 use crate::loss::{
     alpha_loss, l1_error_loss, laplace_nll, refine_loss, AlphaLossConfig, RefineLossConfig,
@@ -154,7 +157,7 @@ pub struct Batch {
 
 /// Batch `step` of the stream `stream` (with simulated clicks when `clicks`).
 pub fn training_batch(
-    gen: &SynthClickMatte,
+    gen: &dyn TrainSource,
     cfg: &TrainConfig,
     stream: &str,
     step: usize,
@@ -253,7 +256,18 @@ pub fn train_alpha(
     ckpt: Option<&Path>,
 ) -> Result<Vec<f32>> {
     cfg.validate()?;
-    let gen = generator(cfg)?;
+    train_alpha_with(net, vm, cfg, &generator(cfg)?, ckpt)
+}
+
+/// [`train_alpha`] on the samples of `gen`.
+pub fn train_alpha_with(
+    net: &MattingNet,
+    vm: &VarMap,
+    cfg: &TrainConfig,
+    gen: &dyn TrainSource,
+    ckpt: Option<&Path>,
+) -> Result<Vec<f32>> {
+    cfg.validate()?;
     let clicks = net.config().clicks;
     let device = candor_core::device::varmap_device(vm);
     let mut opt = adam(vars_with_prefix(vm, None, Some(SIGMA_PREFIX)), cfg.lr)?;
@@ -264,7 +278,7 @@ pub fn train_alpha(
         cfg.checkpoint_every,
         ckpt,
         |step| {
-            let b = training_batch(&gen, cfg, "stage1", step, clicks, &device)?;
+            let b = training_batch(gen, cfg, "stage1", step, clicks, &device)?;
             let out = net.forward(&b.input, false, false)?;
             alpha_loss(&out.alpha, &b.gt, &cfg.alpha_loss)
         },
@@ -279,7 +293,18 @@ pub fn train_sigma(
     ckpt: Option<&Path>,
 ) -> Result<Vec<f32>> {
     cfg.validate()?;
-    let gen = generator(cfg)?;
+    train_sigma_with(net, vm, cfg, &generator(cfg)?, ckpt)
+}
+
+/// [`train_sigma`] on the samples of `gen`.
+pub fn train_sigma_with(
+    net: &MattingNet,
+    vm: &VarMap,
+    cfg: &TrainConfig,
+    gen: &dyn TrainSource,
+    ckpt: Option<&Path>,
+) -> Result<Vec<f32>> {
+    cfg.validate()?;
     let clicks = net.config().clicks;
     let device = candor_core::device::varmap_device(vm);
     let mut opt = adam(vars_with_prefix(vm, Some(SIGMA_PREFIX), None), cfg.lr)?;
@@ -290,7 +315,7 @@ pub fn train_sigma(
         cfg.checkpoint_every,
         ckpt,
         |step| {
-            let b = training_batch(&gen, cfg, "stage2", step, clicks, &device)?;
+            let b = training_batch(gen, cfg, "stage2", step, clicks, &device)?;
             let out = net.forward(&b.input, true, true)?;
             let sigma = out.sigma.expect("asked for σ");
             match cfg.sigma_loss {
@@ -310,7 +335,19 @@ pub fn train_refine(
     ckpt: Option<&Path>,
 ) -> Result<Vec<f32>> {
     cfg.validate()?;
-    let gen = generator(cfg)?;
+    train_refine_with(net, refine, refine_vm, cfg, &generator(cfg)?, ckpt)
+}
+
+/// [`train_refine`] on the samples of `gen`.
+pub fn train_refine_with(
+    net: &MattingNet,
+    refine: &RefineNet,
+    refine_vm: &VarMap,
+    cfg: &TrainConfig,
+    gen: &dyn TrainSource,
+    ckpt: Option<&Path>,
+) -> Result<Vec<f32>> {
+    cfg.validate()?;
     let clicks = net.config().clicks;
     let device = candor_core::device::varmap_device(refine_vm);
     let k = patch_size(cfg.size);
@@ -322,7 +359,7 @@ pub fn train_refine(
         cfg.checkpoint_every,
         ckpt,
         |step| {
-            let b = training_batch(&gen, cfg, "stage3", step, clicks, &device)?;
+            let b = training_batch(gen, cfg, "stage3", step, clicks, &device)?;
             let alpha = net.forward(&b.input, false, false)?.alpha.detach();
             let err = (&alpha - &b.gt)?.abs()?;
             let (mut rgb_p, mut a_p, mut g_p) = (Vec::new(), Vec::new(), Vec::new());

@@ -19,6 +19,23 @@ use image::{DynamicImage, GrayImage, RgbImage};
 
 use crate::{Error, Result};
 
+/// A stream of training samples: sample `start + k` of the stream `seed`, for
+/// `k = 0..n`, the same every time it is asked for. The proxy
+/// ([`synth::SynthClickMatte`]) renders them; [`comp1k::Comp1kCrops`] cuts random
+/// crops of on-the-fly Composition-1k composites. The trainer
+/// ([`crate::train`]) reads batches from either through this trait.
+pub trait TrainSource: Sync {
+    /// Samples `start .. start + n` of the stream `seed`, all `size × size` of one
+    /// training size.
+    fn batch(&self, seed: u64, start: u64, n: usize) -> Result<Vec<MattingSample>>;
+}
+
+impl TrainSource for synth::SynthClickMatte {
+    fn batch(&self, seed: u64, start: u64, n: usize) -> Result<Vec<MattingSample>> {
+        synth::SynthClickMatte::batch(self, seed, start, n)
+    }
+}
+
 /// One matting example, all images the same size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MattingSample {
