@@ -1,7 +1,9 @@
 //! Project chores. `cargo xtask reproduce` runs the papers' experiments and writes
 //! `results.json`, `results.md` and plots per paper, plus a summary `REPORT.md` of the
-//! run. A paper that fails (an error or a panic) is reported as failed and the others
-//! still run; the command then exits non-zero.
+//! run. Each paper runs in a child process of its own (thread pools and environment are
+//! per paper; a crash stays with its paper). A paper that fails (an error, a panic or a
+//! crash) is reported as failed and the others still run; the command then exits
+//! non-zero.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -60,6 +62,10 @@ struct ReproduceArgs {
     /// List the papers and their status, then exit.
     #[arg(long)]
     list: bool,
+    /// Internal: run the one `--paper` in this process, as the child process the
+    /// parent starts per paper; writes its results or `failure.txt`, no REPORT.md.
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
 fn git_commit() -> String {
@@ -136,7 +142,26 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
         commit: git_commit(),
         resume: args.resume,
     };
-    let (runs, totals) = run_papers(&papers, REGISTRY, &settings)?;
+    if args.child {
+        let [paper] = papers.as_slice() else {
+            bail!("--child runs exactly one --paper");
+        };
+        return match runner::run_one(paper, &settings).outcome {
+            runner::Outcome::Done(_) => Ok(()),
+            runner::Outcome::Failed { message, .. } => {
+                let f = runner::failure_file(&settings.out, paper.name);
+                candor_core::fsio::write_atomic(&f, message.as_bytes())?;
+                bail!("{}: {message}", paper.name)
+            }
+        };
+    }
+    let exe = std::env::current_exe()?;
+    let (runs, totals) = run_papers(
+        &papers,
+        REGISTRY,
+        &settings,
+        &runner::Isolation::ChildOf(exe),
+    )?;
     if totals.failed > 0 {
         let failed: Vec<&str> = runs
             .iter()

@@ -16,8 +16,11 @@ pub struct Paper {
     pub status: &'static str,
     pub run: Option<RunFn>,
     /// Run with `RAYON_NUM_THREADS=1` unless the user set it: candle's CPU matmul reads
-    /// it to decide how many chunks to split a product into, which only costs for the
-    /// tiny products of small-network RL. Only the binary sets it, never a library.
+    /// it to decide how many chunks to split a product into, and candle's elementwise
+    /// barrier pool is sized from it, which only costs for the tiny tensors of
+    /// small-network RL (whose seeds run in parallel workers instead). Set in the
+    /// paper's child process environment ([`crate::runner::child_env`]), never by a
+    /// library.
     pub single_threaded_matmul: bool,
 }
 

@@ -1,5 +1,5 @@
-//! Running papers: each paper's error or panic is caught and reported as *failed*, and
-//! the next paper still runs; REPORT.md lists the papers of this run only (results of
+//! Running papers: each paper runs in its own child process (see [`run_one_isolated`]);
+//! its error, panic or crash is reported as *failed*, and the next paper still runs; REPORT.md lists the papers of this run only (results of
 //! other papers found on disk are listed as stale, with their commit and date) and ends
 //! with a summary line.
 
@@ -69,30 +69,24 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Sets `RAYON_NUM_THREADS=1` for one paper's run when the user has not set it, and
-/// restores the environment after (the binary's choice; see
-/// [`Paper::single_threaded_matmul`]).
-struct MatmulThreads {
-    set: bool,
-}
-
-impl MatmulThreads {
-    fn new(paper: &Paper) -> Self {
-        let set = paper.single_threaded_matmul && std::env::var_os("RAYON_NUM_THREADS").is_none();
-        if set {
-            // xtask runs one paper at a time; no other thread of ours is working here.
-            std::env::set_var("RAYON_NUM_THREADS", "1");
-        }
-        Self { set }
+/// The environment a paper's child process gets on top of ours: `RAYON_NUM_THREADS=1`
+/// for a [`Paper::single_threaded_matmul`] paper unless the user set it. candle reads it
+/// once per process (its elementwise barrier pool is built on first use and shared by
+/// every thread), so it must be set before the process starts, not by `set_var`: a pool
+/// built for an earlier paper's convolutions made the RL papers' parallel seed workers
+/// queue on its lock (2026-12-06: 54 % of a core each, 878 s for a 15k-step Pendulum run
+/// that takes about 70 s alone).
+pub fn child_env(paper: &Paper, user_set_rayon: bool) -> Vec<(&'static str, &'static str)> {
+    if paper.single_threaded_matmul && !user_set_rayon {
+        vec![("RAYON_NUM_THREADS", "1")]
+    } else {
+        Vec::new()
     }
 }
 
-impl Drop for MatmulThreads {
-    fn drop(&mut self) {
-        if self.set {
-            std::env::remove_var("RAYON_NUM_THREADS");
-        }
-    }
+/// Where a paper's child process leaves its failure message.
+pub fn failure_file(out: &Path, paper: &str) -> PathBuf {
+    out.join(paper).join("failure.txt")
 }
 
 /// The settings a paper's checkpoints were written with (`checkpoints/run.json`).
@@ -182,10 +176,7 @@ pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
         return failed(e);
     }
     tracing::info!(paper = paper.name, scale = %settings.scale, seed = settings.seed, device = %settings.device_name, "reproducing");
-    let result = {
-        let _threads = MatmulThreads::new(paper);
-        catch_unwind(AssertUnwindSafe(|| run(&opts)))
-    };
+    let result = catch_unwind(AssertUnwindSafe(|| run(&opts)));
     let mut report = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failed(format!("error: {e}")),
@@ -380,6 +371,81 @@ pub fn report_markdown(
     s
 }
 
+/// Run one paper in a child process of `exe` (this binary, `reproduce --child`), with
+/// [`child_env`]: each paper gets a fresh process, so thread pools, allocator state and
+/// a crash (a signal, an abort, the out-of-memory killer) stay with that paper. The
+/// child writes `results.json` (read back here) or [`failure_file`].
+pub fn run_one_isolated(paper: &Paper, settings: &RunSettings, exe: &Path) -> PaperRun {
+    let t0 = Instant::now();
+    let failed = |message: String| PaperRun {
+        name: paper.name,
+        outcome: Outcome::Failed {
+            message,
+            seconds: t0.elapsed().as_secs_f64(),
+        },
+    };
+    let dir = settings.out.join(paper.name);
+    let failure = failure_file(&settings.out, paper.name);
+    let results = dir.join("results.json");
+    for f in [&failure, &results] {
+        if let Err(e) = std::fs::remove_file(f) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return failed(format!("cannot remove {}: {e}", f.display()));
+            }
+        }
+    }
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["reproduce", "--child", "--paper", paper.name])
+        .arg("--scale")
+        .arg(settings.scale.to_string())
+        .arg("--seed")
+        .arg(settings.seed.to_string())
+        .arg("--out")
+        .arg(&settings.out)
+        .arg("--device")
+        .arg(&settings.device_name);
+    if let Some(d) = &settings.data {
+        cmd.arg("--data").arg(d);
+    }
+    if let Some(w) = &settings.weights {
+        cmd.arg("--weights").arg(w);
+    }
+    if settings.resume {
+        cmd.arg("--resume");
+    }
+    cmd.envs(child_env(
+        paper,
+        std::env::var_os("RAYON_NUM_THREADS").is_some(),
+    ));
+    let status = match cmd.status() {
+        Ok(s) => s,
+        Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
+    };
+    if let Ok(message) = std::fs::read_to_string(&failure) {
+        return failed(message.trim().to_string());
+    }
+    if !status.success() {
+        return failed(format!("the paper's process ended with {status}"));
+    }
+    match Report::read(&results) {
+        Ok(report) => PaperRun {
+            name: paper.name,
+            outcome: Outcome::Done(Box::new(report)),
+        },
+        Err(e) => failed(format!("reading {}: {e}", results.display())),
+    }
+}
+
+/// How [`run_papers`] runs each paper.
+#[derive(Debug, Clone)]
+pub enum Isolation {
+    /// In this process ([`run_one`]); for tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    InProcess,
+    /// In a child process of this binary ([`run_one_isolated`]).
+    ChildOf(PathBuf),
+}
+
 /// Run `papers` one after another (each failure caught), write REPORT.md under
 /// `settings.out`, and return every paper's outcome with the totals. `registry` is
 /// where stale results are looked for.
@@ -387,12 +453,16 @@ pub fn run_papers(
     papers: &[Paper],
     registry: &[Paper],
     settings: &RunSettings,
+    isolation: &Isolation,
 ) -> anyhow::Result<(Vec<PaperRun>, Totals)> {
     let t0 = Instant::now();
     std::fs::create_dir_all(&settings.out)?;
     let mut runs = Vec::new();
     for p in papers {
-        let r = run_one(p, settings);
+        let r = match isolation {
+            Isolation::InProcess => run_one(p, settings),
+            Isolation::ChildOf(exe) => run_one_isolated(p, settings, exe),
+        };
         print_outcome(&r, &settings.out);
         runs.push(r);
     }
@@ -497,7 +567,8 @@ mod tests {
             },
         );
         assert!(matches!(old.outcome, Outcome::Done(_)));
-        let (runs, totals) = run_papers(&registry[..3], &registry, &settings).unwrap();
+        let (runs, totals) =
+            run_papers(&registry[..3], &registry, &settings, &Isolation::InProcess).unwrap();
         assert_eq!(runs.len(), 3);
         assert!(
             matches!(&runs[0].outcome, Outcome::Failed { message, .. } if message.contains("deliberate test panic"))
@@ -536,6 +607,87 @@ mod tests {
         );
         // Only this run's papers have sections.
         assert!(!md.contains("## old"));
+    }
+
+    #[test]
+    fn rl_papers_get_one_rayon_thread_unless_the_user_chose() {
+        let rl = paper("rl", "t", works).single_threaded_matmul();
+        let conv = paper("conv", "t", works);
+        assert_eq!(child_env(&rl, false), vec![("RAYON_NUM_THREADS", "1")]);
+        assert!(child_env(&rl, true).is_empty());
+        assert!(child_env(&conv, false).is_empty());
+    }
+
+    /// A stand-in for the xtask binary: a shell script run as the paper's child.
+    #[cfg(unix)]
+    fn fake_child(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.join("fake-xtask.sh");
+        std::fs::write(&exe, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        exe
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_child_that_crashes_fails_or_reports_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let settings = RunSettings {
+            scale: Scale::Smoke,
+            seed: 1,
+            out: out.clone(),
+            data: None,
+            weights: None,
+            device: candle_core::Device::Cpu,
+            device_name: "cpu".into(),
+            commit: "test".into(),
+            resume: false,
+        };
+        let p = paper("p", "a paper", works);
+        std::fs::create_dir_all(out.join("p")).unwrap();
+        // Killed by a signal (as the out-of-memory killer would): failed, with the signal.
+        let r = run_one_isolated(&p, &settings, &fake_child(dir.path(), "kill -9 $$"));
+        match r.outcome {
+            Outcome::Failed { message, .. } => assert!(message.contains("signal"), "{message}"),
+            o => panic!("{o:?}"),
+        }
+        // A failure message left by the child is the reported one.
+        let body = format!(
+            "printf 'error: no data' > {}; exit 1",
+            failure_file(&out, "p").display()
+        );
+        let r = run_one_isolated(&p, &settings, &fake_child(dir.path(), &body));
+        match r.outcome {
+            Outcome::Failed { message, .. } => assert_eq!(message, "error: no data"),
+            o => panic!("{o:?}"),
+        }
+        // An old results.json is not taken for this run's: exit 0 without writing one fails.
+        let old = works(&settings.options(out.join("p"))).unwrap();
+        old.write(out.join("p")).unwrap();
+        let r = run_one_isolated(&p, &settings, &fake_child(dir.path(), "exit 0"));
+        assert!(matches!(r.outcome, Outcome::Failed { .. }), "{r:?}");
+        // The child's results are read back; the arguments carry the run's settings.
+        let body = format!(
+            "echo \"$@\" > {args}; cp {src} {dst}",
+            args = dir.path().join("args").display(),
+            src = dir.path().join("saved.json").display(),
+            dst = out.join("p/results.json").display()
+        );
+        old.write(dir.path()).unwrap();
+        std::fs::rename(
+            dir.path().join("results.json"),
+            dir.path().join("saved.json"),
+        )
+        .unwrap();
+        let r = run_one_isolated(&p, &settings, &fake_child(dir.path(), &body));
+        assert!(matches!(r.outcome, Outcome::Done(_)), "{r:?}");
+        let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+        assert!(
+            args.contains("reproduce --child --paper p --scale smoke --seed 1 --out")
+                && args.contains("--device cpu"),
+            "{args}"
+        );
     }
 
     #[test]
