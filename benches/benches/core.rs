@@ -2,13 +2,14 @@
 //!
 //! `cargo bench -p candor-benches --bench core`
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::VarMap;
 use candor_core::fft::{phase_spectrum, phase_spectrum_tensor};
 use candor_core::init::seeded_var_builder;
 use candor_core::knn::{knn_brute, KdTree};
 use candor_core::metrics::{roc_auc, ssim};
 use candor_core::nn::{mlp, Activation, MlpConfig};
+use candor_core::ops::linear;
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -133,13 +134,57 @@ fn bench_mlp(c: &mut Criterion) {
     g.finish();
 }
 
+/// The fused linear layer's passes at the TD3 critic's hidden size (batch 256, 256 → 256,
+/// ReLU): the forward (product, then the vectorised bias + activation pass) and forward +
+/// backward with every gradient (activation backward, both products, bias column sum).
+fn bench_linear(c: &mut Criterion) {
+    let mut g = c.benchmark_group("linear_relu_256x256_batch256");
+    let dev = Device::Cpu;
+    let t = |n: usize, seed: u64, shape: (usize, usize)| {
+        Tensor::from_vec(uniform(n, seed), shape, &dev).unwrap()
+    };
+    let x = Var::from_tensor(&(t(256 * 256, 6, (256, 256)) - 0.5).unwrap()).unwrap();
+    let w =
+        Var::from_tensor(&((t(256 * 256, 7, (256, 256)) - 0.5).unwrap() / 16.0).unwrap()).unwrap();
+    let b = Var::from_tensor(&(t(256, 8, (1, 256)).flatten_all().unwrap() - 0.5).unwrap()).unwrap();
+    g.throughput(Throughput::Elements(256));
+    g.bench_function("forward", |bch| {
+        bch.iter(|| {
+            linear(
+                x.as_tensor(),
+                w.as_tensor(),
+                Some(b.as_tensor()),
+                Activation::Relu,
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("forward_backward", |bch| {
+        bch.iter(|| {
+            linear(
+                x.as_tensor(),
+                w.as_tensor(),
+                Some(b.as_tensor()),
+                Activation::Relu,
+            )
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_phase,
     bench_knn,
     bench_auc,
     bench_ssim,
-    bench_mlp
+    bench_mlp,
+    bench_linear
 );
 
 fn main() {

@@ -11,6 +11,17 @@
 //! median wall milliseconds per update over 5 blocks after 20 warm-up updates, and the
 //! process CPU milliseconds per update over those blocks (`getrusage`; on a loaded
 //! machine the wall time counts other processes' turns, the CPU time much less so).
+//!
+//! Threads: candle 0.11 runs its elementwise ops on 64 Ki elements or more (a 256 × 256
+//! activation or gradient, e.g. every gradient accumulation of its backprop) on a global
+//! spinning thread pool of its own, sized once from `CANDLE_NUM_THREADS`, else
+//! `RAYON_NUM_THREADS`, else the physical cores, whatever rayon pool the caller installs;
+//! its matmul reads `RAYON_NUM_THREADS` too. Unless they are set, this example sets both to
+//! `threads` before any candle op, so that `threads` is the number of threads the update
+//! really uses (without that, the "1 thread" update ran candle's elementwise ops on two
+//! spinning threads and cost about 3× the CPU time). The allocator is tuned as in the
+//! benches ([`candor_core::alloc::tune_allocator`]; the PyTorch script applies the same
+//! glibc settings).
 
 use std::time::Instant;
 
@@ -28,6 +39,13 @@ fn main() -> anyhow::Result<()> {
         Ok(args.get(i).map_or(Ok(d), |s| s.parse())?)
     };
     let (updates, threads, hidden, batch) = (arg(0, 1000)?, arg(1, 2)?, arg(2, 256)?, arg(3, 256)?);
+    // Before any thread or candle op (see the module docs); the user's settings win.
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, threads.to_string());
+        }
+    }
+    candor_core::alloc::tune_allocator();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::backend::{route, Candle, Route};
-use super::kernel::{dispatch, out, slice, Real};
+use super::kernel::{dispatch, multiversion, out, slice, Real};
 use crate::{Error, Result};
 
 const CHUNK: usize = 1 << 14;
@@ -231,6 +231,28 @@ impl CustomOp1 for Act {
     }
 }
 
+/// `dx = dy · f'(y)` over a chunk, the activation matched once per call so that the
+/// identity and ReLU loops vectorise (same per-element arithmetic as
+/// [`Activation::df_from_y`]).
+#[inline(always)]
+fn act_bwd_chunk<T: Real>(dx: &mut [T], y: &[T], dy: &[T], act: Activation) {
+    let it = dx.iter_mut().zip(y.iter().zip(dy));
+    match act {
+        Activation::Relu => {
+            for (d, (v, g)) in it {
+                *d = *g * if *v > T::ZERO { T::ONE } else { T::ZERO };
+            }
+        }
+        act => {
+            for (d, (v, g)) in it {
+                *d = *g * act.df_from_y(*v);
+            }
+        }
+    }
+}
+
+multiversion!(act_bwd_mv => act_bwd_chunk(dx: &mut [T], y: &[T], dy: &[T], act: Activation));
+
 impl CustomOp2 for ActBwd {
     fn name(&self) -> &'static str {
         "candor-activation-bwd"
@@ -248,11 +270,7 @@ impl CustomOp2 for ActBwd {
             let mut dx = vec![T::ZERO; y.len()];
             dx.par_chunks_mut(CHUNK)
                 .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-                .for_each(|(dc, (yc, gc))| {
-                    for (d, (v, g)) in dc.iter_mut().zip(yc.iter().zip(gc)) {
-                        *d = *g * act.df_from_y(*v);
-                    }
-                });
+                .for_each(|(dc, (yc, gc))| act_bwd_mv(dc, yc, gc, act));
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })
     }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
 use super::backend::{route, Candle, Route};
-use super::kernel::{dispatch, gemm, out, slice, threads, Real};
+use super::kernel::{dispatch, gemm, multiversion, out, slice, threads, Real};
 use crate::{Error, Result};
 
 /// Rows per parallel task.
@@ -80,11 +80,7 @@ impl CustomOp1 for ColumnSum {
                 .par_chunks(c * ROWS * 8)
                 .map(|xc| {
                     let mut acc = vec![0f64; c];
-                    for r in xc.chunks_exact(c) {
-                        for (a, &v) in acc.iter_mut().zip(r) {
-                            *a += v.to_f64();
-                        }
-                    }
+                    column_sum_mv(xc, &mut acc);
                     acc
                 })
                 .collect();
@@ -136,6 +132,52 @@ fn same_dtype(op: &str, ts: &[&Tensor]) -> Result<()> {
     }
 }
 
+/// `y[r][j] ← act(y[r][j] + b[j])` over whole rows of `y`: the linear layer's output pass.
+/// The activation is matched once per call, not per element, so that the identity and
+/// ReLU loops vectorise (same per-element arithmetic as [`Activation::f`]).
+#[inline(always)]
+fn bias_act_rows<T: Real>(y: &mut [T], b: &[T], act: Activation) {
+    let rows = y.chunks_exact_mut(b.len());
+    match act {
+        Activation::Identity => {
+            for yr in rows {
+                for (o, &bb) in yr.iter_mut().zip(b) {
+                    *o += bb;
+                }
+            }
+        }
+        Activation::Relu => {
+            for yr in rows {
+                for (o, &bb) in yr.iter_mut().zip(b) {
+                    let s = *o + bb;
+                    *o = if s > T::ZERO { s } else { T::ZERO };
+                }
+            }
+        }
+        act => {
+            for yr in rows {
+                for (o, &bb) in yr.iter_mut().zip(b) {
+                    *o = act.f(*o + bb);
+                }
+            }
+        }
+    }
+}
+
+multiversion!(bias_act_mv => bias_act_rows(y: &mut [T], b: &[T], act: Activation));
+
+/// Adds each row of `x` (`c` columns) to `acc` in f64: one part of [`ColumnSum`].
+#[inline(always)]
+fn column_sum_rows<T: Real>(x: &[T], acc: &mut [f64]) {
+    for r in x.chunks_exact(acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(r) {
+            *a += Real::to_f64(v);
+        }
+    }
+}
+
+multiversion!(column_sum_mv => column_sum_rows(x: &[T], acc: &mut [f64]));
+
 struct Linear {
     act: Activation,
 }
@@ -169,13 +211,8 @@ impl candle_core::CustomOp3 for Linear {
             // rhs[p][j] = W[j][p]
             gemm(m, n, k, &mut y, false, x, k, 1, w, 1, k, threads());
             let act = self.act;
-            y.par_chunks_mut(n * ROWS).for_each(|yc| {
-                for yr in yc.chunks_exact_mut(n) {
-                    for (o, &bb) in yr.iter_mut().zip(b) {
-                        *o = act.f(*o + bb);
-                    }
-                }
-            });
+            y.par_chunks_mut(n * ROWS)
+                .for_each(|yc| bias_act_mv(yc, b, act));
             Ok(out(T::wrap(y), shape))
         })
     }
@@ -315,6 +352,82 @@ mod tests {
         .unwrap();
         assert!(r.worst_ratio <= 1.0, "{r:?}");
         assert!(bias_relu(&x, &rand(&[6], 5)).is_err());
+    }
+
+    /// The vectorised output pass, activation backward and column sum give the same bits
+    /// as the per-element formulas they replace (`Activation::f`, `df_from_y`, an f64 sum
+    /// row by row), on f32 and f64, with exact zeros, negative zeros and ties at 0.
+    #[test]
+    fn vectorised_passes_equal_the_per_element_formulas_bit_for_bit() {
+        fn check<T: Real + std::fmt::Debug>(to: impl Fn(f64) -> T, bits: impl Fn(T) -> u64) {
+            let (rows, c) = (37, 19);
+            let mut r = SeededRng::new(41);
+            let mut v = |i: usize| -> T {
+                match i % 11 {
+                    0 => to(0.0),
+                    1 => to(-0.0),
+                    _ => to(r.normal() * 3.0),
+                }
+            };
+            let y0: Vec<T> = (0..rows * c).map(&mut v).collect();
+            let b: Vec<T> = (0..c).map(&mut v).collect();
+            let dy: Vec<T> = (0..rows * c).map(&mut v).collect();
+            for act in [
+                Activation::Identity,
+                Activation::Relu,
+                Activation::LeakyRelu(0.2),
+                Activation::Tanh,
+                Activation::Elu(1.0),
+            ] {
+                let mut fast = y0.clone();
+                bias_act_mv(&mut fast, &b, act);
+                let want: Vec<T> = y0
+                    .chunks_exact(c)
+                    .flat_map(|row| row.iter().zip(&b).map(|(&o, &bb)| act.f(o + bb)))
+                    .collect();
+                let (fb, wb): (Vec<u64>, Vec<u64>) = (
+                    fast.iter().map(|&x| bits(x)).collect(),
+                    want.iter().map(|&x| bits(x)).collect(),
+                );
+                assert_eq!(fb, wb, "bias + {act:?}");
+                let yv: Vec<T> = want;
+                let (yt, dyt) = (
+                    Tensor::from_vec(yv.clone(), (rows, c), &Device::Cpu).unwrap(),
+                    Tensor::from_vec(dy.clone(), (rows, c), &Device::Cpu).unwrap(),
+                );
+                let dx = yt
+                    .apply_op2_no_bwd(&dyt, &ActBwd(act))
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<T>()
+                    .unwrap();
+                let want_dx: Vec<u64> = yv
+                    .iter()
+                    .zip(&dy)
+                    .map(|(&y, &g)| bits(g * act.df_from_y(y)))
+                    .collect();
+                assert_eq!(
+                    dx.iter().map(|&x| bits(x)).collect::<Vec<_>>(),
+                    want_dx,
+                    "{act:?}'"
+                );
+            }
+            let mut acc = vec![0f64; c];
+            column_sum_mv(&dy, &mut acc);
+            let mut want = vec![0f64; c];
+            for row in dy.chunks_exact(c) {
+                for (a, &v) in want.iter_mut().zip(row) {
+                    *a += Real::to_f64(v);
+                }
+            }
+            assert_eq!(
+                acc.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        check::<f32>(|x| x as f32, |x| x.to_bits() as u64);
+        check::<f64>(|x| x, |x| x.to_bits());
     }
 
     #[test]

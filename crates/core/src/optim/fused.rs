@@ -24,18 +24,22 @@ trait Float:
 }
 
 impl Float for f32 {
+    #[inline(always)]
     fn of(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
 }
 
 impl Float for f64 {
+    #[inline(always)]
     fn of(v: f64) -> Self {
         v
     }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
     }
@@ -110,6 +114,34 @@ enum AdamPass {
 struct AdamOp(AdamPass, AdamStep);
 
 impl AdamOp {
+    /// [`run`](Self::run) compiled for AVX-512 or AVX2 + FMA when the CPU has them
+    /// (runtime detection), so that the passes, their square roots and divisions, run on
+    /// wide registers. The same operations in the same order: Rust never contracts a
+    /// multiply and an add into one FMA, so the results are those of `run`.
+    fn run_wide<T: Float>(&self, dst: &mut [T], a: &[T], b: &[T]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn v512<T: Float>(op: &AdamOp, dst: &mut [T], a: &[T], b: &[T]) {
+                op.run(dst, a, b)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn v256<T: Float>(op: &AdamOp, dst: &mut [T], a: &[T], b: &[T]) {
+                op.run(dst, a, b)
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports the features v512 was compiled for.
+                return unsafe { v512(self, dst, a, b) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above, for AVX2 and FMA.
+                return unsafe { v256(self, dst, a, b) };
+            }
+        }
+        self.run(dst, a, b)
+    }
+
+    #[inline(always)]
     fn run<T: Float>(&self, dst: &mut [T], a: &[T], b: &[T]) {
         let c = self.1;
         match self.0 {
@@ -179,10 +211,10 @@ impl InplaceOp3 for AdamOp {
         let ((d0, d1), (a0, a1), (b0, b1)) = (range(dl)?, range(al)?, range(bl)?);
         match (dst, a, b) {
             (CpuStorage::F32(d), CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                self.run(&mut d[d0..d1], &a[a0..a1], &b[b0..b1])
+                self.run_wide(&mut d[d0..d1], &a[a0..a1], &b[b0..b1])
             }
             (CpuStorage::F64(d), CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                self.run(&mut d[d0..d1], &a[a0..a1], &b[b0..b1])
+                self.run_wide(&mut d[d0..d1], &a[a0..a1], &b[b0..b1])
             }
             _ => return Err(mismatch()),
         }
@@ -212,6 +244,32 @@ pub(super) fn adam_step(
 struct Polyak(f64);
 
 impl Polyak {
+    /// [`run`](Self::run) on wide registers where the CPU has them (as
+    /// `AdamOp::run_wide`; the same results).
+    fn run_wide<T: Float>(&self, t: &mut [T], s: &[T]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn v512<T: Float>(op: &Polyak, t: &mut [T], s: &[T]) {
+                op.run(t, s)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn v256<T: Float>(op: &Polyak, t: &mut [T], s: &[T]) {
+                op.run(t, s)
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports the features v512 was compiled for.
+                return unsafe { v512(self, t, s) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: as above, for AVX2 and FMA.
+                return unsafe { v256(self, t, s) };
+            }
+        }
+        self.run(t, s)
+    }
+
+    #[inline(always)]
     fn run<T: Float>(&self, t: &mut [T], s: &[T]) {
         let (keep, take, zero) = (T::of(1.0 - self.0), T::of(self.0), T::of(0.0));
         for (t, &s) in t.iter_mut().zip(s) {
@@ -233,8 +291,8 @@ impl InplaceOp2 for Polyak {
     ) -> candle_core::Result<()> {
         let ((d0, d1), (s0, s1)) = (range(dl)?, range(sl)?);
         match (dst, src) {
-            (CpuStorage::F32(d), CpuStorage::F32(s)) => self.run(&mut d[d0..d1], &s[s0..s1]),
-            (CpuStorage::F64(d), CpuStorage::F64(s)) => self.run(&mut d[d0..d1], &s[s0..s1]),
+            (CpuStorage::F32(d), CpuStorage::F32(s)) => self.run_wide(&mut d[d0..d1], &s[s0..s1]),
+            (CpuStorage::F64(d), CpuStorage::F64(s)) => self.run_wide(&mut d[d0..d1], &s[s0..s1]),
             _ => return Err(mismatch()),
         }
         Ok(())
