@@ -109,7 +109,12 @@ pub(crate) fn check_pickle(data: &[u8]) -> std::result::Result<(), String> {
                 Some((1, 0))
             }
             0x8a => {
+                // candle 0.11 shifts each byte into an i64 (`<< (i * 8)`), which
+                // overflows past 8 bytes; pickle's LONG1 allows 255.
                 let n = take(&mut pos, 1)?[0] as usize;
+                if n > 8 {
+                    return Err(format!("a LONG1 integer of {n} bytes (more than 8)"));
+                }
                 take(&mut pos, n)?;
                 Some((1, 0))
             }
@@ -453,6 +458,15 @@ mod tests {
         p.extend(std::iter::repeat_n(0x85, 300));
         p.push(b'.');
         assert!(check_pickle(&p).unwrap_err().contains("nested"));
+        // A LONG1 of 9 bytes (candle's decoder overflows its shift; found by fuzzing).
+        let mut p = vec![0x8a, 9];
+        p.extend([1u8; 9]);
+        p.push(b'.');
+        assert!(check_pickle(&p).unwrap_err().contains("LONG1"));
+        assert_eq!(
+            check_pickle(&[0x8a, 8, 1, 0, 0, 0, 0, 0, 0, 0, b'.']),
+            Ok(())
+        );
         // A small honest pickle: {'a': (1, 2)}.
         let ok = [
             b'}', b'q', 0, b'X', 1, 0, 0, 0, b'a', b'K', 1, b'K', 2, 0x86, b's', b'.',
