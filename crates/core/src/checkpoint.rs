@@ -472,15 +472,6 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     true
 }
 
-/// candle's error without the backtrace it captures under `RUST_BACKTRACE` (resolving
-/// one for a message costs tens of MB and buries the cause).
-fn candle_message(e: candle_core::Error) -> String {
-    match e {
-        candle_core::Error::WithBacktrace { inner, .. } => candle_message(*inner),
-        e => e.to_string(),
-    }
-}
-
 /// Every tensor of a safetensors file or a (zip-format) PyTorch `.pth`/`.bin`/`.pt`
 /// file, by name, on the CPU. The format is read from the file's first bytes.
 pub fn read_weights(
@@ -501,7 +492,7 @@ pub fn read_weights(
             candle_core::pickle::read_all_with_key(path, key).map_err(|e| {
                 Error::format(
                     path,
-                    format!("cannot read the PyTorch file: {}", candle_message(e)),
+                    format!("cannot read the PyTorch file: {}", Error::from(e)),
                 )
             })
         };
