@@ -82,46 +82,56 @@ pub fn save_varmap(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     save_tensors(path, &tensors, meta)
 }
 
-fn set_vars(
+/// Set every variable of `varmap` from `tensors[prefix + name]` (e.g. one network of a
+/// training checkpoint that holds several, under `model/<part>/`). Every variable must
+/// be present with its shape ([`Error::InvalidInput`] otherwise); nothing is set unless
+/// all are.
+pub fn set_vars_under(
     varmap: &VarMap,
     tensors: &HashMap<String, Tensor>,
     prefix: &str,
-    path: &Path,
 ) -> Result<()> {
     let vars = sorted_vars(varmap);
     let mut missing = Vec::new();
     for (name, var) in &vars {
         let key = format!("{prefix}{name}");
         match tensors.get(&key) {
-            None => missing.push(name.clone()),
+            None => missing.push(key),
             Some(t) if t.dims() != var.dims() => {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "variable {name}: checkpoint shape {:?}, model shape {:?}",
-                        t.dims(),
-                        var.dims()
-                    ),
-                ))
+                return Err(Error::invalid(format!(
+                    "variable {key}: checkpoint shape {:?}, model shape {:?}",
+                    t.dims(),
+                    var.dims()
+                )))
             }
             Some(_) => {}
         }
     }
     if !missing.is_empty() {
-        return Err(Error::format(
-            path,
-            format!(
-                "checkpoint lacks {} model variable(s): {}",
-                missing.len(),
-                missing.join(", ")
-            ),
-        ));
+        return Err(Error::invalid(format!(
+            "checkpoint lacks {} model variable(s): {}",
+            missing.len(),
+            missing.join(", ")
+        )));
     }
     for (name, var) in &vars {
         let t = &tensors[&format!("{prefix}{name}")];
         var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
     }
     Ok(())
+}
+
+/// [`set_vars_under`] with its errors about the checkpoint read from `path`.
+fn set_vars(
+    varmap: &VarMap,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> Result<()> {
+    set_vars_under(varmap, tensors, prefix).map_err(|e| match e {
+        Error::InvalidInput(m) => Error::format(path, m),
+        e => e,
+    })
 }
 
 /// Set every variable of `varmap` from `tensors` (read from `path`, named in errors):
