@@ -4,15 +4,17 @@
 //! update (batch 128, reference networks) with its recruitment step, and one imitation
 //! step (batch 32). `cargo bench -p candor-benches --bench erl`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candor_core::optim::{sorted_vars, Adam, AdamConfig, Optim};
-use candor_core::SeededRng;
 use candor_erl::{
     erl_learner, rim_learner, rollout_population, DualTarget, Population, RimLearner,
 };
-use candor_rl::{make, Action, Batch, Registry};
+use candor_rl::{make, Action, Registry};
 use candor_rl_ddpg::Actor;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+
+mod common;
+use common::{random_batch, rl_main, sine_action};
 
 const ENV: &str = "HalfCheetah-v4";
 const OBS: usize = 17;
@@ -50,10 +52,8 @@ fn bench_rollouts(c: &mut Criterion) {
             for e in 0..10u64 {
                 env.reset(Some(e));
                 for t in 0..1000 {
-                    let a = (0..ACT)
-                        .map(|i| ((t * 7 + i) as f32 * 0.37).sin())
-                        .collect();
-                    if env.step(&Action::Continuous(a)).unwrap().done() {
+                    let a = Action::Continuous(sine_action(ACT, t));
+                    if env.step(&a).unwrap().done() {
                         break;
                     }
                 }
@@ -68,22 +68,6 @@ fn bench_rollouts(c: &mut Criterion) {
         b.iter(|| pop.act(0, &obs).unwrap())
     });
     g.finish();
-}
-
-fn random_batch(n: usize) -> Batch {
-    let mut rng = SeededRng::new(1);
-    let dev = Device::Cpu;
-    let mut t = |shape: &[usize]| {
-        rng.uniform_tensor(-1.0, 1.0, shape, DType::F32, &dev)
-            .unwrap()
-    };
-    Batch {
-        obs: t(&[n, OBS]),
-        actions: t(&[n, ACT]),
-        rewards: t(&[n]),
-        next_obs: t(&[n, OBS]),
-        dones: Tensor::zeros(n, DType::F32, &dev).unwrap(),
-    }
 }
 
 fn bench_learner(c: &mut Criterion) {
@@ -105,7 +89,7 @@ fn bench_learner(c: &mut Criterion) {
         .unwrap()
         .member(0)
         .to_vec();
-    let batch = random_batch(128);
+    let batch = random_batch(128, OBS, ACT);
     g.bench_function("update+recruit/batch128", |b| {
         b.iter(|| {
             l.update(&batch).unwrap();
@@ -118,7 +102,7 @@ fn bench_learner(c: &mut Criterion) {
     let student = Actor::new(&cfg.actor, OBS, ACT, vb).unwrap();
     let vars = sorted_vars(&vm).into_iter().map(|(_, v)| v).collect();
     let mut opt = Adam::new(vars, AdamConfig::default()).unwrap();
-    let obs = random_batch(32).obs;
+    let obs = random_batch(32, OBS, ACT).obs;
     g.bench_function("imitation_step/batch32", |b| {
         b.iter(|| {
             let loss = l.imitation_loss(&student, &obs).unwrap();
@@ -131,13 +115,5 @@ fn bench_learner(c: &mut Criterion) {
 criterion_group!(benches, bench_rollouts, bench_learner);
 
 fn main() {
-    // RL runs one single-threaded worker per core; candle's matmul reads RAYON_NUM_THREADS.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
-    candor_core::alloc::tune_allocator();
-    benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    rl_main(benches);
 }

@@ -11,6 +11,9 @@ use candor_rl::{make, Action, ReplayBuffer, Space, ENV_IDS};
 use candor_rl_noisy::{Agent, Algo, Config};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 
+mod common;
+use common::rl_main;
+
 fn action_for(space: &Space, t: usize) -> Action {
     match space {
         Space::Discrete(n) => Action::Discrete(t % n),
@@ -105,14 +108,5 @@ fn bench_updates(c: &mut Criterion) {
 criterion_group!(benches, bench_env_steps, bench_updates);
 
 fn main() {
-    // RL runs one thread per process (single-observation inference is far faster
-    // single-threaded); candle's matmul reads RAYON_NUM_THREADS on every call.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
-    candor_core::alloc::tune_allocator();
-    benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    rl_main(benches);
 }

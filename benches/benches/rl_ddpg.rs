@@ -7,31 +7,18 @@
 //! PyTorch CPU anchors on the same machine: `tools/rl_ddpg_torch_timing.py` (the issue's
 //! figure: a 256-256 / batch 256 TD3 update takes 5.9 ms with 2 threads).
 
-use candle_core::{DType, Device, Tensor};
-use candor_core::SeededRng;
+use candle_core::Device;
 use candor_rl::envs::Locomotion;
-use candor_rl::{make, Action, Agent, Batch};
+use candor_rl::{make, Action, Agent};
 use candor_rl_ddpg::{Config, Ddpg, Preset};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use mujoco_rs::prelude::{MjData, MjModel};
 
+mod common;
+use common::{random_batch, rl_main, sine_action};
+
 const OBS: usize = 17;
 const ACT: usize = 6;
-
-fn random_batch(n: usize) -> Batch {
-    let mut rng = SeededRng::new(1);
-    let dev = Device::Cpu;
-    let mut t = |shape: &[usize], lo: f64, hi: f64| {
-        rng.uniform_tensor(lo, hi, shape, DType::F32, &dev).unwrap()
-    };
-    Batch {
-        obs: t(&[n, OBS], -1.0, 1.0),
-        actions: t(&[n, ACT], -1.0, 1.0),
-        rewards: t(&[n], -1.0, 1.0),
-        next_obs: t(&[n, OBS], -1.0, 1.0),
-        dones: Tensor::zeros(n, DType::F32, &dev).unwrap(),
-    }
-}
 
 fn td3(hidden: &[usize]) -> Ddpg {
     let mut cfg = Config::preset(Preset::Td3, "HalfCheetah-v4").learner;
@@ -44,7 +31,7 @@ fn bench_updates(c: &mut Criterion) {
     let mut g = c.benchmark_group("td3_update");
     for (hidden, batch) in [([256, 256], 256), ([400, 300], 100)] {
         let mut agent = td3(&hidden);
-        let b = random_batch(batch);
+        let b = random_batch(batch, OBS, ACT);
         // Two updates per iteration: one critic-only, one with the delayed actor step.
         g.bench_with_input(
             BenchmarkId::new(
@@ -93,10 +80,7 @@ fn bench_envs(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("env_step", task.id()), &(), |b, _| {
             b.iter(|| {
                 for _ in 0..1000 {
-                    let a = (0..dim)
-                        .map(|i| ((t * 7 + i) as f32 * 0.37).sin())
-                        .collect();
-                    let s = env.step(&Action::Continuous(a)).unwrap();
+                    let s = env.step(&Action::Continuous(sine_action(dim, t))).unwrap();
                     t += 1;
                     if s.done() {
                         env.reset(None);
@@ -129,13 +113,5 @@ fn bench_envs(c: &mut Criterion) {
 criterion_group!(benches, bench_updates, bench_envs);
 
 fn main() {
-    // RL runs one single-threaded worker per core; candle's matmul reads RAYON_NUM_THREADS.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
-    candor_core::alloc::tune_allocator();
-    benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    rl_main(benches);
 }

@@ -82,46 +82,56 @@ pub fn save_varmap(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     save_tensors(path, &tensors, meta)
 }
 
-fn set_vars(
+/// Set every variable of `varmap` from `tensors[prefix + name]` (e.g. one network of a
+/// training checkpoint that holds several, under `model/<part>/`). Every variable must
+/// be present with its shape ([`Error::InvalidInput`] otherwise); nothing is set unless
+/// all are.
+pub fn set_vars_under(
     varmap: &VarMap,
     tensors: &HashMap<String, Tensor>,
     prefix: &str,
-    path: &Path,
 ) -> Result<()> {
     let vars = sorted_vars(varmap);
     let mut missing = Vec::new();
     for (name, var) in &vars {
         let key = format!("{prefix}{name}");
         match tensors.get(&key) {
-            None => missing.push(name.clone()),
+            None => missing.push(key),
             Some(t) if t.dims() != var.dims() => {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "variable {name}: checkpoint shape {:?}, model shape {:?}",
-                        t.dims(),
-                        var.dims()
-                    ),
-                ))
+                return Err(Error::invalid(format!(
+                    "variable {key}: checkpoint shape {:?}, model shape {:?}",
+                    t.dims(),
+                    var.dims()
+                )))
             }
             Some(_) => {}
         }
     }
     if !missing.is_empty() {
-        return Err(Error::format(
-            path,
-            format!(
-                "checkpoint lacks {} model variable(s): {}",
-                missing.len(),
-                missing.join(", ")
-            ),
-        ));
+        return Err(Error::invalid(format!(
+            "checkpoint lacks {} model variable(s): {}",
+            missing.len(),
+            missing.join(", ")
+        )));
     }
     for (name, var) in &vars {
         let t = &tensors[&format!("{prefix}{name}")];
         var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
     }
     Ok(())
+}
+
+/// [`set_vars_under`] with its errors about the checkpoint read from `path`.
+fn set_vars(
+    varmap: &VarMap,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    path: &Path,
+) -> Result<()> {
+    set_vars_under(varmap, tensors, prefix).map_err(|e| match e {
+        Error::InvalidInput(m) => Error::format(path, m),
+        e => e,
+    })
 }
 
 /// Set every variable of `varmap` from `tensors` (read from `path`, named in errors):
@@ -472,15 +482,6 @@ fn glob_match(pattern: &str, name: &str) -> bool {
     true
 }
 
-/// candle's error without the backtrace it captures under `RUST_BACKTRACE` (resolving
-/// one for a message costs tens of MB and buries the cause).
-fn candle_message(e: candle_core::Error) -> String {
-    match e {
-        candle_core::Error::WithBacktrace { inner, .. } => candle_message(*inner),
-        e => e.to_string(),
-    }
-}
-
 /// Every tensor of a safetensors file or a (zip-format) PyTorch `.pth`/`.bin`/`.pt`
 /// file, by name, on the CPU. The format is read from the file's first bytes.
 pub fn read_weights(
@@ -501,7 +502,7 @@ pub fn read_weights(
             candle_core::pickle::read_all_with_key(path, key).map_err(|e| {
                 Error::format(
                     path,
-                    format!("cannot read the PyTorch file: {}", candle_message(e)),
+                    format!("cannot read the PyTorch file: {}", Error::from(e)),
                 )
             })
         };

@@ -28,6 +28,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
+use candor_core::checkpoint::set_vars_under;
 use candor_core::init::seeded_var_builder;
 use candor_core::optim::{sorted_vars, Adam, AdamConfig, Optim};
 use candor_core::{Error, Result, SeededRng};
@@ -35,7 +36,7 @@ use candor_rl::{Agent, Batch, ReplayBuffer, UpdateInfo};
 use candor_rl_ddpg::{td_target, Actor, Critic, Ddpg, LearnerConfig, NetConfig};
 
 use crate::config::{DualTarget, ImitationConfig};
-use crate::steps::{check_learner, learner_tensors, restore_learner, set_vars, var_tensors};
+use crate::steps::{check_learner, learner_tensors, restore_learner, var_tensors};
 
 /// What one imitation phase did.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -253,7 +254,7 @@ impl RimLearner {
         updates: usize,
     ) -> Result<()> {
         restore_learner(&mut self.ddpg, tensors)?;
-        set_vars(&self.ea_vars, tensors, "model/recruit/")?;
+        set_vars_under(&self.ea_vars, tensors, "model/recruit/")?;
         self.ea_flat = self.ea.mlp().to_flat()?;
         self.updates = updates;
         Ok(())

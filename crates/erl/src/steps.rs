@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
+use candor_core::checkpoint::set_vars_under;
 use candor_core::optim::sorted_vars;
 use candor_core::{Error, Result};
 use candor_rl_ddpg::{Ddpg, LearnerConfig};
@@ -30,35 +31,6 @@ pub(crate) fn var_tensors(vm: &VarMap, prefix: &str) -> Vec<(String, Tensor)> {
         .into_iter()
         .map(|(n, v)| (format!("{prefix}{n}"), v.as_tensor().clone()))
         .collect()
-}
-
-/// Set every variable of `vm` from `tensors[prefix + name]`; nothing is set unless all
-/// are present with their shapes.
-pub(crate) fn set_vars(vm: &VarMap, tensors: &HashMap<String, Tensor>, prefix: &str) -> Result<()> {
-    let vars = sorted_vars(vm);
-    for (name, var) in &vars {
-        let key = format!("{prefix}{name}");
-        match tensors.get(&key) {
-            None => {
-                return Err(Error::invalid(format!(
-                    "candor-erl checkpoint: no tensor {key}"
-                )))
-            }
-            Some(t) if t.dims() != var.dims() => {
-                return Err(Error::invalid(format!(
-                    "candor-erl checkpoint: {key} has shape {:?}, the model {:?}",
-                    t.dims(),
-                    var.dims()
-                )))
-            }
-            Some(_) => {}
-        }
-    }
-    for (name, var) in &vars {
-        let t = &tensors[&format!("{prefix}{name}")];
-        var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
-    }
-    Ok(())
 }
 
 /// The optimiser entries of `tensors` under `prefix`, with the prefix removed.
@@ -93,7 +65,7 @@ pub fn learner_tensors(ddpg: &Ddpg) -> Vec<(String, Tensor)> {
 /// Put what [`learner_tensors`] saved back into `ddpg` (built with the same settings).
 pub fn restore_learner(ddpg: &mut Ddpg, tensors: &HashMap<String, Tensor>) -> Result<()> {
     for (part, vm) in PARTS.iter().zip(ddpg.var_maps()) {
-        set_vars(vm, tensors, &format!("model/{part}/"))?;
+        set_vars_under(vm, tensors, &format!("model/{part}/"))?;
     }
     for (part, opt) in ["actor", "critic"].iter().zip(ddpg.optimisers_mut()) {
         opt.load_state(&optim_entries(tensors, &format!("optim/{part}/")))?;

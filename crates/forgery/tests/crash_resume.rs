@@ -3,30 +3,16 @@
 //! bits of an uninterrupted run; the checkpoint on disk always loads (issue 17, part 3;
 //! see `candor_core::crashtest`).
 
-use std::path::Path;
-
 use candle_core::Device;
 use candor_core::checkpoint::{read_training_state, save_varmap};
 use candor_core::crashtest::{child_dir, kill_and_compare, KillSchedule};
-use candor_forgery::data::{synthetic, FrameFolder, Split, Splits};
+use candor_forgery::data::synthetic;
 use candor_forgery::model::{DetectorConfig, MatConfig};
 use candor_forgery::train::{train, EpochLog, RunOptions, TrainConfig};
 
 const EPOCHS: usize = 8;
 
-fn write_proxy(dir: &Path) {
-    let cfg = synthetic::Config {
-        image_size: 64,
-        videos: [4, 2, 2],
-        frames_per_video: 2,
-        methods: vec![synthetic::Method::Bilinear, synthetic::Method::Nearest],
-        photos: false,
-        textures: 6,
-        jpeg_quality: None,
-        ..synthetic::Config::default()
-    };
-    synthetic::generate(&cfg, dir).unwrap();
-}
+mod common;
 
 /// The child: one backbone-only epoch, then MAT, with a checkpoint after every epoch
 /// (resumed from when present); writes the final weights and the epoch logs.
@@ -35,19 +21,14 @@ fn write_proxy(dir: &Path) {
 fn child_trains_mat_with_checkpoints() {
     let Some(dir) = child_dir() else { return };
     let data = dir.parent().unwrap().join("data");
-    let tree = FrameFolder::open(&data).unwrap();
-    let splits = Splits::read(data.join("splits.json")).unwrap();
-    let train_set = tree.select(splits.get(Split::Train));
+    let (train_set, _) = common::read_proxy(&data);
     let det_cfg = DetectorConfig::Mat(MatConfig {
         pretrain_epochs: 1,
         ..MatConfig::tiny()
     });
     let cfg = TrainConfig {
-        epochs: EPOCHS,
-        batch_size: 8,
-        image_size: 64,
         max_steps_per_epoch: Some(2),
-        ..TrainConfig::smoke()
+        ..common::train_config(EPOCHS)
     };
     let (vm, mut det) = det_cfg.build_seeded(5, &Device::Cpu).unwrap();
     let mut opts = RunOptions {
@@ -82,7 +63,7 @@ struct Done {
 #[test]
 fn mat_training_survives_kills() {
     let root = tempfile::tempdir().unwrap();
-    write_proxy(&root.path().join("data"));
+    synthetic::generate(&common::proxy_config(), root.path().join("data")).unwrap();
     let mut epochs = Vec::new();
     let report = kill_and_compare(
         "child_trains_mat_with_checkpoints",

@@ -2,52 +2,16 @@
 //! metrics are sane, runs are reproducible and resumable, the reference metric
 //! vectors of the SPSL card.
 
-use std::path::Path;
-
 use candle_core::Device;
 use candle_nn::VarMap;
 use candor_core::init::sorted_vars;
-use candor_forgery::data::{synthetic, FrameFolder, Sample, Split, Splits};
+use candor_forgery::data::{synthetic, Sample};
 use candor_forgery::eval::{evaluate, frame_metrics, metrics_from_scores, Metrics, SelectMetric};
 use candor_forgery::model::{Detector, DetectorConfig, MatConfig, SpslConfig, VanillaConfig};
 use candor_forgery::train::{train, EpochLog, RunOptions, TrainConfig};
 
-/// A 64-px proxy: 4/2/2 real videos of 2 frames, two up-samplers (bilinear and
-/// nearest), textures only, PNG. 8 + 16 training frames.
-fn proxy(dir: &Path) -> (Vec<Sample>, Vec<Sample>) {
-    proxy_with(
-        dir,
-        synthetic::Config {
-            image_size: 64,
-            videos: [4, 2, 2],
-            frames_per_video: 2,
-            methods: vec![synthetic::Method::Bilinear, synthetic::Method::Nearest],
-            photos: false,
-            textures: 6,
-            jpeg_quality: None,
-            ..synthetic::Config::default()
-        },
-    )
-}
-
-fn proxy_with(dir: &Path, cfg: synthetic::Config) -> (Vec<Sample>, Vec<Sample>) {
-    synthetic::generate(&cfg, dir).unwrap();
-    let tree = FrameFolder::open(dir).unwrap();
-    let splits = Splits::read(dir.join("splits.json")).unwrap();
-    (
-        tree.select(splits.get(Split::Train)),
-        tree.select(splits.get(Split::Val)),
-    )
-}
-
-fn cfg(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 8,
-        image_size: 64,
-        ..TrainConfig::smoke()
-    }
-}
+mod common;
+use common::{proxy, proxy_with, train_config as cfg};
 
 fn snapshot(vm: &VarMap) -> Vec<(String, Vec<f32>)> {
     sorted_vars(vm)

@@ -371,7 +371,7 @@ pub(crate) fn check_pth(path: &Path, key: Option<&str>) -> Result<()> {
         }
     }
     let infos = candle_core::pickle::read_pth_tensor_info(path, false, key)
-        .map_err(|e| bad(super::candle_message(e)))?;
+        .map_err(|e| bad(Error::from(e).to_string()))?;
     for t in infos {
         let layout = &t.layout;
         let elems = layout
