@@ -99,7 +99,11 @@ fn ddpg_training_survives_kills() {
     )
     .unwrap();
     eprintln!("{report:?}; checkpoints at {seen:?}");
-    assert!(report.kills_landed >= 3, "{report:?}");
+    // Two landed kills, one of them after a checkpoint: a resumed child runs only what
+    // is left after its checkpoint, so a third kill lands only when the checkpoints
+    // fall early (CI on a loaded machine saw 2 of 3 starts killed, checkpoints at steps
+    // 522 and 1581).
+    assert!(report.kills_landed >= 2, "{report:?}");
     assert!(!seen.is_empty(), "no kill landed after a checkpoint");
 }
 
