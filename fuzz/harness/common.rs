@@ -163,6 +163,20 @@ pub fn replay(
 ) -> ReplayStats {
     let _serial = REPLAY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut stats = ReplayStats::default();
+    // With library backtraces on (RUST_BACKTRACE without RUST_LIB_BACKTRACE=0), candle's
+    // errors capture a backtrace, and candle prints some of them (`skipping: {err:?}`),
+    // which loads the binary's debug info: tens of MiB, once per process, charged to
+    // whichever input comes first (50 MiB for a 2 KB `.pth` on 2026-12-06). That is not the
+    // reader's allocation, so the bounds are only checked with library backtraces off;
+    // `.ci/run` sets RUST_LIB_BACKTRACE=0.
+    let check_alloc = std::backtrace::Backtrace::capture().status()
+        != std::backtrace::BacktraceStatus::Captured;
+    if !check_alloc {
+        eprintln!(
+            "{target}: allocation bounds not checked (library backtraces are on; set \
+             RUST_LIB_BACKTRACE=0)"
+        );
+    }
     for (kind, must_fail) in [("corpus", false), ("regressions", true)] {
         let dir = fuzz_dir.join(kind).join(target);
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -191,7 +205,7 @@ pub fn replay(
             );
             let limit = max_alloc(data.len());
             assert!(
-                peak <= limit,
+                !check_alloc || peak <= limit,
                 "{} ({} bytes) allocated {peak} bytes at its peak, over its bound of {limit}",
                 p.display(),
                 data.len()
