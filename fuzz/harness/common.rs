@@ -169,8 +169,8 @@ pub fn replay(
     // whichever input comes first (50 MiB for a 2 KB `.pth` on 2026-12-06). That is not the
     // reader's allocation, so the bounds are only checked with library backtraces off;
     // `.ci/run` sets RUST_LIB_BACKTRACE=0.
-    let check_alloc = std::backtrace::Backtrace::capture().status()
-        != std::backtrace::BacktraceStatus::Captured;
+    let check_alloc =
+        std::backtrace::Backtrace::capture().status() != std::backtrace::BacktraceStatus::Captured;
     if !check_alloc {
         eprintln!(
             "{target}: allocation bounds not checked (library backtraces are on; set \
