@@ -91,3 +91,76 @@ fn list_and_unknown_paper() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// `cargo xtask reproduce --resume` killed (SIGKILL to its whole process group, the paper's
+/// child process included) at several points, then restarted until it finishes, gives the
+/// claims of an uninterrupted run.
+#[cfg(unix)]
+#[test]
+fn a_killed_reproduce_resumes_to_the_same_claims() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    let run = |out: &std::path::Path| {
+        let mut c = xtask();
+        c.args([
+            "reproduce",
+            "--scale",
+            "smoke",
+            "--paper",
+            "rl-ddpg",
+            "--resume",
+            "--out",
+        ])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+        c
+    };
+    let claims = |out: &std::path::Path| -> Vec<serde_json::Value> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("rl-ddpg/results.json")).unwrap())
+                .unwrap();
+        v["claims"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| serde_json::json!([c["id"], c["verdict"], c["test"]]))
+            .collect()
+    };
+    let reference = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    assert!(run(reference.path()).status().unwrap().success());
+    let full = t0.elapsed();
+    let dir = tempfile::tempdir().unwrap();
+    let mut kills = 0;
+    for i in 0..4 {
+        let mut child = run(dir.path()).spawn().unwrap();
+        std::thread::sleep(
+            full.mul_f64(0.25 + 0.1 * i as f64)
+                .max(Duration::from_millis(50)),
+        );
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let pgid = format!("-{}", child.id());
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", "--", &pgid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert!(run(dir.path()).status().unwrap().success());
+    eprintln!("{kills} kills landed; an uninterrupted run takes {full:?}");
+    assert!(
+        kills >= 1,
+        "no kill landed (an uninterrupted run takes {full:?})"
+    );
+    assert_eq!(
+        claims(dir.path()),
+        claims(reference.path()),
+        "after {kills} kills"
+    );
+}
