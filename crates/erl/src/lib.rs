@@ -151,7 +151,7 @@
 //! states, every random stream including the RL environment's reset stream, counters,
 //! lineage and log) atomically in candor-core's training-checkpoint layout;
 //! [`Trainer::resume`] continues from it and [`train_checkpointed`] does both around a
-//! run. A resumed run equals an uninterrupted one bit for bit (`tests/checkpoint.rs`),
+//! run. A resumed run equals an uninterrupted one bit for bit (`tests/it/checkpoint.rs`),
 //! also after SIGKILLs at random moments (`tests/crash_resume.rs`). `cargo xtask
 //! reproduce --paper erl --resume` (and every paper-scale run) checkpoints each run every
 //! 50,000 frames (quick: 5,000) under `<out>/checkpoints/`, and a finished run's

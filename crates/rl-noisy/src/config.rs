@@ -84,7 +84,7 @@ impl std::str::FromStr for Algo {
 /// seeds left the lowest return within 1,500 steps and scored 200. This is the
 /// algorithm's own dynamics under this init, not a defect of the sampling (the noise
 /// is fresh on every forward and reaches both noisy layers; see the test
-/// `acting_noise_flips_the_greedy_action` in `tests/noisy_linear.rs`). The default stays
+/// `acting_noise_flips_the_greedy_action` in `tests/it/noisy_linear.rs`). The default stays
 /// the NoisyNet paper's rule, fixed before any run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -33,12 +33,12 @@
 //! float32 observations; Acrobot's RK4, wrap and clamps, its float32-rounded reset
 //! state and reward 0 on the terminating step; CartPole's +1 on the terminating step;
 //! MountainCarContinuous's float32 state and unclipped-action cost; Pendulum's pre-step
-//! cost with a floored modulo). `tests/golden.rs` replays trajectories recorded from
+//! cost with a floored modulo). `tests/it/golden.rs` replays trajectories recorded from
 //! `gymnasium==1.2.2` (`tools/record_gym_trajectories.py`) through
 //! [`Env::set_state`].
 //!
 //! The MuJoCo tasks replay Gymnasium 1.2.2 + mujoco 3.17.0 trajectories **bit for bit**
-//! (`tests/golden_mujoco.rs`: qpos, qvel, rewards and flags, including Hopper's and
+//! (`tests/it/golden_mujoco.rs`: qpos, qvel, rewards and flags, including Hopper's and
 //! Walker2d's unhealthy terminations), and their random-policy returns match Gymnasium's.
 //!
 //! Known differences:

@@ -5,7 +5,7 @@
 //! Checkpoints are taken only at episode boundaries, right after the reset that ends an
 //! episode: there an env is fully described by its simulator state and the position of
 //! its reset stream ([`Env::set_state`] + [`Env::set_rng_state`], tested bit for bit on
-//! every built-in env in `tests/env_resume.rs`). Mid-episode, `set_state` restarts a
+//! every built-in env in `tests/it/env_resume.rs`). Mid-episode, `set_state` restarts a
 //! [`TimeLimit`](crate::TimeLimit)'s step count and a MuJoCo simulator carries more than
 //! its `qpos`/`qvel` (solver warm starts), so a restore there would not give the same
 //! bits. A run that checkpoints "every N steps" saves at the first episode end at least

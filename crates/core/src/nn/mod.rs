@@ -23,7 +23,7 @@
 //!
 //! Every layer's tests check its gradients against finite differences and, through
 //! [`crate::gradcheck::assert_every_param_has_grad`], that each parameter gets one;
-//! `tests/ops_fixtures.rs` checks the ops under them against PyTorch.
+//! `tests/it/ops_fixtures.rs` checks the ops under them against PyTorch.
 
 mod activation;
 pub mod batch_norm;

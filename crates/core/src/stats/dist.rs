@@ -1,6 +1,6 @@
 //! The distributions the tests need: standard normal, Student's t, beta and binomial,
 //! each with its CDF and quantile, accurate to about 1e-12 (checked against scipy in
-//! `tests/stats_reference.rs`). `erfc` and `lgamma` come from `libm` (full double
+//! `tests/it/stats_reference.rs`). `erfc` and `lgamma` come from `libm` (full double
 //! precision); the regularised incomplete beta function is a continued fraction
 //! (Numerical Recipes §6.4, modified Lentz), its inverse a safeguarded Newton iteration.
 

@@ -49,7 +49,7 @@ fn usize_of(p: &Value, k: &str) -> usize {
 
 #[test]
 fn ops_match_pytorch() {
-    let fx: Value = serde_json::from_str(include_str!("fixtures/ops.json")).unwrap();
+    let fx: Value = serde_json::from_str(include_str!("../fixtures/ops.json")).unwrap();
     let cases = fx["cases"].as_array().unwrap();
     assert!(cases.len() >= 46);
     for (ci, c) in cases.iter().enumerate() {

@@ -5,7 +5,7 @@ use candor_core::metrics::matting::{self, MattingErrors, Region};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("fixtures/matting.json")).expect("valid JSON")
+    serde_json::from_str(include_str!("../fixtures/matting.json")).expect("valid JSON")
 }
 
 fn u8s(v: &Value) -> Vec<u8> {

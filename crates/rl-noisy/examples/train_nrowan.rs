@@ -1,7 +1,7 @@
 //! Train one agent on one environment and print its evaluation.
 //!
 //! ```text
-//! cargo run -p candor-rl-noisy --example train -- \
+//! cargo run -p candor-rl-noisy --example train_nrowan -- \
 //!     --algo nrowan --env CartPole-v0 --steps 30000 --seed 0 --rounds 64
 //! ```
 //!

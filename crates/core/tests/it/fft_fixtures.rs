@@ -25,7 +25,7 @@ fn rel_err(got: &[f32], want: &[f64]) -> f64 {
 
 #[test]
 fn phase_and_amplitude_match_numpy() {
-    let fx: Value = serde_json::from_str(include_str!("fixtures/phase.json")).unwrap();
+    let fx: Value = serde_json::from_str(include_str!("../fixtures/phase.json")).unwrap();
     let s = &fx["single"];
     let (h, w) = (
         s["h"].as_u64().unwrap() as usize,

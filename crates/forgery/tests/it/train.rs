@@ -10,7 +10,7 @@ use candor_forgery::eval::{evaluate, frame_metrics, metrics_from_scores, Metrics
 use candor_forgery::model::{Detector, DetectorConfig, MatConfig, SpslConfig, VanillaConfig};
 use candor_forgery::train::{train, EpochLog, RunOptions, TrainConfig};
 
-mod common;
+use crate::common;
 use common::{proxy, proxy_with, train_config as cfg};
 
 fn snapshot(vm: &VarMap) -> Vec<(String, Vec<f32>)> {

@@ -16,7 +16,7 @@ use candor_core::stats::Estimate;
 use serde_json::Value;
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("fixtures/stats.json")).expect("fixture is valid JSON")
+    serde_json::from_str(include_str!("../fixtures/stats.json")).expect("fixture is valid JSON")
 }
 
 fn num(v: &Value) -> f64 {

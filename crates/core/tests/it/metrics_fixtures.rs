@@ -61,7 +61,7 @@ fn assert_all_close(name: &str, got: &[f64], want: &[f64], tol: f64) {
 
 #[test]
 fn binary_metrics_match_sklearn() {
-    let fx = parse(include_str!("fixtures/metrics.json"));
+    let fx = parse(include_str!("../fixtures/metrics.json"));
     let cases = fx["cases"].as_array().expect("cases");
     assert!(cases.len() >= 3);
     for case in cases {
@@ -103,7 +103,7 @@ fn binary_metrics_match_sklearn() {
 
 #[test]
 fn ssim_and_psnr_match_skimage() {
-    let fx = parse(include_str!("fixtures/ssim.json"));
+    let fx = parse(include_str!("../fixtures/ssim.json"));
     let cases = fx["cases"].as_array().expect("cases");
     assert!(cases.len() >= 2);
     for case in cases {
@@ -135,7 +135,7 @@ fn ssim_and_psnr_match_skimage() {
 
 #[test]
 fn summary_matches_scipy() {
-    let fx = parse(include_str!("fixtures/summary.json"));
+    let fx = parse(include_str!("../fixtures/summary.json"));
     for row in fx["t975"].as_array().expect("t975") {
         let dof = usize_of(&row["dof"]);
         let t = metrics::t_critical_95(dof).expect("t_critical_95");

@@ -1,0 +1,11 @@
+//! candor-rl-ddpg's integration tests in one test binary (one link instead of one per
+//! file; the files are modules). The fuzz-corpus replay (a counting allocator), the
+//! kill-and-resume tests (timed kills of child processes) and any test that changes
+//! process-wide state stay binaries of their own beside this folder.
+
+mod presets;
+mod q_bias;
+mod reproduce_smoke;
+mod resume;
+mod targets;
+mod training;
