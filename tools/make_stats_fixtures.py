@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for candor_core::stats (crates/core/tests/stats_reference.rs).
+"""Reference values for candor_core::stats (crates/core/tests/it/stats_reference.rs).
 
 Run with the project's venv:  /work/venv/bin/python tools/make_stats_fixtures.py
 Writes crates/core/tests/fixtures/stats.json. scipy/statsmodels give the distributions,

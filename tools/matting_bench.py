@@ -15,9 +15,6 @@ the timing does not depend on the values). Usage:
 
     /work/venv/bin/python tools/matting_bench.py [--threads 2] [--reps 5]
 """
-import argparse
-import time
-
 import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
 
 torch_alloc_env.ensure()
@@ -25,6 +22,8 @@ torch_alloc_env.ensure()
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import torch_bench  # noqa: E402
 
 
 class ConvNorm(nn.Module):
@@ -97,21 +96,9 @@ def alpha_loss(pred, gt):
     return reg + 0.5 * (dx.abs().mean() + dy.abs().mean())
 
 
-def timeit(step, reps):
-    step()
-    t = time.perf_counter()
-    for _ in range(reps):
-        step()
-    return (time.perf_counter() - t) / reps
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=5)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} threads, {torch_alloc_env.describe()}")
+    a = torch_bench.parse_args(__doc__)
+    torch_bench.header(torch, a.threads)
     torch.manual_seed(0)
     n = 8
     for name, widths, side in [("default", [16, 32, 64, 128], 192), ("small", [8, 16, 32, 64], 128)]:
@@ -130,7 +117,7 @@ def main():
             loss.backward()
             opt.step()
 
-        print(f"matting_train_step/{name}/batch8_{side}x{side}: {timeit(step, a.reps) * 1e3:.1f} ms")
+        torch_bench.time_step(f"matting_train_step/{name}/batch8_{side}x{side}", step, a.reps)
     net = MattingNet([16, 32, 64, 128])
     x = torch.rand(1, 4, 512, 512)
 
@@ -138,7 +125,7 @@ def main():
         with torch.no_grad():
             net(x, True)
 
-    print(f"matting_inference/default_512x512: {timeit(infer, a.reps) * 1e3:.1f} ms")
+    torch_bench.time_step("matting_inference/default_512x512", infer, a.reps)
 
 
 if __name__ == "__main__":

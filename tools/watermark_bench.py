@@ -9,9 +9,6 @@ the code's losses (1e4-scaled MSEs) and Adam(β1 0.5). Usage:
 
     /work/venv/bin/python tools/watermark_bench.py [--threads 2] [--reps 5]
 """
-import argparse
-import time
-
 import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
 
 torch_alloc_env.ensure()
@@ -19,6 +16,8 @@ torch_alloc_env.ensure()
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import torch_bench  # noqa: E402
 
 
 def unet(in_c, out_c, ngf, downs, out_act):
@@ -104,21 +103,9 @@ def resnet9(ngf):
         nn.Conv2d(ngf, 1, 7, 1, 3), nn.Tanh())
 
 
-def timeit(step, reps):
-    step()
-    t = time.perf_counter()
-    for _ in range(reps):
-        step()
-    return (time.perf_counter() - t) / reps
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=5)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} threads, {torch_alloc_env.describe()}")
+    a = torch_bench.parse_args(__doc__)
+    torch_bench.header(torch, a.threads)
     torch.manual_seed(0)
     n, s = 8, 128
     A, B = torch.rand(n, 1, s, s), torch.rand(n, 1, s, s)
@@ -146,7 +133,7 @@ def main():
             err_d.backward()
             od.step()
 
-        print(f"watermark_hrd_step/batch8_128/{name}: {timeit(step, a.reps) * 1e3:.1f} ms")
+        torch_bench.time_step(f"watermark_hrd_step/batch8_128/{name}", step, a.reps)
     for ngf in (64, 8):
         G = resnet9(ngf)
         og = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.5, 0.999))
@@ -157,7 +144,7 @@ def main():
             (100 * mse(out, B)).backward()
             og.step()
 
-        print(f"watermark_surrogate_step/resnet9_l2_batch8_128/ngf{ngf}: {timeit(sstep, a.reps) * 1e3:.1f} ms")
+        torch_bench.time_step(f"watermark_surrogate_step/resnet9_l2_batch8_128/ngf{ngf}", sstep, a.reps)
 
 
 if __name__ == "__main__":

@@ -232,3 +232,60 @@ pub fn kill_and_compare(
     }
     Ok(report)
 }
+
+/// The files a `--resume` reproduction had on disk when it was killed, counted by
+/// [`ResumeFiles::check`] over the kills of a [`kill_and_compare`] run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ResumeFiles {
+    /// Training checkpoints (`*.ckpt`), every one of which loaded.
+    pub checkpoints: usize,
+    /// Finished runs (`*.json`), every one of which was whole JSON.
+    pub finished: usize,
+}
+
+impl ResumeFiles {
+    /// Check the files in each of `subdirs` under `out` (a missing folder is skipped:
+    /// the run may not have made it yet): every `*.ckpt` must load as a training state
+    /// and every `*.json` must parse, and count them.
+    pub fn check(&mut self, out: &std::path::Path, subdirs: &[&str]) -> Result<()> {
+        for sub in subdirs {
+            let dir = out.join(sub);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries {
+                let path = e.map_err(|e| Error::io(&dir, e))?.path();
+                let name = path.to_string_lossy();
+                if name.ends_with(".ckpt") {
+                    crate::checkpoint::read_training_state::<serde_json::Value>(&path)?;
+                    self.checkpoints += 1;
+                } else if name.ends_with(".json") {
+                    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                    serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+                        Error::invalid(format!("crashtest: {} is not whole JSON: {e}", name))
+                    })?;
+                    self.finished += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The child's side of a reproduction kill test: write `report`'s claims and its first
+/// `tables` tables (those without wall-clock columns) to `dir/report.json`, the file
+/// [`kill_and_compare`] compares between the uninterrupted and the killed run.
+pub fn write_report_summary(
+    dir: &std::path::Path,
+    report: &crate::report::Report,
+    tables: usize,
+) -> Result<()> {
+    let n = tables.min(report.tables.len());
+    let tables: Vec<String> = report.tables[..n]
+        .iter()
+        .map(|t| t.to_markdown(6))
+        .collect();
+    let json = serde_json::to_vec(&(&report.claims, tables))
+        .map_err(|e| Error::invalid(format!("crashtest: report summary: {e}")))?;
+    crate::fsio::write_atomic(dir.join("report.json"), &json)
+}

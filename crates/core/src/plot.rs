@@ -842,6 +842,24 @@ impl Band {
     }
 }
 
+/// The maximal stretches of consecutive points that pass `ok`, in order (a point that
+/// fails `ok` ends a stretch and is dropped).
+fn finite_segments<T: Copy>(points: &[T], ok: impl Fn(&T) -> bool) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut cur = Vec::new();
+    for p in points {
+        if ok(p) {
+            cur.push(*p);
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// Draw curves with shaded interval bands (e.g. learning curves: mean ± a 95% t
 /// interval over seeds) and a legend above the plot, and write a PNG to `path`. When
 /// every x is an integer (clicks, epochs) the x ticks are integers.
@@ -904,38 +922,34 @@ pub fn band_plot(
             .map_err(plot_err)?;
         for (i, b) in bands.iter().enumerate() {
             let c = palette(i);
-            let pts: Vec<_> = b
-                .points
-                .iter()
-                .copied()
-                .filter(|p| {
-                    p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.3.is_finite()
-                })
-                .collect();
-            if pts.is_empty() {
-                continue;
-            }
+            // A missing (non-finite) point breaks a line: each finite stretch is drawn on
+            // its own, so a gap shows as a gap, not as a straight line across it.
             for run in &b.runs {
+                for seg in finite_segments(run, |p| p.0.is_finite() && p.1.is_finite()) {
+                    chart
+                        .draw_series(LineSeries::new(
+                            seg.iter().copied(),
+                            c.mix(0.55).stroke_width(1),
+                        ))
+                        .map_err(plot_err)?;
+                }
+            }
+            let segs = finite_segments(&b.points, |p| {
+                p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.3.is_finite()
+            });
+            for pts in segs {
+                let mut poly: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
+                poly.extend(pts.iter().rev().map(|p| (p.0, p.2)));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))
+                    .map_err(plot_err)?;
                 chart
                     .draw_series(LineSeries::new(
-                        run.iter()
-                            .copied()
-                            .filter(|p| p.0.is_finite() && p.1.is_finite()),
-                        c.mix(0.55).stroke_width(1),
+                        pts.iter().map(|p| (p.0, p.1)),
+                        c.stroke_width(2),
                     ))
                     .map_err(plot_err)?;
             }
-            let mut poly: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
-            poly.extend(pts.iter().rev().map(|p| (p.0, p.2)));
-            chart
-                .draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))
-                .map_err(plot_err)?;
-            chart
-                .draw_series(LineSeries::new(
-                    pts.iter().map(|p| (p.0, p.1)),
-                    c.stroke_width(2),
-                ))
-                .map_err(plot_err)?;
         }
         root.present().map_err(plot_err)?;
     }
@@ -945,6 +959,15 @@ pub fn band_plot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_point_splits_a_line_into_segments() {
+        let nan = f64::NAN;
+        let pts = [(0.0, 1.0), (1.0, nan), (2.0, 3.0), (3.0, 4.0), (4.0, nan)];
+        let segs = finite_segments(&pts, |p| p.1.is_finite());
+        assert_eq!(segs, vec![vec![(0.0, 1.0)], vec![(2.0, 3.0), (3.0, 4.0)]]);
+        assert!(finite_segments(&[(0.0, nan)], |p: &(f64, f64)| p.1.is_finite()).is_empty());
+    }
 
     #[test]
     fn tick_labels_round_to_the_step() {

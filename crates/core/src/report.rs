@@ -28,6 +28,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::stats::claim::format_p;
 use crate::{Error, Result};
 
 /// One cell of a table.
@@ -388,16 +389,6 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-fn fmt_p(p: f64) -> String {
-    if p.is_nan() {
-        "—".into()
-    } else if p >= 0.001 {
-        format!("{p:.3}")
-    } else {
-        format!("{p:.1e}")
-    }
-}
-
 /// Markdown table of claims: verdict, estimate with its interval, p and test.
 pub fn claims_markdown(claims: &[Claim]) -> String {
     let mut s = String::new();
@@ -424,8 +415,8 @@ pub fn claims_markdown(claims: &[Claim]) -> String {
             )
         };
         let p = match t.p_adjusted {
-            Some(a) => format!("{} ({})", fmt_p(t.p), fmt_p(a)),
-            None => fmt_p(t.p),
+            Some(a) => format!("{} ({})", format_p(t.p), format_p(a)),
+            None => format_p(t.p),
         };
         let n = if t.n > 0 {
             format!("{} ({} {})", t.name, t.n, t.unit)

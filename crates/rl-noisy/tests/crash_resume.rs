@@ -5,7 +5,9 @@
 
 use candle_core::Device;
 use candor_core::checkpoint::read_training_state;
-use candor_core::crashtest::{child_dir, kill_and_compare, KillSchedule};
+use candor_core::crashtest::{
+    child_dir, kill_and_compare, write_report_summary, KillSchedule, ResumeFiles,
+};
 use candor_core::optim::sorted_vars;
 use candor_core::{ReproduceOptions, Scale};
 use candor_rl_noisy::{train_resumable, Algo, Checkpointing, Config};
@@ -98,12 +100,7 @@ fn child_reproduces_rl_noisy_with_resume() {
         ..ReproduceOptions::new(Scale::Smoke, 0, dir.join("out"))
     };
     let report = candor_rl_noisy::reproduce::run(&opts).unwrap();
-    let tables: Vec<String> = report.tables[..3]
-        .iter()
-        .map(|t| t.to_markdown(6))
-        .collect();
-    let json = serde_json::to_vec(&(&report.claims, tables)).unwrap();
-    candor_core::fsio::write_atomic(dir.join("report.json"), &json).unwrap();
+    write_report_summary(&dir, &report, 3).unwrap();
 }
 
 /// `cargo xtask reproduce --resume` after a kill: the reproduction, killed at random
@@ -113,7 +110,7 @@ fn child_reproduces_rl_noisy_with_resume() {
 #[test]
 fn noisy_reproduce_survives_kills() {
     let root = tempfile::tempdir().unwrap();
-    let (mut checkpoints, mut done) = (0, 0);
+    let mut files = ResumeFiles::default();
     let report = kill_and_compare(
         "child_reproduces_rl_noisy_with_resume",
         root.path(),
@@ -123,29 +120,9 @@ fn noisy_reproduce_survives_kills() {
             max_fraction: 0.3,
         },
         &["report.json"],
-        |dir, _| {
-            for sub in ["checkpoints"] {
-                let Ok(entries) = std::fs::read_dir(dir.join("out").join(sub)) else {
-                    continue;
-                };
-                for e in entries {
-                    let path = e.unwrap().path();
-                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                    if name.ends_with(".ckpt") {
-                        read_training_state::<serde_json::Value>(&path)?;
-                        checkpoints += 1;
-                    } else if name.ends_with(".json") {
-                        // A finished run: whole JSON.
-                        let text = std::fs::read_to_string(&path).unwrap();
-                        serde_json::from_str::<serde_json::Value>(&text).unwrap();
-                        done += 1;
-                    }
-                }
-            }
-            Ok(())
-        },
+        |dir, _| files.check(&dir.join("out"), &["checkpoints"]),
     )
     .unwrap();
-    eprintln!("{report:?}; seen {checkpoints} checkpoints, {done} finished runs");
+    eprintln!("{report:?}; seen {files:?}");
     assert!(report.kills_landed >= 2, "{report:?}");
 }

@@ -308,7 +308,7 @@ impl Judgement {
                     fmt(j.test.estimate),
                     fmt(j.test.ci[0]),
                     fmt(j.test.ci[1]),
-                    fmt_p(j.test.p),
+                    format_p(j.test.p),
                     v.as_str()
                 )
             })
@@ -412,8 +412,12 @@ impl Judgement {
     }
 }
 
-fn fmt_p(p: f64) -> String {
-    if p >= 0.001 || p.is_nan() {
+/// A p-value as the reports print it: three decimals from 0.001 up, one significant
+/// digit in scientific notation below, "—" when there is none (NaN).
+pub fn format_p(p: f64) -> String {
+    if p.is_nan() {
+        "—".into()
+    } else if p >= 0.001 {
         format!("{p:.3}")
     } else {
         format!("{p:.1e}")

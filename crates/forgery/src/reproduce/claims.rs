@@ -34,7 +34,7 @@
 use std::collections::BTreeMap;
 
 use candor_core::report::Claim;
-use candor_core::stats::claim::{ClaimFamily, Judgement};
+use candor_core::stats::claim::{format_p, ClaimFamily, Judgement};
 use candor_core::stats::delong::DeLong;
 use candor_core::stats::{Estimate, NormalEstimate};
 use candor_core::{Error, Result};
@@ -296,8 +296,12 @@ fn per_seed_diffs(j: &Joint, a: &str, b: &str) -> Result<String> {
     Ok(format!("per-seed differences {}", v.join(" / ")))
 }
 
+/// The name of a transfer claim's precondition, as [`Judgement::gated`] reports it.
+const ABOVE_CHANCE: &str = "the better AUC above 0.5";
+
 /// The precondition of a transfer claim: the better of the two models' mean AUCs is
-/// above 0.5 (one-sided DeLong test at the unadjusted α).
+/// above 0.5 (one-sided DeLong test at the unadjusted α). Returns the evidence text
+/// (the AUC, its p against 0.5 and the verdict) and the judgement.
 fn better_above_chance(j: &Joint, a: &str, b: &str) -> Result<(String, Judgement)> {
     let (ea, eb) = (j.mean_auc(a)?, j.mean_auc(b)?);
     let (name, better) = if ea.estimate >= eb.estimate {
@@ -306,12 +310,13 @@ fn better_above_chance(j: &Joint, a: &str, b: &str) -> Result<(String, Judgement
         (b, eb)
     };
     let pre = Judgement::at_least(&better, 0.5, ALPHA)?;
-    let label = format!(
-        "the better AUC ({name} {}, p = {:.3} vs 0.5) is above 0.5",
+    let text = format!(
+        "{ABOVE_CHANCE}: {name} {}, p = {} vs 0.5 ({})",
         interval_text(&better)?,
-        pre.test.p
+        format_p(pre.test.p),
+        pre.verdict(pre.test.p).as_str()
     );
-    Ok((label, pre))
+    Ok((text, pre))
 }
 
 /// The claims (controls first), decided on `runs`: see the module docs.
@@ -414,7 +419,7 @@ pub fn judge_claims(setup: &ClaimSetup, runs: &[ScoredRun]) -> Result<Vec<Claim>
             )?;
             let d = j.mean_diff("spsl", "spsl-rgb")?;
             let (gate, pre) = better_above_chance(&j, "spsl", "spsl-rgb")?;
-            let part = Judgement::superior(&d, ALPHA)?.gated(&[(gate.as_str(), &pre)]);
+            let part = Judgement::superior(&d, ALPHA)?.gated(&[(ABOVE_CHANCE, &pre)]);
             ev.push(format!(
                 "{m}: SPSL {} vs RGB-only {}, {}, {}",
                 interval_text(&j.mean_auc("spsl")?)?,
@@ -459,7 +464,7 @@ pub fn judge_claims(setup: &ClaimSetup, runs: &[ScoredRun]) -> Result<Vec<Claim>
             per_seed_diffs(&j, "spsl", "spsl-full")?,
             gate
         );
-        let jd = Judgement::non_inferior(&d, AUC_MARGIN, ALPHA)?.gated(&[(gate.as_str(), &pre)]);
+        let jd = Judgement::non_inferior(&d, AUC_MARGIN, ALPHA)?.gated(&[(ABOVE_CHANCE, &pre)]);
         Ok((ev, jd))
     };
     match shallow() {
