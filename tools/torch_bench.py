@@ -7,6 +7,7 @@ criterion reports for candor's side (median and spread, not a mean that one slow
 moves). Import it after `torch_alloc_env.ensure()` and torch.
 """
 import argparse
+import re
 import statistics
 import time
 
@@ -17,7 +18,15 @@ def parse_args(doc):
     ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
-    return ap.parse_args()
+    ap.add_argument("--filter", default="", help="time only the steps whose name matches "
+                    "this regular expression (like a criterion filter)")
+    global _FILTER
+    a = ap.parse_args()
+    _FILTER = re.compile(a.filter)
+    return a
+
+
+_FILTER = re.compile("")
 
 
 def header(torch, threads):
@@ -27,7 +36,10 @@ def header(torch, threads):
 
 
 def time_step(name, step, reps):
-    """Warm up, time `reps` calls of `step` one by one, print and return the median (s)."""
+    """Warm up, time `reps` calls of `step` one by one, print and return the median (s);
+    None, without running it, for a step the `--filter` excludes."""
+    if not _FILTER.search(name):
+        return None
     step()
     times = []
     for _ in range(reps):

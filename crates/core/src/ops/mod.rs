@@ -15,6 +15,7 @@ pub mod backend;
 mod batchnorm;
 pub mod conv;
 pub mod conv_transpose;
+mod groupnorm;
 mod kernel;
 pub mod linear;
 pub mod norm;

@@ -79,6 +79,43 @@ pub fn group_norm(
     if m == 0 {
         return Err(Error::invalid("group_norm: empty input"));
     }
+    for (name, t) in [("weight", weight), ("bias", bias)] {
+        if let Some(t) = t {
+            if t.dims() != [c] {
+                return Err(Error::invalid(format!(
+                    "group_norm: {name} must be ({c},), got {:?}",
+                    t.dims()
+                )));
+            }
+        }
+    }
+    if route("group_norm", &[x], Candle::Trainable)? == Route::Kernel {
+        // Fused kernel (`ops::groupnorm`): one pass per row forward, two backward.
+        let w = match weight {
+            Some(w) => w.clone(),
+            None => Tensor::ones(c, x.dtype(), x.device())?,
+        };
+        let b = match bias {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(c, x.dtype(), x.device())?,
+        };
+        return Ok(super::groupnorm::gn_fused(x, groups, &w, &b, eps)?);
+    }
+    group_norm_composed(x, groups, weight, bias, eps)
+}
+
+/// [`group_norm`] as a chain of candle ops (the route off the CPU kernel, and the
+/// reference the kernel is tested against).
+fn group_norm_composed(
+    x: &Tensor,
+    groups: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let (n, c) = (dims[0], dims[1]);
+    let m = x.elem_count() / (n * groups).max(1);
     let y = normalise_rows(x, n * groups, m, eps)?.reshape(dims.clone())?;
     let mut pshape = vec![1usize; dims.len()];
     pshape[1] = c;
@@ -222,6 +259,81 @@ pub fn batch_norm_eval(
 mod tests {
     use super::*;
     use candle_core::{DType, Device};
+
+    /// The fused kernel against the composed candle ops: output and the gradients of
+    /// x, weight and bias, in f64 and f32, for one group, several, and one per channel
+    /// (instance norm), with a large mean offset (x + 100) to catch cancellation.
+    #[test]
+    fn fused_group_norm_matches_the_composed_ops() {
+        let mut r = crate::SeededRng::new(3);
+        for dtype in [DType::F64, DType::F32] {
+            let tol = if dtype == DType::F64 { 1e-10 } else { 2e-4 };
+            for (groups, offset) in [(1, 0.0), (2, 0.0), (6, 0.0), (3, 100.0)] {
+                let x = (r
+                    .normal_tensor(0.5, 2.0, (3, 6, 4, 5), dtype, &Device::Cpu)
+                    .unwrap()
+                    + offset)
+                    .unwrap();
+                let w = r
+                    .normal_tensor(1.0, 0.5, (6,), dtype, &Device::Cpu)
+                    .unwrap();
+                let b = r
+                    .normal_tensor(0.0, 0.5, (6,), dtype, &Device::Cpu)
+                    .unwrap();
+                let dy = r
+                    .normal_tensor(0.0, 1.0, (3, 6, 4, 5), dtype, &Device::Cpu)
+                    .unwrap();
+                let run = |fused: bool| {
+                    let (xv, wv, bv) = (
+                        candle_core::Var::from_tensor(&x).unwrap(),
+                        candle_core::Var::from_tensor(&w).unwrap(),
+                        candle_core::Var::from_tensor(&b).unwrap(),
+                    );
+                    let f = if fused {
+                        group_norm
+                    } else {
+                        group_norm_composed
+                    };
+                    let y = f(
+                        xv.as_tensor(),
+                        groups,
+                        Some(wv.as_tensor()),
+                        Some(bv.as_tensor()),
+                        1e-5,
+                    )
+                    .unwrap();
+                    let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+                    let flat = |t: &Tensor| {
+                        t.to_dtype(DType::F64)
+                            .unwrap()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f64>()
+                            .unwrap()
+                    };
+                    vec![
+                        flat(&y),
+                        flat(grads.get(xv.as_tensor()).unwrap()),
+                        flat(grads.get(wv.as_tensor()).unwrap()),
+                        flat(grads.get(bv.as_tensor()).unwrap()),
+                    ]
+                };
+                let (a, e) = (run(true), run(false));
+                for (k, (a, e)) in a.iter().zip(&e).enumerate() {
+                    let scale = e.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                    let worst = a
+                        .iter()
+                        .zip(e)
+                        .map(|(p, q)| (p - q).abs())
+                        .fold(0.0, f64::max);
+                    assert!(
+                        worst <= tol * scale,
+                        "{dtype:?} groups {groups} offset {offset}: output {k} differs by {worst} (scale {scale})"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn layer_norm_matches_candle_slow() {

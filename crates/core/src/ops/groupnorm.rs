@@ -1,0 +1,253 @@
+//! Fused group normalisation over `(N, C, …)` (GroupNorm, and InstanceNorm as one group
+//! per channel): the statistics of each (sample, group) row, the normalisation and the
+//! per-channel affine transform in one pass over a row, and the analytic backward pass
+//! in two, instead of a chain of about nine full-size candle ops (mean, subtract, square,
+//! mean, add, square root, divide, multiply, add), each with its own backward.
+//!
+//! A row is contiguous in `(N, C, …)` memory, and every row is reduced sequentially by
+//! one thread, so the result is the same on any thread count. Statistics are accumulated
+//! in f64 (two passes for the variance, as the batch-norm kernel).
+
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::batchnorm::ncr;
+use super::kernel::{dispatch, out, slice, Real};
+
+/// Per-row (sample-major, then group) mean and 1/√(var + ε), saved by the forward pass.
+#[derive(Debug, Clone, Default)]
+struct GnStats {
+    mean: Vec<f64>,
+    inv: Vec<f64>,
+}
+
+struct GnTrain {
+    groups: usize,
+    eps: f64,
+    stats: Arc<Mutex<GnStats>>,
+}
+
+/// Mean and biased variance of a row, in f64 (two passes).
+fn row_stats<T: Real>(x: &[T]) -> (f64, f64) {
+    let m = x.len() as f64;
+    let mean = x.iter().map(|v| Real::to_f64(*v)).sum::<f64>() / m;
+    let var = x
+        .iter()
+        .map(|v| {
+            let d = Real::to_f64(*v) - mean;
+            d * d
+        })
+        .sum::<f64>()
+        / m;
+    (mean, var)
+}
+
+impl CustomOp3 for GnTrain {
+    fn name(&self) -> &'static str {
+        "candor-group-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, c, r) = ncr(l1.dims());
+        let g = self.groups;
+        let cg = c / g;
+        dispatch!(s1, "group_norm", |T| {
+            let (x, w, b) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            let mut y = vec![T::ZERO; x.len()];
+            let stats: Vec<(f64, f64)> = y
+                .par_chunks_mut(cg * r)
+                .zip(x.par_chunks(cg * r))
+                .enumerate()
+                .map(|(row, (yr, xr))| {
+                    let (mean, var) = row_stats(xr);
+                    let inv = 1.0 / (var + self.eps).sqrt();
+                    let mu = T::from_f64(mean);
+                    for k in 0..cg {
+                        let ch = (row % g) * cg + k;
+                        let a = T::from_f64(w[ch].to_f64() * inv);
+                        let bc = b[ch];
+                        let span = k * r..(k + 1) * r;
+                        for (o, v) in yr[span.clone()].iter_mut().zip(&xr[span]) {
+                            *o = (*v - mu) * a + bc;
+                        }
+                    }
+                    (mean, inv)
+                })
+                .collect();
+            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = GnStats {
+                mean: stats.iter().map(|s| s.0).collect(),
+                inv: stats.iter().map(|s| s.1).collect(),
+            };
+            Ok(out(T::wrap(y), l1.shape().clone()))
+        })
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let dy = dy.contiguous()?;
+        let (n, c, r) = ncr(x.dims());
+        let (g, cg) = (self.groups, c / self.groups);
+        // Per (sample, channel): Σ dy·x̂ and Σ dy, f64.
+        let sums = x
+            .apply_op2_no_bwd(
+                &dy,
+                &GnGradSums {
+                    cg,
+                    mean: st.mean.clone(),
+                    inv: st.inv.clone(),
+                },
+            )?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let wv = w.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        // dx = inv·(w·dy − mean(w·dy) − x̂·mean(w·dy·x̂)) over each row, as
+        // A·dy + B·(x − μ) + C per (sample, channel).
+        let m = (cg * r) as f64;
+        let mut coef = vec![[0.0f64; 4]; n * c];
+        for row in 0..n * g {
+            let (ni, gi) = (row / g, row % g);
+            let (mut s_dyx, mut s_dy) = (0.0, 0.0);
+            for ch in gi * cg..(gi + 1) * cg {
+                let i = (ni * c + ch) * 2;
+                s_dyx += wv[ch] * sums[i];
+                s_dy += wv[ch] * sums[i + 1];
+            }
+            let (mu, inv) = (st.mean[row], st.inv[row]);
+            for ch in gi * cg..(gi + 1) * cg {
+                coef[ni * c + ch] = [inv * wv[ch], -inv * inv * s_dyx / m, -inv * s_dy / m, mu];
+            }
+        }
+        let dx = x.apply_op2_no_bwd(&dy, &GnDx { coef })?;
+        let (mut dw, mut db) = (vec![0.0f64; c], vec![0.0f64; c]);
+        for ni in 0..n {
+            for ch in 0..c {
+                let i = (ni * c + ch) * 2;
+                dw[ch] += sums[i];
+                db[ch] += sums[i + 1];
+            }
+        }
+        let dw = Tensor::from_vec(dw, c, x.device())?.to_dtype(w.dtype())?;
+        let db = Tensor::from_vec(db, c, x.device())?.to_dtype(w.dtype())?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// Per (sample, channel) Σ dy·x̂ and Σ dy, as an f64 `(N, C, 2)` tensor.
+struct GnGradSums {
+    cg: usize,
+    mean: Vec<f64>,
+    inv: Vec<f64>,
+}
+
+impl CustomOp2 for GnGradSums {
+    fn name(&self) -> &'static str {
+        "candor-group-norm-grad-sums"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, r) = ncr(l1.dims());
+        dispatch!(s1, "group_norm backward", |T| {
+            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let sums: Vec<[f64; 2]> = x
+                .par_chunks(r)
+                .zip(dy.par_chunks(r))
+                .enumerate()
+                .map(|(i, (xs, ds))| {
+                    // Plane i = (sample, channel) lies in row i / cg.
+                    let (mu, inv) = (self.mean[i / self.cg], self.inv[i / self.cg]);
+                    let (mut s_dyx, mut s_dy) = (0.0, 0.0);
+                    for (xv, d) in xs.iter().zip(ds) {
+                        let d = d.to_f64();
+                        s_dyx += d * (xv.to_f64() - mu) * inv;
+                        s_dy += d;
+                    }
+                    [s_dyx, s_dy]
+                })
+                .collect();
+            let flat: Vec<f64> = sums.into_iter().flatten().collect();
+            Ok(out(CpuStorage::F64(flat), (n, c, 2)))
+        })
+    }
+}
+
+/// `dx = A·dy + B·(x − μ) + C` with `[A, B, C, μ]` per (sample, channel) plane.
+struct GnDx {
+    coef: Vec<[f64; 4]>,
+}
+
+impl CustomOp2 for GnDx {
+    fn name(&self) -> &'static str {
+        "candor-group-norm-dx"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, _, r) = ncr(l1.dims());
+        dispatch!(s1, "group_norm backward", |T| {
+            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let mut dx = vec![T::ZERO; x.len()];
+            dx.par_chunks_mut(r)
+                .zip(x.par_chunks(r).zip(dy.par_chunks(r)))
+                .enumerate()
+                .for_each(|(i, (o, (xs, ds)))| {
+                    let [a, b, cc, mu] = self.coef[i].map(T::from_f64);
+                    for ((o, xv), d) in o.iter_mut().zip(xs).zip(ds) {
+                        *o = a * *d + b * (*xv - mu) + cc;
+                    }
+                });
+            Ok(out(T::wrap(dx), l1.shape().clone()))
+        })
+    }
+}
+
+/// Fused group norm of a contiguous-or-not `(N, C, …)` tensor with per-channel `w`, `b`
+/// (`C` each); `groups` must divide `C` (checked by the caller).
+pub(crate) fn gn_fused(
+    x: &Tensor,
+    groups: usize,
+    w: &Tensor,
+    b: &Tensor,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        GnTrain {
+            groups,
+            eps,
+            stats: Arc::new(Mutex::new(GnStats::default())),
+        },
+    )
+}
