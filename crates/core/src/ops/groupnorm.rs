@@ -126,16 +126,19 @@ impl CustomOp3 for GnTrain {
         let m = (cg * r) as f64;
         let mut coef = vec![[0.0f64; 4]; n * c];
         for row in 0..n * g {
+            // The row's channels: their weights, their (Σ dy·x̂, Σ dy) pairs, their coefficients.
             let (ni, gi) = (row / g, row % g);
+            let ws = &wv[gi * cg..(gi + 1) * cg];
+            let planes = (ni * c + gi * cg)..(ni * c + (gi + 1) * cg);
+            let pairs = sums[2 * planes.start..2 * planes.end].chunks_exact(2);
             let (mut s_dyx, mut s_dy) = (0.0, 0.0);
-            for ch in gi * cg..(gi + 1) * cg {
-                let i = (ni * c + ch) * 2;
-                s_dyx += wv[ch] * sums[i];
-                s_dy += wv[ch] * sums[i + 1];
+            for (w, p) in ws.iter().zip(pairs) {
+                s_dyx += w * p[0];
+                s_dy += w * p[1];
             }
             let (mu, inv) = (st.mean[row], st.inv[row]);
-            for ch in gi * cg..(gi + 1) * cg {
-                coef[ni * c + ch] = [inv * wv[ch], -inv * inv * s_dyx / m, -inv * s_dy / m, mu];
+            for (k, w) in coef[planes].iter_mut().zip(ws) {
+                *k = [inv * w, -inv * inv * s_dyx / m, -inv * s_dy / m, mu];
             }
         }
         let dx = x.apply_op2_no_bwd(&dy, &GnDx { coef })?;
