@@ -1,4 +1,4 @@
-//! candor-core's convolution, pooling and upsampling ops against stock candle 0.11,
+//! candor-core's convolution, pooling, upsampling and group-norm ops against stock candle 0.11,
 //! side by side: `cargo bench -p candor-benches --bench ops`.
 //!
 //! Each group has the function ids `candor` and (where candle has the op, with a
@@ -89,6 +89,25 @@ fn bench_pool_upsample(c: &mut Criterion) {
     g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
         b.iter(|| {
             let y = ops::upsample_bilinear2d(x.as_tensor(), 64, 64, false).unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.finish();
+    // GroupNorm (4 groups) with a trainable weight and bias, forward and backward: the
+    // fused kernel of `ops::groupnorm` (candle has no group norm of its own).
+    let w = Var::from_tensor(&randn(&[64], 4)).unwrap();
+    let bias = Var::from_tensor(&randn(&[64], 5)).unwrap();
+    let mut g = c.benchmark_group("group_norm_fwdbwd");
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| {
+            let y = ops::group_norm(
+                x.as_tensor(),
+                4,
+                Some(w.as_tensor()),
+                Some(bias.as_tensor()),
+                1e-5,
+            )
+            .unwrap();
             y.sum_all().unwrap().backward().unwrap()
         })
     });

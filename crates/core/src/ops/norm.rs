@@ -23,6 +23,25 @@ fn affine(
     })
 }
 
+/// The per-channel weight and bias a fused kernel takes: the given ones, or ones and
+/// zeros (no affine transform) of `c` channels on `x`'s device and dtype.
+fn affine_or_identity(
+    x: &Tensor,
+    c: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
+    let w = match weight {
+        Some(w) => w.clone(),
+        None => Tensor::ones(c, x.dtype(), x.device())?,
+    };
+    let b = match bias {
+        Some(b) => b.clone(),
+        None => Tensor::zeros(c, x.dtype(), x.device())?,
+    };
+    Ok((w, b))
+}
+
 /// Normalise each row of `x` viewed as `(rows, m)` (biased variance, as PyTorch).
 fn normalise_rows(x: &Tensor, rows: usize, m: usize, eps: f64) -> Result<Tensor> {
     let xr = x.reshape((rows, m))?;
@@ -91,14 +110,7 @@ pub fn group_norm(
     }
     if route("group_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel (`ops::groupnorm`): one pass per row forward, two backward.
-        let w = match weight {
-            Some(w) => w.clone(),
-            None => Tensor::ones(c, x.dtype(), x.device())?,
-        };
-        let b = match bias {
-            Some(b) => b.clone(),
-            None => Tensor::zeros(c, x.dtype(), x.device())?,
-        };
+        let (w, b) = affine_or_identity(x, c, weight, bias)?;
         return Ok(super::groupnorm::gn_fused(x, groups, &w, &b, eps)?);
     }
     group_norm_composed(x, groups, weight, bias, eps)
@@ -149,14 +161,7 @@ pub fn batch_norm_train(
     let (c, count) = train_sizes(x)?;
     if route("batch_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel: statistics, normalisation and affine in two passes.
-        let w = match weight {
-            Some(w) => w.clone(),
-            None => Tensor::ones(c, x.dtype(), x.device())?,
-        };
-        let b = match bias {
-            Some(b) => b.clone(),
-            None => Tensor::zeros(c, x.dtype(), x.device())?,
-        };
+        let (w, b) = affine_or_identity(x, c, weight, bias)?;
         if w.dims() != [c] || b.dims() != [c] {
             return Err(Error::invalid(format!(
                 "batch_norm: weight and bias must be ({c},), got {:?} and {:?}",
