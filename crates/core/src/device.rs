@@ -108,6 +108,14 @@ impl<'de> Deserialize<'de> for DeviceSpec {
     }
 }
 
+/// Host memory: the device for data that lives on the CPU whatever device a run
+/// computes on, such as serialisation buffers and the flat parameter vectors of an
+/// evolutionary population (mutated and crossed over on the host). Library code names
+/// this instead of `Device::Cpu`, so that every CPU-only place says why it is one.
+pub fn host() -> Device {
+    Device::Cpu
+}
+
 /// A short name of `device` for messages: `cpu`, `cuda:N` or `metal:N`.
 pub fn device_name(device: &Device) -> String {
     match device.location() {

@@ -33,7 +33,7 @@
 //!
 //! The epoch returns the slot of the first new elite (the preserved champion copy).
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use candle_nn::VarMap;
 use candor_core::init::seeded_var_builder;
 use candor_core::nn::{Activation, FlatParam, MlpConfig};
@@ -69,7 +69,7 @@ impl Population {
             let s =
                 SeededRng::derive(seed, &format!("erl/population/{i}")).below(usize::MAX) as u64;
             let vm = VarMap::new();
-            let vb = seeded_var_builder(&vm, s, DType::F32, &Device::Cpu);
+            let vb = seeded_var_builder(&vm, s, DType::F32, &candor_core::device::host());
             let actor = Actor::new(net, obs_dim, action_dim, vb)?;
             members.push(actor.mlp().to_flat()?);
         }

@@ -874,7 +874,7 @@ impl Trainer {
     /// settings, counters, lineage, every random stream (SSNE, sampling, warm-up,
     /// reservoir, the RL environment's reset stream), the noise draws and the log.
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let cpu = &Device::Cpu;
+        let cpu = &candor_core::device::host();
         let k = self.pop.len();
         let n = self.pop.member(0).len();
         let flat: Vec<f32> = self.pop.members().iter().flatten().copied().collect();

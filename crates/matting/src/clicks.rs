@@ -2,13 +2,13 @@
 //! clicks of training, the deterministic clicks of the frozen test set, and the next
 //! click of the interactive protocol.
 //!
-//! **Encoding** (Wei et al. 2021, [transcribed]): a foreground click sets a hard disk of
+//! **Encoding** (Wei et al. 2021, \[transcribed\]): a foreground click sets a hard disk of
 //! radius r to +1, a background click sets one to −1, everything else is 0; r = 15 px
 //! at 512², scaled with the resolution: [`click_radius`] = max(3, round(15·res/512)).
 //! Where disks of opposite signs overlap, the later click wins.
 //!
 //! **Training clicks** ([`simulate_clicks`]): the count is Geometric(p = 1/6) on
-//! {1, 2, …} (mean 6) [transcribed]; the placement is the card's [proposal]: every
+//! {1, 2, …} (mean 6) \[transcribed\]; the placement is the card's \[proposal\]: every
 //! click agrees with the ground truth over its whole disk, i.e. a foreground click's
 //! centre lies in the solid core (α ≥ 0.9, 8-bit α ≥ 230) eroded by r, a background
 //! click's centre in the α = 0 region eroded by r. The first click is a foreground

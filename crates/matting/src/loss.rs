@@ -2,15 +2,15 @@
 //!
 //! 1. Regression (card eq. 1): L_reg = (1/|T|)·Σ_T |α_p − α_g| + (1/|S|)·Σ_S (α_p − α_g)²,
 //!    T = transition pixels (0 < α_g < 1), S = solid pixels (α_g ∈ {0, 1}) — the
-//!    reading of T and S is the card's [proposal]; an empty set contributes 0.
+//!    reading of T and S is the card's \[proposal\]; an empty set contributes 0.
 //! 2. Gradient (eq. 2): L_grad = mean |∇α_p − ∇α_g| with forward differences along x and
-//!    y; its weight relative to L_reg is [unverified] ([`AlphaLossConfig::grad_weight`], 1).
+//!    y; its weight relative to L_reg is \[unverified\] ([`AlphaLossConfig::grad_weight`], 1).
 //! 3. Uncertainty (eq. 3): α ~ Laplace(μ = α_p, b = σ_p), L_ue = mean(log σ_p + |α_g −
 //!    α_p| / σ_p), with α_p detached (it is frozen in stage 2). The ablation
 //!    [`l1_error_loss`] regresses σ on |α_g − α_p| directly.
 //! 4. Refinement (eq. 4): L_ref = mean_C |α_p − α_g| + λ·mean_H |α_p − α_g|, H = the 20 %
 //!    of each patch's pixels with the highest error (hard-pixel mining); λ is
-//!    [unverified] ([`RefineLossConfig::hard_weight`], 1).
+//!    \[unverified\] ([`RefineLossConfig::hard_weight`], 1).
 
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 //! scale of the Laplace likelihood of α), and the small refinement network of the
 //! uncertainty-guided local refinement.
 //!
-//! The paper's backbone and widths are not known (card: [unverified]); offline, with no
+//! The paper's backbone and widths are not known (card: \[unverified\]); offline, with no
 //! ImageNet weights, this is a small residual U-Net trained from scratch, sized by
 //! [`NetConfig::widths`]: a 3×3 stem at full resolution, then one residual block
 //! (two 3×3 convolutions with GroupNorm, a 1×1 projection shortcut) per stride-2 level.

@@ -1,5 +1,5 @@
 //! Uncertainty-guided local refinement: choose the k×k windows with the highest mean
-//! σ (the card's [proposal]: average-pool σ with a k×k window at stride k/2, then the
+//! σ (the card's \[proposal\]: average-pool σ with a k×k window at stride k/2, then the
 //! top-K windows after non-maximum suppression, where any overlap with a chosen window
 //! suppresses), crop them from the image and the coarse alpha, refine them, and paste
 //! the refined patches back. k = 64·res/512 ([`patch_size`]); K is the user's budget.

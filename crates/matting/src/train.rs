@@ -12,7 +12,7 @@
 //!    non-overlap rule as inference) are cropped and the refinement net is trained on
 //!    them with L_ref (top-20 % hard pixels).
 //!
-//! Optimiser, learning rate and crop size are [unverified] in the card: Adam
+//! Optimiser, learning rate and crop size are \[unverified\] in the card: Adam
 //! (weight decay 0) with [`TrainConfig::lr`]. Training images are sample
 //! `step·batch + i` of a per-stage stream of a [`TrainSource`]: the proxy's
 //! `size × size` renders ([`train_alpha`], [`train_sigma`], [`train_refine`]) or any

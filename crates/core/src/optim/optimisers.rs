@@ -198,7 +198,7 @@ macro_rules! impl_adam_like {
 pub struct Adam(AdamCore);
 
 impl Adam {
-    /// Adam over `vars` (pass [`sorted_vars`] values for a deterministic order).
+    /// Adam over `vars` (pass [`sorted_vars`](crate::init::sorted_vars) values for a deterministic order).
     ///
     /// Errors on invalid hyper-parameters (negative or non-finite `lr`, `eps`,
     /// `weight_decay`; betas outside `[0, 1)`), non-float, non-contiguous or
@@ -214,7 +214,7 @@ impl Adam {
 pub struct AdamW(AdamCore);
 
 impl AdamW {
-    /// AdamW over `vars` (pass [`sorted_vars`] values for a deterministic order).
+    /// AdamW over `vars` (pass [`sorted_vars`](crate::init::sorted_vars) values for a deterministic order).
     /// Errors as [`Adam::new`].
     pub fn new(vars: Vec<Var>, config: AdamConfig) -> Result<Self> {
         Ok(AdamW(AdamCore::new(vars, config, true)?))
@@ -284,7 +284,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    /// SGD over `vars` (pass [`sorted_vars`] values for a deterministic order).
+    /// SGD over `vars` (pass [`sorted_vars`](crate::init::sorted_vars) values for a deterministic order).
     ///
     /// Errors on invalid hyper-parameters (see [`SgdConfig`]) or non-float,
     /// non-contiguous or repeated parameters.
@@ -434,7 +434,7 @@ pub struct RmsProp {
 }
 
 impl RmsProp {
-    /// RMSprop over `vars` (pass [`sorted_vars`] values for a deterministic order).
+    /// RMSprop over `vars` (pass [`sorted_vars`](crate::init::sorted_vars) values for a deterministic order).
     ///
     /// Errors on invalid hyper-parameters or non-float, non-contiguous or
     /// repeated parameters.

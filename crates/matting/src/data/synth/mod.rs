@@ -96,7 +96,7 @@ impl KindWeights {
     }
 }
 
-/// Settings of the generator ([proposal] values from the card).
+/// Settings of the generator (\[proposal\] values from the card).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SynthConfig {
