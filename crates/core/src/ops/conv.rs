@@ -361,6 +361,9 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     } else {
         (Vec::new(), 0)
     };
+    if fast && g.n < threads() {
+        return dense_fwd_row_blocks(g, x, bias, &pa);
+    }
     y.par_chunks_mut(g.cout * ohw)
         .enumerate()
         .for_each(|(b, yb)| {
@@ -400,6 +403,68 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
                 }
             })
         });
+    y
+}
+
+/// The forward when the batch has fewer images than the pool has threads (a batch of
+/// one at inference): the per-image loop would leave threads idle, so each image's
+/// output rows are split into blocks that run in parallel, each into its own buffer,
+/// then copied into place plane by plane. The values are the per-image path's: every
+/// output is the same product over the whole `K`, in the same order, whatever the
+/// blocks. `pa` is the packed weight of every group.
+fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f32]) -> Vec<T> {
+    let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
+    let la = f32_avx512::packed_a_len(og, k);
+    // About four blocks per thread over the batch, never larger than the L2 block.
+    let per_image = (4 * threads()).div_ceil(g.n * g.groups);
+    let rows = tile_rows::<T>(g).min(g.oh.div_ceil(per_image)).max(1);
+    let blocks = g.oh.div_ceil(rows);
+    let outs: Vec<Vec<T>> = (0..g.n * g.groups * blocks)
+        .into_par_iter()
+        .map(|t| {
+            let (b, grp, oh0) = (
+                t / (g.groups * blocks),
+                t / blocks % g.groups,
+                t % blocks * rows,
+            );
+            let oh1 = (oh0 + rows).min(g.oh);
+            let nc = (oh1 - oh0) * ow;
+            let mut yo = vec![T::ZERO; og * nc];
+            if let Some(bias) = bias {
+                for (yp, &bv) in yo.chunks_mut(nc).zip(&bias[grp * og..]) {
+                    yp.fill(bv);
+                }
+            }
+            let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+            let col_len = if g.pointwise() { 0 } else { k * nc };
+            let pb_len = f32_avx512::packed_b_len(k, nc);
+            with_scratch::<T, _>(col_len + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(col_len);
+                let (rhs, rs): (&[T], usize) = if g.pointwise() {
+                    (&xg[oh0 * ow..], ohw)
+                } else {
+                    im2col_rows_mv(g, xg, col, oh0, oh1);
+                    (col, nc)
+                };
+                let pb = as_f32_mut(pb);
+                f32_avx512::pack_b(k, nc, as_f32(rhs), rs, pb);
+                let pa = &pa[grp * la..][..la];
+                f32_avx512::gemm_packed(og, nc, k, pa, pb, as_f32_mut(&mut yo), nc, bias.is_some());
+            });
+            yo
+        })
+        .collect();
+    let mut y = vec![T::ZERO; g.n * g.cout * ohw];
+    y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
+        let (b, c) = (plane / g.cout, plane % g.cout);
+        let (grp, co) = (c / og, c % og);
+        for blk in 0..blocks {
+            let oh0 = blk * rows;
+            let nc = ((oh0 + rows).min(g.oh) - oh0) * ow;
+            let yo = &outs[(b * g.groups + grp) * blocks + blk];
+            yp[oh0 * ow..][..nc].copy_from_slice(&yo[co * nc..][..nc]);
+        }
+    });
     y
 }
 
@@ -1126,6 +1191,52 @@ mod tests {
             let theirs = x.conv2d(&w, p, s, d, g).unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "case {i}");
             assert!(max_diff(&ours, &theirs) < 1e-10, "case {i}");
+        }
+    }
+
+    #[test]
+    fn batch_smaller_than_the_pool_splits_rows_with_the_same_bits() {
+        // One thread runs the per-image forward; more threads than images split each
+        // image's rows into blocks (several blocks per image, ragged last block): the
+        // outputs must be the same bits, with groups, bias, stride and a 1×1 case.
+        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize);
+        let cases: &[Case] = &[
+            (&[1, 6, 37, 29], &[8, 3, 3, 3], 1, 1, 2),
+            (&[1, 4, 33, 20], &[5, 4, 3, 3], 2, 1, 1),
+            (&[2, 5, 19, 23], &[7, 5, 1, 1], 1, 0, 1),
+        ];
+        for (i, &(xs, ws, s, p, g)) in cases.iter().enumerate() {
+            let p = crate::nn::Conv2dConfig {
+                stride: s,
+                padding: p,
+                groups: g,
+                ..Default::default()
+            }
+            .params();
+            let x = rand(xs, 300 + i as u64, DType::F32);
+            let w = rand(ws, 400 + i as u64, DType::F32);
+            let b = rand(&[ws[0]], 500 + i as u64, DType::F32);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| conv2d_bias(&x, &w, Some(&b), p).unwrap())
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            };
+            let one = run(1);
+            for threads in [2, 3, 8] {
+                let many = run(threads);
+                assert!(
+                    one.iter()
+                        .zip(&many)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "case {i}, {threads} threads"
+                );
+            }
         }
     }
 
