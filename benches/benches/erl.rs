@@ -17,6 +17,9 @@ mod common;
 use common::{random_batch, rl_main, sine_action};
 
 const ENV: &str = "HalfCheetah-v4";
+
+/// The action at step `t` for observation `obs`.
+type Policy<'a> = Box<dyn FnMut(usize, &[f32]) -> Vec<f32> + 'a>;
 const OBS: usize = 17;
 const ACT: usize = 6;
 
@@ -57,6 +60,49 @@ fn bench_rollouts(c: &mut Criterion) {
                         break;
                     }
                 }
+            }
+        })
+    });
+    // The same trajectories with and without the policy: each RIM member's episode
+    // (reset seed = member) is recorded once; then its actions are replayed with raw
+    // stepping (the physics of exactly those states), and the policy + step loop is
+    // run again on the same seeds (it reproduces the same actions). Their ratio is
+    // what acting costs over the physics it drives; the sine-action stepping above
+    // visits cheaper states (fewer contacts).
+    let pop = Population::new(&rim_learner().actor, OBS, ACT, 10, 0).unwrap();
+    let episode = |env: &mut candor_rl::BoxedEnv, m: usize, mut act: Policy<'_>| {
+        let mut obs = env.reset(Some(m as u64));
+        for t in 0..1000 {
+            let s = env.step(&Action::Continuous(act(t, &obs))).unwrap();
+            if s.done() {
+                break;
+            }
+            obs = s.obs;
+        }
+    };
+    let mut recorded: Vec<Vec<Vec<f32>>> = vec![Vec::new(); 10];
+    for (m, rec) in recorded.iter_mut().enumerate() {
+        episode(
+            &mut env,
+            m,
+            Box::new(|_, o| {
+                let a = pop.act(m, o).unwrap();
+                rec.push(a.clone());
+                a
+            }),
+        );
+    }
+    g.bench_function("env_step_replayed_rim_actions/10x1000", |b| {
+        b.iter(|| {
+            for (m, rec) in recorded.iter().enumerate() {
+                episode(&mut env, m, Box::new(|t, _| rec[t].clone()));
+            }
+        })
+    });
+    g.bench_function("rim_policy_and_step_same_episodes/10x1000", |b| {
+        b.iter(|| {
+            for m in 0..10 {
+                episode(&mut env, m, Box::new(|_, o| pop.act(m, o).unwrap()));
             }
         })
     });
