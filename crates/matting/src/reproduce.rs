@@ -41,6 +41,15 @@
 //! * `mt.refine-helps`: mean SAD(K = 0) − SAD(K = 16) > 0.
 //! * `mt.uncertainty-ranks`: mean AUSE(α̂(1 − α̂)) − AUSE(σ) > 0 inside the band.
 //!
+//! **Training and test windows of the refinement differ, as the card has it.** Stage 3
+//! trains the refinement net on the windows of largest |α̂ − α| ([`crate::train`],
+//! card step 3), while inference refines the windows of largest σ. On a largest-error
+//! window the coarse α is wrong by construction, so a net trained long enough learns to
+//! push the coarse value across: in the quick run with 360 refinement steps, a flat
+//! coarse patch of 0.1 came out at 0.99 and one of 0.7 at 0.02 (a PyTorch
+//! re-implementation loading the saved weights), and the SAD grew with every added
+//! patch. This is the card's schedule, kept; `mt.refine-helps` reports what it gives.
+//!
 //! # Scales
 //!
 //! | scale | images | networks | steps (stage 1 ×2 nets / σ ×2 / refine) | test items |
