@@ -311,6 +311,63 @@ fn col2im_rows<T: Real>(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usiz
     }
 }
 
+/// im2col of output rows `oh0..oh1` of one group of one image written straight into
+/// [`f32_avx512::pack_b`]'s layout (panels of `NR` columns, `[panel][p][j]`, the last
+/// panel's missing columns zero): the same values as [`im2col_rows`] followed by
+/// `pack_b`, in one pass instead of two.
+#[inline(always)]
+fn im2col_packed_rows<T: Real>(g: &Geom, x: &[T], pb: &mut [T], oh0: usize, oh1: usize) {
+    const NR: usize = f32_avx512::NR;
+    let (ow, k) = (g.ow, g.k());
+    let nc = (oh1 - oh0) * ow;
+    let panels = nc.div_ceil(NR);
+    let pb = &mut pb[..panels * NR * k];
+    let tail = nc % NR;
+    if tail != 0 {
+        let last = &mut pb[(panels - 1) * NR * k..];
+        for row in last.chunks_exact_mut(NR) {
+            row[tail..].fill(T::ZERO);
+        }
+    }
+    for c in 0..g.cg() {
+        let xc = &x[c * g.hw()..][..g.hw()];
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                let p = (c * g.kh + ki) * g.kw + kj;
+                let (lo, hi) = g.ow_range(kj);
+                for oh in oh0..oh1 {
+                    let j0 = (oh - oh0) * ow;
+                    let src = match g.ih(oh, ki) {
+                        Some(ih) if lo < hi => Some(&xc[ih * g.w..(ih + 1) * g.w]),
+                        _ => None,
+                    };
+                    // Output columns o..o + len of this row lie in one panel.
+                    let mut o = 0;
+                    while o < ow {
+                        let j = j0 + o;
+                        let len = (NR - j % NR).min(ow - o);
+                        let dst = &mut pb[(j / NR) * NR * k + p * NR + j % NR..][..len];
+                        match src {
+                            None => dst.fill(T::ZERO),
+                            Some(xr) => {
+                                let (a, b) = (lo.clamp(o, o + len), hi.clamp(o, o + len));
+                                dst[..a - o].fill(T::ZERO);
+                                dst[b - o..].fill(T::ZERO);
+                                if a < b {
+                                    let s0 = a * g.sw + kj * g.dw - g.pw;
+                                    gather(&mut dst[a - o..b - o], &xr[s0..], g.sw);
+                                }
+                            }
+                        }
+                        o += len;
+                    }
+                }
+            }
+        }
+    }
+}
+
+multiversion!(im2col_packed_rows_mv => im2col_packed_rows(g: &Geom, x: &[T], pb: &mut [T], oh0: usize, oh1: usize));
 multiversion!(im2col_rows_mv => im2col_rows(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize));
 multiversion!(col2im_rows_mv => col2im_rows(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usize));
 
@@ -349,8 +406,13 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     // Few images: let gemm use the threads; many: one image per task.
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
-    let col_len = if g.pointwise() { 0 } else { k * rows * ow };
     let fast = use_avx512::<T>();
+    // The AVX-512 path writes im2col straight into the packed panels.
+    let col_len = if g.pointwise() || fast {
+        0
+    } else {
+        k * rows * ow
+    };
     let (pa, pb_len) = if fast {
         let la = f32_avx512::packed_a_len(og, k);
         let mut pa = vec![0f32; g.groups * la];
@@ -382,21 +444,31 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
                     for oh0 in (0..g.oh).step_by(rows) {
                         let oh1 = (oh0 + rows).min(g.oh);
                         let nc = (oh1 - oh0) * ow;
-                        let (rhs, rs): (&[T], usize) = if g.pointwise() {
-                            (&xg[oh0 * ow..], ohw)
-                        } else {
-                            let col = &mut col[..k * nc];
-                            im2col_rows_mv(g, xg, col, oh0, oh1);
-                            (col, nc)
-                        };
                         let d = &mut dst[oh0 * ow..];
                         if fast {
+                            if g.pointwise() {
+                                f32_avx512::pack_b(
+                                    k,
+                                    nc,
+                                    as_f32(&xg[oh0 * ow..]),
+                                    ohw,
+                                    as_f32_mut(pb),
+                                );
+                            } else {
+                                im2col_packed_rows_mv(g, xg, pb, oh0, oh1);
+                            }
                             let la = f32_avx512::packed_a_len(og, k);
-                            let pb = as_f32_mut(pb);
-                            f32_avx512::pack_b(k, nc, as_f32(rhs), rs, pb);
                             let pa = &pa[grp * la..][..la];
+                            let pb = as_f32(pb);
                             f32_avx512::gemm_packed(og, nc, k, pa, pb, as_f32_mut(d), ohw, acc);
                         } else {
+                            let (rhs, rs): (&[T], usize) = if g.pointwise() {
+                                (&xg[oh0 * ow..], ohw)
+                            } else {
+                                let col = &mut col[..k * nc];
+                                im2col_rows_mv(g, xg, col, oh0, oh1);
+                                (col, nc)
+                            };
                             gemm_ld(og, nc, k, d, ohw, acc, wg, k, 1, rhs, rs, 1, inner);
                         }
                     }
@@ -436,18 +508,13 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
                 }
             }
             let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
-            let col_len = if g.pointwise() { 0 } else { k * nc };
-            let pb_len = f32_avx512::packed_b_len(k, nc);
-            with_scratch::<T, _>(col_len + pb_len, |scratch| {
-                let (col, pb) = scratch.split_at_mut(col_len);
-                let (rhs, rs): (&[T], usize) = if g.pointwise() {
-                    (&xg[oh0 * ow..], ohw)
+            with_scratch::<T, _>(f32_avx512::packed_b_len(k, nc), |pb| {
+                if g.pointwise() {
+                    f32_avx512::pack_b(k, nc, as_f32(&xg[oh0 * ow..]), ohw, as_f32_mut(pb));
                 } else {
-                    im2col_rows_mv(g, xg, col, oh0, oh1);
-                    (col, nc)
-                };
-                let pb = as_f32_mut(pb);
-                f32_avx512::pack_b(k, nc, as_f32(rhs), rs, pb);
+                    im2col_packed_rows_mv(g, xg, pb, oh0, oh1);
+                }
+                let pb = as_f32(pb);
                 let pa = &pa[grp * la..][..la];
                 f32_avx512::gemm_packed(og, nc, k, pa, pb, as_f32_mut(&mut yo), nc, bias.is_some());
             });
@@ -1191,6 +1258,42 @@ mod tests {
             let theirs = x.conv2d(&w, p, s, d, g).unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "case {i}");
             assert!(max_diff(&ours, &theirs) < 1e-10, "case {i}");
+        }
+    }
+
+    #[test]
+    fn im2col_into_packed_panels_equals_im2col_then_pack() {
+        // Strides, dilations, paddings, kernels wider than the padding, rows that end
+        // mid-panel, and blocks that start at a later output row.
+        type Case = ([usize; 4], [usize; 4], usize, usize, usize, usize, usize);
+        let cases: &[Case] = &[
+            ([1, 3, 9, 11], [5, 3, 3, 3], 1, 1, 1, 0, 9),
+            ([1, 4, 13, 70], [6, 4, 3, 3], 2, 1, 1, 1, 5),
+            ([1, 2, 17, 15], [3, 2, 5, 3], 1, 2, 2, 3, 11),
+            ([1, 5, 8, 33], [2, 5, 3, 5], 1, 0, 1, 0, 4),
+            ([1, 1, 6, 7], [1, 1, 7, 7], 1, 3, 1, 2, 6),
+        ];
+        for (i, (xs, ws, st, pd, dl, oh0, oh1)) in cases.iter().enumerate() {
+            let p = Conv2dParams {
+                stride: (*st, *st),
+                padding: (*pd, *pd),
+                dilation: (*dl, *dl),
+                groups: 1,
+            };
+            let g = geom(xs, ws, &p).unwrap();
+            let (oh0, oh1) = (*oh0, (*oh1).min(g.oh));
+            let x: Vec<f32> = (0..xs.iter().product::<usize>())
+                .map(|v| (v as f32 * 0.37).sin())
+                .collect();
+            let (k, nc) = (g.k(), (oh1 - oh0) * g.ow);
+            let mut col = vec![0f32; k * nc];
+            im2col_rows(&g, &x, &mut col, oh0, oh1);
+            let mut want = vec![f32::NAN; f32_avx512::packed_b_len(k, nc)];
+            f32_avx512::pack_b(k, nc, &col, nc, &mut want);
+            let mut got = vec![f32::NAN; want.len()];
+            im2col_packed_rows_mv(&g, &x, &mut got, oh0, oh1);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "case {i}");
         }
     }
 
