@@ -4,8 +4,9 @@
 //! An op in this module has up to two implementations:
 //!
 //! * the project's **kernel** (a candle `CustomOp` with its own backward), for f32 and
-//!   f64 on the CPU — the project's CUDA kernels are a later issue and will add a
-//!   `Cuda` arm here;
+//!   f64 on the CPU, and for f32 on a CUDA GPU where the op has a CUDA kernel for the
+//!   call ([`decide_with_cuda`]; in a build with the `cuda` feature; see
+//!   `ops::cuda`);
 //! * **candle's own op** (or a composition of candle ops), where candle has one. Each op
 //!   says, for the geometry of the call, how far candle's version can be trusted
 //!   ([`Candle`]): forward and backward both correct, forward only (no backward, or a
@@ -85,7 +86,25 @@ pub fn decide(
     needs_grad: bool,
     candle: Candle,
 ) -> Result<Route> {
+    decide_with_cuda(op, backend, device, dtype, needs_grad, candle, false)
+}
+
+/// [`decide`] for an op that has a CUDA kernel (f32) for this call when `cuda_kernel`:
+/// on a CUDA device, in a build with the `cuda` feature, the kernel runs; otherwise as
+/// [`decide`].
+pub fn decide_with_cuda(
+    op: &str,
+    backend: Backend,
+    device: &str,
+    dtype: DType,
+    needs_grad: bool,
+    candle: Candle,
+    cuda_kernel: bool,
+) -> Result<Route> {
     if backend == Backend::Cpu && matches!(dtype, DType::F32 | DType::F64) {
+        return Ok(Route::Kernel);
+    }
+    if backend == Backend::Cuda && dtype == DType::F32 && cuda_kernel && cfg!(feature = "cuda") {
         return Ok(Route::Kernel);
     }
     let why_not_kernel = if backend == Backend::Cpu {
@@ -110,6 +129,17 @@ pub fn decide(
 /// [`decide`] for a call on `inputs` (the first one's device and dtype; a gradient is
 /// needed when any input is a variable or depends on one).
 pub fn route(op: &str, inputs: &[&Tensor], candle: Candle) -> Result<Route> {
+    route_with_cuda(op, inputs, candle, false)
+}
+
+/// [`route`] for an op with a CUDA kernel for this call when `cuda_kernel` (see
+/// [`decide_with_cuda`]).
+pub fn route_with_cuda(
+    op: &str,
+    inputs: &[&Tensor],
+    candle: Candle,
+    cuda_kernel: bool,
+) -> Result<Route> {
     let first = inputs
         .first()
         .ok_or_else(|| Error::invalid(format!("{op}: no input")))?;
@@ -124,13 +154,14 @@ pub fn route(op: &str, inputs: &[&Tensor], candle: Candle) -> Result<Route> {
         )));
     }
     let needs_grad = inputs.iter().any(|t| t.track_op());
-    decide(
+    decide_with_cuda(
         op,
         Backend::of(first.device()),
         &device_name(first.device()),
         first.dtype(),
         needs_grad,
         candle,
+        cuda_kernel,
     )
 }
 
@@ -178,6 +209,39 @@ mod tests {
                 assert!(e.contains("has no padding"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn a_cuda_kernel_runs_only_for_f32_in_a_cuda_build() {
+        let d = |dt, k| {
+            decide_with_cuda(
+                "conv2d",
+                Backend::Cuda,
+                "cuda:0",
+                dt,
+                true,
+                Candle::Trainable,
+                k,
+            )
+        };
+        let want = if cfg!(feature = "cuda") {
+            Route::Kernel
+        } else {
+            Route::Candle
+        };
+        assert_eq!(d(DType::F32, true).unwrap(), want);
+        assert_eq!(d(DType::F32, false).unwrap(), Route::Candle);
+        assert_eq!(d(DType::F64, true).unwrap(), Route::Candle);
+        let m = decide_with_cuda(
+            "op",
+            Backend::Metal,
+            "metal:0",
+            DType::F32,
+            true,
+            Candle::Trainable,
+            true,
+        );
+        assert_eq!(m.unwrap(), Route::Candle);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::backend::{route, Candle, Route};
+use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
     dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, reduction_chunk, slice, threads,
     with_scratch, Real,
@@ -177,6 +177,36 @@ impl Geom {
     }
     pub(super) fn depthwise(&self) -> bool {
         self.groups == self.cin && self.groups > 1
+    }
+    /// The sizes the CUDA depthwise kernels take; an error for other convolutions
+    /// (routing sends those to candle on a GPU, so this is a guard, not a path).
+    #[cfg(feature = "cuda")]
+    fn cuda_depthwise(&self) -> candle_core::Result<super::cuda::DwDims> {
+        if !self.depthwise() {
+            candle_core::bail!(
+                "candor conv2d on CUDA: only depthwise convolutions have a CUDA kernel \
+                 (groups {} of {} input channels)",
+                self.groups,
+                self.cin
+            );
+        }
+        Ok(super::cuda::DwDims {
+            n: self.n,
+            cin: self.cin,
+            h: self.h,
+            w: self.w,
+            cout: self.cout,
+            kh: self.kh,
+            kw: self.kw,
+            sh: self.sh,
+            sw: self.sw,
+            ph: self.ph,
+            pw: self.pw,
+            dh: self.dh,
+            dw: self.dw,
+            oh: self.oh,
+            ow: self.ow,
+        })
     }
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0
@@ -953,6 +983,20 @@ impl CustomOp2 for Conv2dOp {
         })
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let g = geom(l1.dims(), l2.dims(), &self.p)?;
+        let d = g.cuda_depthwise()?;
+        let y = super::cuda::dw_fwd(&d, (s1, l1), (s2, l2), None)?;
+        Ok((y, g.out_shape().into()))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -997,6 +1041,23 @@ impl CustomOp3 for Conv2dBiasOp {
             );
             Ok(out(T::wrap(forward(&g, x, w, Some(b))), g.out_shape()))
         })
+    }
+
+    #[cfg(feature = "cuda")]
+    #[allow(clippy::too_many_arguments)]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+        s3: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let g = geom(l1.dims(), l2.dims(), &self.p)?;
+        let d = g.cuda_depthwise()?;
+        let y = super::cuda::dw_fwd(&d, (s1, l1), (s2, l2), Some((s3, l3)))?;
+        Ok((y, g.out_shape().into()))
     }
 
     fn bwd(
@@ -1045,6 +1106,18 @@ impl candle_core::CustomOp1 for BiasGrad {
             Ok(out(T::wrap(db), c))
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let &[n, c, h, w] = l.dims() else {
+            candle_core::bail!("bias grad expects (N, C, H, W)")
+        };
+        Ok((super::cuda::channel_sum(n, c, h * w, (s, l))?, c.into()))
+    }
 }
 
 impl CustomOp2 for Conv2dBwdInput {
@@ -1065,6 +1138,19 @@ impl CustomOp2 for Conv2dBwdInput {
             Ok(out(T::wrap(input_grad(&g, dy, w)), g.in_shape()))
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let d = self.g.cuda_depthwise()?;
+        let dx = super::cuda::dw_bwd_input(&d, (s1, l1), (s2, l2))?;
+        Ok((dx, self.g.in_shape().into()))
+    }
 }
 
 impl CustomOp2 for Conv2dBwdWeight {
@@ -1084,6 +1170,19 @@ impl CustomOp2 for Conv2dBwdWeight {
             let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
             Ok(out(T::wrap(weight_grad(&g, x, dy)), g.weight_shape()))
         })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let d = self.g.cuda_depthwise()?;
+        let dw = super::cuda::dw_bwd_weight(&d, (s1, l1), (s2, l2))?;
+        Ok((dw, self.g.weight_shape().into()))
     }
 }
 
@@ -1125,7 +1224,8 @@ pub fn conv2d_bias(
     }
     let mut inputs = vec![x, weight];
     inputs.extend(bias);
-    match route("conv2d", &inputs, candle_support(&g))? {
+    // Depthwise convolutions have a CUDA kernel (f32); the rest go to candle on a GPU.
+    match route_with_cuda("conv2d", &inputs, candle_support(&g), g.depthwise())? {
         Route::Candle => candle_conv2d(x, weight, bias, &p),
         Route::Kernel => {
             let (x, w) = (x.contiguous()?, weight.contiguous()?);
@@ -1189,6 +1289,93 @@ mod tests {
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         crate::gradcheck::max_abs_diff(a, b).unwrap()
+    }
+
+    /// `conv2d_bias` of seeded random x, weight and bias on `dev` in `dt`, and the
+    /// gradients of Σ y·r (r seeded random): `(y, [dx, dw, db])`, on the CPU in f64.
+    fn conv_and_grads(
+        xs: &[usize],
+        ws: &[usize],
+        p: Conv2dParams,
+        seed: u64,
+        dt: DType,
+        dev: &Device,
+    ) -> (Tensor, [Tensor; 3]) {
+        let var = |t: Tensor| candle_core::Var::from_tensor(&t.to_device(dev).unwrap()).unwrap();
+        let x = var(rand(xs, seed, dt));
+        let w = var(rand(ws, 50 + seed, dt));
+        let b = var(rand(&[ws[0]], 90 + seed, dt));
+        let y = conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), p).unwrap();
+        let r = rand(y.dims(), 200 + seed, dt).to_device(dev).unwrap();
+        let gr = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let host = |t: &Tensor| {
+            t.to_device(&Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap()
+        };
+        let grads = [x.as_tensor(), w.as_tensor(), b.as_tensor()].map(|t| host(gr.get(t).unwrap()));
+        (host(&y), grads)
+    }
+
+    /// 1e-4 of `1 + max |t|`: the tolerance of an f32 result against a reference `t`.
+    fn f32_tol(t: &Tensor) -> f64 {
+        1e-4 * (1.0
+            + t.abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap())
+    }
+
+    /// The CUDA device for the GPU checks, or `None` (and a note) where there is none.
+    /// `CANDOR_REQUIRE_GPU=1` (set by `tools/gpu_check.sh`) makes a missing GPU a failure,
+    /// so the GPU run cannot pass by skipping.
+    #[cfg(feature = "cuda")]
+    fn gpu() -> Option<Device> {
+        match Device::new_cuda(0) {
+            Ok(d) => Some(d),
+            Err(e) if std::env::var("CANDOR_REQUIRE_GPU").as_deref() == Ok("1") => {
+                panic!("CANDOR_REQUIRE_GPU=1 but no CUDA device: {e}")
+            }
+            Err(e) => {
+                eprintln!("no CUDA device ({e}); GPU check skipped");
+                None
+            }
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_depthwise_matches_the_cpu_forward_and_gradients() {
+        let Some(gpu) = gpu() else { return };
+        // (x, weight, stride, padding, dilation, groups): multipliers 1 and 2, stride 2,
+        // dilation, a 5×5 kernel, an odd map, a kernel larger than the padded input.
+        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
+        let cases: &[Case] = &[
+            (&[2, 8, 17, 13], &[8, 1, 3, 3], 1, 1, 1, 8),
+            (&[3, 6, 20, 20], &[12, 1, 3, 3], 2, 1, 1, 6),
+            (&[1, 4, 31, 9], &[4, 1, 5, 5], 1, 4, 2, 4),
+            (&[2, 5, 3, 2], &[5, 1, 5, 5], 1, 2, 1, 5),
+            (&[16, 64, 32, 32], &[64, 1, 3, 3], 1, 1, 1, 64),
+        ];
+        for (i, &(xs, ws, st, pd, dl, g)) in cases.iter().enumerate() {
+            let p = crate::nn::Conv2dConfig {
+                stride: st,
+                padding: pd,
+                dilation: dl,
+                groups: g,
+                ..Default::default()
+            }
+            .params();
+            let run = |dev: &Device| conv_and_grads(xs, ws, p, 10 + i as u64, DType::F32, dev);
+            let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
+            assert!(max_diff(&yg, &yc) < f32_tol(&yc), "case {i}: forward");
+            for (j, (a, b)) in gg.iter().zip(&gc).enumerate() {
+                assert!(max_diff(a, b) < f32_tol(b), "case {i}: gradient {j}");
+            }
+        }
     }
 
     #[test]
@@ -1368,35 +1555,19 @@ mod tests {
                 ..Default::default()
             }
             .params();
-            let run = |dt: DType| {
-                let x = candle_core::Var::from_tensor(&rand(xs, i as u64, dt)).unwrap();
-                let w = candle_core::Var::from_tensor(&rand(ws, 50 + i as u64, dt)).unwrap();
-                let b = candle_core::Var::from_tensor(&rand(&[ws[0]], 90 + i as u64, dt)).unwrap();
-                let y = conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), p).unwrap();
-                let r = rand(y.dims(), 200 + i as u64, dt);
-                let gr = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let grads = [x.as_tensor(), w.as_tensor(), b.as_tensor()]
-                    .map(|t| gr.get(t).unwrap().to_dtype(DType::F64).unwrap());
-                (y.to_dtype(DType::F64).unwrap(), grads)
-            };
+            let run = |dt| conv_and_grads(xs, ws, p, i as u64, dt, &Device::Cpu);
             let (y64, g64) = &run(DType::F64);
             // f32 on this CPU's fastest path, then on the portable one.
             for (path, (y32, g32)) in [
                 ("native", run(DType::F32)),
                 ("portable", f32_avx512::portable(|| run(DType::F32))),
             ] {
-                let tol = |t: &Tensor| {
-                    1e-4 * (1.0
-                        + t.abs()
-                            .unwrap()
-                            .max_all()
-                            .unwrap()
-                            .to_scalar::<f64>()
-                            .unwrap())
-                };
-                assert!(max_diff(&y32, y64) < tol(y64), "case {i} {path}: forward");
+                assert!(
+                    max_diff(&y32, y64) < f32_tol(y64),
+                    "case {i} {path}: forward"
+                );
                 for (j, (a, b)) in g32.iter().zip(g64).enumerate() {
-                    assert!(max_diff(a, b) < tol(b), "case {i} {path}: gradient {j}");
+                    assert!(max_diff(a, b) < f32_tol(b), "case {i} {path}: gradient {j}");
                 }
             }
         }

@@ -15,6 +15,8 @@ pub mod backend;
 mod batchnorm;
 pub mod conv;
 pub mod conv_transpose;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod groupnorm;
 mod kernel;
 pub mod linear;
