@@ -1329,27 +1329,12 @@ mod tests {
                 .unwrap())
     }
 
-    /// The CUDA device for the GPU checks, or `None` (and a note) where there is none.
-    /// `CANDOR_REQUIRE_GPU=1` (set by `tools/gpu_check.sh`) makes a missing GPU a failure,
-    /// so the GPU run cannot pass by skipping.
-    #[cfg(feature = "cuda")]
-    fn gpu() -> Option<Device> {
-        match Device::new_cuda(0) {
-            Ok(d) => Some(d),
-            Err(e) if std::env::var("CANDOR_REQUIRE_GPU").as_deref() == Ok("1") => {
-                panic!("CANDOR_REQUIRE_GPU=1 but no CUDA device: {e}")
-            }
-            Err(e) => {
-                eprintln!("no CUDA device ({e}); GPU check skipped");
-                None
-            }
-        }
-    }
-
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_depthwise_matches_the_cpu_forward_and_gradients() {
-        let Some(gpu) = gpu() else { return };
+        let Some(gpu) = crate::ops::gpu_for_tests() else {
+            return;
+        };
         // (x, weight, stride, padding, dilation, groups): multipliers 1 and 2, stride 2,
         // dilation, a 5×5 kernel, an odd map, a kernel larger than the padded input.
         type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);

@@ -2,7 +2,8 @@
 //! NVRTC (no nvcc at build time; the PTX always matches the installed driver) and loaded
 //! into each device through candle's custom-function cache.
 //!
-//! So far: the depthwise convolution (`groups == C_in`, any channel multiplier), whose
+//! So far: bilinear resampling (forward and backward; candle's has no backward) and the
+//! depthwise convolution (`groups == C_in`, any channel multiplier), whose
 //! candle fallback is one convolution per group (14.7 ms on an H100 where PyTorch takes
 //! 0.25 ms, shared/candle-notes.md): forward with an optional bias, input gradient,
 //! weight gradient, and the bias gradient (a per-channel sum) that `conv2d_bias` needs.
@@ -195,17 +196,37 @@ impl DwDims {
     }
 }
 
-/// The PTX of [`SRC`], compiled once per process.
-fn ptx() -> candle_core::Result<&'static str> {
-    static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-    PTX.get_or_init(|| {
-        candle_core::cuda_backend::cudarc::nvrtc::compile_ptx(SRC)
-            .map(|p| p.to_src())
-            .map_err(|e| format!("compiling candor's CUDA kernels with NVRTC: {e}"))
-    })
-    .as_deref()
-    .map_err(|e| candle_core::Error::Msg(e.clone()))
+/// A CUDA C source, its module name in candle's custom-function cache, and its PTX,
+/// compiled once per process with NVRTC on first use.
+struct Source {
+    module: &'static str,
+    src: &'static str,
+    ptx: OnceLock<std::result::Result<String, String>>,
 }
+
+impl Source {
+    const fn new(module: &'static str, src: &'static str) -> Self {
+        Source {
+            module,
+            src,
+            ptx: OnceLock::new(),
+        }
+    }
+
+    fn ptx(&self) -> candle_core::Result<&str> {
+        self.ptx
+            .get_or_init(|| {
+                candle_core::cuda_backend::cudarc::nvrtc::compile_ptx(self.src)
+                    .map(|p| p.to_src())
+                    .map_err(|e| format!("compiling {} with NVRTC: {e}", self.module))
+            })
+            .as_deref()
+            .map_err(|e| candle_core::Error::Msg(e.clone()))
+    }
+}
+
+static DWCONV: Source = Source::new(MODULE, SRC);
+static UPSAMPLE: Source = Source::new("candor_upsample", UPSAMPLE_SRC);
 
 fn f32_slice<'a>(
     s: &'a CudaStorage,
@@ -263,7 +284,7 @@ pub(crate) fn dw_fwd(
     let has_bias = i32::from(bias.is_some());
     // SAFETY: every element is written by the kernel below.
     let y = unsafe { dev.alloc::<f32>(total.max(1))? };
-    let f = dev.get_or_load_custom_func("dw_fwd_f32", MODULE, ptx()?)?;
+    let f = dev.get_or_load_custom_func("dw_fwd_f32", DWCONV.module, DWCONV.ptx()?)?;
     let mut b = f.builder();
     b.arg(&xs);
     b.arg(&ws);
@@ -292,7 +313,7 @@ pub(crate) fn dw_bwd_input(
     );
     // SAFETY: every element is written by the kernel below.
     let dx = unsafe { dev.alloc::<f32>(total.max(1))? };
-    let f = dev.get_or_load_custom_func("dw_bwd_input_f32", MODULE, ptx()?)?;
+    let f = dev.get_or_load_custom_func("dw_bwd_input_f32", DWCONV.module, DWCONV.ptx()?)?;
     let mut b = f.builder();
     b.arg(&dys);
     b.arg(&ws);
@@ -318,7 +339,7 @@ pub(crate) fn dw_bwd_weight(
     );
     // SAFETY: every element is written by the kernel below.
     let dw = unsafe { dev.alloc::<f32>(taps.max(1))? };
-    let f = dev.get_or_load_custom_func("dw_bwd_weight_f32", MODULE, ptx()?)?;
+    let f = dev.get_or_load_custom_func("dw_bwd_weight_f32", DWCONV.module, DWCONV.ptx()?)?;
     let mut b = f.builder();
     b.arg(&xs);
     b.arg(&dys);
@@ -345,7 +366,7 @@ pub(crate) fn channel_sum(
     let hwi = hw as i64;
     // SAFETY: every element is written by the kernel below.
     let out = unsafe { dev.alloc::<f32>(c.max(1))? };
-    let f = dev.get_or_load_custom_func("channel_sum_f32", MODULE, ptx()?)?;
+    let f = dev.get_or_load_custom_func("channel_sum_f32", DWCONV.module, DWCONV.ptx()?)?;
     let mut b = f.builder();
     b.arg(&dys);
     b.arg(&out);
@@ -355,4 +376,191 @@ pub(crate) fn channel_sum(
     // SAFETY: one block per channel; reads n·c·hw values.
     unsafe { b.launch(per_block(c)?) }.w()?;
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
+}
+
+const UPSAMPLE_SRC: &str = r#"
+// Forward: one thread per output (plane, i, j); the taps per output row and column.
+extern "C" __global__ void up_fwd_f32(const float* x, float* y, long long planes, int h, int w,
+                                      int oh, int ow, const int* y0, const int* y1,
+                                      const float* a0, const float* a1, const int* x0,
+                                      const int* x1, const float* b0, const float* b1) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= planes * oh * ow) return;
+    int j = (int)(idx % ow);
+    int i = (int)((idx / ow) % oh);
+    long long pl = idx / ((long long)oh * ow);
+    const float* xp = x + pl * h * w;
+    y[idx] = a0[i] * (b0[j] * xp[y0[i] * w + x0[j]] + b1[j] * xp[y0[i] * w + x1[j]])
+           + a1[i] * (b0[j] * xp[y1[i] * w + x0[j]] + b1[j] * xp[y1[i] * w + x1[j]]);
+}
+
+// Backward as a gather (deterministic, no atomics): one thread per input (plane, r, c)
+// sums over the outputs that tap it, listed per input row (rp/ri/rw, CSR) and per input
+// column (cp/ci/cw).
+extern "C" __global__ void up_bwd_f32(const float* dy, float* dx, long long planes, int h,
+                                      int w, int oh, int ow, const int* rp, const int* ri,
+                                      const float* rw, const int* cp, const int* ci,
+                                      const float* cw) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= planes * h * w) return;
+    int c = (int)(idx % w);
+    int r = (int)((idx / w) % h);
+    long long pl = idx / ((long long)h * w);
+    const float* dyp = dy + pl * oh * ow;
+    float acc = 0.0f;
+    for (int a = rp[r]; a < rp[r + 1]; ++a) {
+        float row = 0.0f;
+        for (int b = cp[c]; b < cp[c + 1]; ++b) row += cw[b] * dyp[(long long)ri[a] * ow + ci[b]];
+        acc += rw[a] * row;
+    }
+    dx[idx] = acc;
+}
+"#;
+
+/// Taps of bilinear resampling along one axis, per output index: `(i0, i1, λ0, λ1)`.
+pub(crate) type Taps = [(usize, usize, f64, f64)];
+
+fn i32s(v: impl Iterator<Item = usize>) -> candle_core::Result<Vec<i32>> {
+    v.map(|x| {
+        i32::try_from(x).map_err(|_| candle_core::Error::Msg(format!("index {x} exceeds i32")))
+    })
+    .collect()
+}
+
+/// Bilinear resampling forward of `planes` planes `h × w` → `oh × ow` with the row taps
+/// `ty` (`oh`) and column taps `tx` (`ow`).
+pub(crate) fn upsample_fwd(
+    x: (&CudaStorage, &Layout),
+    planes: usize,
+    (h, w): (usize, usize),
+    ty: &Taps,
+    tx: &Taps,
+) -> candle_core::Result<CudaStorage> {
+    let dev = x.0.device().clone();
+    let (oh, ow) = (ty.len(), tx.len());
+    let xs = f32_slice(x.0, x.1, "upsample_bilinear2d")?;
+    let axis = |t: &Taps| -> candle_core::Result<_> {
+        Ok((
+            dev.clone_htod(&i32s(t.iter().map(|v| v.0))?)?,
+            dev.clone_htod(&i32s(t.iter().map(|v| v.1))?)?,
+            dev.clone_htod(&t.iter().map(|v| v.2 as f32).collect::<Vec<_>>())?,
+            dev.clone_htod(&t.iter().map(|v| v.3 as f32).collect::<Vec<_>>())?,
+        ))
+    };
+    let ((y0, y1, a0, a1), (x0, x1, b0, b1)) = (axis(ty)?, axis(tx)?);
+    let total = planes * oh * ow;
+    let (pl, hi, wi, ohi, owi) = (planes as i64, dim(h)?, dim(w)?, dim(oh)?, dim(ow)?);
+    // SAFETY: every element is written by the kernel below.
+    let y = unsafe { dev.alloc::<f32>(total.max(1))? };
+    let f = dev.get_or_load_custom_func("up_fwd_f32", UPSAMPLE.module, UPSAMPLE.ptx()?)?;
+    let mut b = f.builder();
+    b.arg(&xs);
+    b.arg(&y);
+    b.arg(&pl);
+    b.arg(&hi);
+    b.arg(&wi);
+    b.arg(&ohi);
+    b.arg(&owi);
+    b.arg(&y0);
+    b.arg(&y1);
+    b.arg(&a0);
+    b.arg(&a1);
+    b.arg(&x0);
+    b.arg(&x1);
+    b.arg(&b0);
+    b.arg(&b1);
+    // SAFETY: taps index inside h × w (built by `taps`); `total` outputs written.
+    unsafe { b.launch(elementwise(total)?) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(y, dev))
+}
+
+/// The outputs that tap each input index along one axis, as CSR lists `(ptr, index,
+/// weight)`, each list in output order.
+fn taps_by_input(t: &Taps, len_in: usize) -> (Vec<usize>, Vec<usize>, Vec<f32>) {
+    let mut lists: Vec<Vec<(usize, f32)>> = vec![Vec::new(); len_in];
+    for (o, &(i0, i1, l0, l1)) in t.iter().enumerate() {
+        lists[i0].push((o, l0 as f32));
+        lists[i1].push((o, l1 as f32));
+    }
+    let mut ptr = vec![0];
+    let (mut idx, mut wt) = (Vec::new(), Vec::new());
+    for l in lists {
+        for (o, v) in l {
+            idx.push(o);
+            wt.push(v);
+        }
+        ptr.push(idx.len());
+    }
+    (ptr, idx, wt)
+}
+
+/// Bilinear resampling backward: `dy` (`planes × oh × ow`) → `planes × h × w`.
+pub(crate) fn upsample_bwd(
+    dy: (&CudaStorage, &Layout),
+    planes: usize,
+    (h, w): (usize, usize),
+    ty: &Taps,
+    tx: &Taps,
+) -> candle_core::Result<CudaStorage> {
+    let dev = dy.0.device().clone();
+    let (oh, ow) = (ty.len(), tx.len());
+    let dys = f32_slice(dy.0, dy.1, "upsample_bilinear2d backward")?;
+    let axis = |t: &Taps, len: usize| -> candle_core::Result<_> {
+        let (p, i, v) = taps_by_input(t, len);
+        Ok((
+            dev.clone_htod(&i32s(p.into_iter())?)?,
+            dev.clone_htod(&i32s(i.into_iter())?)?,
+            dev.clone_htod(&v)?,
+        ))
+    };
+    let ((rp, ri, rw), (cp, ci, cw)) = (axis(ty, h)?, axis(tx, w)?);
+    let total = planes * h * w;
+    let (pl, hi, wi, ohi, owi) = (planes as i64, dim(h)?, dim(w)?, dim(oh)?, dim(ow)?);
+    // SAFETY: every element is written by the kernel below.
+    let dx = unsafe { dev.alloc::<f32>(total.max(1))? };
+    let f = dev.get_or_load_custom_func("up_bwd_f32", UPSAMPLE.module, UPSAMPLE.ptx()?)?;
+    let mut b = f.builder();
+    b.arg(&dys);
+    b.arg(&dx);
+    b.arg(&pl);
+    b.arg(&hi);
+    b.arg(&wi);
+    b.arg(&ohi);
+    b.arg(&owi);
+    b.arg(&rp);
+    b.arg(&ri);
+    b.arg(&rw);
+    b.arg(&cp);
+    b.arg(&ci);
+    b.arg(&cw);
+    // SAFETY: the CSR lists index inside oh × ow; `total` inputs written.
+    unsafe { b.launch(elementwise(total)?) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(dx, dev))
+}
+
+fn dim(x: usize) -> candle_core::Result<i32> {
+    i32::try_from(x).map_err(|_| candle_core::Error::Msg(format!("size {x} exceeds i32")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NVRTC needs no GPU: every kernel source compiles on the build machine too.
+    #[test]
+    fn cuda_kernels_compile_with_nvrtc() {
+        for s in [&DWCONV, &UPSAMPLE] {
+            let ptx = s.ptx().unwrap_or_else(|e| panic!("{}: {e}", s.module));
+            assert!(ptx.contains(".entry"), "{}: no kernel in the PTX", s.module);
+        }
+    }
+
+    #[test]
+    fn taps_by_input_lists_every_tap_once() {
+        let t = [(0, 1, 0.75, 0.25), (0, 1, 0.25, 0.75), (1, 1, 1.0, 0.0)];
+        let (p, i, w) = taps_by_input(&t, 2);
+        assert_eq!(p, vec![0, 2, 6]);
+        assert_eq!(i, vec![0, 1, 0, 1, 2, 2]);
+        assert_eq!(w, vec![0.75, 0.25, 0.25, 0.75, 1.0, 0.0]);
+    }
 }

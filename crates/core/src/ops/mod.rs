@@ -17,6 +17,23 @@ pub mod conv;
 pub mod conv_transpose;
 #[cfg(feature = "cuda")]
 mod cuda;
+
+/// The CUDA device for the GPU checks, or `None` (and a note) where there is none.
+/// `CANDOR_REQUIRE_GPU=1` (set by `tools/gpu_check.sh`) makes a missing GPU a failure,
+/// so the GPU run cannot pass by skipping.
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) fn gpu_for_tests() -> Option<candle_core::Device> {
+    match candle_core::Device::new_cuda(0) {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var("CANDOR_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("CANDOR_REQUIRE_GPU=1 but no CUDA device: {e}")
+        }
+        Err(e) => {
+            eprintln!("no CUDA device ({e}); GPU check skipped");
+            None
+        }
+    }
+}
 mod groupnorm;
 mod kernel;
 pub mod linear;

@@ -4,7 +4,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::backend::{route, Candle, Route};
+use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
@@ -71,6 +71,24 @@ impl CustomOp1 for Up {
             Ok(out(T::wrap(y), (d[0], d[1], oh, ow)))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let d = l.dims();
+        let Up {
+            h,
+            w,
+            oh,
+            ow,
+            align,
+        } = *self;
+        let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
+        let y = super::cuda::upsample_fwd((s, l), d[0] * d[1], (h, w), &ty, &tx)?;
+        Ok((y, (d[0], d[1], oh, ow).into()))
+    }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(dy.contiguous()?.apply_op1_no_bwd(&UpBwd(*self))?))
     }
@@ -110,11 +128,30 @@ impl CustomOp1 for UpBwd {
             Ok(out(T::wrap(dx), (d[0], d[1], h, w)))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let d = l.dims();
+        let Up {
+            h,
+            w,
+            oh,
+            ow,
+            align,
+        } = self.0;
+        let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
+        let dx = super::cuda::upsample_bwd((s, l), d[0] * d[1], (h, w), &ty, &tx)?;
+        Ok((dx, (d[0], d[1], h, w).into()))
+    }
 }
 
 /// Bilinear resampling of `(N, C, H, W)` to `(N, C, oh, ow)`, differentiable.
 /// `align_corners` as in PyTorch; with `false`, source coordinates below 0 are clamped
-/// to 0 (PyTorch's rule), and no anti-aliasing is applied when down-sampling. Off the
+/// to 0 (PyTorch's rule), and no anti-aliasing is applied when down-sampling. On a CUDA
+/// GPU (f32, `cuda` feature) candor's kernels run, with the backward; elsewhere off the
 /// CPU, candle's resampling runs for inputs that need no gradient.
 pub fn upsample_bilinear2d(
     x: &Tensor,
@@ -134,7 +171,8 @@ pub fn upsample_bilinear2d(
             x.dims()
         )));
     }
-    match route("upsample_bilinear2d", &[x], CANDLE)? {
+    // A CUDA kernel (f32, forward and backward) where the build has one.
+    match route_with_cuda("upsample_bilinear2d", &[x], CANDLE, true)? {
         Route::Kernel => Ok(x.contiguous()?.apply_op1(Up {
             h,
             w,
@@ -182,6 +220,51 @@ mod tests {
             let theirs = x.upsample_bilinear2d(oh, ow, false).unwrap();
             let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
             assert!(d.to_scalar::<f32>().unwrap() < 1e-5, "{oh}×{ow}");
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_matches_the_cpu_forward_and_backward() {
+        let Some(gpu) = crate::ops::gpu_for_tests() else {
+            return;
+        };
+        for (h, w, oh, ow, align) in [
+            (5, 7, 10, 14, false),
+            (5, 7, 9, 13, true),
+            (12, 9, 5, 4, false),
+            (1, 3, 4, 6, true),
+        ] {
+            let run = |dev: &Device| {
+                let x = crate::SeededRng::new(3)
+                    .normal_tensor(0.0, 1.0, (2, 3, h, w), DType::F32, dev)
+                    .unwrap();
+                let x = candle_core::Var::from_tensor(&x).unwrap();
+                let y = upsample_bilinear2d(x.as_tensor(), oh, ow, align).unwrap();
+                let r = crate::SeededRng::new(4)
+                    .normal_tensor(0.0, 1.0, y.dims(), DType::F32, dev)
+                    .unwrap();
+                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let dx = g
+                    .get(x.as_tensor())
+                    .unwrap()
+                    .to_device(&Device::Cpu)
+                    .unwrap();
+                (y.to_device(&Device::Cpu).unwrap(), dx)
+            };
+            let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
+            let d = |a: &Tensor, b: &Tensor| {
+                (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            };
+            assert!(d(&yc, &yg) < 1e-5, "{h}×{w} → {oh}×{ow}: forward");
+            assert!(d(&gc, &gg) < 1e-4, "{h}×{w} → {oh}×{ow}: backward");
         }
     }
 
