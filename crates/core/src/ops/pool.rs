@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::backend::{route, Candle, Route};
+use super::backend::{route, route_with_cuda, Candle, Route};
 use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
@@ -106,6 +106,21 @@ impl PGeom {
             self.w,
         )
     }
+    /// The sizes the CUDA pooling kernels take.
+    #[cfg(feature = "cuda")]
+    fn cuda(&self, include_pad: bool) -> super::cuda::PoolDims {
+        super::cuda::PoolDims {
+            planes: self.planes,
+            h: self.h,
+            w: self.w,
+            oh: self.oh,
+            ow: self.ow,
+            kernel: self.p.kernel,
+            stride: self.p.stride,
+            padding: self.p.padding,
+            include_pad,
+        }
+    }
     /// Index (within the plane) of the first maximum of the window, as PyTorch picks it
     /// (scan order, strict `>`; NaN wins).
     fn argmax<T: Real>(&self, xp: &[T], oh: usize, ow: usize) -> usize {
@@ -161,6 +176,17 @@ impl CustomOp1 for MaxPool {
             Ok(out(T::wrap(y), (dims[0], dims[1], g.oh, g.ow)))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda::{pool, PoolKernel};
+        let (g, dims) = (self.0, l.dims());
+        let y = pool(PoolKernel::MaxFwd, &g.cuda(false), &[(s, l)])?;
+        Ok((y, (dims[0], dims[1], g.oh, g.ow).into()))
+    }
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(
             &dy.contiguous()?,
@@ -198,6 +224,22 @@ impl CustomOp2 for MaxPoolBwd {
                 });
             Ok(out(T::wrap(dx), dims))
         })
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda::{pool, PoolKernel};
+        let dx = pool(
+            PoolKernel::MaxBwd,
+            &self.0.cuda(false),
+            &[(s1, l1), (s2, l2)],
+        )?;
+        Ok((dx, l1.shape().clone()))
     }
 }
 
@@ -246,6 +288,17 @@ impl CustomOp1 for AvgPool {
             Ok(out(T::wrap(y), (dims[0], dims[1], g.oh, g.ow)))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda::{pool, PoolKernel};
+        let (g, dims) = (self.0, l.dims());
+        let y = pool(PoolKernel::AvgFwd, &g.cuda(self.1), &[(s, l)])?;
+        Ok((y, (dims[0], dims[1], g.oh, g.ow).into()))
+    }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(
             dy.contiguous()?
@@ -285,25 +338,38 @@ impl CustomOp1 for AvgPoolBwd {
             Ok(out(T::wrap(dx), (dims[0], dims[1], g.h, g.w)))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use super::cuda::{pool, PoolKernel};
+        let (g, dims) = (self.0, l.dims());
+        let dx = pool(PoolKernel::AvgBwd, &g.cuda(self.1), &[(s, l)])?;
+        Ok((dx, (dims[0], dims[1], g.h, g.w).into()))
+    }
 }
 
 /// `torch.nn.functional.max_pool2d(x, kernel, stride, padding)` (floor mode, −∞ padding).
-/// The gradient goes to the first maximum of each window, as PyTorch. Off the CPU,
-/// candle's max-pool runs without padding and without a gradient (`candle_max_pool_support`).
+/// The gradient goes to the first maximum of each window, as PyTorch. On a CUDA GPU (f32,
+/// `cuda` feature) candor's kernels run; elsewhere off the CPU, candle's max-pool runs
+/// without padding and without a gradient (`candle_max_pool_support`).
 pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "max_pool2d")?;
-    match route("max_pool2d", &[x], candle_max_pool_support(&g))? {
+    match route_with_cuda("max_pool2d", &[x], candle_max_pool_support(&g), true)? {
         Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxPool(g))?),
         Route::Candle => candle_max_pool2d(x, p),
     }
 }
 
 /// `torch.nn.functional.avg_pool2d(x, kernel, stride, padding, count_include_pad)`
-/// (floor mode). Off the CPU, candle's average pool runs without padding, with a
-/// gradient only where it is correct (`candle_avg_pool_support`).
+/// (floor mode). On a CUDA GPU (f32, `cuda` feature) candor's kernels run; elsewhere off
+/// the CPU, candle's average pool runs without padding, with a gradient only where it
+/// is correct (`candle_avg_pool_support`).
 pub fn avg_pool2d(x: &Tensor, p: Pool2dParams, count_include_pad: bool) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "avg_pool2d")?;
-    match route("avg_pool2d", &[x], candle_avg_pool_support(&g))? {
+    match route_with_cuda("avg_pool2d", &[x], candle_avg_pool_support(&g), true)? {
         Route::Kernel => Ok(x.contiguous()?.apply_op1(AvgPool(g, count_include_pad))?),
         Route::Candle => candle_avg_pool2d(x, p),
     }
@@ -595,6 +661,67 @@ mod tests {
         crate::SeededRng::new(seed)
             .normal_tensor(0.0, 1.0, shape, DType::F64, &Device::Cpu)
             .unwrap()
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_max_and_avg_pool_match_the_cpu() {
+        let Some(gpu) = crate::ops::gpu_for_tests() else {
+            return;
+        };
+        // Ties (a constant plane: the gradient goes to the first maximum), padding,
+        // ragged windows, overlapping and disjoint windows.
+        let mut x = rand(&[2, 3, 11, 9], 5).to_dtype(DType::F32).unwrap();
+        x = x
+            .slice_assign(
+                &[0..1, 0..1, 0..11, 0..9],
+                &Tensor::ones((1, 1, 11, 9), DType::F32, &Device::Cpu).unwrap(),
+            )
+            .unwrap();
+        for p in [
+            Pool2dParams::new(3, 2, 1),
+            Pool2dParams::new(2, 2, 0),
+            Pool2dParams {
+                kernel: (3, 5),
+                stride: (1, 2),
+                padding: (1, 2),
+            },
+        ] {
+            for op in ["max", "avg-incl", "avg-excl"] {
+                let run = |dev: &Device| {
+                    let v = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
+                    let y = match op {
+                        "max" => max_pool2d(v.as_tensor(), p),
+                        "avg-incl" => avg_pool2d(v.as_tensor(), p, true),
+                        _ => avg_pool2d(v.as_tensor(), p, false),
+                    }
+                    .unwrap();
+                    let r = crate::SeededRng::new(9)
+                        .normal_tensor(0.0, 1.0, y.dims(), DType::F32, dev)
+                        .unwrap();
+                    let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                    let dx = g
+                        .get(v.as_tensor())
+                        .unwrap()
+                        .to_device(&Device::Cpu)
+                        .unwrap();
+                    (y.to_device(&Device::Cpu).unwrap(), dx)
+                };
+                let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
+                let d = |a: &Tensor, b: &Tensor| {
+                    (a - b)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                };
+                assert!(d(&yc, &yg) < 1e-5, "{op} {p:?}: forward");
+                assert!(d(&gc, &gg) < 1e-5, "{op} {p:?}: backward");
+            }
+        }
     }
 
     #[test]
