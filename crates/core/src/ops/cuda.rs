@@ -2,7 +2,9 @@
 //! NVRTC (no nvcc at build time; the PTX always matches the installed driver) and loaded
 //! into each device through candle's custom-function cache.
 //!
-//! So far: max and average pooling with padding (forward and backward; candle's has no
+//! So far: the max over the points of `(B, N, C)` (PointNet's global pool, the gradient
+//! to the first maximum as on the CPU; candle's GPU arg-max may pick another tie), max
+//! and average pooling with padding (forward and backward; candle's has no
 //! padding and a wrong max-pool backward), bilinear resampling (forward and backward;
 //! candle's has no backward) and the
 //! depthwise convolution (`groups == C_in`, any channel multiplier), whose
@@ -230,6 +232,7 @@ impl Source {
 static DWCONV: Source = Source::new(MODULE, SRC);
 static UPSAMPLE: Source = Source::new("candor_upsample", UPSAMPLE_SRC);
 static POOL: Source = Source::new("candor_pool", POOL_SRC);
+static MAXDIM1: Source = Source::new("candor_max_dim1", MAXDIM1_SRC);
 
 fn f32_slice<'a>(
     s: &'a CudaStorage,
@@ -761,6 +764,91 @@ pub(crate) fn pool(
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
 }
 
+const MAXDIM1_SRC: &str = r#"
+// One thread per (batch, channel): the maximum over n, updated as the CPU kernel does
+// (v > m, or either is NaN).
+extern "C" __global__ void max_dim1_fwd_f32(const float* x, float* y, int b, int n, int c) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)b * c) return;
+    int j = (int)(idx % c);
+    const float* xb = x + (idx / c) * n * c;
+    float m = -__int_as_float(0x7f800000);
+    for (int i = 0; i < n; ++i) {
+        float v = xb[(long long)i * c + j];
+        if (v > m || v != v || m != m) m = v;
+    }
+    y[idx] = m;
+}
+
+// dx (zeroed by the caller): the gradient of each (batch, channel) goes to the first n
+// whose value equals the maximum (both NaN counts as equal).
+extern "C" __global__ void max_dim1_bwd_f32(const float* x, const float* m, const float* dy,
+                                            float* dx, int b, int n, int c) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)b * c) return;
+    int j = (int)(idx % c);
+    long long base = (idx / c) * n * c;
+    float mv = m[idx];
+    for (int i = 0; i < n; ++i) {
+        float v = x[base + (long long)i * c + j];
+        if (v == mv || (v != v && mv != mv)) {
+            dx[base + (long long)i * c + j] = dy[idx];
+            return;
+        }
+    }
+}
+"#;
+
+/// The max over dimension 1 of `x` (`b × n × c`): `b × c`.
+pub(crate) fn max_dim1_fwd(
+    x: (&CudaStorage, &Layout),
+    (b, n, c): (usize, usize, usize),
+) -> candle_core::Result<CudaStorage> {
+    let dev = x.0.device().clone();
+    let xs = f32_slice(x.0, x.1, "max_dim1")?;
+    let (bi, ni, ci) = (dim(b)?, dim(n)?, dim(c)?);
+    // SAFETY: every element is written by the kernel below.
+    let y = unsafe { dev.alloc::<f32>((b * c).max(1))? };
+    let f = dev.get_or_load_custom_func("max_dim1_fwd_f32", MAXDIM1.module, MAXDIM1.ptx()?)?;
+    let mut l = f.builder();
+    l.arg(&xs);
+    l.arg(&y);
+    l.arg(&bi);
+    l.arg(&ni);
+    l.arg(&ci);
+    // SAFETY: reads b·n·c inputs, writes b·c outputs.
+    unsafe { l.launch(elementwise(b * c)?) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(y, dev))
+}
+
+/// The gradient of [`max_dim1_fwd`]: `pair` holds the forward's result (`b × c`) then
+/// `dy` (`b × c`); the output is `b × n × c`.
+pub(crate) fn max_dim1_bwd(
+    x: (&CudaStorage, &Layout),
+    pair: (&CudaStorage, &Layout),
+    (b, n, c): (usize, usize, usize),
+) -> candle_core::Result<CudaStorage> {
+    let dev = x.0.device().clone();
+    let xs = f32_slice(x.0, x.1, "max_dim1 backward")?;
+    let ps = f32_slice(pair.0, pair.1, "max_dim1 backward")?;
+    let (m, dy) = (ps.slice(0..b * c), ps.slice(b * c..2 * b * c));
+    let (bi, ni, ci) = (dim(b)?, dim(n)?, dim(c)?);
+    let dx = dev.alloc_zeros::<f32>((b * n * c).max(1))?;
+    let f = dev.get_or_load_custom_func("max_dim1_bwd_f32", MAXDIM1.module, MAXDIM1.ptx()?)?;
+    let mut l = f.builder();
+    l.arg(&xs);
+    l.arg(&m);
+    l.arg(&dy);
+    l.arg(&dx);
+    l.arg(&bi);
+    l.arg(&ni);
+    l.arg(&ci);
+    // SAFETY: reads b·n·c inputs and 2·b·c values of `pair`, writes one element per
+    // (batch, channel) column of dx.
+    unsafe { l.launch(elementwise(b * c)?) }.w()?;
+    Ok(CudaStorage::wrap_cuda_slice(dx, dev))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -768,7 +856,7 @@ mod tests {
     /// NVRTC needs no GPU: every kernel source compiles on the build machine too.
     #[test]
     fn cuda_kernels_compile_with_nvrtc() {
-        for s in [&DWCONV, &UPSAMPLE, &POOL] {
+        for s in [&DWCONV, &UPSAMPLE, &POOL, &MAXDIM1] {
             let ptx = s.ptx().unwrap_or_else(|e| panic!("{}: {e}", s.module));
             assert!(ptx.contains(".entry"), "{}: no kernel in the PTX", s.module);
         }

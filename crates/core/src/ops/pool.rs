@@ -573,6 +573,15 @@ impl CustomOp1 for MaxDim1 {
             Ok(out(T::wrap(y), (b, c)))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (b, n, c) = l.shape().dims3()?;
+        Ok((super::cuda::max_dim1_fwd((s, l), (b, n, c))?, (b, c).into()))
+    }
     fn bwd(&self, x: &Tensor, res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         // Recompute the first arg-max from x and the result (no index storage).
         let pair = Tensor::cat(&[res, &dy.contiguous()?], 0)?;
@@ -623,12 +632,24 @@ impl CustomOp2 for MaxDim1Bwd {
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let dims = l1.shape().dims3()?;
+        let dx = super::cuda::max_dim1_bwd((s1, l1), (s2, l2), dims)?;
+        Ok((dx, l1.shape().clone()))
+    }
 }
 
 /// The maximum over dimension 1 of a `(B, N, C)` tensor, `(B, C)`: PointNet's global
 /// max-pool over points. The gradient of each output goes to the first (lowest `n`)
-/// maximum only, as in PyTorch and TensorFlow. Off the CPU and for dtypes other than
-/// f32/f64: `candle_max_dim1`.
+/// maximum only, as in PyTorch and TensorFlow. On a CUDA GPU (f32, `cuda` feature)
+/// candor's kernel runs; elsewhere off the CPU and for other dtypes, `candle_max_dim1`.
 pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
     let (_, n, _) = x
         .dims3()
@@ -636,7 +657,8 @@ pub fn max_dim1(x: &Tensor) -> Result<Tensor> {
     if n == 0 {
         return Err(Error::invalid("max_dim1: no elements along dimension 1"));
     }
-    match route("max_dim1", &[x], Candle::Trainable)? {
+    // A CUDA kernel (f32) keeps the first-maximum rule on the GPU.
+    match route_with_cuda("max_dim1", &[x], Candle::Trainable, true)? {
         Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxDim1)?),
         Route::Candle => candle_max_dim1(x),
     }
@@ -661,6 +683,58 @@ mod tests {
         crate::SeededRng::new(seed)
             .normal_tensor(0.0, 1.0, shape, DType::F64, &Device::Cpu)
             .unwrap()
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_max_dim1_matches_the_cpu_with_ties() {
+        let Some(gpu) = crate::ops::gpu_for_tests() else {
+            return;
+        };
+        // Points 3 and 7 duplicate point 1: the gradient must go to point 1 only.
+        let mut x = rand(&[2, 9, 5], 11).to_dtype(DType::F32).unwrap();
+        let p1 = x.narrow(1, 1, 1).unwrap().affine(1.0, 10.0).unwrap();
+        for i in [1, 3, 7] {
+            x = x.slice_assign(&[0..2, i..i + 1, 0..5], &p1).unwrap();
+        }
+        let run = |dev: &Device| {
+            let v = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
+            let y = max_dim1(v.as_tensor()).unwrap();
+            let r = crate::SeededRng::new(2)
+                .normal_tensor(0.0, 1.0, y.dims(), DType::F32, dev)
+                .unwrap();
+            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let dx = g
+                .get(v.as_tensor())
+                .unwrap()
+                .to_device(&Device::Cpu)
+                .unwrap();
+            (y.to_device(&Device::Cpu).unwrap(), dx)
+        };
+        let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
+        let bits = |t: &Tensor| {
+            t.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&yc), bits(&yg), "forward");
+        assert_eq!(bits(&gc), bits(&gg), "backward");
+        let on_tie = gc
+            .narrow(1, 3, 1)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        assert_eq!(
+            on_tie.to_scalar::<f32>().unwrap(),
+            0.0,
+            "no gradient on a later tie"
+        );
     }
 
     #[cfg(feature = "cuda")]
