@@ -56,6 +56,20 @@ pub enum SigmaLoss {
     L1Error,
 }
 
+/// Where stage 3 takes its training patches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefineWindows {
+    /// The windows of largest |α̂ − α| (the card's step 3: "crop the patches with the
+    /// largest error"). Inference refines the windows of largest σ instead, so the net
+    /// sees windows whose coarse α is wrong by construction.
+    #[default]
+    LargestError,
+    /// The windows of largest σ, as inference picks them (needs stage 2 first). Not in
+    /// the paper: the ablation that matches training to inference.
+    LargestSigma,
+}
+
 /// Settings of the three stages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -80,6 +94,8 @@ pub struct TrainConfig {
     pub refine_loss: RefineLossConfig,
     /// Hardest patches taken from each training image in stage 3.
     pub patches_per_image: usize,
+    /// How stage 3 picks those patches.
+    pub refine_windows: RefineWindows,
     /// The click simulator (radius from the size by default).
     pub clicks: ClickSimConfig,
     /// Steps between checkpoints.
@@ -102,6 +118,7 @@ impl Default for TrainConfig {
             sigma_loss: SigmaLoss::Laplace,
             refine_loss: RefineLossConfig::default(),
             patches_per_image: 2,
+            refine_windows: RefineWindows::LargestError,
             clicks: ClickSimConfig::for_resolution(128),
             checkpoint_every: 50,
             seed: 0,
@@ -360,12 +377,17 @@ pub fn train_refine_with(
         ckpt,
         |step| {
             let b = training_batch(gen, cfg, "stage3", step, clicks, &device)?;
-            let alpha = net.forward(&b.input, false, false)?.alpha.detach();
-            let err = (&alpha - &b.gt)?.abs()?;
+            let by_sigma = cfg.refine_windows == RefineWindows::LargestSigma;
+            let out = net.forward(&b.input, by_sigma, false)?;
+            let alpha = out.alpha.detach();
+            let score = match (&out.sigma, by_sigma) {
+                (Some(sigma), true) => sigma.detach(),
+                _ => (&alpha - &b.gt)?.abs()?,
+            };
             let (mut rgb_p, mut a_p, mut g_p) = (Vec::new(), Vec::new(), Vec::new());
             for i in 0..b.samples.len() {
                 let (h, w) = b.samples[i].size();
-                let e = err.get(i)?.flatten_all()?.to_vec1::<f32>()?;
+                let e = score.get(i)?.flatten_all()?.to_vec1::<f32>()?;
                 let wins = select_windows(&e, h, w, k, (k / 2).max(1), cfg.patches_per_image)?;
                 rgb_p.push(crop_windows(&b.rgb.get(i)?, &wins)?);
                 a_p.push(crop_windows(&alpha.get(i)?, &wins)?);
