@@ -68,7 +68,8 @@
 //! 450 / 150 / 200; with the fused GroupNorm kernel that run took 273 s on the idle
 //! 2-core machine (training 241 s, evaluation 32 s), so all three were raised 1.8×
 //! (training ≈ 434 s, total ≈ 470 s of the 600 s share), from timing alone, before any
-//! result of the longer run was seen.
+//! result of the longer run was seen; measured 451 s, and 499 s with the σ-window
+//! refinement ablation added afterwards (46 s more training).
 //!
 //! # Data: proxy or Composition-1k
 //!
