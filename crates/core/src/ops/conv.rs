@@ -1318,6 +1318,21 @@ mod tests {
         (host(&y), grads)
     }
 
+    /// (input shape, weight shape, stride, padding, dilation, groups).
+    type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
+
+    /// Square stride, padding and dilation, and the groups, as op parameters.
+    fn params(stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dParams {
+        crate::nn::Conv2dConfig {
+            stride,
+            padding,
+            dilation,
+            groups,
+            ..Default::default()
+        }
+        .params()
+    }
+
     /// 1e-4 of `1 + max |t|`: the tolerance of an f32 result against a reference `t`.
     fn f32_tol(t: &Tensor) -> f64 {
         1e-4 * (1.0
@@ -1337,7 +1352,6 @@ mod tests {
         };
         // (x, weight, stride, padding, dilation, groups): multipliers 1 and 2, stride 2,
         // dilation, a 5×5 kernel, an odd map, a kernel larger than the padded input.
-        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
         let cases: &[Case] = &[
             (&[2, 8, 17, 13], &[8, 1, 3, 3], 1, 1, 1, 8),
             (&[3, 6, 20, 20], &[12, 1, 3, 3], 2, 1, 1, 6),
@@ -1346,14 +1360,7 @@ mod tests {
             (&[16, 64, 32, 32], &[64, 1, 3, 3], 1, 1, 1, 64),
         ];
         for (i, &(xs, ws, st, pd, dl, g)) in cases.iter().enumerate() {
-            let p = crate::nn::Conv2dConfig {
-                stride: st,
-                padding: pd,
-                dilation: dl,
-                groups: g,
-                ..Default::default()
-            }
-            .params();
+            let p = params(st, pd, dl, g);
             let run = |dev: &Device| conv_and_grads(xs, ws, p, 10 + i as u64, DType::F32, dev);
             let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
             assert!(max_diff(&yg, &yc) < f32_tol(&yc), "case {i}: forward");
@@ -1396,7 +1403,6 @@ mod tests {
     #[test]
     fn forward_matches_candle() {
         // (x shape, w shape, stride, padding, dilation, groups)
-        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
         let cases: &[Case] = &[
             (&[2, 3, 9, 11], &[4, 3, 3, 3], 1, 1, 1, 1),
             (&[2, 3, 9, 11], &[4, 3, 3, 3], 2, 0, 1, 1),
@@ -1522,7 +1528,6 @@ mod tests {
         // directions and the bias, with odd sizes (tiles with ragged rows and columns),
         // batches of 1 and 3, groups, stride 2, dilation, a 1×1 convolution, and a map
         // large enough to be split into several im2col blocks.
-        type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
         let cases: &[Case] = &[
             (&[1, 3, 9, 11], &[5, 3, 3, 3], 1, 1, 1, 1),
             (&[3, 4, 13, 7], &[6, 2, 3, 3], 2, 1, 1, 2),
@@ -1532,14 +1537,7 @@ mod tests {
             (&[2, 64, 40, 36], &[17, 64, 3, 3], 1, 1, 1, 1),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
-            let p = crate::nn::Conv2dConfig {
-                stride: s,
-                padding: p,
-                dilation: d,
-                groups: g,
-                ..Default::default()
-            }
-            .params();
+            let p = params(s, p, d, g);
             let run = |dt| conv_and_grads(xs, ws, p, i as u64, dt, &Device::Cpu);
             let (y64, g64) = &run(DType::F64);
             // f32 on this CPU's fastest path, then on the portable one.

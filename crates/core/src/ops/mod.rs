@@ -34,6 +34,43 @@ pub(crate) fn gpu_for_tests() -> Option<candle_core::Device> {
         }
     }
 }
+
+/// `f(x)` with `x` on `dev`, and the gradient of Σ f(x)·r for a seeded normal `r`, both
+/// copied back to the CPU: one side of a GPU-vs-CPU check.
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) fn value_and_grad_on(
+    dev: &candle_core::Device,
+    x: &candle_core::Tensor,
+    seed: u64,
+    f: impl Fn(&candle_core::Tensor) -> crate::Result<candle_core::Tensor>,
+) -> (candle_core::Tensor, candle_core::Tensor) {
+    use candle_core::Device;
+    let v = candle_core::Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
+    let y = f(v.as_tensor()).unwrap();
+    let r = crate::SeededRng::new(seed)
+        .normal_tensor(0.0, 1.0, y.dims(), y.dtype(), dev)
+        .unwrap();
+    let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let dx = g
+        .get(v.as_tensor())
+        .unwrap()
+        .to_device(&Device::Cpu)
+        .unwrap();
+    (y.to_device(&Device::Cpu).unwrap(), dx)
+}
+
+/// The largest |a − b| of two f32 tensors.
+#[cfg(all(test, feature = "cuda"))]
+pub(crate) fn max_abs_f32(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
 mod groupnorm;
 mod kernel;
 pub mod linear;

@@ -697,20 +697,7 @@ mod tests {
         for i in [1, 3, 7] {
             x = x.slice_assign(&[0..2, i..i + 1, 0..5], &p1).unwrap();
         }
-        let run = |dev: &Device| {
-            let v = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
-            let y = max_dim1(v.as_tensor()).unwrap();
-            let r = crate::SeededRng::new(2)
-                .normal_tensor(0.0, 1.0, y.dims(), DType::F32, dev)
-                .unwrap();
-            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let dx = g
-                .get(v.as_tensor())
-                .unwrap()
-                .to_device(&Device::Cpu)
-                .unwrap();
-            (y.to_device(&Device::Cpu).unwrap(), dx)
-        };
+        let run = |dev: &Device| crate::ops::value_and_grad_on(dev, &x, 2, max_dim1);
         let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
         let bits = |t: &Tensor| {
             t.flatten_all()
@@ -763,35 +750,14 @@ mod tests {
         ] {
             for op in ["max", "avg-incl", "avg-excl"] {
                 let run = |dev: &Device| {
-                    let v = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
-                    let y = match op {
-                        "max" => max_pool2d(v.as_tensor(), p),
-                        "avg-incl" => avg_pool2d(v.as_tensor(), p, true),
-                        _ => avg_pool2d(v.as_tensor(), p, false),
-                    }
-                    .unwrap();
-                    let r = crate::SeededRng::new(9)
-                        .normal_tensor(0.0, 1.0, y.dims(), DType::F32, dev)
-                        .unwrap();
-                    let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                    let dx = g
-                        .get(v.as_tensor())
-                        .unwrap()
-                        .to_device(&Device::Cpu)
-                        .unwrap();
-                    (y.to_device(&Device::Cpu).unwrap(), dx)
+                    crate::ops::value_and_grad_on(dev, &x, 9, |v| match op {
+                        "max" => max_pool2d(v, p),
+                        "avg-incl" => avg_pool2d(v, p, true),
+                        _ => avg_pool2d(v, p, false),
+                    })
                 };
                 let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
-                let d = |a: &Tensor, b: &Tensor| {
-                    (a - b)
-                        .unwrap()
-                        .abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap()
-                };
+                let d = crate::ops::max_abs_f32;
                 assert!(d(&yc, &yg) < 1e-5, "{op} {p:?}: forward");
                 assert!(d(&gc, &gg) < 1e-5, "{op} {p:?}: backward");
             }

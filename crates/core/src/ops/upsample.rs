@@ -235,34 +235,14 @@ mod tests {
             (12, 9, 5, 4, false),
             (1, 3, 4, 6, true),
         ] {
+            let x = crate::SeededRng::new(3)
+                .normal_tensor(0.0, 1.0, (2, 3, h, w), DType::F32, &Device::Cpu)
+                .unwrap();
             let run = |dev: &Device| {
-                let x = crate::SeededRng::new(3)
-                    .normal_tensor(0.0, 1.0, (2, 3, h, w), DType::F32, dev)
-                    .unwrap();
-                let x = candle_core::Var::from_tensor(&x).unwrap();
-                let y = upsample_bilinear2d(x.as_tensor(), oh, ow, align).unwrap();
-                let r = crate::SeededRng::new(4)
-                    .normal_tensor(0.0, 1.0, y.dims(), DType::F32, dev)
-                    .unwrap();
-                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let dx = g
-                    .get(x.as_tensor())
-                    .unwrap()
-                    .to_device(&Device::Cpu)
-                    .unwrap();
-                (y.to_device(&Device::Cpu).unwrap(), dx)
+                crate::ops::value_and_grad_on(dev, &x, 4, |v| upsample_bilinear2d(v, oh, ow, align))
             };
             let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
-            let d = |a: &Tensor, b: &Tensor| {
-                (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            };
+            let d = crate::ops::max_abs_f32;
             assert!(d(&yc, &yg) < 1e-5, "{h}×{w} → {oh}×{ow}: forward");
             assert!(d(&gc, &gg) < 1e-4, "{h}×{w} → {oh}×{ow}: backward");
         }
