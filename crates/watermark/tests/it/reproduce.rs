@@ -28,7 +28,31 @@ fn smoke_reproduction_runs_and_writes_what_the_clis_read() {
         ]
     );
     let names: Vec<&str> = r.tables.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names.len(), 4, "{names:?}");
+    // The debone tables, then derain's (the paper scale's second task, also run at smoke
+    // scale to exercise the path) and its claim tests as rows.
+    assert_eq!(names.len(), 9, "{names:?}");
+    assert!(
+        names[4..8].iter().all(|n| n.starts_with("derain: ")),
+        "{names:?}"
+    );
+    let derain_claims = &r.tables[8];
+    assert!(
+        derain_claims.name.starts_with("derain: the claims"),
+        "{}",
+        derain_claims.name
+    );
+    let rows: Vec<&str> = derain_claims
+        .rows
+        .iter()
+        .map(|r| r.label.as_str())
+        .collect();
+    assert_eq!(rows, ids);
+    assert!(r.data.contains("SynthDerain"), "{}", r.data);
+    assert!(
+        r.plots.iter().any(|p| p.starts_with("derain/")),
+        "{:?}",
+        r.plots
+    );
     // Surrogate table: B′, the 8 surrogates of the official table, 3 negative groups.
     assert_eq!(r.tables[0].rows.len(), 12, "{:?}", r.tables[0].rows);
     // Every table that names the perceptual loss says it is a random-feature one
