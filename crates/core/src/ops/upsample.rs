@@ -9,7 +9,10 @@ use super::kernel::{dispatch, out, slice, Real};
 use crate::{Error, Result};
 
 /// Source taps of one output index along an axis: `(i0, i1, λ0, λ1)`.
-fn taps(len_in: usize, len_out: usize, align_corners: bool) -> Vec<(usize, usize, f64, f64)> {
+type Tap = (usize, usize, f64, f64);
+
+/// The [`Tap`] of every output index along an axis.
+fn taps(len_in: usize, len_out: usize, align_corners: bool) -> Vec<Tap> {
     (0..len_out)
         .map(|o| {
             let src = if align_corners {
@@ -39,6 +42,17 @@ struct Up {
 }
 
 struct UpBwd(Up);
+
+impl Up {
+    /// The row and column taps of this resampling.
+    #[cfg(feature = "cuda")]
+    fn axis_taps(&self) -> (Vec<Tap>, Vec<Tap>) {
+        (
+            taps(self.h, self.oh, self.align),
+            taps(self.w, self.ow, self.align),
+        )
+    }
+}
 
 impl CustomOp1 for Up {
     fn name(&self) -> &'static str {
@@ -78,16 +92,9 @@ impl CustomOp1 for Up {
         l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         let d = l.dims();
-        let Up {
-            h,
-            w,
-            oh,
-            ow,
-            align,
-        } = *self;
-        let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
-        let y = super::cuda::upsample_fwd((s, l), d[0] * d[1], (h, w), &ty, &tx)?;
-        Ok((y, (d[0], d[1], oh, ow).into()))
+        let (ty, tx) = self.axis_taps();
+        let y = super::cuda::upsample_fwd((s, l), d[0] * d[1], (self.h, self.w), &ty, &tx)?;
+        Ok((y, (d[0], d[1], self.oh, self.ow).into()))
     }
     fn bwd(&self, _x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(dy.contiguous()?.apply_op1_no_bwd(&UpBwd(*self))?))
@@ -134,17 +141,10 @@ impl CustomOp1 for UpBwd {
         s: &candle_core::CudaStorage,
         l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let d = l.dims();
-        let Up {
-            h,
-            w,
-            oh,
-            ow,
-            align,
-        } = self.0;
-        let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
-        let dx = super::cuda::upsample_bwd((s, l), d[0] * d[1], (h, w), &ty, &tx)?;
-        Ok((dx, (d[0], d[1], h, w).into()))
+        let (d, up) = (l.dims(), self.0);
+        let (ty, tx) = up.axis_taps();
+        let dx = super::cuda::upsample_bwd((s, l), d[0] * d[1], (up.h, up.w), &ty, &tx)?;
+        Ok((dx, (d[0], d[1], up.h, up.w).into()))
     }
 }
 
