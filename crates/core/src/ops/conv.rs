@@ -431,7 +431,6 @@ fn as_f32_mut<T: Real>(s: &mut [T]) -> &mut [f32] {
 }
 
 fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T> {
-    let mut y = vec![T::ZERO; g.n * g.cout * g.ohw()];
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     // Few images: let gemm use the threads; many: one image per task.
     let inner = if g.n >= threads() { 1 } else { threads() };
@@ -456,6 +455,7 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     if fast && g.n < threads() {
         return dense_fwd_row_blocks(g, x, bias, &pa);
     }
+    let mut y = vec![T::ZERO; g.n * g.cout * ohw];
     y.par_chunks_mut(g.cout * ohw)
         .enumerate()
         .for_each(|(b, yb)| {
