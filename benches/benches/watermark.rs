@@ -93,6 +93,7 @@ fn bench_surrogate_step(c: &mut Criterion) {
 criterion_group!(benches, bench_initial_step, bench_surrogate_step);
 
 fn main() {
+    candor_core::alloc::tune_allocator();
     benches();
     criterion::Criterion::default()
         .configure_from_args()

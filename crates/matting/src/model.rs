@@ -148,8 +148,13 @@ impl ConvNorm {
     }
 
     fn forward(&self, x: &Tensor, relu: bool) -> Result<Tensor> {
-        let y = self.norm.forward(&self.conv.forward(x)?)?;
-        Ok(if relu { ops::relu(&y)? } else { y })
+        let act = if relu {
+            ops::Activation::Relu
+        } else {
+            ops::Activation::Identity
+        };
+        // GroupNorm and ReLU fused into one op (the same values and gradients).
+        self.norm.forward_act(&self.conv.forward(x)?, act)
     }
 }
 

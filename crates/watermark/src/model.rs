@@ -135,6 +135,15 @@ impl Norm {
             Norm::Instance(n) => candle_core::Module::forward(n, x)?,
         })
     }
+
+    /// The layer followed by `act`; InstanceNorm fuses the two into one op (the same
+    /// values and gradients, one graph node fewer).
+    fn forward_act(&self, x: &Tensor, train: bool, act: Activation) -> Result<Tensor> {
+        match self {
+            Norm::Batch(bn) => act.apply(&bn.forward_t(x, train)?),
+            Norm::Instance(n) => n.forward_act(x, act),
+        }
+    }
 }
 
 fn check_input(x: &Tensor, channels: usize, multiple: usize, what: &str) -> Result<()> {
@@ -323,10 +332,11 @@ impl ResBlock {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self
-            .n1
-            .forward_t(&candle_core::Module::forward(&self.c1, x)?, true)?;
-        let y = ops::relu(&y)?;
+        let y = self.n1.forward_act(
+            &candle_core::Module::forward(&self.c1, x)?,
+            true,
+            Activation::Relu,
+        )?;
         let y = self
             .n2
             .forward_t(&candle_core::Module::forward(&self.c2, &y)?, true)?;
@@ -394,15 +404,19 @@ impl Extractor {
         check_input(x, self.in_channels, 2, "extractor")?;
         let mut h = x.clone();
         for (c, n) in &self.head {
-            h = ops::relu(&n.forward_t(&candle_core::Module::forward(c, &h)?, true)?)?;
+            h = n.forward_act(
+                &candle_core::Module::forward(c, &h)?,
+                true,
+                Activation::Relu,
+            )?;
         }
         for b in &self.blocks {
             h = b.forward(&h)?;
         }
         h = candle_core::Module::forward(&self.up, &h)?;
-        h = ops::relu(&self.up_norm.forward_t(&h, true)?)?;
+        h = self.up_norm.forward_act(&h, true, Activation::Relu)?;
         h = candle_core::Module::forward(&self.conv4, &h)?;
-        h = ops::relu(&self.norm4.forward_t(&h, true)?)?;
+        h = self.norm4.forward_act(&h, true, Activation::Relu)?;
         ops::relu(&candle_core::Module::forward(&self.out, &h)?)
     }
 }
@@ -451,10 +465,10 @@ impl Discriminator {
         let mut h = x.clone();
         for (c, n) in &self.blocks {
             h = candle_core::Module::forward(c, &h)?;
-            if let Some(n) = n {
-                h = n.forward_t(&h, true)?;
-            }
-            h = ops::leaky_relu(&h, 0.2)?;
+            h = match n {
+                Some(n) => n.forward_act(&h, true, Activation::LeakyRelu(0.2))?,
+                None => ops::leaky_relu(&h, 0.2)?,
+            };
         }
         Ok(candle_core::Module::forward(&self.last, &h)?)
     }
@@ -468,9 +482,11 @@ struct PlainResBlock(ResBlock);
 impl PlainResBlock {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let b = &self.0;
-        let y =
-            b.n1.forward_t(&candle_core::Module::forward(&b.c1, x)?, true)?;
-        let y = ops::relu(&y)?;
+        let y = b.n1.forward_act(
+            &candle_core::Module::forward(&b.c1, x)?,
+            true,
+            Activation::Relu,
+        )?;
         let y =
             b.n2.forward_t(&candle_core::Module::forward(&b.c2, &y)?, true)?;
         Ok((x + y)?)
@@ -634,15 +650,23 @@ impl Surrogate {
                 tail,
             } => {
                 let mut h = candle_core::Module::forward(head, a)?;
-                h = ops::relu(&head_norm.forward_t(&h, true)?)?;
+                h = head_norm.forward_act(&h, true, Activation::Relu)?;
                 for (c, n) in downs {
-                    h = ops::relu(&n.forward_t(&candle_core::Module::forward(c, &h)?, true)?)?;
+                    h = n.forward_act(
+                        &candle_core::Module::forward(c, &h)?,
+                        true,
+                        Activation::Relu,
+                    )?;
                 }
                 for b in blocks {
                     h = b.forward(&h)?;
                 }
                 for (c, n) in ups {
-                    h = ops::relu(&n.forward_t(&candle_core::Module::forward(c, &h)?, true)?)?;
+                    h = n.forward_act(
+                        &candle_core::Module::forward(c, &h)?,
+                        true,
+                        Activation::Relu,
+                    )?;
                 }
                 candle_core::Module::forward(tail, &h)?
             }

@@ -63,6 +63,21 @@ impl GroupNorm {
     }
 }
 
+impl GroupNorm {
+    /// The layer followed by `act`, fused into one op ([`ops::group_norm_act`]): the same
+    /// values and gradients as `act.apply(&self.forward(x))`, with one graph node fewer.
+    pub fn forward_act(&self, x: &Tensor, act: ops::Activation) -> Result<Tensor> {
+        ops::group_norm_act(
+            x,
+            self.groups,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            act,
+        )
+    }
+}
+
 impl Module for GroupNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         ops::group_norm(

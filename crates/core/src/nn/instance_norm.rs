@@ -78,31 +78,42 @@ impl InstanceNorm2d {
     }
 }
 
-impl Module for InstanceNorm2d {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let check = || -> Result<()> {
-            let (_, c, h, w) = x.dims4().map_err(|_| {
-                Error::invalid(format!(
-                    "InstanceNorm2d expects (N, C, H, W), got {:?}",
-                    x.dims()
-                ))
-            })?;
-            if let Some(wt) = &self.weight {
-                if wt.dims() != [c] {
-                    return Err(Error::invalid(format!(
-                        "InstanceNorm2d: {} affine channels for an input of {c}",
-                        wt.dims()[0]
-                    )));
-                }
-            }
-            if h * w < 2 {
+impl InstanceNorm2d {
+    /// The layer followed by `act`, fused into one op ([`ops::instance_norm_act`]): the
+    /// same values and gradients as `act.apply(&self.forward(x))`, with one graph node
+    /// fewer.
+    pub fn forward_act(&self, x: &Tensor, act: ops::Activation) -> Result<Tensor> {
+        self.check(x)?;
+        ops::instance_norm_act(x, self.weight.as_ref(), self.bias.as_ref(), self.eps, act)
+    }
+
+    fn check(&self, x: &Tensor) -> Result<()> {
+        let (_, c, h, w) = x.dims4().map_err(|_| {
+            Error::invalid(format!(
+                "InstanceNorm2d expects (N, C, H, W), got {:?}",
+                x.dims()
+            ))
+        })?;
+        if let Some(wt) = &self.weight {
+            if wt.dims() != [c] {
                 return Err(Error::invalid(format!(
-                    "InstanceNorm2d needs more than one spatial element per channel, got {h}×{w}"
+                    "InstanceNorm2d: {} affine channels for an input of {c}",
+                    wt.dims()[0]
                 )));
             }
-            Ok(())
-        };
-        check().map_err(cerr)?;
+        }
+        if h * w < 2 {
+            return Err(Error::invalid(format!(
+                "InstanceNorm2d needs more than one spatial element per channel, got {h}×{w}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Module for InstanceNorm2d {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.check(x).map_err(cerr)?;
         ops::instance_norm(x, self.weight.as_ref(), self.bias.as_ref(), self.eps).map_err(cerr)
     }
 }

@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::activation::{apply_inplace, ActBwd};
 use super::batchnorm::ncr;
 use super::kernel::{dispatch, out, slice, Real};
+use super::Activation;
 
 /// Per-row (sample-major, then group) mean and 1/√(var + ε), saved by the forward pass.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +28,8 @@ struct GnStats {
 struct GnTrain {
     groups: usize,
     eps: f64,
+    /// Applied to the output in the same pass (`Identity`: plain group norm).
+    act: Activation,
     stats: Arc<Mutex<GnStats>>,
 }
 
@@ -85,6 +89,7 @@ impl CustomOp3 for GnTrain {
                             *o = (*v - mu) * a + bc;
                         }
                     }
+                    apply_inplace(yr, self.act);
                     (mean, inv)
                 })
                 .collect();
@@ -101,11 +106,16 @@ impl CustomOp3 for GnTrain {
         x: &Tensor,
         w: &Tensor,
         _b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let dy = dy.contiguous()?;
+        let mut dy = dy.contiguous()?;
+        if self.act != Activation::Identity {
+            // Through the activation first: the same op (and bits) as a separate
+            // activation node's backward, without that node's gradient bookkeeping.
+            dy = res.apply_op2_no_bwd(&dy, &ActBwd(self.act))?;
+        }
         let (n, c, r) = ncr(x.dims());
         let (g, cg) = (self.groups, c / self.groups);
         // Per (sample, channel): Σ dy·x̂ and Σ dy, f64.
@@ -243,6 +253,7 @@ pub(crate) fn gn_fused(
     w: &Tensor,
     b: &Tensor,
     eps: f64,
+    act: Activation,
 ) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op3(
         &w.contiguous()?,
@@ -250,6 +261,7 @@ pub(crate) fn gn_fused(
         GnTrain {
             groups,
             eps,
+            act,
             stats: Arc::new(Mutex::new(GnStats::default())),
         },
     )

@@ -5,6 +5,7 @@
 use candle_core::{Tensor, D};
 
 use super::backend::{route, Candle, Route};
+use super::Activation;
 use crate::{Error, Result};
 
 fn affine(
@@ -87,6 +88,23 @@ pub fn group_norm(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<Tensor> {
+    group_norm_act(x, groups, weight, bias, eps, Activation::Identity)
+}
+
+/// [`group_norm`] followed by `act`, as one op on the CPU kernel route: the activation is
+/// applied in the normalisation's output pass and its derivative at the start of the
+/// backward, so the graph has one node instead of two (no separate activation tensor, no
+/// second gradient accumulation). The same values and gradients as `act.apply(&group_norm(…))`,
+/// bit for bit.
+pub fn group_norm_act(
+    x: &Tensor,
+    groups: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    act: Activation,
+) -> Result<Tensor> {
+    act.validate()?;
     let dims = x.dims().to_vec();
     if dims.len() < 2 || groups == 0 || !dims[1].is_multiple_of(groups) {
         return Err(Error::invalid(format!(
@@ -111,9 +129,9 @@ pub fn group_norm(
     if route("group_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel (`ops::groupnorm`): one pass per row forward, two backward.
         let (w, b) = affine_or_identity(x, c, weight, bias)?;
-        return Ok(super::groupnorm::gn_fused(x, groups, &w, &b, eps)?);
+        return Ok(super::groupnorm::gn_fused(x, groups, &w, &b, eps, act)?);
     }
-    group_norm_composed(x, groups, weight, bias, eps)
+    act.apply(&group_norm_composed(x, groups, weight, bias, eps)?)
 }
 
 /// [`group_norm`] as a chain of candle ops (the route off the CPU kernel, and the
@@ -142,11 +160,22 @@ pub fn instance_norm(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<Tensor> {
+    instance_norm_act(x, weight, bias, eps, Activation::Identity)
+}
+
+/// [`instance_norm`] followed by `act`, fused as [`group_norm_act`].
+pub fn instance_norm_act(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    act: Activation,
+) -> Result<Tensor> {
     let c = *x
         .dims()
         .get(1)
         .ok_or_else(|| Error::invalid("instance_norm: expected (N, C, …)"))?;
-    group_norm(x, c, weight, bias, eps)
+    group_norm_act(x, c, weight, bias, eps, act)
 }
 
 /// Batch normalisation in training mode over `(N, C, …)`: normalises with the batch
@@ -268,6 +297,65 @@ mod tests {
     /// The fused kernel against the composed candle ops: output and the gradients of
     /// x, weight and bias, in f64 and f32, for one group, several, and one per channel
     /// (instance norm), with a large mean offset (x + 100) to catch cancellation.
+    #[test]
+    fn norm_with_fused_activation_is_the_two_ops_bit_for_bit() {
+        let mut r = crate::SeededRng::new(5);
+        let dev = Device::Cpu;
+        let x = r
+            .normal_tensor(0.0, 2.0, (2, 4, 5, 3), DType::F32, &dev)
+            .unwrap();
+        let w = r.normal_tensor(1.0, 0.5, (4,), DType::F32, &dev).unwrap();
+        let b = r.normal_tensor(0.0, 0.5, (4,), DType::F32, &dev).unwrap();
+        let dy = r
+            .normal_tensor(0.0, 1.0, (2, 4, 5, 3), DType::F32, &dev)
+            .unwrap();
+        for act in [
+            Activation::Relu,
+            Activation::LeakyRelu(0.2),
+            Activation::Sigmoid,
+            Activation::Identity,
+        ] {
+            for groups in [1, 2, 4] {
+                let run = |fused: bool| {
+                    let (xv, wv, bv) = (
+                        candle_core::Var::from_tensor(&x).unwrap(),
+                        candle_core::Var::from_tensor(&w).unwrap(),
+                        candle_core::Var::from_tensor(&b).unwrap(),
+                    );
+                    let (xt, wt, bt) = (xv.as_tensor(), wv.as_tensor(), bv.as_tensor());
+                    let y = if fused {
+                        group_norm_act(xt, groups, Some(wt), Some(bt), 1e-5, act).unwrap()
+                    } else {
+                        act.apply(&group_norm(xt, groups, Some(wt), Some(bt), 1e-5).unwrap())
+                            .unwrap()
+                    };
+                    let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+                    let bits = |t: &Tensor| -> Vec<u32> {
+                        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                        // +0 and −0 compare equal (an accumulation into zeros may flip the sign).
+                        v.iter().map(|v| (v + 0.0).to_bits()).collect()
+                    };
+                    [
+                        bits(&y),
+                        bits(grads.get(xt).unwrap()),
+                        bits(grads.get(wt).unwrap()),
+                        bits(grads.get(bt).unwrap()),
+                    ]
+                };
+                assert_eq!(run(true), run(false), "{act:?}, {groups} groups");
+            }
+        }
+        let x4 = x.clone();
+        let fused = instance_norm_act(&x4, None, None, 1e-5, Activation::Relu).unwrap();
+        let two = Activation::Relu
+            .apply(&instance_norm(&x4, None, None, 1e-5).unwrap())
+            .unwrap();
+        assert_eq!(
+            fused.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            two.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+    }
+
     #[test]
     fn fused_group_norm_matches_the_composed_ops() {
         let mut r = crate::SeededRng::new(3);
