@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::backend::{route, Candle, Route};
-use super::kernel::{dispatch, multiversion, out, slice, Real};
+use super::kernel::{alloc_for_overwrite, dispatch, multiversion, out, slice, Real};
 use crate::{Error, Result};
 
 const CHUNK: usize = 1 << 14;
@@ -329,7 +329,8 @@ impl CustomOp2 for ActBwd {
         let act = self.0;
         dispatch!(s1, "activation backward", |T| {
             let (y, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let mut dx = vec![T::ZERO; y.len()];
+            // SAFETY: the chunks below write every element.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(y.len()) };
             dx.par_chunks_mut(CHUNK)
                 .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
                 .for_each(|(dc, (yc, gc))| act_bwd_mv(dc, yc, gc, act));

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernel::{dispatch, out, reduction_chunk, slice, Real};
+use super::kernel::{alloc_for_overwrite, dispatch, out, reduction_chunk, slice, Real};
 
 /// `(N, C, R)` of a tensor shaped `(N, C, …)`.
 pub(crate) fn ncr(dims: &[usize]) -> (usize, usize, usize) {
@@ -63,7 +63,8 @@ fn channel_affine_fwd<T: Real>(
     a: &[T],
     b: &[T],
 ) -> Vec<T> {
-    let mut y = vec![T::ZERO; x.len()];
+    // SAFETY: every channel of every sample below is written.
+    let mut y = unsafe { alloc_for_overwrite::<T>(x.len()) };
     y.par_chunks_mut(c * r)
         .zip(x.par_chunks(c * r))
         .for_each(|(yn, xn)| {
@@ -233,7 +234,8 @@ impl CustomOp2 for BnDx {
         let (_, c, r) = ncr(l1.dims());
         dispatch!(s1, "batch_norm backward", |T| {
             let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let mut dx = vec![T::ZERO; x.len()];
+            // SAFETY: every channel of every sample below is written.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(x.len()) };
             dx.par_chunks_mut(c * r)
                 .zip(x.par_chunks(c * r).zip(dy.par_chunks(c * r)))
                 .for_each(|(dxn, (xn, dyn_))| {

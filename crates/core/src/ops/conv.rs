@@ -11,8 +11,8 @@ use rayon::prelude::*;
 
 use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
-    dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, reduction_chunk, slice, threads,
-    with_scratch, Real,
+    alloc_for_overwrite, dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, reduction_chunk,
+    slice, threads, with_scratch, Real,
 };
 use crate::{Error, Result};
 
@@ -455,7 +455,10 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     if fast && g.n < threads() {
         return dense_fwd_row_blocks(g, x, bias, &pa);
     }
-    let mut y = vec![T::ZERO; g.n * g.cout * ohw];
+    // SAFETY: each image's planes are filled with the bias and accumulated into, or
+    // written by a product that does not read them (`accumulate` false), group by group
+    // and row block by row block: every element.
+    let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
     y.par_chunks_mut(g.cout * ohw)
         .enumerate()
         .for_each(|(b, yb)| {
@@ -551,7 +554,8 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
             yo
         })
         .collect();
-    let mut y = vec![T::ZERO; g.n * g.cout * ohw];
+    // SAFETY: every row block of every plane is copied in below.
+    let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
     y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
         let (b, c) = (plane / g.cout, plane % g.cout);
         let (grp, co) = (c / og, c % og);
@@ -566,7 +570,8 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
 }
 
 fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
-    let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
+    // SAFETY: each image's gradient is zeroed by its own task before col2im adds to it.
+    let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
@@ -585,6 +590,7 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
+            dxb.fill(T::ZERO);
             with_scratch::<T, _>(col_len + pb_len, |scratch| {
                 let (col, pb) = scratch.split_at_mut(col_len);
                 for grp in 0..g.groups {

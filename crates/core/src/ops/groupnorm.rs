@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::activation::{apply_inplace, ActBwd};
 use super::batchnorm::ncr;
-use super::kernel::{dispatch, out, slice, Real};
+use super::kernel::{alloc_for_overwrite, dispatch, out, slice, Real};
 use super::Activation;
 
 /// Per-row (sample-major, then group) mean and 1/√(var + ε), saved by the forward pass.
@@ -71,7 +71,8 @@ impl CustomOp3 for GnTrain {
                 slice::<T>(s2, l2)?,
                 slice::<T>(s3, l3)?,
             );
-            let mut y = vec![T::ZERO; x.len()];
+            // SAFETY: every row below writes all of its elements.
+            let mut y = unsafe { alloc_for_overwrite::<T>(x.len()) };
             let stats: Vec<(f64, f64)> = y
                 .par_chunks_mut(cg * r)
                 .zip(x.par_chunks(cg * r))
@@ -230,7 +231,8 @@ impl CustomOp2 for GnDx {
         let (_, _, r) = ncr(l1.dims());
         dispatch!(s1, "group_norm backward", |T| {
             let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let mut dx = vec![T::ZERO; x.len()];
+            // SAFETY: every plane below writes all of its elements.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(x.len()) };
             dx.par_chunks_mut(r)
                 .zip(x.par_chunks(r).zip(dy.par_chunks(r)))
                 .enumerate()
