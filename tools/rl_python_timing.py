@@ -3,11 +3,11 @@ a PyTorch CPU DQN update (batch 32, obs→128→128→actions, MSE TD loss, Adam
 single-observation action latency. Not part of the tests.
 
 Run: python3 tools/rl_python_timing.py   (needs gymnasium==1.2.2, numpy, torch)
+     python3 tools/rl_python_timing.py --skip-env   (the PyTorch rows only; no gymnasium)
 """
+import sys
 import time
 
-import gymnasium as gym
-import numpy as np
 import torch_alloc_env  # noqa: E402  (before torch: re-exec with candor's allocator settings)
 
 torch_alloc_env.ensure()
@@ -18,8 +18,12 @@ import torch.nn as nn
 torch.set_num_threads(1)
 print(f"torch {torch.__version__}, 1 thread, {torch_alloc_env.describe()}")
 
-for env_id in ["CartPole-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0",
+SKIP_ENV = "--skip-env" in sys.argv
+for env_id in [] if SKIP_ENV else ["CartPole-v0", "CartPole-v1", "Acrobot-v1", "MountainCar-v0",
                "MountainCarContinuous-v0", "Pendulum-v1"]:
+    import gymnasium as gym
+    import numpy as np
+
     env = gym.make(env_id)
     env.reset(seed=0)
     cont = isinstance(env.action_space, gym.spaces.Box)

@@ -1,5 +1,6 @@
 """Shared by the PyTorch twins of candor's criterion benches (tools/matting_bench.py,
-tools/watermark_bench.py): the command line, the header line and the step timer.
+tools/watermark_bench.py, tools/pointcloud_bench.py, tools/forgery_bench.py): the command
+line, the header line and the step timer.
 
 Each step is called once to warm up and then `--reps` times, each call timed on its own;
 the line printed per step is `NAME: MEDIAN ms (min MIN, max MAX, N reps)`, the figures

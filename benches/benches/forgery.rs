@@ -8,7 +8,10 @@
 //!   EfficientNet-B4, SPSL on the full-width shallow Xception);
 //! * one training step at batch 8, 64² (forward with every loss term, backward,
 //!   Adam step) of the quick reproduction's vanilla EfficientNet, MAT (with AGDA)
-//!   and SPSL; throughput in images per second.
+//!   and SPSL, and at 128² of MAT on EfficientNet-B0 and SPSL on the full-width
+//!   shallow Xception (the same Adam); throughput in images per second.
+//!
+//! `tools/forgery_bench.py` times the same training steps in PyTorch.
 //!
 //! `cargo bench -p candor-benches --bench forgery`
 
@@ -16,7 +19,9 @@ use candle_core::{DType, Device, Tensor};
 use candor_core::SeededRng;
 use candor_forgery::data::{with_phase_channel, Normalize, PhaseScale};
 use candor_forgery::model::detector::is_buffer;
-use candor_forgery::model::{DetectorConfig, MatConfig, SpslConfig, XceptionConfig};
+use candor_forgery::model::{
+    BackboneConfig, DetectorConfig, EfficientNetConfig, MatConfig, SpslConfig, XceptionConfig,
+};
 use candor_forgery::reproduce::Setup;
 use candor_forgery::train::TrainConfig;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -82,11 +87,24 @@ fn bench_forward(c: &mut Criterion) {
 fn bench_train_step(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10);
-    let x = images(64);
     let y = labels();
     let optim = TrainConfig::quick().optimizer;
-    for key in ["efficientnet", "mat", "spsl"] {
-        let cfg = quick(key);
+    let mat_b0 = DetectorConfig::Mat(MatConfig {
+        backbone: BackboneConfig::EfficientNet(EfficientNetConfig::b0()),
+        ..MatConfig::official()
+    });
+    let paper_spsl = DetectorConfig::Spsl(SpslConfig {
+        xception: XceptionConfig::spsl(),
+        ..SpslConfig::default()
+    });
+    for (key, cfg, side) in [
+        ("efficientnet", quick("efficientnet"), 64),
+        ("mat", quick("mat"), 64),
+        ("spsl", quick("spsl"), 64),
+        ("mat_b0", mat_b0, 128),
+        ("spsl_paper", paper_spsl, 128),
+    ] {
+        let x = images(side);
         let (vm, mut det) = cfg.build_seeded(0, &Device::Cpu).unwrap();
         if let DetectorConfig::Mat(m) = &cfg {
             // MAT's first MAT-stage epoch (after the backbone-only ones).
@@ -100,7 +118,7 @@ fn bench_train_step(c: &mut Criterion) {
         let mut opt = optim.build(vars).unwrap();
         let mut rng = SeededRng::new(0);
         g.throughput(Throughput::Elements(BATCH as u64));
-        g.bench_function(BenchmarkId::new(key, "8x3x64x64"), |b| {
+        g.bench_function(BenchmarkId::new(key, format!("8x3x{side}x{side}")), |b| {
             b.iter(|| {
                 let out = det.loss_step(&x, &y, &mut rng).unwrap();
                 let grads = out.loss.backward().unwrap();
