@@ -32,11 +32,11 @@ TOOLS = os.path.join(ROOT, "tools")
 ROWS = [
     ("conv2d forward 16×64×32², 3×3", "ops", "conv2d_fwd/candor/16x64x32x32", 1, 2,
      ["torch_ops_timing.py"], r"^conv2d_fwd\s+([\d.]+) ms"),
-    ("conv2d forward + backward", "ops", "conv2d_bwd/candor/16x64x32x32", 1, 2,
+    ("conv2d backward (input + weight gradients)", "ops", "conv2d_bwd/candor/16x64x32x32", 1, 2,
      ["torch_ops_timing.py"], r"^conv2d_bwd\s+([\d.]+) ms"),
     ("depthwise forward 16×64×32², 3×3", "ops", "depthwise_fwd/candor/16x64x32x32", 1, 2,
      ["torch_ops_timing.py"], r"^depthwise_fwd\s+([\d.]+) ms"),
-    ("depthwise forward + backward", "ops", "depthwise_bwd/candor/16x64x32x32", 1, 2,
+    ("depthwise backward (input + weight gradients)", "ops", "depthwise_bwd/candor/16x64x32x32", 1, 2,
      ["torch_ops_timing.py"], r"^depthwise_bwd\s+([\d.]+) ms"),
     ("max-pool 3×3/2 forward + backward", "ops", "maxpool3s2_fwdbwd/candor/16x64x32x32", 1, 2,
      ["torch_ops_timing.py"], r"^maxpool3s2_fwdbwd\s+([\d.]+) ms"),
