@@ -294,9 +294,6 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
 
-    /// The fused kernel against the composed candle ops: output and the gradients of
-    /// x, weight and bias, in f64 and f32, for one group, several, and one per channel
-    /// (instance norm), with a large mean offset (x + 100) to catch cancellation.
     #[test]
     fn norm_with_fused_activation_is_the_two_ops_bit_for_bit() {
         let mut r = crate::SeededRng::new(5);
@@ -356,6 +353,9 @@ mod tests {
         );
     }
 
+    /// The fused kernel against the composed candle ops: output and the gradients of
+    /// x, weight and bias, in f64 and f32, for one group, several, and one per channel
+    /// (instance norm), with a large mean offset (x + 100) to catch cancellation.
     #[test]
     fn fused_group_norm_matches_the_composed_ops() {
         let mut r = crate::SeededRng::new(3);
