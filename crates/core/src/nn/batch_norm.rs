@@ -132,18 +132,31 @@ impl BatchNorm2d {
     }
 }
 
+impl BatchNorm2d {
+    /// The layer in training or evaluation mode followed by `act`. In training mode this
+    /// is one fused op ([`ops::batch_norm_train_act`]): the same values, gradients and
+    /// running statistics as `act.apply(&self.forward_t(x, true))`, bit for bit, with one
+    /// graph node fewer (no activation tensor, no second gradient accumulation).
+    pub fn forward_t_act(&self, x: &Tensor, train: bool, act: ops::Activation) -> Result<Tensor> {
+        if !train {
+            return act.apply(&self.forward_t(x, false)?);
+        }
+        let (y, mean, var) =
+            ops::batch_norm_train_act(x, Some(&self.weight), Some(&self.bias), self.eps, act)?;
+        let m = self.momentum;
+        let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
+        let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (var * m)?)?;
+        self.running_mean.set(&rm.detach())?;
+        self.running_var.set(&rv.detach())?;
+        Ok(y)
+    }
+}
+
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         if train {
-            let (y, mean, var) =
-                ops::batch_norm_train(x, Some(&self.weight), Some(&self.bias), self.eps)
-                    .map_err(cerr)?;
-            let m = self.momentum;
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
-            let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (var * m)?)?;
-            self.running_mean.set(&rm.detach())?;
-            self.running_var.set(&rv.detach())?;
-            Ok(y)
+            self.forward_t_act(x, true, ops::Activation::Identity)
+                .map_err(cerr)
         } else {
             ops::batch_norm_eval(
                 x,

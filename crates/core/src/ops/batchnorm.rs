@@ -2,13 +2,25 @@
 //! and affine transform in two parallel passes, and the analytic backward pass, instead
 //! of a chain of full-size candle ops (about ten single-threaded passes, plus a
 //! transpose copy).
+//!
+//! A `(M, C)` input (no trailing dimensions: PointNet's point-wise layers, the fully
+//! connected layers' BatchNorm1d) runs row kernels vectorised across the channels, which
+//! add each channel's values in the same order as the general `(N, C, R)` loops and so
+//! give the same bits. An activation can follow in the same op ([`bn_train_fused`]): it
+//! is applied in the output pass and its derivative (from the output) inside the two
+//! backward passes, so neither the activation's tensor nor its gradient is ever stored.
 
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::kernel::{alloc_for_overwrite, dispatch, out, reduction_chunk, slice, Real};
+use super::activation::apply_inplace;
+use super::kernel::{
+    alloc_for_overwrite, dispatch, multiversion, out, reduction_chunk, slice, Real,
+};
+use super::Activation;
 
 /// `(N, C, R)` of a tensor shaped `(N, C, …)`.
 pub(crate) fn ncr(dims: &[usize]) -> (usize, usize, usize) {
@@ -56,26 +68,251 @@ fn channel_sums<const K: usize>(
     total
 }
 
-/// `y = x·a[c] + b[c]` over `(N, C, R)`, parallel over the batch.
+#[cfg(test)]
+thread_local! {
+    /// Set by [`generic_path`]: `(M, C)` inputs take the general `(N, C, R)` loops.
+    static GENERIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether an `(N, C, R)` input takes the row kernels (`R = 1`). Decided on the calling
+/// thread, before the kernels fan out.
+fn rows_path(r: usize) -> bool {
+    #[cfg(test)]
+    if GENERIC.with(|g| g.get()) {
+        return false;
+    }
+    r == 1
+}
+
+/// Run `f` with `(M, C)` inputs on the general loops, to test the row kernels against
+/// them.
+#[cfg(test)]
+pub(crate) fn generic_path<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            GENERIC.with(|g| g.set(self.0));
+        }
+    }
+    let _reset = Reset(GENERIC.with(|g| g.replace(true)));
+    f()
+}
+
+/// Per-channel sums over the rows of a `(M, C)` input, in the parts of [`channel_sums`]
+/// (fixed by `M`), each part adding its rows in order and the parts added in order: the
+/// same sums, bit for bit, as [`channel_sums`] over `(M, C, 1)`. `part` adds rows
+/// `range` into `K` per-channel accumulators.
+fn row_sums<const K: usize>(
+    m: usize,
+    c: usize,
+    part: impl Fn(Range<usize>, &mut [Vec<f64>; K]) + Sync,
+) -> Vec<[f64; K]> {
+    let per = reduction_chunk(m);
+    let parts: Vec<[Vec<f64>; K]> = (0..m)
+        .step_by(per)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|r0| {
+            let mut acc: [Vec<f64>; K] = std::array::from_fn(|_| vec![0.0; c]);
+            part(r0..(r0 + per).min(m), &mut acc);
+            acc
+        })
+        .collect();
+    let mut total = vec![[0.0; K]; c];
+    for p in parts {
+        for (ch, t) in total.iter_mut().enumerate() {
+            for k in 0..K {
+                t[k] += p[k][ch];
+            }
+        }
+    }
+    total
+}
+
+/// Rows of a `(M, C)` input per parallel task of the elementwise passes (≈ 16 K values).
+fn row_block(c: usize) -> usize {
+    ((1 << 14) / c.max(1)).max(1)
+}
+
+/// `f(v)` of an activation, matched once outside the loop that `$body` runs, with the
+/// per-element arithmetic of `Activation::f` (and of the activation kernels).
+macro_rules! with_act {
+    ($t:ty, $act:expr, |$f:ident| $body:expr) => {
+        match $act {
+            Activation::Identity => {
+                let $f = |v: $t| v;
+                $body
+            }
+            Activation::Relu => {
+                let $f = |v: $t| if v > <$t>::ZERO { v } else { <$t>::ZERO };
+                $body
+            }
+            Activation::LeakyRelu(s) => {
+                let s = <$t as Real>::from_f64(s);
+                let $f = move |v: $t| if v > <$t>::ZERO { v } else { v * s };
+                $body
+            }
+            a => {
+                let $f = move |v: $t| a.f(v);
+                $body
+            }
+        }
+    };
+}
+
+/// `dy · f′(y)` of an activation from its output, matched once outside `$body`'s loop,
+/// with the arithmetic of the activation's backward kernel (`ActBwd`); the identity
+/// passes `dy` through untouched, as the unfused graph has no activation node.
+macro_rules! with_act_grad {
+    ($t:ty, $act:expr, |$g:ident| $body:expr) => {
+        match $act {
+            Activation::Identity => {
+                let $g = |dy: $t, _y: $t| dy;
+                $body
+            }
+            Activation::Relu => {
+                let $g = |dy: $t, y: $t| {
+                    dy * if y > <$t>::ZERO {
+                        <$t>::ONE
+                    } else {
+                        <$t>::ZERO
+                    }
+                };
+                $body
+            }
+            a => {
+                let $g = move |dy: $t, y: $t| dy * a.df_from_y(y);
+                $body
+            }
+        }
+    };
+}
+
+/// `s[c] += x[r][c]` over whole rows.
+#[inline(always)]
+fn rows_sum<T: Real>(x: &[T], s: &mut [f64]) {
+    for xr in x.chunks_exact(s.len()) {
+        for (a, &v) in s.iter_mut().zip(xr) {
+            *a += Real::to_f64(v);
+        }
+    }
+}
+
+multiversion!(rows_sum_mv => rows_sum(x: &[T], s: &mut [f64]));
+
+/// `s[c] += (x[r][c] − mean[c])²` over whole rows.
+#[inline(always)]
+fn rows_centred_sq<T: Real>(x: &[T], mean: &[f64], s: &mut [f64]) {
+    for xr in x.chunks_exact(s.len()) {
+        for ((a, &v), &m) in s.iter_mut().zip(xr).zip(mean) {
+            let d = Real::to_f64(v) - m;
+            *a += d * d;
+        }
+    }
+}
+
+multiversion!(rows_centred_sq_mv => rows_centred_sq(x: &[T], mean: &[f64], s: &mut [f64]));
+
+/// `y = act(x·a[c] + b[c])` over whole rows.
+#[inline(always)]
+fn rows_affine_act<T: Real>(y: &mut [T], x: &[T], a: &[T], b: &[T], act: Activation) {
+    let c = a.len();
+    with_act!(T, act, |f| {
+        for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+            for (((o, &v), &ac), &bc) in yr.iter_mut().zip(xr).zip(a).zip(b) {
+                *o = f(v * ac + bc);
+            }
+        }
+    })
+}
+
+multiversion!(rows_affine_act_mv => rows_affine_act(y: &mut [T], x: &[T], a: &[T], b: &[T], act: Activation));
+
+/// The backward sums over whole rows, with `g = dy·f′(y)`: `sx[c] += g·(x − mean)·inv`
+/// and `sg[c] += g`.
+#[inline(always)]
+fn rows_grad_sums<T: Real>(
+    x: &[T],
+    dy: &[T],
+    y: &[T],
+    k: &BnGradSums,
+    sx: &mut [f64],
+    sg: &mut [f64],
+) {
+    let c = k.mean.len();
+    with_act_grad!(T, k.act, |grad| {
+        let (mean, inv, sx, sg) = (&k.mean[..c], &k.inv[..c], &mut sx[..c], &mut sg[..c]);
+        for ((xr, dr), yr) in x
+            .chunks_exact(c)
+            .zip(dy.chunks_exact(c))
+            .zip(y.chunks_exact(c))
+        {
+            for ch in 0..c {
+                let d = Real::to_f64(grad(dr[ch], yr[ch]));
+                sx[ch] += d * (Real::to_f64(xr[ch]) - mean[ch]) * inv[ch];
+                sg[ch] += d;
+            }
+        }
+    })
+}
+
+multiversion!(rows_grad_sums_mv => rows_grad_sums(
+    x: &[T], dy: &[T], y: &[T], k: &BnGradSums, sx: &mut [f64], sg: &mut [f64],
+));
+
+/// [`BnDx`]'s formula over whole rows, with `g = dy·f′(y)` in place of `dy`.
+#[inline(always)]
+fn rows_dx<T: Real>(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx) {
+    let c = k.mean.len();
+    let (mean, inv, scale) = (&k.mean[..c], &k.inv[..c], &k.scale[..c]);
+    let (mean_dy, mean_dy_xhat) = (&k.mean_dy[..c], &k.mean_dy_xhat[..c]);
+    with_act_grad!(T, k.act, |grad| {
+        for (((or, xr), dr), yr) in dx
+            .chunks_exact_mut(c)
+            .zip(x.chunks_exact(c))
+            .zip(dy.chunks_exact(c))
+            .zip(y.chunks_exact(c))
+        {
+            for ch in 0..c {
+                let xhat = (Real::to_f64(xr[ch]) - mean[ch]) * inv[ch];
+                let g = Real::to_f64(grad(dr[ch], yr[ch]));
+                or[ch] =
+                    <T as Real>::from_f64(scale[ch] * (g - mean_dy[ch] - xhat * mean_dy_xhat[ch]));
+            }
+        }
+    })
+}
+
+multiversion!(rows_dx_mv => rows_dx(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx));
+
+/// `y = act(x·a[c] + b[c])` over `(N, C, R)`, parallel over the batch (over blocks of rows
+/// when `R = 1`).
 fn channel_affine_fwd<T: Real>(
     x: &[T],
     (_, c, r): (usize, usize, usize),
     a: &[T],
     b: &[T],
+    act: Activation,
 ) -> Vec<T> {
     // SAFETY: every channel of every sample below is written.
     let mut y = unsafe { alloc_for_overwrite::<T>(x.len()) };
+    if rows_path(r) {
+        let block = row_block(c) * c;
+        y.par_chunks_mut(block)
+            .zip(x.par_chunks(block))
+            .for_each(|(yc, xc)| rows_affine_act_mv(yc, xc, a, b, act));
+        return y;
+    }
     y.par_chunks_mut(c * r)
         .zip(x.par_chunks(c * r))
         .for_each(|(yn, xn)| {
             for ch in 0..c {
                 let (ac, bc) = (a[ch], b[ch]);
-                for (o, v) in yn[ch * r..(ch + 1) * r]
-                    .iter_mut()
-                    .zip(&xn[ch * r..(ch + 1) * r])
-                {
+                let span = ch * r..(ch + 1) * r;
+                for (o, v) in yn[span.clone()].iter_mut().zip(&xn[span.clone()]) {
                     *o = *v * ac + bc;
                 }
+                apply_inplace(&mut yn[span], act);
             }
         });
     y
@@ -91,6 +328,8 @@ pub(crate) struct BnStats {
 
 pub(crate) struct BnTrain {
     pub eps: f64,
+    /// Applied to the normalised output, in the same op.
+    pub act: Activation,
     pub stats: Arc<Mutex<BnStats>>,
 }
 
@@ -116,24 +355,34 @@ impl CustomOp3 for BnTrain {
                 slice::<T>(s2, l2)?,
                 slice::<T>(s3, l3)?,
             );
-            let sums = channel_sums::<2>(g, |_, i| {
-                let v = x[i].to_f64();
-                [v, v * v]
-            });
+            let c = g.1;
+            let sums = if rows_path(g.2) {
+                row_sums::<1>(g.0, c, |rows, [s]| {
+                    rows_sum_mv(&x[rows.start * c..rows.end * c], s)
+                })
+            } else {
+                channel_sums::<1>(g, |_, i| [x[i].to_f64()])
+            };
             let mean: Vec<f64> = sums.iter().map(|s| s[0] / count).collect();
             // Second pass for the variance (stable), centred on the mean.
-            let sq = channel_sums::<1>(g, |ch, i| {
-                let d = x[i].to_f64() - mean[ch];
-                [d * d]
-            });
+            let sq = if rows_path(g.2) {
+                row_sums::<1>(g.0, c, |rows, [s]| {
+                    rows_centred_sq_mv(&x[rows.start * c..rows.end * c], &mean, s)
+                })
+            } else {
+                channel_sums::<1>(g, |ch, i| {
+                    let d = x[i].to_f64() - mean[ch];
+                    [d * d]
+                })
+            };
             let var: Vec<f64> = sq.iter().map(|s| s[0] / count).collect();
-            let a: Vec<T> = (0..g.1)
+            let a: Vec<T> = (0..c)
                 .map(|ch| T::from_f64(w[ch].to_f64() / (var[ch] + self.eps).sqrt()))
                 .collect();
-            let bb: Vec<T> = (0..g.1)
+            let bb: Vec<T> = (0..c)
                 .map(|ch| T::from_f64(b[ch].to_f64() - mean[ch] * a[ch].to_f64()))
                 .collect();
-            let y = channel_affine_fwd(x, g, &a, &bb);
+            let y = channel_affine_fwd(x, g, &a, &bb, self.act);
             *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = BnStats { mean, var };
             Ok(out(T::wrap(y), l1.shape().clone()))
         })
@@ -144,32 +393,37 @@ impl CustomOp3 for BnTrain {
         x: &Tensor,
         w: &Tensor,
         _b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
         let dy = dy.contiguous()?;
-        // (C, 2): Σ dy·x̂ and Σ dy per channel.
-        let sums = x.apply_op2_no_bwd(
+        let res = res.contiguous()?;
+        // (C, 2): Σ g·x̂ and Σ g per channel, g = dy·f′(y).
+        let sums = x.apply_op3_no_bwd(
             &dy,
+            &res,
             &BnGradSums {
                 mean: st.mean.clone(),
                 inv: inv.clone(),
+                act: self.act,
             },
         )?;
         let sv = sums.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
         let wv = w.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
         let (n, _, r) = ncr(x.dims());
         let m = (n * r) as f64;
-        let dx = x.apply_op2_no_bwd(
+        let dx = x.apply_op3_no_bwd(
             &dy,
+            &res,
             &BnDx {
                 mean: st.mean,
                 scale: wv.iter().zip(&inv).map(|(w, i)| w * i).collect(),
                 inv,
                 mean_dy: sv.iter().map(|s| s[1] / m).collect(),
                 mean_dy_xhat: sv.iter().map(|s| s[0] / m).collect(),
+                act: self.act,
             },
         )?;
         let dgamma = sums.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(w.dtype())?;
@@ -178,13 +432,14 @@ impl CustomOp3 for BnTrain {
     }
 }
 
-/// Per-channel Σ dy·x̂ and Σ dy, as a `(C, 2)` tensor.
+/// Per-channel Σ g·x̂ and Σ g with `g = dy·f′(y)`, as a `(C, 2)` tensor, from `(x, dy, y)`.
 struct BnGradSums {
     mean: Vec<f64>,
     inv: Vec<f64>,
+    act: Activation,
 }
 
-impl CustomOp2 for BnGradSums {
+impl CustomOp3 for BnGradSums {
     fn name(&self) -> &'static str {
         "candor-batch-norm-grad-sums"
     }
@@ -194,33 +449,51 @@ impl CustomOp2 for BnGradSums {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = ncr(l1.dims());
+        let c = g.1;
         dispatch!(s1, "batch_norm backward", |T| {
-            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            let sums = channel_sums::<2>(g, |ch, i| {
-                let d = dy[i].to_f64();
-                [d * (x[i].to_f64() - self.mean[ch]) * self.inv[ch], d]
-            });
+            let (x, dy, y) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            let sums = if rows_path(g.2) {
+                row_sums::<2>(g.0, c, |rows, [sx, sg]| {
+                    let span = rows.start * c..rows.end * c;
+                    rows_grad_sums_mv(&x[span.clone()], &dy[span.clone()], &y[span], self, sx, sg)
+                })
+            } else {
+                with_act_grad!(T, self.act, |grad| {
+                    channel_sums::<2>(g, |ch, i| {
+                        let d = grad(dy[i], y[i]).to_f64();
+                        [d * (x[i].to_f64() - self.mean[ch]) * self.inv[ch], d]
+                    })
+                })
+            };
             let flat: Vec<T> = sums
                 .iter()
                 .flat_map(|s| [T::from_f64(s[0]), T::from_f64(s[1])])
                 .collect();
-            Ok(out(T::wrap(flat), (g.1, 2)))
+            Ok(out(T::wrap(flat), (c, 2)))
         })
     }
 }
 
-/// `dx = γ·invstd·(dy − mean(dy) − x̂·mean(dy·x̂))` per channel.
+/// `dx = γ·invstd·(g − mean(g) − x̂·mean(g·x̂))` per channel, `g = dy·f′(y)`, from
+/// `(x, dy, y)`.
 struct BnDx {
     mean: Vec<f64>,
     inv: Vec<f64>,
     scale: Vec<f64>,
     mean_dy: Vec<f64>,
     mean_dy_xhat: Vec<f64>,
+    act: Activation,
 }
 
-impl CustomOp2 for BnDx {
+impl CustomOp3 for BnDx {
     fn name(&self) -> &'static str {
         "candor-batch-norm-dx"
     }
@@ -230,40 +503,61 @@ impl CustomOp2 for BnDx {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (_, c, r) = ncr(l1.dims());
         dispatch!(s1, "batch_norm backward", |T| {
-            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let (x, dy, y) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
             // SAFETY: every channel of every sample below is written.
             let mut dx = unsafe { alloc_for_overwrite::<T>(x.len()) };
-            dx.par_chunks_mut(c * r)
-                .zip(x.par_chunks(c * r).zip(dy.par_chunks(c * r)))
-                .for_each(|(dxn, (xn, dyn_))| {
-                    for ch in 0..c {
-                        let (m, inv, sc) = (self.mean[ch], self.inv[ch], self.scale[ch]);
-                        let (mdy, mdx) = (self.mean_dy[ch], self.mean_dy_xhat[ch]);
-                        let span = ch * r..(ch + 1) * r;
-                        for ((o, xv), g) in dxn[span.clone()]
-                            .iter_mut()
-                            .zip(&xn[span.clone()])
-                            .zip(&dyn_[span])
-                        {
-                            let xhat = (xv.to_f64() - m) * inv;
-                            *o = T::from_f64(sc * (g.to_f64() - mdy - xhat * mdx));
+            if rows_path(r) {
+                let block = row_block(c) * c;
+                dx.par_chunks_mut(block)
+                    .zip(x.par_chunks(block))
+                    .zip(dy.par_chunks(block).zip(y.par_chunks(block)))
+                    .for_each(|((dc, xc), (gc, yc))| rows_dx_mv(dc, xc, gc, yc, self));
+                return Ok(out(T::wrap(dx), l1.shape().clone()));
+            }
+            with_act_grad!(T, self.act, |grad| {
+                dx.par_chunks_mut(c * r)
+                    .zip(x.par_chunks(c * r))
+                    .zip(dy.par_chunks(c * r).zip(y.par_chunks(c * r)))
+                    .for_each(|((dxn, xn), (dyn_, yn))| {
+                        for ch in 0..c {
+                            let (m, inv, sc) = (self.mean[ch], self.inv[ch], self.scale[ch]);
+                            let (mdy, mdx) = (self.mean_dy[ch], self.mean_dy_xhat[ch]);
+                            let span = ch * r..(ch + 1) * r;
+                            for (((o, xv), gv), yv) in dxn[span.clone()]
+                                .iter_mut()
+                                .zip(&xn[span.clone()])
+                                .zip(&dyn_[span.clone()])
+                                .zip(&yn[span])
+                            {
+                                let xhat = (xv.to_f64() - m) * inv;
+                                let g = grad(*gv, *yv).to_f64();
+                                *o = T::from_f64(sc * (g - mdy - xhat * mdx));
+                            }
                         }
-                    }
-                });
+                    })
+            });
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })
     }
 }
 
-/// Fused training-mode batch norm: `(y, mean, biased var)` per channel (f64).
+/// Fused training-mode batch norm followed by `act`: `(y, mean, biased var)` per channel
+/// (f64).
 pub(crate) fn bn_train_fused(
     x: &Tensor,
     w: &Tensor,
     b: &Tensor,
     eps: f64,
+    act: Activation,
 ) -> candle_core::Result<(Tensor, BnStats)> {
     let stats = Arc::new(Mutex::new(BnStats::default()));
     let y = x.contiguous()?.apply_op3(
@@ -271,6 +565,7 @@ pub(crate) fn bn_train_fused(
         &b.contiguous()?,
         BnTrain {
             eps,
+            act,
             stats: stats.clone(),
         },
     )?;

@@ -83,8 +83,8 @@ pub use conv::{conv2d, conv2d_bias, Conv2dParams};
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
 pub use norm::{
-    batch_norm_eval, batch_norm_train, group_norm, group_norm_act, instance_norm,
-    instance_norm_act, layer_norm,
+    batch_norm_eval, batch_norm_train, batch_norm_train_act, group_norm, group_norm_act,
+    instance_norm, instance_norm_act, layer_norm,
 };
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_dim1, max_pool2d, Pool2dParams};
 pub use upsample::upsample_bilinear2d;

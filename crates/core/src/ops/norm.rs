@@ -187,6 +187,32 @@ pub fn batch_norm_train(
     bias: Option<&Tensor>,
     eps: f64,
 ) -> Result<(Tensor, Tensor, Tensor)> {
+    batch_norm_train_act(x, weight, bias, eps, Activation::Identity)
+}
+
+/// [`batch_norm_train`] followed by `act` on `y`, as one op on the CPU kernel route (the
+/// activation in the output pass, its derivative inside the backward passes: no separate
+/// activation tensor, gradient or gradient accumulation). The same values and gradients
+/// as `act.apply(&batch_norm_train(…).0)`, bit for bit.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::{batch_norm_train_act, Activation};
+/// // (M, C) rows: 4 points with 2 channels.
+/// let x = Tensor::new(&[[1f32, -2.0], [3.0, 0.0], [5.0, 2.0], [7.0, 4.0]], &Device::Cpu).unwrap();
+/// let (y, mean, var) = batch_norm_train_act(&x, None, None, 1e-5, Activation::Relu).unwrap();
+/// assert_eq!(mean.to_vec1::<f32>().unwrap(), vec![4.0, 1.0]);
+/// assert!(y.to_vec2::<f32>().unwrap().iter().flatten().all(|v| *v >= 0.0));
+/// # let _ = var;
+/// ```
+pub fn batch_norm_train_act(
+    x: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    act: Activation,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    act.validate()?;
     let (c, count) = train_sizes(x)?;
     if route("batch_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel: statistics, normalisation and affine in two passes.
@@ -198,7 +224,7 @@ pub fn batch_norm_train(
                 b.dims()
             )));
         }
-        let (y, st) = super::batchnorm::bn_train_fused(x, &w, &b, eps)?;
+        let (y, st) = super::batchnorm::bn_train_fused(x, &w, &b, eps, act)?;
         let mean = Tensor::from_vec(st.mean, c, x.device())?.to_dtype(x.dtype())?;
         let unbiased: Vec<f64> = st
             .var
@@ -208,7 +234,8 @@ pub fn batch_norm_train(
         let var = Tensor::from_vec(unbiased, c, x.device())?.to_dtype(x.dtype())?;
         return Ok((y, mean, var));
     }
-    candle_batch_norm_train(x, weight, bias, eps)
+    let (y, mean, var) = candle_batch_norm_train(x, weight, bias, eps)?;
+    Ok((act.apply(&y)?, mean, var))
 }
 
 /// Channels and values per channel of a training-mode batch norm input, checked.
@@ -351,6 +378,68 @@ mod tests {
             fused.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             two.flatten_all().unwrap().to_vec1::<f32>().unwrap()
         );
+    }
+
+    /// Batch norm on `(M, C)` rows: the row kernels with the activation fused give the
+    /// bits of the general `(N, C, R)` loops followed by the separate activation op
+    /// (output, running statistics' inputs, and the gradients of x, γ and β), in f32 and
+    /// f64, for row counts that do and do not split evenly into the reduction's parts.
+    #[test]
+    fn batch_norm_rows_with_fused_activation_are_the_general_loops_bit_for_bit() {
+        let mut r = crate::SeededRng::new(8);
+        let dev = Device::Cpu;
+        for dtype in [DType::F32, DType::F64] {
+            for (m, c) in [(37, 5), (300, 64), (1024, 3)] {
+                let x = (r.normal_tensor(0.0, 2.0, (m, c), dtype, &dev).unwrap() + 3.0).unwrap();
+                let w = r.normal_tensor(1.0, 0.5, (c,), dtype, &dev).unwrap();
+                let b = r.normal_tensor(0.0, 0.5, (c,), dtype, &dev).unwrap();
+                let dy = r.normal_tensor(0.0, 1.0, (m, c), dtype, &dev).unwrap();
+                for act in [
+                    Activation::Identity,
+                    Activation::Relu,
+                    Activation::LeakyRelu(0.2),
+                    Activation::Sigmoid,
+                ] {
+                    let run = |fused: bool| {
+                        let (xv, wv, bv) = (
+                            candle_core::Var::from_tensor(&x).unwrap(),
+                            candle_core::Var::from_tensor(&w).unwrap(),
+                            candle_core::Var::from_tensor(&b).unwrap(),
+                        );
+                        let (xt, wt, bt) = (xv.as_tensor(), wv.as_tensor(), bv.as_tensor());
+                        let (y, mean, var) = if fused {
+                            batch_norm_train_act(xt, Some(wt), Some(bt), 1e-3, act).unwrap()
+                        } else {
+                            let (y, mean, var) =
+                                batch_norm_train(xt, Some(wt), Some(bt), 1e-3).unwrap();
+                            (act.apply(&y).unwrap(), mean, var)
+                        };
+                        let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+                        let bits = |t: &Tensor| -> Vec<u64> {
+                            let v = t
+                                .flatten_all()
+                                .unwrap()
+                                .to_dtype(DType::F64)
+                                .unwrap()
+                                .to_vec1::<f64>()
+                                .unwrap();
+                            v.iter().map(|v| (v + 0.0).to_bits()).collect()
+                        };
+                        [
+                            bits(&y),
+                            bits(&mean),
+                            bits(&var),
+                            bits(grads.get(xt).unwrap()),
+                            bits(grads.get(wt).unwrap()),
+                            bits(grads.get(bt).unwrap()),
+                        ]
+                    };
+                    let rows = run(true);
+                    let general = super::super::batchnorm::generic_path(|| run(false));
+                    assert_eq!(rows, general, "{dtype:?} {m}×{c} {act:?}");
+                }
+            }
+        }
     }
 
     /// The fused kernel against the composed candle ops: output and the gradients of

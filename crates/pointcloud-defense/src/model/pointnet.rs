@@ -40,7 +40,7 @@ use candor_core::init::{BiasInit, LayerInit, WeightInit};
 use candor_core::nn::{
     batch_norm2d, linear_with, BatchNorm2d, BatchNormConfig, Linear, LinearConfig,
 };
-use candor_core::ops::{linear, max_dim1, relu, Activation};
+use candor_core::ops::{linear, max_dim1, Activation};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -229,7 +229,9 @@ impl DenseBn {
 
     fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if train {
-            return relu(&self.forward(x, train)?);
+            // BatchNorm and ReLU as one op: the same bits as `relu(bn(z))`.
+            let z = self.dense.forward_act(x, Activation::Identity)?;
+            return self.bn.forward_t_act(&z, train, Activation::Relu);
         }
         let (w, shift) = self.folded()?;
         linear(x, &w, Some(&shift), Activation::Relu)
@@ -577,7 +579,7 @@ impl PointNet {
                             y = dropout(&y, self.cfg.dropout, r)?;
                         }
                     }
-                    relu(&l.bn.forward_t(&y, train)?)?
+                    l.bn.forward_t_act(&y, train, Activation::Relu)?
                 }
             };
         }
