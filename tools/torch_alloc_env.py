@@ -1,19 +1,24 @@
 """Run a PyTorch timing script with the glibc allocator settings candor uses.
 
 candor's benches call `candor_core::alloc::tune_allocator()` (crates/core/src/alloc.rs),
-which raises glibc's mmap threshold to 32 MiB and its trim threshold to 1 GiB, so freed
-multi-MB tensors stay in the process instead of being page-faulted in again every step.
+which raises glibc's mmap threshold to 32 MiB and its trim threshold to 1 GiB and turns
+mmapped blocks off (M_MMAP_MAX = 0), so freed multi-MB tensors stay in the process instead
+of being page-faulted in again every step.
 A fair comparison runs PyTorch with the same settings. glibc reads them from the
 environment when the process starts, so `ensure()` re-executes the script with
-MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ set, unless they are set already (then
+MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ / MALLOC_MMAP_MAX_ set, unless they are set already (then
 they are kept as given) or CANDOR_NO_ALLOC_TUNING is set to anything but 0 (as for
 candor, to measure without the tuning). Call it before importing torch.
 """
 import os
 import sys
 
-# The values tune_allocator() passes to mallopt: 32 << 20 and 1 << 30.
-SETTINGS = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
+# The values tune_allocator() passes to mallopt: 32 << 20, 1 << 30 and no mmapped blocks.
+SETTINGS = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+    "MALLOC_MMAP_MAX_": "0",
+}
 _MARK = "CANDOR_TORCH_ALLOC_REEXEC"
 
 
