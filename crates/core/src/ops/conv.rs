@@ -624,13 +624,15 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
 }
 
 fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    if use_avx512::<T>() {
+        return dense_bwd_weight_avx512(g, x, dy);
+    }
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let wlen = g.cout * k;
     // Parts fixed by the batch size (not the thread count), summed in order.
     let per = reduction_chunk(g.n);
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
-    let fast = use_avx512::<T>();
     let parts: Vec<Vec<T>> = (0..g.n)
         .step_by(per)
         .collect::<Vec<_>>()
@@ -655,26 +657,72 @@ fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                             let col = &mut col[..k * nc];
                             im2col_rows_mv(g, xg, col, oh0, oh1);
                             let lhs = &dyg[oh0 * ow..];
-                            if fast {
-                                let (a, b) = (as_f32(lhs), as_f32(col));
-                                f32_avx512::gemm_nt_acc(
-                                    og,
-                                    k,
-                                    nc,
-                                    a,
-                                    ohw,
-                                    b,
-                                    nc,
-                                    as_f32_mut(dwg),
-                                    k,
-                                );
-                            } else {
-                                gemm(og, k, nc, dwg, true, lhs, ohw, 1, col, 1, nc, inner);
-                            }
+                            gemm(og, k, nc, dwg, true, lhs, ohw, 1, col, 1, nc, inner);
                         }
                     }
                 }
             });
+            dw
+        })
+        .collect();
+    sum_parts(parts, wlen)
+}
+
+/// The weight gradient with [`f32_avx512`]'s product. The pixels, contiguous in both `col`
+/// and `dy`, are the product's inner dimension, which the register-tiled kernel wants
+/// outermost in its `B` operand: so the transposed gradient is accumulated,
+/// `dWgᵀ (K × og) += col (K × nc) · dygᵀ (nc × og)`, block of output rows by block, with
+/// the small `dygᵀ` packed from `dy` and `col` (or, for a 1×1 convolution, the input
+/// itself) read in place; each part's `dWᵀ` is transposed once at the end.
+fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
+    let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
+    let wlen = g.cout * k;
+    // Parts fixed by the batch size (not the thread count), summed in order.
+    let per = reduction_chunk(g.n);
+    let rows = tile_rows::<T>(g);
+    let (x, dy) = (as_f32(x), as_f32(dy));
+    let parts: Vec<Vec<T>> = (0..g.n)
+        .step_by(per)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|b0| {
+            let mut dwt = vec![0f32; wlen];
+            let col_len = if g.pointwise() { 0 } else { k * rows * ow };
+            let pb_len = f32_avx512::packed_b_len(rows * ow, og);
+            with_scratch::<f32, _>(col_len + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(col_len);
+                for b in b0..(b0 + per).min(g.n) {
+                    for grp in 0..g.groups {
+                        let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+                        let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
+                        let dwtg = &mut dwt[grp * og * k..][..og * k];
+                        for oh0 in (0..g.oh).step_by(rows) {
+                            let oh1 = (oh0 + rows).min(g.oh);
+                            let nc = (oh1 - oh0) * ow;
+                            f32_avx512::pack_b_t(nc, og, &dyg[oh0 * ow..], ohw, pb);
+                            let (a, lda): (&[f32], usize) = if g.pointwise() {
+                                (&xg[oh0 * ow..], ohw)
+                            } else {
+                                let col = &mut col[..k * nc];
+                                im2col_rows_mv(g, xg, col, oh0, oh1);
+                                (col, nc)
+                            };
+                            f32_avx512::gemm_rows_acc(k, og, nc, a, lda, pb, dwtg, og);
+                        }
+                    }
+                }
+            });
+            // dWᵀ (K × og per group) → dW (og × K per group).
+            let mut dw = vec![T::ZERO; wlen];
+            let dwf = as_f32_mut(&mut dw);
+            for grp in 0..g.groups {
+                let (src, dst) = (&dwt[grp * og * k..][..og * k], &mut dwf[grp * og * k..]);
+                for (r, row) in src.chunks_exact(og).enumerate() {
+                    for (o, &v) in row.iter().enumerate() {
+                        dst[o * k + r] = v;
+                    }
+                }
+            }
             dw
         })
         .collect();

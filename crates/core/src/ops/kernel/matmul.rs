@@ -189,6 +189,30 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// Pack the transpose of `src` (`n × k`, rows `ld` apart), `b[p][j] = src[j·ld + p]`,
+    /// into [`pack_b`]'s layout: the operand `dYᵀ` of the weight gradient.
+    pub fn pack_b_t(k: usize, n: usize, src: &[f32], ld: usize, out: &mut [f32]) {
+        for (q, o) in out
+            .chunks_exact_mut(NR * k)
+            .take(n.div_ceil(NR))
+            .enumerate()
+        {
+            let j0 = q * NR;
+            let w = NR.min(n - j0);
+            for jj in 0..w {
+                let row = &src[(j0 + jj) * ld..][..k];
+                for (p, &v) in row.iter().enumerate() {
+                    o[p * NR + jj] = v;
+                }
+            }
+            if w < NR {
+                for p in 0..k {
+                    o[p * NR + w..][..NR - w].fill(0.0);
+                }
+            }
+        }
+    }
+
     /// `c (m × n) [+]= A · B` with `A`, `B` packed as above and inner dimension `k`.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_packed(
@@ -232,18 +256,17 @@ pub(crate) mod f32_avx512 {
         }
     }
 
-    /// `c[i·ldc + j] += Σ_p a[i·lda + p] · b[j·ldb + p]` for `i < m`, `j < n`, `p < k`: a
-    /// product whose inner dimension is contiguous in both operands (the weight gradient,
-    /// `dY · colᵀ`), with no packing.
+    /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
+    /// (`a[i·lda + p]`, `m × k`) and `B` packed by [`pack_b`] or [`pack_b_t`]: the weight
+    /// gradient `dWᵀ = col · dYᵀ`, whose `col` rows are read in place.
     #[allow(clippy::too_many_arguments)]
-    pub fn gemm_nt_acc(
+    pub fn gemm_rows_acc(
         m: usize,
         n: usize,
         k: usize,
         a: &[f32],
         lda: usize,
-        b: &[f32],
-        ldb: usize,
+        pb: &[f32],
         c: &mut [f32],
         ldc: usize,
     ) {
@@ -251,24 +274,26 @@ pub(crate) mod f32_avx512 {
         if m == 0 || n == 0 || k == 0 {
             return;
         }
-        assert!(a.len() >= (m - 1) * lda + k && b.len() >= (n - 1) * ldb + k);
+        assert!(lda >= k && a.len() >= (m - 1) * lda + k && pb.len() >= packed_b_len(k, n));
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
         #[cfg(target_arch = "x86_64")]
-        for j0 in (0..n).step_by(4) {
-            for i0 in (0..m).step_by(4) {
-                // SAFETY: avx512f was checked; rows i0..i0+4 ∧ < m of a, rows j0..j0+4 ∧ < n
-                // of b and the tile of c are inside the slices (asserted above).
+        for q in 0..n.div_ceil(NR) {
+            let nr = NR.min(n - q * NR);
+            let b = &pb[q * NR * k..][..NR * k];
+            for i0 in (0..m).step_by(MR) {
+                let mr = MR.min(m - i0);
+                // SAFETY: avx512f was checked; rows i0..i0+mr of a hold k values each, the
+                // panel k·NR, and the tile's mr rows × nr columns lie inside c (asserted).
                 unsafe {
-                    imp::tile_nt(
+                    imp::tile_rows(
                         k,
                         a.as_ptr().add(i0 * lda),
                         lda,
-                        (m - i0).min(4),
-                        b.as_ptr().add(j0 * ldb),
-                        ldb,
-                        (n - j0).min(4),
-                        c.as_mut_ptr().add(i0 * ldc + j0),
+                        b.as_ptr(),
+                        c.as_mut_ptr().add(i0 * ldc + q * NR),
                         ldc,
+                        mr,
+                        nr,
                     )
                 }
             }
@@ -353,51 +378,35 @@ pub(crate) mod f32_avx512 {
             }
         }
 
-        /// Up to 4 × 4 dot products of length `k` (rows of `a` and of `b`), added to `c`.
+        /// [`tile`] with `A` read from `mr` rows `lda` apart instead of a packed block,
+        /// always accumulating into `c`.
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn tile_nt(
+        pub(super) unsafe fn tile_rows(
             k: usize,
             a: *const f32,
             lda: usize,
-            mr: usize,
             b: *const f32,
-            ldb: usize,
-            nr: usize,
             c: *mut f32,
             ldc: usize,
+            mr: usize,
+            nr: usize,
         ) {
-            // Rows past mr / nr repeat the last valid row; their sums are not stored.
-            let ar: [*const f32; 4] = std::array::from_fn(|i| a.add(i.min(mr - 1) * lda));
-            let br: [*const f32; 4] = std::array::from_fn(|j| b.add(j.min(nr - 1) * ldb));
-            let mut acc = [[_mm512_setzero_ps(); 4]; 4];
-            let mut p = 0;
-            while p + 16 <= k {
-                let bv: [__m512; 4] = std::array::from_fn(|j| _mm512_loadu_ps(br[j].add(p)));
-                for i in 0..4 {
-                    let av = _mm512_loadu_ps(ar[i].add(p));
-                    for j in 0..4 {
-                        acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-                    }
+            // Rows past mr repeat the last valid row; their sums are not stored.
+            let ar: [*const f32; MR] = std::array::from_fn(|i| a.add(i.min(mr - 1) * lda));
+            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            let mut b = b;
+            for p in 0..k {
+                let b0 = _mm512_loadu_ps(b);
+                let b1 = _mm512_loadu_ps(b.add(16));
+                for (i, r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ar[i].add(p));
+                    r[0] = _mm512_fmadd_ps(av, b0, r[0]);
+                    r[1] = _mm512_fmadd_ps(av, b1, r[1]);
                 }
-                p += 16;
+                b = b.add(NR);
             }
-            if p < k {
-                let mask = ((1u32 << (k - p)) - 1) as __mmask16;
-                let bv: [__m512; 4] =
-                    std::array::from_fn(|j| _mm512_maskz_loadu_ps(mask, br[j].add(p)));
-                for i in 0..4 {
-                    let av = _mm512_maskz_loadu_ps(mask, ar[i].add(p));
-                    for j in 0..4 {
-                        acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
-                    }
-                }
-            }
-            for (i, row) in acc.iter().enumerate().take(mr) {
-                for (j, v) in row.iter().enumerate().take(nr) {
-                    *c.add(i * ldc + j) += _mm512_reduce_add_ps(*v);
-                }
-            }
+            store(acc, c, ldc, mr, nr, true);
         }
     }
 }
