@@ -769,53 +769,122 @@ fn dw_fwd_plane<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
 }
 
 multiversion!(dw_fwd_plane_mv => dw_fwd_plane(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]));
-multiversion!(dw_fwd_plane_flat_mv => dw_fwd_plane_flat(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]));
+multiversion!(dw_fwd_plane_flat_mv => dw_fwd_plane_flat(taps: &[FlatTap], xp: &[T], wp: &[T], yp: &mut [T]));
 multiversion!(dw_bwd_input_plane_mv => dw_bwd_input_plane(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]));
 multiversion!(dw_bwd_weight_plane_mv => dw_bwd_weight_plane(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]));
+multiversion!(dw_bwd_input_plane_flat_mv => dw_bwd_input_plane_flat(taps: &[FlatTap], dyp: &[T], wp: &[T], dxp: &mut [T]));
+multiversion!(dw_bwd_weight_plane_flat_mv => dw_bwd_weight_plane_flat(taps: &[FlatTap], xp: &[T], dyp: &[T], dwp: &mut [T]));
 
-/// Depthwise forward of one plane for a stride-1, dilation-1, "same"-size convolution
-/// (output `H × W`): each tap is one long multiply-add over the flattened plane, then the
-/// few columns that wrapped around a row edge are taken back out. Far fewer, longer loops
-/// than [`dw_fwd_plane`] on small feature maps.
+/// Whether a depthwise convolution keeps the plane's size with stride 1 and dilation 1:
+/// the "flat" kernels then treat each tap as one long loop over the flattened plane.
+fn dw_flat(g: &Geom) -> bool {
+    g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.oh == g.h && g.ow == g.w
+}
+
+/// One tap of a [`dw_flat`] convolution on the flattened `H × W` plane: output
+/// `i ∈ lo..hi` reads input `i + off`, except at the columns whose input column left the
+/// row and so read the neighbouring row's, which the kernels take back out
+/// ([`FlatTap::wrapped`]).
+struct FlatTap {
+    tap: usize,
+    off: isize,
+    lo: usize,
+    hi: usize,
+    /// `(i, i + off)` for the wrapped outputs `i` inside `lo..hi`.
+    wrapped: Vec<(usize, usize)>,
+}
+
+impl FlatTap {
+    /// The taps that see some of the plane, with their ranges.
+    fn all(g: &Geom) -> Vec<FlatTap> {
+        let (h, w) = (g.h as isize, g.w as isize);
+        let n = h * w;
+        let mut taps = Vec::with_capacity(g.kh * g.kw);
+        for ki in 0..g.kh {
+            let dy = ki as isize - g.ph as isize;
+            let (r0, r1) = ((-dy).max(0), (h - dy).min(h));
+            if r0 >= r1 {
+                continue;
+            }
+            for kj in 0..g.kw {
+                let dx = kj as isize - g.pw as isize;
+                let off = dy * w + dx;
+                let lo = (r0 * w).max(-off).max(0);
+                let hi = (r1 * w).min(n - off);
+                if lo >= hi {
+                    // Only padding under this tap (a kernel wider than the plane).
+                    continue;
+                }
+                let bad = if dx < 0 {
+                    0..(-dx).min(w)
+                } else {
+                    (w - dx).max(0)..w
+                };
+                let wrapped = (r0..r1)
+                    .flat_map(|r| bad.clone().map(move |c| r * w + c))
+                    .filter(|&i| i >= lo && i < hi)
+                    .map(|i| (i as usize, (i + off) as usize))
+                    .collect();
+                taps.push(FlatTap {
+                    tap: ki * g.kw + kj,
+                    off,
+                    lo: lo as usize,
+                    hi: hi as usize,
+                    wrapped,
+                });
+            }
+        }
+        taps
+    }
+
+    /// The input range `lo + off .. hi + off` of the long loop.
+    #[inline(always)]
+    fn src(&self) -> std::ops::Range<usize> {
+        (self.lo as isize + self.off) as usize..(self.hi as isize + self.off) as usize
+    }
+}
+
+/// Depthwise forward of one plane for a [`dw_flat`] convolution: each tap is one long
+/// multiply-add over the flattened plane, then the few columns that wrapped around a row
+/// edge are taken back out. Far fewer, longer loops than [`dw_fwd_plane`] on small
+/// feature maps.
 #[inline(always)]
-fn dw_fwd_plane_flat<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
-    let (h, w) = (g.h as isize, g.w as isize);
-    let n = h * w;
-    for ki in 0..g.kh {
-        let dy = ki as isize - g.ph as isize;
-        let (r0, r1) = ((-dy).max(0), (h - dy).min(h));
-        if r0 >= r1 {
-            continue;
+fn dw_fwd_plane_flat<T: Real>(taps: &[FlatTap], xp: &[T], wp: &[T], yp: &mut [T]) {
+    for t in taps {
+        let wv = wp[t.tap];
+        for (o, v) in yp[t.lo..t.hi].iter_mut().zip(&xp[t.src()]) {
+            *o += wv * *v;
         }
-        for kj in 0..g.kw {
-            let wv = wp[ki * g.kw + kj];
-            let dx = kj as isize - g.pw as isize;
-            let off = dy * w + dx;
-            let lo = (r0 * w).max(-off).max(0);
-            let hi = (r1 * w).min(n - off);
-            if lo < hi {
-                let (lo, hi) = (lo as usize, hi as usize);
-                let src = &xp[(lo as isize + off) as usize..(hi as isize + off) as usize];
-                for (o, v) in yp[lo..hi].iter_mut().zip(src) {
-                    *o += wv * *v;
-                }
-            }
-            // Columns whose input column c + dx left the row read the neighbouring row.
-            let bad = if dx < 0 {
-                0..(-dx).min(w)
-            } else {
-                (w - dx).max(0)..w
-            };
-            for r in r0..r1 {
-                for c in bad.clone() {
-                    let i = r * w + c;
-                    if i >= lo && i < hi {
-                        let i = i as usize;
-                        yp[i] -= wv * xp[(i as isize + off) as usize];
-                    }
-                }
-            }
+        for &(i, j) in &t.wrapped {
+            yp[i] -= wv * xp[j];
         }
+    }
+}
+
+/// The input gradient of [`dw_fwd_plane_flat`]: `dx[i + off] += w · dy[i]`, tap by tap.
+#[inline(always)]
+fn dw_bwd_input_plane_flat<T: Real>(taps: &[FlatTap], dyp: &[T], wp: &[T], dxp: &mut [T]) {
+    for t in taps {
+        let wv = wp[t.tap];
+        for (d, v) in dxp[t.src()].iter_mut().zip(&dyp[t.lo..t.hi]) {
+            *d += wv * *v;
+        }
+        for &(i, j) in &t.wrapped {
+            dxp[j] -= wv * dyp[i];
+        }
+    }
+}
+
+/// The weight gradient of [`dw_fwd_plane_flat`]: `dw[tap] += Σ_i dy[i] · x[i + off]`, one
+/// long dot product per tap.
+#[inline(always)]
+fn dw_bwd_weight_plane_flat<T: Real>(taps: &[FlatTap], xp: &[T], dyp: &[T], dwp: &mut [T]) {
+    for t in taps {
+        let mut acc = dot(&dyp[t.lo..t.hi], &xp[t.src()]);
+        for &(i, j) in &t.wrapped {
+            acc -= dyp[i] * xp[j];
+        }
+        dwp[t.tap] += acc;
     }
 }
 
@@ -825,14 +894,15 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     let m = g.og();
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
     let mut y = vec![T::ZERO; g.n * g.cout * ohw];
-    let flat = g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.oh == g.h && g.ow == g.w;
+    let flat = dw_flat(g);
+    let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
         let (b, co) = (plane / g.cout, plane % g.cout);
         let ci = co / m;
         let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
         let wp = &wt[co * kk..][..kk];
         if flat {
-            dw_fwd_plane_flat_mv(g, xp, wp, yp);
+            dw_fwd_plane_flat_mv(&taps, xp, wp, yp);
         } else {
             dw_fwd_plane_mv(g, xp, wp, yp);
         }
@@ -870,6 +940,8 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let m = g.og();
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
     let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
+    let flat = dw_flat(g);
+    let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     dx.par_chunks_mut(g.hw())
         .enumerate()
         .for_each(|(plane, dxp)| {
@@ -878,7 +950,11 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
                 let co = ci * m + j;
                 let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
                 let wp = &wt[co * kk..][..kk];
-                dw_bwd_input_plane_mv(g, dyp, wp, dxp);
+                if flat {
+                    dw_bwd_input_plane_flat_mv(&taps, dyp, wp, dxp);
+                } else {
+                    dw_bwd_input_plane_mv(g, dyp, wp, dxp);
+                }
             }
         });
     dx
@@ -934,12 +1010,18 @@ fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let m = g.og();
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
     let mut dw = vec![T::ZERO; g.cout * kk];
+    let flat = dw_flat(g);
+    let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     dw.par_chunks_mut(kk).enumerate().for_each(|(co, dwp)| {
         let ci = co / m;
         for b in 0..g.n {
             let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
             let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
-            dw_bwd_weight_plane_mv(g, xp, dyp, dwp);
+            if flat {
+                dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, dwp);
+            } else {
+                dw_bwd_weight_plane_mv(g, xp, dyp, dwp);
+            }
         }
     });
     dw

@@ -183,6 +183,18 @@ mod gradient_tests {
                 }
                 .params(),
             ),
+            // Depthwise "same" with multiplier 2 and a kernel wider than the image: the
+            // flat-plane kernels, rows and columns that wrap.
+            (
+                &[1, 3, 4, 5],
+                &[6, 1, 5, 5],
+                crate::nn::Conv2dConfig {
+                    padding: 2,
+                    groups: 3,
+                    ..Default::default()
+                }
+                .params(),
+            ),
             (
                 &[2, 5, 6, 6],
                 &[3, 5, 1, 1],
