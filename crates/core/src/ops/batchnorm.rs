@@ -28,12 +28,13 @@ pub(crate) fn ncr(dims: &[usize]) -> (usize, usize, usize) {
     (n, c, dims[2..].iter().product())
 }
 
-/// Per-channel sums of `K` quantities `f(channel, flat index)` over `(N, C, R)`,
-/// accumulated in f64, parallel over the batch in [`reduction_chunk`] parts summed in
+/// Per-channel sums of `K` quantities over `(N, C, R)`: `plane(channel, span, acc)` adds
+/// one plane's sums (the `R` values at `span`) into the channel's `K` accumulators.
+/// Accumulated in f64, parallel over the batch in [`reduction_chunk`] parts summed in
 /// order.
 fn channel_sums<const K: usize>(
     (n, c, r): (usize, usize, usize),
-    f: impl Fn(usize, usize) -> [f64; K] + Sync,
+    plane: impl Fn(usize, Range<usize>, &mut [f64]) + Sync,
 ) -> Vec<[f64; K]> {
     // Parts fixed by the batch size, not the thread count: bit-identical on any pool.
     let per = reduction_chunk(n);
@@ -46,12 +47,7 @@ fn channel_sums<const K: usize>(
             for ni in n0..(n0 + per).min(n) {
                 for (ch, a) in acc.iter_mut().enumerate() {
                     let base = (ni * c + ch) * r;
-                    for idx in base..base + r {
-                        let v = f(ch, idx);
-                        for k in 0..K {
-                            a[k] += v[k];
-                        }
-                    }
+                    plane(ch, base..base + r, a);
                 }
             }
             acc
@@ -285,6 +281,93 @@ fn rows_dx<T: Real>(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx) {
 
 multiversion!(rows_dx_mv => rows_dx(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx));
 
+/// `s[0] += Σ x` over one plane, in 8 interleaved partial sums (so that it vectorises)
+/// added in order at the end: for a plane of one value, exactly `s[0] += x`.
+#[inline(always)]
+fn plane_sum<T: Real>(x: &[T], s: &mut [f64]) {
+    let mut p = [0.0f64; 8];
+    let mut it = x.chunks_exact(8);
+    for xc in &mut it {
+        for l in 0..8 {
+            p[l] += Real::to_f64(xc[l]);
+        }
+    }
+    for (l, &v) in it.remainder().iter().enumerate() {
+        p[l] += Real::to_f64(v);
+    }
+    s[0] += p.iter().sum::<f64>();
+}
+
+multiversion!(plane_sum_mv => plane_sum(x: &[T], s: &mut [f64]));
+
+/// `s[0] += Σ (x − mean)²` over one plane, summed as [`plane_sum`].
+#[inline(always)]
+fn plane_centred_sq<T: Real>(x: &[T], mean: f64, s: &mut [f64]) {
+    let mut p = [0.0f64; 8];
+    let mut it = x.chunks_exact(8);
+    for xc in &mut it {
+        for l in 0..8 {
+            let d = Real::to_f64(xc[l]) - mean;
+            p[l] += d * d;
+        }
+    }
+    for (l, &v) in it.remainder().iter().enumerate() {
+        let d = Real::to_f64(v) - mean;
+        p[l] += d * d;
+    }
+    s[0] += p.iter().sum::<f64>();
+}
+
+multiversion!(plane_centred_sq_mv => plane_centred_sq(x: &[T], mean: f64, s: &mut [f64]));
+
+/// [`rows_grad_sums`] over one plane of channel `ch`: `s[0] += Σ g·(x − mean)·inv`,
+/// `s[1] += Σ g`, summed as [`plane_sum`].
+#[inline(always)]
+fn plane_grad_sums<T: Real>(x: &[T], dy: &[T], y: &[T], k: &BnGradSums, ch: usize, s: &mut [f64]) {
+    let (mean, inv) = (k.mean[ch], k.inv[ch]);
+    let (mut px, mut pg) = ([0.0f64; 8], [0.0f64; 8]);
+    with_act_grad!(T, k.act, |grad| {
+        let n8 = x.len() / 8 * 8;
+        let (x, dy, y) = (&x[..x.len()], &dy[..x.len()], &y[..x.len()]);
+        for i0 in (0..n8).step_by(8) {
+            for l in 0..8 {
+                let i = i0 + l;
+                let d = Real::to_f64(grad(dy[i], y[i]));
+                px[l] += d * (Real::to_f64(x[i]) - mean) * inv;
+                pg[l] += d;
+            }
+        }
+        for i in n8..x.len() {
+            let l = i - n8;
+            let d = Real::to_f64(grad(dy[i], y[i]));
+            px[l] += d * (Real::to_f64(x[i]) - mean) * inv;
+            pg[l] += d;
+        }
+    });
+    s[0] += px.iter().sum::<f64>();
+    s[1] += pg.iter().sum::<f64>();
+}
+
+multiversion!(plane_grad_sums_mv => plane_grad_sums(
+    x: &[T], dy: &[T], y: &[T], k: &BnGradSums, ch: usize, s: &mut [f64],
+));
+
+/// [`BnDx`]'s formula over one plane of channel `ch`.
+#[inline(always)]
+fn plane_dx<T: Real>(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx, ch: usize) {
+    let (m, inv, sc) = (k.mean[ch], k.inv[ch], k.scale[ch]);
+    let (mdy, mdx) = (k.mean_dy[ch], k.mean_dy_xhat[ch]);
+    with_act_grad!(T, k.act, |grad| {
+        for (((o, &xv), &gv), &yv) in dx.iter_mut().zip(x).zip(dy).zip(y) {
+            let xhat = (Real::to_f64(xv) - m) * inv;
+            let g = Real::to_f64(grad(gv, yv));
+            *o = <T as Real>::from_f64(sc * (g - mdy - xhat * mdx));
+        }
+    })
+}
+
+multiversion!(plane_dx_mv => plane_dx(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx, ch: usize));
+
 /// `y = act(x·a[c] + b[c])` over `(N, C, R)`, parallel over the batch (over blocks of rows
 /// when `R = 1`).
 fn channel_affine_fwd<T: Real>(
@@ -361,7 +444,7 @@ impl CustomOp3 for BnTrain {
                     rows_sum_mv(&x[rows.start * c..rows.end * c], s)
                 })
             } else {
-                channel_sums::<1>(g, |_, i| [x[i].to_f64()])
+                channel_sums::<1>(g, |_, span, s| plane_sum_mv(&x[span], s))
             };
             let mean: Vec<f64> = sums.iter().map(|s| s[0] / count).collect();
             // Second pass for the variance (stable), centred on the mean.
@@ -370,10 +453,7 @@ impl CustomOp3 for BnTrain {
                     rows_centred_sq_mv(&x[rows.start * c..rows.end * c], &mean, s)
                 })
             } else {
-                channel_sums::<1>(g, |ch, i| {
-                    let d = x[i].to_f64() - mean[ch];
-                    [d * d]
-                })
+                channel_sums::<1>(g, |ch, span, s| plane_centred_sq_mv(&x[span], mean[ch], s))
             };
             let var: Vec<f64> = sq.iter().map(|s| s[0] / count).collect();
             let a: Vec<T> = (0..c)
@@ -466,11 +546,9 @@ impl CustomOp3 for BnGradSums {
                     rows_grad_sums_mv(&x[span.clone()], &dy[span.clone()], &y[span], self, sx, sg)
                 })
             } else {
-                with_act_grad!(T, self.act, |grad| {
-                    channel_sums::<2>(g, |ch, i| {
-                        let d = grad(dy[i], y[i]).to_f64();
-                        [d * (x[i].to_f64() - self.mean[ch]) * self.inv[ch], d]
-                    })
+                channel_sums::<2>(g, |ch, span, s| {
+                    let (x, dy, y) = (&x[span.clone()], &dy[span.clone()], &y[span]);
+                    plane_grad_sums_mv(x, dy, y, self, ch, s)
                 })
             };
             let flat: Vec<T> = sums
@@ -523,28 +601,17 @@ impl CustomOp3 for BnDx {
                     .for_each(|((dc, xc), (gc, yc))| rows_dx_mv(dc, xc, gc, yc, self));
                 return Ok(out(T::wrap(dx), l1.shape().clone()));
             }
-            with_act_grad!(T, self.act, |grad| {
-                dx.par_chunks_mut(c * r)
-                    .zip(x.par_chunks(c * r))
-                    .zip(dy.par_chunks(c * r).zip(y.par_chunks(c * r)))
-                    .for_each(|((dxn, xn), (dyn_, yn))| {
-                        for ch in 0..c {
-                            let (m, inv, sc) = (self.mean[ch], self.inv[ch], self.scale[ch]);
-                            let (mdy, mdx) = (self.mean_dy[ch], self.mean_dy_xhat[ch]);
-                            let span = ch * r..(ch + 1) * r;
-                            for (((o, xv), gv), yv) in dxn[span.clone()]
-                                .iter_mut()
-                                .zip(&xn[span.clone()])
-                                .zip(&dyn_[span.clone()])
-                                .zip(&yn[span])
-                            {
-                                let xhat = (xv.to_f64() - m) * inv;
-                                let g = grad(*gv, *yv).to_f64();
-                                *o = T::from_f64(sc * (g - mdy - xhat * mdx));
-                            }
-                        }
-                    })
-            });
+            dx.par_chunks_mut(c * r)
+                .zip(x.par_chunks(c * r))
+                .zip(dy.par_chunks(c * r).zip(y.par_chunks(c * r)))
+                .for_each(|((dxn, xn), (dyn_, yn))| {
+                    for ch in 0..c {
+                        let span = ch * r..(ch + 1) * r;
+                        let (xs, gs, ys) =
+                            (&xn[span.clone()], &dyn_[span.clone()], &yn[span.clone()]);
+                        plane_dx_mv(&mut dxn[span], xs, gs, ys, self, ch);
+                    }
+                });
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })
     }
