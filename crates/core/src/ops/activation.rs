@@ -369,6 +369,85 @@ pub fn softplus(x: &Tensor) -> Result<Tensor> {
     Activation::Softplus.apply(x)
 }
 
+/// SiLU (swish) `x·σ(x)`, as `torch.nn.SiLU` and candle's `silu`, with a one-pass
+/// backward `dy·σ(x)·(1 + x·(1 − σ(x)))` from the saved input (candle's own backward
+/// composes eight tensor ops).
+pub fn silu(x: &Tensor) -> Result<Tensor> {
+    match route("silu", &[x], Candle::Trainable)? {
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(Silu)?),
+        Route::Candle => Ok(x.silu()?),
+    }
+}
+
+struct Silu;
+struct SiluBwd;
+
+/// `y = x / (1 + e^{−x})` over a chunk: candle's formula, so the same bits.
+#[inline(always)]
+fn silu_fwd_chunk<T: Real>(y: &mut [MaybeUninit<T>], x: &[T]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        o.write(v / (T::ONE + (T::ZERO - v).exp()));
+    }
+}
+
+multiversion!(silu_fwd_mv => silu_fwd_chunk(y: &mut [MaybeUninit<T>], x: &[T]));
+
+/// `dx = dy·σ(x)·(1 + x·(1 − σ(x)))` over a chunk.
+#[inline(always)]
+fn silu_bwd_chunk<T: Real>(dx: &mut [T], x: &[T], dy: &[T]) {
+    for (d, (&v, &g)) in dx.iter_mut().zip(x.iter().zip(dy)) {
+        let s = T::ONE / (T::ONE + (T::ZERO - v).exp());
+        *d = g * (s * (T::ONE + v * (T::ONE - s)));
+    }
+}
+
+multiversion!(silu_bwd_mv => silu_bwd_chunk(dx: &mut [T], x: &[T], dy: &[T]));
+
+impl CustomOp1 for Silu {
+    fn name(&self) -> &'static str {
+        "candor-silu"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        dispatch!(s, "silu", |T| {
+            let x = slice::<T>(s, l)?;
+            let mut y: Vec<T> = Vec::with_capacity(x.len());
+            y.spare_capacity_mut()[..x.len()]
+                .par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK))
+                .for_each(|(yc, xc)| silu_fwd_mv(yc, xc));
+            // SAFETY: the chunks above cover `0..x.len()` and every element was written.
+            unsafe { y.set_len(x.len()) };
+            Ok(out(T::wrap(y), l.shape().clone()))
+        })
+    }
+    fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&dy.contiguous()?, &SiluBwd)?))
+    }
+}
+
+impl CustomOp2 for SiluBwd {
+    fn name(&self) -> &'static str {
+        "candor-silu-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        dispatch!(s1, "silu backward", |T| {
+            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            // SAFETY: the chunks below write every element.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(x.len()) };
+            dx.par_chunks_mut(CHUNK)
+                .zip(x.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+                .for_each(|(dc, (xc, gc))| silu_bwd_mv(dc, xc, gc));
+            Ok(out(T::wrap(dx), l1.shape().clone()))
+        })
+    }
+}
+
 /// ReLU from candle ops, `x · [x > 0]`, so that the gradient at 0 is 0 as PyTorch's
 /// (candle's own `relu` passes the gradient at 0, and `maximum` passes half of it).
 pub(crate) fn candle_relu(x: &Tensor) -> Result<Tensor> {

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::activation::apply_inplace;
 use super::kernel::{
     alloc_for_overwrite, dispatch, multiversion, out, reduction_chunk, slice, Real,
 };
@@ -281,10 +280,23 @@ fn rows_dx<T: Real>(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx) {
 
 multiversion!(rows_dx_mv => rows_dx(dx: &mut [T], x: &[T], dy: &[T], y: &[T], k: &BnDx));
 
+/// `y = act(x·a + b)` over one plane (the per-element arithmetic of
+/// [`rows_affine_act`]).
+#[inline(always)]
+fn plane_affine_act<T: Real>(y: &mut [T], x: &[T], a: T, b: T, act: Activation) {
+    with_act!(T, act, |f| {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = f(v * a + b);
+        }
+    })
+}
+
+multiversion!(plane_affine_act_mv => plane_affine_act(y: &mut [T], x: &[T], a: T, b: T, act: Activation));
+
 /// `s[0] += Σ x` over one plane, in 8 interleaved partial sums (so that it vectorises)
 /// added in order at the end: for a plane of one value, exactly `s[0] += x`.
 #[inline(always)]
-fn plane_sum<T: Real>(x: &[T], s: &mut [f64]) {
+pub(super) fn plane_sum<T: Real>(x: &[T], s: &mut [f64]) {
     let mut p = [0.0f64; 8];
     let mut it = x.chunks_exact(8);
     for xc in &mut it {
@@ -298,11 +310,11 @@ fn plane_sum<T: Real>(x: &[T], s: &mut [f64]) {
     s[0] += p.iter().sum::<f64>();
 }
 
-multiversion!(plane_sum_mv => plane_sum(x: &[T], s: &mut [f64]));
+multiversion!(pub(super) plane_sum_mv => plane_sum(x: &[T], s: &mut [f64]));
 
 /// `s[0] += Σ (x − mean)²` over one plane, summed as [`plane_sum`].
 #[inline(always)]
-fn plane_centred_sq<T: Real>(x: &[T], mean: f64, s: &mut [f64]) {
+pub(super) fn plane_centred_sq<T: Real>(x: &[T], mean: f64, s: &mut [f64]) {
     let mut p = [0.0f64; 8];
     let mut it = x.chunks_exact(8);
     for xc in &mut it {
@@ -318,17 +330,26 @@ fn plane_centred_sq<T: Real>(x: &[T], mean: f64, s: &mut [f64]) {
     s[0] += p.iter().sum::<f64>();
 }
 
-multiversion!(plane_centred_sq_mv => plane_centred_sq(x: &[T], mean: f64, s: &mut [f64]));
+multiversion!(pub(super) plane_centred_sq_mv => plane_centred_sq(x: &[T], mean: f64, s: &mut [f64]));
 
-/// [`rows_grad_sums`] over one plane of channel `ch`: `s[0] += Σ g·(x − mean)·inv`,
-/// `s[1] += Σ g`, summed as [`plane_sum`].
+/// `s[0] += Σ g·(x − mean)·inv`, `s[1] += Σ g` over one plane, `g = dy·f′(y)`, summed as
+/// [`plane_sum`] (the batch- and group-norm backward sums).
 #[inline(always)]
-fn plane_grad_sums<T: Real>(x: &[T], dy: &[T], y: &[T], k: &BnGradSums, ch: usize, s: &mut [f64]) {
-    let (mean, inv) = (k.mean[ch], k.inv[ch]);
+#[allow(clippy::too_many_arguments)]
+pub(super) fn plane_grad_sums<T: Real>(
+    x: &[T],
+    dy: &[T],
+    y: &[T],
+    mean: f64,
+    inv: f64,
+    act: Activation,
+    s: &mut [f64],
+) {
     let (mut px, mut pg) = ([0.0f64; 8], [0.0f64; 8]);
-    with_act_grad!(T, k.act, |grad| {
-        let n8 = x.len() / 8 * 8;
-        let (x, dy, y) = (&x[..x.len()], &dy[..x.len()], &y[..x.len()]);
+    with_act_grad!(T, act, |grad| {
+        let n = x.len();
+        let n8 = n / 8 * 8;
+        let (dy, y) = (&dy[..n], &y[..n]);
         for i0 in (0..n8).step_by(8) {
             for l in 0..8 {
                 let i = i0 + l;
@@ -337,7 +358,7 @@ fn plane_grad_sums<T: Real>(x: &[T], dy: &[T], y: &[T], k: &BnGradSums, ch: usiz
                 pg[l] += d;
             }
         }
-        for i in n8..x.len() {
+        for i in n8..n {
             let l = i - n8;
             let d = Real::to_f64(grad(dy[i], y[i]));
             px[l] += d * (Real::to_f64(x[i]) - mean) * inv;
@@ -348,8 +369,8 @@ fn plane_grad_sums<T: Real>(x: &[T], dy: &[T], y: &[T], k: &BnGradSums, ch: usiz
     s[1] += pg.iter().sum::<f64>();
 }
 
-multiversion!(plane_grad_sums_mv => plane_grad_sums(
-    x: &[T], dy: &[T], y: &[T], k: &BnGradSums, ch: usize, s: &mut [f64],
+multiversion!(pub(super) plane_grad_sums_mv => plane_grad_sums(
+    x: &[T], dy: &[T], y: &[T], mean: f64, inv: f64, act: Activation, s: &mut [f64],
 ));
 
 /// [`BnDx`]'s formula over one plane of channel `ch`.
@@ -390,12 +411,8 @@ fn channel_affine_fwd<T: Real>(
         .zip(x.par_chunks(c * r))
         .for_each(|(yn, xn)| {
             for ch in 0..c {
-                let (ac, bc) = (a[ch], b[ch]);
                 let span = ch * r..(ch + 1) * r;
-                for (o, v) in yn[span.clone()].iter_mut().zip(&xn[span.clone()]) {
-                    *o = *v * ac + bc;
-                }
-                apply_inplace(&mut yn[span], act);
+                plane_affine_act_mv(&mut yn[span.clone()], &xn[span], a[ch], b[ch], act);
             }
         });
     y
@@ -548,7 +565,7 @@ impl CustomOp3 for BnGradSums {
             } else {
                 channel_sums::<2>(g, |ch, span, s| {
                     let (x, dy, y) = (&x[span.clone()], &dy[span.clone()], &y[span]);
-                    plane_grad_sums_mv(x, dy, y, self, ch, s)
+                    plane_grad_sums_mv(x, dy, y, self.mean[ch], self.inv[ch], self.act, s)
                 })
             };
             let flat: Vec<T> = sums

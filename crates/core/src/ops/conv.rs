@@ -673,7 +673,7 @@ fn dense_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
 /// outermost in its `B` operand: so the transposed gradient is accumulated,
 /// `dWgᵀ (K × og) += col (K × nc) · dygᵀ (nc × og)`, block of output rows by block, with
 /// the small `dygᵀ` packed from `dy` and `col` (or, for a 1×1 convolution, the input
-/// itself) read in place; each part's `dWᵀ` is transposed once at the end.
+/// itself) read in place; the parts' sum is transposed once at the end.
 fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let wlen = g.cout * k;
@@ -681,7 +681,7 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let per = reduction_chunk(g.n);
     let rows = tile_rows::<T>(g);
     let (x, dy) = (as_f32(x), as_f32(dy));
-    let parts: Vec<Vec<T>> = (0..g.n)
+    let parts: Vec<Vec<f32>> = (0..g.n)
         .step_by(per)
         .collect::<Vec<_>>()
         .into_par_iter()
@@ -712,21 +712,22 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                     }
                 }
             });
-            // dWᵀ (K × og per group) → dW (og × K per group).
-            let mut dw = vec![T::ZERO; wlen];
-            let dwf = as_f32_mut(&mut dw);
-            for grp in 0..g.groups {
-                let (src, dst) = (&dwt[grp * og * k..][..og * k], &mut dwf[grp * og * k..]);
-                for (r, row) in src.chunks_exact(og).enumerate() {
-                    for (o, &v) in row.iter().enumerate() {
-                        dst[o * k + r] = v;
-                    }
-                }
-            }
-            dw
+            dwt
         })
         .collect();
-    sum_parts(parts, wlen)
+    // Σ dWᵀ, then (K × og per group) → dW (og × K per group), once.
+    let dwt = sum_parts(parts, wlen);
+    let mut dw = vec![T::ZERO; wlen];
+    let dwf = as_f32_mut(&mut dw);
+    for grp in 0..g.groups {
+        let (src, dst) = (&dwt[grp * og * k..][..og * k], &mut dwf[grp * og * k..]);
+        for (r, row) in src.chunks_exact(og).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                dst[o * k + r] = v;
+            }
+        }
+    }
+    dw
 }
 
 fn sum_parts<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {

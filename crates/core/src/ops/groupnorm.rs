@@ -14,8 +14,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 use rayon::prelude::*;
 
 use super::activation::{apply_inplace, ActBwd};
-use super::batchnorm::ncr;
-use super::kernel::{alloc_for_overwrite, dispatch, out, slice, Real};
+use super::batchnorm::{ncr, plane_centred_sq_mv, plane_grad_sums_mv, plane_sum_mv};
+use super::kernel::{alloc_for_overwrite, dispatch, multiversion, out, slice, Real};
 use super::Activation;
 
 /// Per-row (sample-major, then group) mean and 1/√(var + ε), saved by the forward pass.
@@ -36,17 +36,34 @@ struct GnTrain {
 /// Mean and biased variance of a row, in f64 (two passes).
 fn row_stats<T: Real>(x: &[T]) -> (f64, f64) {
     let m = x.len() as f64;
-    let mean = x.iter().map(|v| Real::to_f64(*v)).sum::<f64>() / m;
-    let var = x
-        .iter()
-        .map(|v| {
-            let d = Real::to_f64(*v) - mean;
-            d * d
-        })
-        .sum::<f64>()
-        / m;
-    (mean, var)
+    let mut s = [0.0];
+    plane_sum_mv(x, &mut s);
+    let mean = s[0] / m;
+    let mut sq = [0.0];
+    plane_centred_sq_mv(x, mean, &mut sq);
+    (mean, sq[0] / m)
 }
+
+/// `y = (x − μ)·a + b` over one plane.
+#[inline(always)]
+fn affine_plane<T: Real>(y: &mut [T], x: &[T], mu: T, a: T, b: T) {
+    for (o, v) in y.iter_mut().zip(x) {
+        *o = (*v - mu) * a + b;
+    }
+}
+
+multiversion!(affine_plane_mv => affine_plane(y: &mut [T], x: &[T], mu: T, a: T, b: T));
+
+/// `dx = A·dy + B·(x − μ) + C` over one plane, `[A, B, C, μ] = k`.
+#[inline(always)]
+fn dx_plane<T: Real>(dx: &mut [T], x: &[T], dy: &[T], k: [T; 4]) {
+    let [a, b, c, mu] = k;
+    for ((o, xv), d) in dx.iter_mut().zip(x).zip(dy) {
+        *o = a * *d + b * (*xv - mu) + c;
+    }
+}
+
+multiversion!(dx_plane_mv => dx_plane(dx: &mut [T], x: &[T], dy: &[T], k: [T; 4]));
 
 impl CustomOp3 for GnTrain {
     fn name(&self) -> &'static str {
@@ -86,9 +103,7 @@ impl CustomOp3 for GnTrain {
                         let a = T::from_f64(w[ch].to_f64() * inv);
                         let bc = b[ch];
                         let span = k * r..(k + 1) * r;
-                        for (o, v) in yr[span.clone()].iter_mut().zip(&xr[span]) {
-                            *o = (*v - mu) * a + bc;
-                        }
+                        affine_plane_mv(&mut yr[span.clone()], &xr[span], mu, a, bc);
                     }
                     apply_inplace(yr, self.act);
                     (mean, inv)
@@ -196,13 +211,9 @@ impl CustomOp2 for GnGradSums {
                 .map(|(i, (xs, ds))| {
                     // Plane i = (sample, channel) lies in row i / cg.
                     let (mu, inv) = (self.mean[i / self.cg], self.inv[i / self.cg]);
-                    let (mut s_dyx, mut s_dy) = (0.0, 0.0);
-                    for (xv, d) in xs.iter().zip(ds) {
-                        let d = d.to_f64();
-                        s_dyx += d * (xv.to_f64() - mu) * inv;
-                        s_dy += d;
-                    }
-                    [s_dyx, s_dy]
+                    let mut s = [0.0; 2];
+                    plane_grad_sums_mv(xs, ds, ds, mu, inv, Activation::Identity, &mut s);
+                    s
                 })
                 .collect();
             let flat: Vec<f64> = sums.into_iter().flatten().collect();
@@ -237,10 +248,7 @@ impl CustomOp2 for GnDx {
                 .zip(x.par_chunks(r).zip(dy.par_chunks(r)))
                 .enumerate()
                 .for_each(|(i, (o, (xs, ds)))| {
-                    let [a, b, cc, mu] = self.coef[i].map(T::from_f64);
-                    for ((o, xv), d) in o.iter_mut().zip(xs).zip(ds) {
-                        *o = a * *d + b * (*xv - mu) + cc;
-                    }
+                    dx_plane_mv(o, xs, ds, self.coef[i].map(T::from_f64));
                 });
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })

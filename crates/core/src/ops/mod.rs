@@ -78,7 +78,7 @@ pub mod norm;
 pub mod pool;
 pub mod upsample;
 
-pub use activation::{elu, leaky_relu, relu, sigmoid, softplus, tanh, Activation};
+pub use activation::{elu, leaky_relu, relu, sigmoid, silu, softplus, tanh, Activation};
 pub use conv::{conv2d, conv2d_bias, Conv2dParams};
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
@@ -634,6 +634,13 @@ mod candle_route_tests {
             "relu",
             &|t| relu(&t[0]),
             &|t| activation::candle_relu(&t[0]),
+            std::slice::from_ref(&x),
+            true,
+        );
+        agree(
+            "silu",
+            &|t| silu(&t[0]),
+            &|t| Ok(t[0].silu()?),
             std::slice::from_ref(&x),
             true,
         );

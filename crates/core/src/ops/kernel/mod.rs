@@ -169,8 +169,8 @@ pub(crate) unsafe fn alloc_for_overwrite<T: Real>(len: usize) -> Vec<T> {
 /// compiled for AVX-512 or AVX2+FMA when the CPU has them (runtime detection), so the
 /// kernel's loops are vectorised with wide registers in a portable binary.
 macro_rules! multiversion {
-    ($name:ident => $inner:ident ($($a:ident : $t:ty),* $(,)?)) => {
-        fn $name<T: Real>($($a: $t),*) {
+    ($vis:vis $name:ident => $inner:ident ($($a:ident : $t:ty),* $(,)?)) => {
+        $vis fn $name<T: Real>($($a: $t),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
