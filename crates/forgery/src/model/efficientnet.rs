@@ -411,7 +411,7 @@ impl PadConv {
 
 /// SiLU with candor's one-pass backward (the same values as candle's `silu`).
 fn silu(x: &Tensor) -> Result<Tensor> {
-    Ok(candor_core::ops::silu(x)?)
+    candor_core::ops::silu(x)
 }
 
 /// Squeeze-and-excitation (`se.conv_reduce`, `se.conv_expand`).
