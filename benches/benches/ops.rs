@@ -112,6 +112,27 @@ fn bench_pool_upsample(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Training-mode batch norm + ReLU as one op (`ops::batch_norm_train_act`), forward and
+    // backward: on feature maps (the per-plane kernels) and on PointNet's (B·N, C) rows
+    // (the row kernels).
+    let mut g = c.benchmark_group("batch_norm_relu_fwdbwd");
+    let rows = Var::from_tensor(&randn(&[32 * 1024, 64], 6)).unwrap();
+    for (label, input) in [(SHAPE, &x), ("32768x64", &rows)] {
+        g.bench_with_input(BenchmarkId::new("candor", label), &(), |b, _| {
+            b.iter(|| {
+                let (y, _, _) = ops::batch_norm_train_act(
+                    input.as_tensor(),
+                    Some(w.as_tensor()),
+                    Some(bias.as_tensor()),
+                    1e-5,
+                    ops::Activation::Relu,
+                )
+                .unwrap();
+                y.sum_all().unwrap().backward().unwrap()
+            })
+        });
+    }
+    g.finish();
 }
 
 /// The small ConvNet of the core-ops issue: 16×3×64×64; convs 3→32→64/2→128/2, ReLU,
