@@ -207,6 +207,30 @@ struct Act(Activation);
 /// [`super::linear`]).
 pub(crate) struct ActBwd(pub(crate) Activation);
 
+/// `y = f(x)` chunk by chunk in parallel, into a new vector (`f` writes every element of
+/// its output chunk).
+fn par_map<T: Real>(x: &[T], f: impl Fn(&mut [MaybeUninit<T>], &[T]) + Sync) -> Vec<T> {
+    let mut y: Vec<T> = Vec::with_capacity(x.len());
+    y.spare_capacity_mut()[..x.len()]
+        .par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(yc, xc)| f(yc, xc));
+    // SAFETY: the chunks above cover `0..x.len()` and `f` wrote every element.
+    unsafe { y.set_len(x.len()) };
+    y
+}
+
+/// `dx = f(a, dy)` chunk by chunk in parallel, into a new vector (`f` writes every
+/// element of its output chunk): the backward passes of the elementwise ops.
+fn par_map2<T: Real>(a: &[T], dy: &[T], f: impl Fn(&mut [T], &[T], &[T]) + Sync) -> Vec<T> {
+    // SAFETY: the chunks below cover every element and `f` writes each.
+    let mut dx = unsafe { alloc_for_overwrite::<T>(a.len()) };
+    dx.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+        .for_each(|(dc, (ac, gc))| f(dc, ac, gc));
+    dx
+}
+
 impl CustomOp1 for Act {
     fn name(&self) -> &'static str {
         "candor-activation"
@@ -214,14 +238,7 @@ impl CustomOp1 for Act {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let act = self.0;
         dispatch!(s, "activation", |T| {
-            let x = slice::<T>(s, l)?;
-            let mut y: Vec<T> = Vec::with_capacity(x.len());
-            y.spare_capacity_mut()[..x.len()]
-                .par_chunks_mut(CHUNK)
-                .zip(x.par_chunks(CHUNK))
-                .for_each(|(yc, xc)| act_fwd_mv(yc, xc, act));
-            // SAFETY: the chunks above cover `0..x.len()` and every element was written.
-            unsafe { y.set_len(x.len()) };
+            let y = par_map(slice::<T>(s, l)?, |yc, xc| act_fwd_mv(yc, xc, act));
             Ok(out(T::wrap(y), l.shape().clone()))
         })
     }
@@ -329,11 +346,7 @@ impl CustomOp2 for ActBwd {
         let act = self.0;
         dispatch!(s1, "activation backward", |T| {
             let (y, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            // SAFETY: the chunks below write every element.
-            let mut dx = unsafe { alloc_for_overwrite::<T>(y.len()) };
-            dx.par_chunks_mut(CHUNK)
-                .zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-                .for_each(|(dc, (yc, gc))| act_bwd_mv(dc, yc, gc, act));
+            let dx = par_map2(y, dy, |dc, yc, gc| act_bwd_mv(dc, yc, gc, act));
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })
     }
@@ -409,14 +422,7 @@ impl CustomOp1 for Silu {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         dispatch!(s, "silu", |T| {
-            let x = slice::<T>(s, l)?;
-            let mut y: Vec<T> = Vec::with_capacity(x.len());
-            y.spare_capacity_mut()[..x.len()]
-                .par_chunks_mut(CHUNK)
-                .zip(x.par_chunks(CHUNK))
-                .for_each(|(yc, xc)| silu_fwd_mv(yc, xc));
-            // SAFETY: the chunks above cover `0..x.len()` and every element was written.
-            unsafe { y.set_len(x.len()) };
+            let y = par_map(slice::<T>(s, l)?, silu_fwd_mv);
             Ok(out(T::wrap(y), l.shape().clone()))
         })
     }
@@ -437,12 +443,7 @@ impl CustomOp2 for SiluBwd {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         dispatch!(s1, "silu backward", |T| {
-            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
-            // SAFETY: the chunks below write every element.
-            let mut dx = unsafe { alloc_for_overwrite::<T>(x.len()) };
-            dx.par_chunks_mut(CHUNK)
-                .zip(x.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
-                .for_each(|(dc, (xc, gc))| silu_bwd_mv(dc, xc, gc));
+            let dx = par_map2(slice::<T>(s1, l1)?, slice::<T>(s2, l2)?, silu_bwd_mv);
             Ok(out(T::wrap(dx), l1.shape().clone()))
         })
     }

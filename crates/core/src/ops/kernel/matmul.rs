@@ -97,8 +97,9 @@ pub(crate) fn gemm_ld<T: Real>(
     }
 }
 
-/// An AVX-512 f32 matrix product for the convolutions: the `gemm` crate (without its
-/// `x86-v4` feature) only runs AVX2 kernels, at about half of what these cores can do.
+/// An AVX-512 f32 matrix product for the convolutions, on operands packed the way
+/// im2col and the transposed gradient produce them (the `gemm` crate would repack them);
+/// its 8 × 32 register tile runs at the cores' nominal peak (docs/performance.md).
 ///
 /// `c (m × n, row stride ldc) [+]= A · B` where `A` is packed by [`pack_a`] and `B` by
 /// [`pack_b`]. Falls back to nothing: callers check [`f32_avx512::available`] first.
