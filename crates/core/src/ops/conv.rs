@@ -2,7 +2,10 @@
 //!
 //! Dense and grouped convolutions use im2col + gemm (the `gemm` crate candle itself
 //! uses), one image per task in parallel over the batch; a 1×1, stride-1, unpadded
-//! convolution skips im2col. Depthwise convolutions (`groups == C_in`) use a direct
+//! convolution skips im2col. With AVX-512 the products are [`f32_avx512`]'s, and where
+//! it pays im2col is implicit (`Phased`): the input is split by stride phase and
+//! zero-padded once per image, so that every im2col row is a contiguous run of it, read
+//! in place by the weight gradient and copied panel by panel by the forward. Depthwise convolutions (`groups == C_in`) use a direct
 //! kernel whose inner loop runs along image rows, which is far faster than candle's
 //! "one convolution per group". Semantics follow `torch.nn.functional.conv2d`.
 
@@ -401,6 +404,143 @@ multiversion!(im2col_packed_rows_mv => im2col_packed_rows(g: &Geom, x: &[T], pb:
 multiversion!(im2col_rows_mv => im2col_rows(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize));
 multiversion!(col2im_rows_mv => col2im_rows(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usize));
 
+/// The implicit im2col of the AVX-512 paths: the input of one group of one image split
+/// by stride phase and zero-padded, so that every im2col row is one contiguous run.
+///
+/// Plane `(c, a, b)` (`a < sh`, `b < sw`) holds the padded input pixel
+/// `(i·sh + a, j·sw + b)` at `(i, j)`, planes `ha × wa`. Tap `(ki, kj)` reads phase
+/// `(ki·dh mod sh, kj·dw mod sw)` shifted by `(⌊ki·dh/sh⌋, ⌊kj·dw/sw⌋)`, so im2col row
+/// `r = (c, ki, kj)` for output rows `oh0..oh1` is `buf[offs[r] + oh0·wa..][..(oh1 −
+/// oh0)·wa]`: `wa ≥ OW` "extended" columns per output row, the last `wa − OW` of which
+/// meet no output (the forward drops them, the backward passes give them zero weight).
+/// A strided convolution becomes a stride-1 one over its phases, so no pass gathers
+/// with a stride, and the weight gradient reads the planes in place.
+struct Phased {
+    ha: usize,
+    wa: usize,
+    offs: Vec<usize>,
+    len: usize,
+}
+
+impl Phased {
+    /// The layout, if it pays: every phase is read by some tap (a 1×1 stride-2
+    /// convolution reads a quarter of them) and at most a quarter of the columns are
+    /// extra (small maps with wide kernels take the explicit im2col).
+    fn new(g: &Geom) -> Option<Phased> {
+        if g.pointwise() {
+            return None;
+        }
+        let covers = |k: usize, d: usize, s: usize| {
+            let mut seen = vec![false; s];
+            (0..k).for_each(|t| seen[t * d % s] = true);
+            seen.iter().all(|&b| b)
+        };
+        if !covers(g.kh, g.dh, g.sh) || !covers(g.kw, g.dw, g.sw) {
+            return None;
+        }
+        let (qh, qw) = ((g.kh - 1) * g.dh / g.sh, (g.kw - 1) * g.dw / g.sw);
+        let (ha, wa) = (g.oh + qh, g.ow + qw);
+        if 4 * qw > g.ow {
+            return None;
+        }
+        let plane = ha * wa;
+        let mut offs = Vec::with_capacity(g.k());
+        for c in 0..g.cg() {
+            for ki in 0..g.kh {
+                let (a, qi) = (ki * g.dh % g.sh, ki * g.dh / g.sh);
+                for kj in 0..g.kw {
+                    let (b, qj) = (kj * g.dw % g.sw, kj * g.dw / g.sw);
+                    offs.push(((c * g.sh + a) * g.sw + b) * plane + qi * wa + qj);
+                }
+            }
+        }
+        // The last plane's shifted rows run qw values past its end.
+        let len = g.cg() * g.sh * g.sw * plane + qw;
+        Some(Phased { ha, wa, offs, len })
+    }
+}
+
+/// Fill `buf` (`Phased::len`) with the phase planes of `x` (`cg × H × W`).
+#[inline(always)]
+fn phase_fill<T: Real>(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]) {
+    let plane = ha * wa;
+    let (body, slack) = buf.split_at_mut(g.cg() * g.sh * g.sw * plane);
+    slack.fill(T::ZERO);
+    for (pi, pl) in body.chunks_exact_mut(plane).enumerate() {
+        let (c, a, b) = (pi / (g.sh * g.sw), pi / g.sw % g.sh, pi % g.sw);
+        let xc = &x[c * g.hw()..][..g.hw()];
+        // Columns j whose input column j·sw + b − pw lies in [0, W).
+        let jlo = g.pw.saturating_sub(b).div_ceil(g.sw).min(wa);
+        let jhi = if g.w + g.pw > b {
+            ((g.w + g.pw - b - 1) / g.sw + 1).clamp(jlo, wa)
+        } else {
+            jlo
+        };
+        for (i, row) in pl.chunks_exact_mut(wa).enumerate() {
+            let ih = (i * g.sh + a) as isize - g.ph as isize;
+            if ih < 0 || ih as usize >= g.h || jlo == jhi {
+                row.fill(T::ZERO);
+                continue;
+            }
+            row[..jlo].fill(T::ZERO);
+            row[jhi..].fill(T::ZERO);
+            let s0 = jlo * g.sw + b - g.pw;
+            gather(
+                &mut row[jlo..jhi],
+                &xc[ih as usize * g.w + s0..][..g.w - s0],
+                g.sw,
+            );
+        }
+    }
+}
+
+/// The inverse of [`phase_fill`] for gradients: `dx` (`cg × H × W`) from the planes in
+/// `buf`; pixels that no output reaches (outside the planes) get zero.
+#[inline(always)]
+fn phase_unfill<T: Real>(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]) {
+    let plane = ha * wa;
+    for (c, dxc) in dx.chunks_exact_mut(g.hw()).enumerate().take(g.cg()) {
+        for (ih, row) in dxc.chunks_exact_mut(g.w).enumerate() {
+            let (i, a) = ((ih + g.ph) / g.sh, (ih + g.ph) % g.sh);
+            if i >= ha {
+                row.fill(T::ZERO);
+                continue;
+            }
+            let base = (c * g.sh + a) * g.sw * plane + i * wa;
+            if g.sw == 1 {
+                let n = g.w.min(wa.saturating_sub(g.pw));
+                row[..n].copy_from_slice(&buf[base + g.pw..][..n]);
+                row[n..].fill(T::ZERO);
+            } else {
+                for (iw, v) in row.iter_mut().enumerate() {
+                    let (j, b) = ((iw + g.pw) / g.sw, (iw + g.pw) % g.sw);
+                    *v = if j < wa {
+                        buf[base + b * plane + j]
+                    } else {
+                        T::ZERO
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// `buf[offs[r] + shift..][..nc] += col[r·nc..][..nc]` for every row `r`, in order (the
+/// runs overlap): col2im onto the phase planes.
+#[inline(always)]
+fn phase_add_rows<T: Real>(buf: &mut [T], offs: &[usize], shift: usize, col: &[T], nc: usize) {
+    for (r, &o) in offs.iter().enumerate() {
+        let dst = &mut buf[o + shift..][..nc];
+        for (d, v) in dst.iter_mut().zip(&col[r * nc..][..nc]) {
+            *d += *v;
+        }
+    }
+}
+
+multiversion!(phase_fill_mv => phase_fill(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]));
+multiversion!(phase_unfill_mv => phase_unfill(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]));
+multiversion!(phase_add_rows_mv => phase_add_rows(buf: &mut [T], offs: &[usize], shift: usize, col: &[T], nc: usize));
+
 /// Output rows per im2col block: the block (`K × rows·OW`) is kept near `COL_BLOCK_BYTES`
 /// so that it stays in the L2 cache between im2col and the product that reads it.
 fn tile_rows<T: Real>(g: &Geom) -> usize {
@@ -454,6 +594,11 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     };
     if fast && g.n < threads() {
         return dense_fwd_row_blocks(g, x, bias, &pa);
+    }
+    if fast {
+        if let Some(ph) = Phased::new(g) {
+            return dense_fwd_phased(g, &ph, x, bias, &pa);
+        }
     }
     // SAFETY: each image's planes are filled with the bias and accumulated into, or
     // written by a product that does not read them (`accumulate` false), group by group
@@ -569,6 +714,111 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
     y
 }
 
+/// [`dense_fwd`] over the implicit im2col of [`Phased`]: per image and group, the phase
+/// planes are filled once, each block of output rows packs its panels straight from
+/// them, and the product's extended columns are dropped as it is copied out.
+fn dense_fwd_phased<T: Real>(
+    g: &Geom,
+    ph: &Phased,
+    x: &[T],
+    bias: Option<&[T]>,
+    pa: &[f32],
+) -> Vec<T> {
+    let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
+    let la = f32_avx512::packed_a_len(og, k);
+    let rows = tile_rows_ext(g, wa);
+    let pb_len = f32_avx512::packed_b_len(k, rows * wa);
+    // Extra columns need a buffer to drop them from; without any the product writes y.
+    let tmp_len = if wa > ow { og * rows * wa } else { 0 };
+    // SAFETY: every row of every plane is written by the copy-out or the product below.
+    let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
+    y.par_chunks_mut(g.cout * ohw)
+        .enumerate()
+        .for_each(|(b, yb)| {
+            let yb = as_f32_mut(yb);
+            with_scratch::<f32, _>(ph.len + pb_len + tmp_len, |scratch| {
+                let (buf, rest) = scratch.split_at_mut(ph.len);
+                let (pb, tmp) = rest.split_at_mut(pb_len);
+                for grp in 0..g.groups {
+                    let xg = as_f32(&x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()]);
+                    phase_fill_mv(g, ph.ha, wa, xg, buf);
+                    let pa = &pa[grp * la..][..la];
+                    let dst = &mut yb[grp * og * ohw..][..og * ohw];
+                    let bias = bias.map(|b| &as_f32(b)[grp * og..][..og]);
+                    for oh0 in (0..g.oh).step_by(rows) {
+                        let oh1 = (oh0 + rows).min(g.oh);
+                        let nce = (oh1 - oh0) * wa;
+                        f32_avx512::pack_b_offsets(k, nce, buf, &ph.offs, oh0 * wa, pb);
+                        if wa == ow {
+                            let d = &mut dst[oh0 * ow..];
+                            if let Some(bias) = bias {
+                                for (co, &bv) in bias.iter().enumerate() {
+                                    d[co * ohw..][..nce].fill(bv);
+                                }
+                            }
+                            f32_avx512::gemm_packed(og, nce, k, pa, pb, d, ohw, bias.is_some());
+                            continue;
+                        }
+                        let tmp = &mut tmp[..og * nce];
+                        f32_avx512::gemm_packed(og, nce, k, pa, pb, tmp, nce, false);
+                        for (co, t) in tmp.chunks_exact(nce).enumerate() {
+                            let bv = bias.map_or(0.0, |b| b[co]);
+                            let d = &mut dst[co * ohw + oh0 * ow..][..(oh1 - oh0) * ow];
+                            for (dr, tr) in d.chunks_exact_mut(ow).zip(t.chunks_exact(wa)) {
+                                for (o, &v) in dr.iter_mut().zip(tr) {
+                                    *o = v + bv;
+                                }
+                            }
+                        }
+                    }
+                }
+            })
+        });
+    y
+}
+
+/// [`tile_rows`] for blocks of `wa` extended columns per output row.
+fn tile_rows_ext(g: &Geom, wa: usize) -> usize {
+    let per_row = g.k() * wa * std::mem::size_of::<f32>();
+    (COL_BLOCK_BYTES / per_row.max(1)).clamp(1, g.oh)
+}
+
+/// [`dense_bwd_input`] over [`Phased`]: `col = Wᵀ · dY` in extended columns (`dY`'s
+/// extra columns packed as zeros), col2im as contiguous adds onto the phase planes, and
+/// the planes copied back into the image layout once per image.
+fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) -> Vec<T> {
+    let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
+    let la = f32_avx512::packed_a_len(k, og);
+    let rows = tile_rows_ext(g, wa);
+    let (col_len, pb_len) = (k * rows * wa, f32_avx512::packed_b_len(og, rows * wa));
+    // SAFETY: phase_unfill writes every element of each group of each image.
+    let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
+    dx.par_chunks_mut(g.cin * g.hw())
+        .enumerate()
+        .for_each(|(b, dxb)| {
+            with_scratch::<f32, _>(ph.len + col_len + pb_len, |scratch| {
+                let (buf, rest) = scratch.split_at_mut(ph.len);
+                let (col, pb) = rest.split_at_mut(col_len);
+                for grp in 0..g.groups {
+                    let dyg = as_f32(&dy[(b * g.cout + grp * og) * ohw..][..og * ohw]);
+                    let pa = &pa[grp * la..][..la];
+                    buf.fill(0.0);
+                    for oh0 in (0..g.oh).step_by(rows) {
+                        let oh1 = (oh0 + rows).min(g.oh);
+                        let nce = (oh1 - oh0) * wa;
+                        f32_avx512::pack_b_gap(og, nce, &dyg[oh0 * ow..], ohw, ow, wa, pb);
+                        let col = &mut col[..k * nce];
+                        f32_avx512::gemm_packed(k, nce, og, pa, pb, col, nce, false);
+                        phase_add_rows_mv(buf, &ph.offs, oh0 * wa, col, nce);
+                    }
+                    let dxg = as_f32_mut(&mut dxb[grp * cg * g.hw()..][..cg * g.hw()]);
+                    phase_unfill_mv(g, ph.ha, wa, buf, dxg);
+                }
+            })
+        });
+    dx
+}
+
 fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     // SAFETY: each image's gradient is zeroed by its own task before col2im adds to it.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
@@ -587,6 +837,11 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     } else {
         (Vec::new(), 0)
     };
+    if fast {
+        if let Some(ph) = Phased::new(g) {
+            return dense_bwd_input_phased(g, &ph, dy, &pa);
+        }
+    }
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
@@ -679,7 +934,12 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let wlen = g.cout * k;
     // Parts fixed by the batch size (not the thread count), summed in order.
     let per = reduction_chunk(g.n);
-    let rows = tile_rows::<T>(g);
+    let phased = Phased::new(g);
+    let wa = phased.as_ref().map_or(ow, |ph| ph.wa);
+    let rows = match &phased {
+        Some(_) => tile_rows_ext(g, wa),
+        None => tile_rows::<T>(g),
+    };
     let (x, dy) = (as_f32(x), as_f32(dy));
     let parts: Vec<Vec<f32>> = (0..g.n)
         .step_by(per)
@@ -687,8 +947,12 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         .into_par_iter()
         .map(|b0| {
             let mut dwt = vec![0f32; wlen];
-            let col_len = if g.pointwise() { 0 } else { k * rows * ow };
-            let pb_len = f32_avx512::packed_b_len(rows * ow, og);
+            let col_len = match &phased {
+                Some(ph) => ph.len,
+                None if g.pointwise() => 0,
+                None => k * rows * ow,
+            };
+            let pb_len = f32_avx512::packed_b_len(rows * wa, og);
             with_scratch::<f32, _>(col_len + pb_len, |scratch| {
                 let (col, pb) = scratch.split_at_mut(col_len);
                 for b in b0..(b0 + per).min(g.n) {
@@ -696,6 +960,20 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                         let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
                         let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
                         let dwtg = &mut dwt[grp * og * k..][..og * k];
+                        if let Some(ph) = &phased {
+                            // The planes are the im2col rows: read in place.
+                            phase_fill_mv(g, ph.ha, wa, xg, col);
+                            for oh0 in (0..g.oh).step_by(rows) {
+                                let nce = ((oh0 + rows).min(g.oh) - oh0) * wa;
+                                let src = &dyg[oh0 * ow..];
+                                f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb);
+                                let (offs, shift) = (&ph.offs, oh0 * wa);
+                                f32_avx512::gemm_offsets_acc(
+                                    k, og, nce, col, offs, shift, pb, dwtg, og,
+                                );
+                            }
+                            continue;
+                        }
                         for oh0 in (0..g.oh).step_by(rows) {
                             let oh1 = (oh0 + rows).min(g.oh);
                             let nc = (oh1 - oh0) * ow;
@@ -1672,7 +1950,20 @@ mod tests {
             (&[1, 6, 17, 15], &[10, 3, 5, 3], 2, 2, 1, 2),
             (&[3, 7, 6, 9], &[11, 7, 1, 1], 1, 0, 1, 1),
             (&[2, 64, 40, 36], &[17, 64, 3, 3], 1, 1, 1, 1),
+            // The phase-split implicit im2col (`Phased`): 4×4 stride 2 (pix2pix), a
+            // dilated kernel, stride 3 with input rows no output reaches, 2×2 stride 2.
+            (&[3, 6, 16, 16], &[8, 6, 4, 4], 2, 1, 1, 1),
+            (&[2, 4, 20, 24], &[5, 4, 3, 3], 1, 2, 2, 1),
+            (&[2, 3, 17, 18], &[4, 3, 3, 3], 3, 0, 1, 1),
+            (&[2, 2, 9, 12], &[3, 2, 2, 2], 2, 0, 1, 1),
         ];
+        for &(xs, ws, s, p, d, g) in &cases[6..] {
+            let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
+            assert!(
+                Phased::new(&geom).is_some(),
+                "{xs:?} {ws:?}: not phase-split"
+            );
+        }
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
             let p = params(s, p, d, g);
             let run = |dt| conv_and_grads(xs, ws, p, i as u64, dt, &Device::Cpu);

@@ -257,6 +257,172 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// Pack `B` (`k × n`) whose row `p` is `base[offs[p] + shift..][..n]` into
+    /// [`pack_b`]'s layout: the implicit im2col of a convolution, whose rows are runs of
+    /// the zero-padded, phase-split input (`ops::conv`'s `Phased`).
+    pub fn pack_b_offsets(
+        k: usize,
+        n: usize,
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        out: &mut [f32],
+    ) {
+        assert!(available() && offs.len() >= k && out.len() >= packed_b_len(k, n));
+        if n == 0 {
+            return;
+        }
+        assert!(offs[..k].iter().all(|&o| o + shift + n <= base.len()));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f was checked; every row's n values lie inside base (asserted)
+        // and the panels inside out (asserted); the masked loads read no lane past n.
+        unsafe {
+            imp::pack_offsets(k, n, base.as_ptr(), &offs[..k], shift, out.as_mut_ptr())
+        }
+    }
+
+    /// Pack `B` (`k × n`, `n` = rows × `wa` "extended" columns) from the row-major `src`
+    /// (`k × rows·ow`, rows `ld` apart) with `wa − ow` zero columns after every `ow`:
+    /// `dY` laid out like [`pack_b_offsets`]'s implicit im2col, whose extra columns
+    /// must contribute nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pack_b_gap(
+        k: usize,
+        n: usize,
+        src: &[f32],
+        ld: usize,
+        ow: usize,
+        wa: usize,
+        out: &mut [f32],
+    ) {
+        assert!(available() && wa >= ow && ow > 0 && n.is_multiple_of(wa));
+        assert!(out.len() >= packed_b_len(k, n));
+        if k == 0 || n == 0 {
+            return;
+        }
+        let valid = n / wa * ow;
+        assert!(src.len() >= (k - 1) * ld + valid);
+        // Per half panel of 16 columns: which lanes hold values, and the source column
+        // of the first. The valid columns are consecutive in src (a row's last column
+        // is followed by the next row's first), so each half is one expanding load.
+        let halves: Vec<(u16, usize)> = (0..n.div_ceil(16))
+            .map(|h| {
+                let (mut mask, mut first) = (0u16, usize::MAX);
+                for l in 0..16.min(n - h * 16) {
+                    let j = h * 16 + l;
+                    if j % wa < ow {
+                        mask |= 1 << l;
+                        first = first.min(j / wa * ow + j % wa);
+                    }
+                }
+                (mask, if mask == 0 { 0 } else { first })
+            })
+            .collect();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f was checked; each expanding load reads popcount(mask) values
+        // from `first`, all valid columns of row p (< valid ≤ ld), inside src (asserted).
+        unsafe {
+            imp::pack_gap(k, n, src.as_ptr(), ld, &halves, out.as_mut_ptr())
+        }
+    }
+
+    /// [`pack_b_t`] into the extended layout of [`pack_b_gap`]: `b[p'][j] =
+    /// src[j·ld + p]` for `p' = p / ow · wa + p % ow` (`p < rows·ow`), zero rows between.
+    /// `k` counts the extended rows (`rows · wa`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pack_b_t_gap(
+        k: usize,
+        n: usize,
+        src: &[f32],
+        ld: usize,
+        ow: usize,
+        wa: usize,
+        out: &mut [f32],
+    ) {
+        assert!(wa >= ow && ow > 0 && k.is_multiple_of(wa) && out.len() >= packed_b_len(k, n));
+        let valid = k / wa * ow;
+        if n == 0 || k == 0 {
+            return;
+        }
+        assert!(src.len() >= (n - 1) * ld + valid);
+        const P: usize = 16;
+        for (q, o) in out
+            .chunks_exact_mut(NR * k)
+            .take(n.div_ceil(NR))
+            .enumerate()
+        {
+            let j0 = q * NR;
+            let w = NR.min(n - j0);
+            // Blocks of P source columns: the P × NR block being written stays in L1.
+            let mut t = [[0f32; NR]; P];
+            for p0 in (0..valid).step_by(P) {
+                let pn = P.min(valid - p0);
+                for jj in 0..w {
+                    let row = &src[(j0 + jj) * ld + p0..][..pn];
+                    for (i, &v) in row.iter().enumerate() {
+                        t[i][jj] = v;
+                    }
+                }
+                for (i, ti) in t.iter().enumerate().take(pn) {
+                    let p = p0 + i;
+                    o[(p / ow * wa + p % ow) * NR..][..NR].copy_from_slice(ti);
+                }
+            }
+            if wa > ow {
+                for r in 0..k / wa {
+                    o[(r * wa + ow) * NR..(r + 1) * wa * NR].fill(0.0);
+                }
+            }
+        }
+    }
+
+    /// `c (m × n, row stride ldc) += A · B` with row `i` of `A` at
+    /// `base[offs[i] + shift..][..k]` (the implicit im2col of [`pack_b_offsets`]) and `B`
+    /// packed by [`pack_b_t_gap`]: the weight gradient `dWᵀ = col · dYᵀ` without col.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_offsets_acc(
+        m: usize,
+        n: usize,
+        k: usize,
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        pb: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        assert!(available());
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + k <= base.len()));
+        assert!(pb.len() >= packed_b_len(k, n));
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        #[cfg(target_arch = "x86_64")]
+        for q in 0..n.div_ceil(NR) {
+            let nr = NR.min(n - q * NR);
+            let b = &pb[q * NR * k..][..NR * k];
+            for i0 in (0..m).step_by(MR) {
+                let mr = MR.min(m - i0);
+                // SAFETY: as in gemm_rows_acc; rows past mr repeat the last valid one.
+                unsafe {
+                    let ar: [*const f32; MR] = std::array::from_fn(|i| {
+                        base.as_ptr().add(offs[i0 + i.min(mr - 1)] + shift)
+                    });
+                    imp::tile_rows(
+                        k,
+                        ar,
+                        b.as_ptr(),
+                        c.as_mut_ptr().add(i0 * ldc + q * NR),
+                        ldc,
+                        mr,
+                        nr,
+                    )
+                }
+            }
+        }
+    }
+
     /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
     /// (`a[i·lda + p]`, `m × k`) and `B` packed by [`pack_b`] or [`pack_b_t`]: the weight
     /// gradient `dWᵀ = col · dYᵀ`, whose `col` rows are read in place.
@@ -283,13 +449,15 @@ pub(crate) mod f32_avx512 {
             let b = &pb[q * NR * k..][..NR * k];
             for i0 in (0..m).step_by(MR) {
                 let mr = MR.min(m - i0);
-                // SAFETY: avx512f was checked; rows i0..i0+mr of a hold k values each, the
-                // panel k·NR, and the tile's mr rows × nr columns lie inside c (asserted).
+                // SAFETY: avx512f was checked; rows i0..i0+mr of a hold k values each
+                // (rows past mr repeat the last valid one), the panel k·NR, and the tile's
+                // mr rows × nr columns lie inside c (asserted).
                 unsafe {
+                    let ar: [*const f32; MR] =
+                        std::array::from_fn(|i| a.as_ptr().add((i0 + i.min(mr - 1)) * lda));
                     imp::tile_rows(
                         k,
-                        a.as_ptr().add(i0 * lda),
-                        lda,
+                        ar,
                         b.as_ptr(),
                         c.as_mut_ptr().add(i0 * ldc + q * NR),
                         ldc,
@@ -379,22 +547,20 @@ pub(crate) mod f32_avx512 {
             }
         }
 
-        /// [`tile`] with `A` read from `mr` rows `lda` apart instead of a packed block,
-        /// always accumulating into `c`.
+        /// [`tile`] with `A` read from `MR` row pointers instead of a packed block,
+        /// always accumulating into `c`. Rows past `mr` must point at readable rows
+        /// (callers repeat the last valid one); their sums are not stored.
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
         pub(super) unsafe fn tile_rows(
             k: usize,
-            a: *const f32,
-            lda: usize,
+            ar: [*const f32; MR],
             b: *const f32,
             c: *mut f32,
             ldc: usize,
             mr: usize,
             nr: usize,
         ) {
-            // Rows past mr repeat the last valid row; their sums are not stored.
-            let ar: [*const f32; MR] = std::array::from_fn(|i| a.add(i.min(mr - 1) * lda));
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
             let mut b = b;
             for p in 0..k {
@@ -408,6 +574,60 @@ pub(crate) mod f32_avx512 {
                 b = b.add(NR);
             }
             store(acc, c, ldc, mr, nr, true);
+        }
+
+        #[inline(always)]
+        fn lanes(w: usize) -> (__mmask16, __mmask16) {
+            let full = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
+            (full(w), full(w.saturating_sub(16)))
+        }
+
+        /// See `pack_b_offsets`: `out[q][p][j] = base[offs[p] + shift + q·NR + j]`.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn pack_offsets(
+            k: usize,
+            n: usize,
+            base: *const f32,
+            offs: &[usize],
+            shift: usize,
+            out: *mut f32,
+        ) {
+            for q in 0..n.div_ceil(NR) {
+                let j0 = q * NR;
+                let (m0, m1) = lanes(n - j0);
+                let o = out.add(q * NR * k);
+                for (p, &off) in offs.iter().enumerate() {
+                    let s = base.add(off + shift + j0);
+                    let d = o.add(p * NR);
+                    _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s));
+                    _mm512_storeu_ps(d.add(16), _mm512_maskz_loadu_ps(m1, s.add(16)));
+                }
+            }
+        }
+
+        /// See `pack_b_gap`: one expanding load per half panel and row.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn pack_gap(
+            k: usize,
+            n: usize,
+            src: *const f32,
+            ld: usize,
+            halves: &[(u16, usize)],
+            out: *mut f32,
+        ) {
+            for q in 0..n.div_ceil(NR) {
+                let o = out.add(q * NR * k);
+                let (h0, h1) = (
+                    halves[2 * q],
+                    halves.get(2 * q + 1).copied().unwrap_or((0, 0)),
+                );
+                for p in 0..k {
+                    let s = src.add(p * ld);
+                    let d = o.add(p * NR);
+                    _mm512_storeu_ps(d, _mm512_maskz_expandloadu_ps(h0.0, s.add(h0.1)));
+                    _mm512_storeu_ps(d.add(16), _mm512_maskz_expandloadu_ps(h1.0, s.add(h1.1)));
+                }
+            }
         }
     }
 }
