@@ -2,7 +2,7 @@
 //!
 //! Dense and grouped convolutions use im2col + gemm (the `gemm` crate candle itself
 //! uses), one image per task in parallel over the batch; a 1×1, stride-1, unpadded
-//! convolution skips im2col. With AVX-512 the products are [`f32_avx512`]'s, and where
+//! convolution skips im2col. With AVX-512 the products are `f32_avx512`'s, and where
 //! it pays im2col is implicit (`Phased`): the input is split by stride phase and
 //! zero-padded once per image, so that every im2col row is a contiguous run of it, read
 //! in place by the weight gradient and copied panel by panel by the forward. Depthwise convolutions (`groups == C_in`) use a direct
