@@ -293,14 +293,18 @@ fn plane_affine_act<T: Real>(y: &mut [T], x: &[T], a: T, b: T, act: Activation) 
 
 multiversion!(plane_affine_act_mv => plane_affine_act(y: &mut [T], x: &[T], a: T, b: T, act: Activation));
 
-/// `s[0] += Σ x` over one plane, in 8 interleaved partial sums (so that it vectorises)
-/// added in order at the end: for a plane of one value, exactly `s[0] += x`.
+/// Interleaved partial sums of the plane reductions: two registers of f64 lanes, so that
+/// the loop vectorises and two additions are in flight at once.
+const LANES: usize = 16;
+
+/// `s[0] += Σ x` over one plane, in [`LANES`] interleaved partial sums added in order at
+/// the end: for a plane of one value, exactly `s[0] += x`.
 #[inline(always)]
 pub(super) fn plane_sum<T: Real>(x: &[T], s: &mut [f64]) {
-    let mut p = [0.0f64; 8];
-    let mut it = x.chunks_exact(8);
+    let mut p = [0.0f64; LANES];
+    let mut it = x.chunks_exact(LANES);
     for xc in &mut it {
-        for l in 0..8 {
+        for l in 0..LANES {
             p[l] += Real::to_f64(xc[l]);
         }
     }
@@ -315,10 +319,10 @@ multiversion!(pub(super) plane_sum_mv => plane_sum(x: &[T], s: &mut [f64]));
 /// `s[0] += Σ (x − mean)²` over one plane, summed as [`plane_sum`].
 #[inline(always)]
 pub(super) fn plane_centred_sq<T: Real>(x: &[T], mean: f64, s: &mut [f64]) {
-    let mut p = [0.0f64; 8];
-    let mut it = x.chunks_exact(8);
+    let mut p = [0.0f64; LANES];
+    let mut it = x.chunks_exact(LANES);
     for xc in &mut it {
-        for l in 0..8 {
+        for l in 0..LANES {
             let d = Real::to_f64(xc[l]) - mean;
             p[l] += d * d;
         }
@@ -345,13 +349,13 @@ pub(super) fn plane_grad_sums<T: Real>(
     act: Activation,
     s: &mut [f64],
 ) {
-    let (mut px, mut pg) = ([0.0f64; 8], [0.0f64; 8]);
+    let (mut px, mut pg) = ([0.0f64; LANES], [0.0f64; LANES]);
     with_act_grad!(T, act, |grad| {
         let n = x.len();
-        let n8 = n / 8 * 8;
+        let n8 = n / LANES * LANES;
         let (dy, y) = (&dy[..n], &y[..n]);
-        for i0 in (0..n8).step_by(8) {
-            for l in 0..8 {
+        for i0 in (0..n8).step_by(LANES) {
+            for l in 0..LANES {
                 let i = i0 + l;
                 let d = Real::to_f64(grad(dy[i], y[i]));
                 px[l] += d * (Real::to_f64(x[i]) - mean) * inv;

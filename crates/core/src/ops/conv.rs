@@ -512,13 +512,15 @@ fn phase_unfill<T: Real>(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]
                 row[..n].copy_from_slice(&buf[base + g.pw..][..n]);
                 row[n..].fill(T::ZERO);
             } else {
-                for (iw, v) in row.iter_mut().enumerate() {
-                    let (j, b) = ((iw + g.pw) / g.sw, (iw + g.pw) % g.sw);
-                    *v = if j < wa {
-                        buf[base + b * plane + j]
-                    } else {
-                        T::ZERO
-                    };
+                // Columns iw ≡ b − pw (mod sw) come from plane b, in order.
+                for b in 0..g.sw {
+                    let iw0 = (b + g.sw - g.pw % g.sw) % g.sw;
+                    let j0 = (iw0 + g.pw) / g.sw;
+                    let src = &buf[base + b * plane..][..wa];
+                    let dst = row.iter_mut().skip(iw0).step_by(g.sw);
+                    for (t, v) in dst.enumerate() {
+                        *v = src.get(j0 + t).copied().unwrap_or(T::ZERO);
+                    }
                 }
             }
         }
