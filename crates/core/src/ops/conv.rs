@@ -292,13 +292,19 @@ fn scatter_add<T: Real>(dst: &mut [T], src: &[T], s: usize) {
 /// is `K × (oh1 − oh0)·OW`.
 #[inline(always)]
 fn im2col_rows<T: Real>(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize) {
+    im2col_rows_ld(g, x, col, (oh1 - oh0) * g.ow, oh0, oh1)
+}
+
+/// [`im2col_rows`] into rows `ld` apart: one image's columns of a batch's im2col.
+#[inline(always)]
+fn im2col_rows_ld<T: Real>(g: &Geom, x: &[T], col: &mut [T], ld: usize, oh0: usize, oh1: usize) {
     let ow = g.ow;
     let nc = (oh1 - oh0) * ow;
     for c in 0..g.cg() {
         let xc = &x[c * g.hw()..][..g.hw()];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &mut col[((c * g.kh + ki) * g.kw + kj) * nc..][..nc];
+                let row = &mut col[((c * g.kh + ki) * g.kw + kj) * ld..][..nc];
                 let (lo, hi) = g.ow_range(kj);
                 for oh in oh0..oh1 {
                     let dst = &mut row[(oh - oh0) * ow..][..ow];
@@ -321,13 +327,19 @@ fn im2col_rows<T: Real>(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize
 /// gradient `dx` (`cg × H × W`).
 #[inline(always)]
 fn col2im_rows<T: Real>(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usize) {
+    col2im_rows_ld(g, col, (oh1 - oh0) * g.ow, dx, oh0, oh1)
+}
+
+/// [`col2im_rows`] from rows `ld` apart.
+#[inline(always)]
+fn col2im_rows_ld<T: Real>(g: &Geom, col: &[T], ld: usize, dx: &mut [T], oh0: usize, oh1: usize) {
     let ow = g.ow;
     let nc = (oh1 - oh0) * ow;
     for c in 0..g.cg() {
         let dxc = &mut dx[c * g.hw()..][..g.hw()];
         for ki in 0..g.kh {
             for kj in 0..g.kw {
-                let row = &col[((c * g.kh + ki) * g.kw + kj) * nc..][..nc];
+                let row = &col[((c * g.kh + ki) * g.kw + kj) * ld..][..nc];
                 let (lo, hi) = g.ow_range(kj);
                 if lo >= hi {
                     continue;
@@ -403,6 +415,8 @@ fn im2col_packed_rows<T: Real>(g: &Geom, x: &[T], pb: &mut [T], oh0: usize, oh1:
 multiversion!(im2col_packed_rows_mv => im2col_packed_rows(g: &Geom, x: &[T], pb: &mut [T], oh0: usize, oh1: usize));
 multiversion!(im2col_rows_mv => im2col_rows(g: &Geom, x: &[T], col: &mut [T], oh0: usize, oh1: usize));
 multiversion!(col2im_rows_mv => col2im_rows(g: &Geom, col: &[T], dx: &mut [T], oh0: usize, oh1: usize));
+multiversion!(im2col_rows_ld_mv => im2col_rows_ld(g: &Geom, x: &[T], col: &mut [T], ld: usize, oh0: usize, oh1: usize));
+multiversion!(col2im_rows_ld_mv => col2im_rows_ld(g: &Geom, col: &[T], ld: usize, dx: &mut [T], oh0: usize, oh1: usize));
 
 /// The implicit im2col of the AVX-512 paths: the input of one group of one image split
 /// by stride phase and zero-padded, so that every im2col row is one contiguous run.
@@ -594,6 +608,10 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     } else {
         (Vec::new(), 0)
     };
+    if fast && batched(g) {
+        let y = dense_fwd_batched(g, as_f32(x), bias.map(as_f32), &pa);
+        return from_f32(y);
+    }
     if fast && g.n < threads() {
         return dense_fwd_row_blocks(g, x, bias, &pa);
     }
@@ -779,6 +797,171 @@ fn dense_fwd_phased<T: Real>(
     y
 }
 
+// ------------------------------------------------------- small maps, whole batch
+
+/// Whether the f32 AVX-512 passes run as one product over the images of the batch: on
+/// maps of fewer than 64 pixels a per-image product has fewer columns than two of the
+/// kernel's 32-wide panels (a U-Net's 4×4 … 1×1 levels would run at 50 … 3 % of the
+/// tile's width), and the weight gradient's inner dimension would be that small too.
+fn batched(g: &Geom) -> bool {
+    g.ohw() < 64 && g.n > 1
+}
+
+/// Images per block of a batched pass: the block's im2col (`K × images·OHW`) near
+/// `BATCH_BLOCK_BYTES`.
+fn batch_block(g: &Geom) -> usize {
+    let per_image = g.k() * g.ohw() * std::mem::size_of::<f32>();
+    (BATCH_BLOCK_BYTES / per_image.max(1)).clamp(1, g.n)
+}
+
+const BATCH_BLOCK_BYTES: usize = 8 << 20;
+
+/// `c (m × n, rows ldc apart) = A · B` ([`f32_avx512::gemm_packed`]), its rows split
+/// into blocks of whole `MR`-row tiles, in parallel: the batched passes have one
+/// product, not one per image, to share out.
+#[allow(clippy::too_many_arguments)]
+fn par_gemm_packed(
+    m: usize,
+    n: usize,
+    k: usize,
+    pa: &[f32],
+    pb: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    const MR: usize = f32_avx512::MR;
+    let per = m.div_ceil(MR).div_ceil(4 * threads()).max(1) * MR;
+    c[..m * ldc]
+        .par_chunks_mut(per * ldc)
+        .enumerate()
+        .for_each(|(t, cc)| {
+            let m0 = t * per;
+            let mm = per.min(m - m0);
+            f32_avx512::gemm_packed(mm, n, k, &pa[m0 * k..], pb, cc, ldc, false);
+        });
+}
+
+/// `dycat (og × nb·OHW)`: the output gradient of group `grp` of images `b0..b0 + nb`,
+/// side by side.
+fn gather_dy(g: &Geom, dy: &[f32], b0: usize, nb: usize, grp: usize, dycat: &mut [f32]) {
+    let (ohw, og) = (g.ohw(), g.og());
+    let nt = nb * ohw;
+    for b in 0..nb {
+        let src = &dy[((b0 + b) * g.cout + grp * og) * ohw..][..og * ohw];
+        for (co, s) in src.chunks_exact(ohw).enumerate() {
+            dycat[co * nt + b * ohw..][..ohw].copy_from_slice(s);
+        }
+    }
+}
+
+/// im2col of group `grp` of images `b0..b0 + nb` side by side (`K × nb·OHW`).
+fn batch_im2col(g: &Geom, x: &[f32], b0: usize, nb: usize, grp: usize, col: &mut [f32]) {
+    let (ohw, cg) = (g.ohw(), g.cg());
+    let nt = nb * ohw;
+    for b in 0..nb {
+        let xg = &x[((b0 + b) * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
+        im2col_rows_ld_mv(g, xg, &mut col[b * ohw..], nt, 0, g.oh);
+    }
+}
+
+/// [`dense_fwd`] for [`batched`] geometries: per block of images and group, one
+/// `Wg · col` over all their pixels, split by output channels across the threads.
+fn dense_fwd_batched(g: &Geom, x: &[f32], bias: Option<&[f32]>, pa: &[f32]) -> Vec<f32> {
+    let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+    let la = f32_avx512::packed_a_len(og, k);
+    let per = batch_block(g);
+    let mut y = vec![0f32; g.n * g.cout * ohw];
+    let ntmax = per * ohw;
+    let mut col = vec![0f32; k * ntmax];
+    let mut pb = vec![0f32; f32_avx512::packed_b_len(k, ntmax)];
+    let mut tmp = vec![0f32; og * ntmax];
+    for b0 in (0..g.n).step_by(per) {
+        let nb = per.min(g.n - b0);
+        let nt = nb * ohw;
+        for grp in 0..g.groups {
+            batch_im2col(g, x, b0, nb, grp, &mut col);
+            f32_avx512::pack_b(k, nt, &col, nt, &mut pb);
+            par_gemm_packed(og, nt, k, &pa[grp * la..], &pb, &mut tmp, nt);
+            for b in 0..nb {
+                let yb = &mut y[((b0 + b) * g.cout + grp * og) * ohw..][..og * ohw];
+                for (co, yp) in yb.chunks_exact_mut(ohw).enumerate() {
+                    let bv = bias.map_or(0.0, |bs| bs[grp * og + co]);
+                    for (o, &v) in yp.iter_mut().zip(&tmp[co * nt + b * ohw..][..ohw]) {
+                        *o = v + bv;
+                    }
+                }
+            }
+        }
+    }
+    y
+}
+
+/// [`dense_bwd_input`] for [`batched`] geometries: `col = Wgᵀ · dY` over a block's
+/// pixels in one product (split by im2col rows), then col2im image by image in parallel.
+fn dense_bwd_input_batched(g: &Geom, dy: &[f32], pa: &[f32]) -> Vec<f32> {
+    let (k, ohw, og, cg) = (g.k(), g.ohw(), g.og(), g.cg());
+    let la = f32_avx512::packed_a_len(k, og);
+    let per = batch_block(g);
+    let mut dx = vec![0f32; g.n * g.cin * g.hw()];
+    let ntmax = per * ohw;
+    let mut dycat = vec![0f32; og * ntmax];
+    let mut pb = vec![0f32; f32_avx512::packed_b_len(og, ntmax)];
+    let mut col = vec![0f32; k * ntmax];
+    for b0 in (0..g.n).step_by(per) {
+        let nb = per.min(g.n - b0);
+        let nt = nb * ohw;
+        for grp in 0..g.groups {
+            gather_dy(g, dy, b0, nb, grp, &mut dycat);
+            f32_avx512::pack_b(og, nt, &dycat, nt, &mut pb);
+            par_gemm_packed(k, nt, og, &pa[grp * la..], &pb, &mut col, nt);
+            let col = &col;
+            dx[b0 * g.cin * g.hw()..]
+                .par_chunks_mut(g.cin * g.hw())
+                .take(nb)
+                .enumerate()
+                .for_each(|(b, dxb)| {
+                    let dxg = &mut dxb[grp * cg * g.hw()..][..cg * g.hw()];
+                    col2im_rows_ld_mv(g, &col[b * ohw..], nt, dxg, 0, g.oh);
+                });
+        }
+    }
+    dx
+}
+
+/// The transposed weight gradient `dWᵀ (groups × K × og)` for [`batched`] geometries:
+/// `col · dYᵀ` over a block's pixels in one product, split by im2col rows; blocks
+/// accumulate in order.
+fn dense_bwd_weight_t_batched(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    const MR: usize = f32_avx512::MR;
+    let (k, ohw, og) = (g.k(), g.ohw(), g.og());
+    let per = batch_block(g);
+    let mut dwt = vec![0f32; g.cout * k];
+    let ntmax = per * ohw;
+    let mut col = vec![0f32; k * ntmax];
+    let mut dycat = vec![0f32; og * ntmax];
+    let mut pb = vec![0f32; f32_avx512::packed_b_len(ntmax, og)];
+    let rows_per = k.div_ceil(MR).div_ceil(4 * threads()).max(1) * MR;
+    for b0 in (0..g.n).step_by(per) {
+        let nb = per.min(g.n - b0);
+        let nt = nb * ohw;
+        for grp in 0..g.groups {
+            batch_im2col(g, x, b0, nb, grp, &mut col);
+            gather_dy(g, dy, b0, nb, grp, &mut dycat);
+            f32_avx512::pack_b_t(nt, og, &dycat, nt, &mut pb);
+            let (col, pb) = (&col, &pb);
+            dwt[grp * og * k..][..og * k]
+                .par_chunks_mut(rows_per * og)
+                .enumerate()
+                .for_each(|(t, d)| {
+                    let r0 = t * rows_per;
+                    let m = d.len() / og;
+                    f32_avx512::gemm_rows_acc(m, og, nt, &col[r0 * nt..], nt, pb, d, og);
+                });
+        }
+    }
+    dwt
+}
+
 /// [`tile_rows`] for blocks of `wa` extended columns per output row.
 fn tile_rows_ext(g: &Geom, wa: usize) -> usize {
     let per_row = g.k() * wa * std::mem::size_of::<f32>();
@@ -839,6 +1022,14 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     } else {
         (Vec::new(), 0)
     };
+    if use_avx512::<T>() && batched(g) {
+        let la = f32_avx512::packed_a_len(k, og);
+        let mut pa = vec![0f32; g.groups * la];
+        for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
+            f32_avx512::pack_a(k, og, &as_f32(wt)[grp * og * k..], 1, k, o);
+        }
+        return from_f32(dense_bwd_input_batched(g, as_f32(dy), &pa));
+    }
     if fast {
         if let Some(ph) = Phased::new(g) {
             return dense_bwd_input_phased(g, &ph, dy, &pa);
@@ -936,6 +1127,10 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let wlen = g.cout * k;
     // Parts fixed by the batch size (not the thread count), summed in order.
     let per = reduction_chunk(g.n);
+    if batched(g) {
+        let dwt = dense_bwd_weight_t_batched(g, as_f32(x), as_f32(dy));
+        return from_f32(transpose_groups(g, &dwt));
+    }
     let phased = Phased::new(g);
     let wa = phased.as_ref().map_or(ow, |ph| ph.wa);
     let rows = match &phased {
@@ -996,11 +1191,15 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         })
         .collect();
     // Σ dWᵀ, then (K × og per group) → dW (og × K per group), once.
-    let dwt = sum_parts(parts, wlen);
-    let mut dw = vec![T::ZERO; wlen];
-    let dwf = as_f32_mut(&mut dw);
+    from_f32(transpose_groups(g, &sum_parts(parts, wlen)))
+}
+
+/// `dW` (per group `og × K`) from `dWᵀ` (per group `K × og`).
+fn transpose_groups(g: &Geom, dwt: &[f32]) -> Vec<f32> {
+    let (k, og) = (g.k(), g.og());
+    let mut dw = vec![0f32; dwt.len()];
     for grp in 0..g.groups {
-        let (src, dst) = (&dwt[grp * og * k..][..og * k], &mut dwf[grp * og * k..]);
+        let (src, dst) = (&dwt[grp * og * k..][..og * k], &mut dw[grp * og * k..]);
         for (r, row) in src.chunks_exact(og).enumerate() {
             for (o, &v) in row.iter().enumerate() {
                 dst[o * k + r] = v;
@@ -1008,6 +1207,14 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         }
     }
     dw
+}
+
+/// A `Vec<f32>` as `Vec<T>` where `T` is f32 (checked).
+fn from_f32<T: Real>(v: Vec<f32>) -> Vec<T> {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: T is f32 (checked above): same size, alignment and validity.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
 }
 
 fn sum_parts<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
@@ -1956,16 +2163,24 @@ mod tests {
             // dilated kernel, stride 3 with input rows no output reaches, 2×2 stride 2.
             (&[3, 6, 16, 16], &[8, 6, 4, 4], 2, 1, 1, 1),
             (&[2, 4, 20, 24], &[5, 4, 3, 3], 1, 2, 2, 1),
-            (&[2, 3, 17, 18], &[4, 3, 3, 3], 3, 0, 1, 1),
-            (&[2, 2, 9, 12], &[3, 2, 2, 2], 2, 0, 1, 1),
+            (&[2, 3, 29, 30], &[4, 3, 3, 3], 3, 0, 1, 1),
+            (&[2, 2, 17, 20], &[3, 2, 2, 2], 2, 0, 1, 1),
+            // Maps under 64 pixels, one product over the batch (`batched`): a 3×3, a
+            // 4×4 stride 2 down to 2×2 with groups, and a batch of two blocks.
+            (&[4, 8, 6, 6], &[16, 8, 3, 3], 1, 1, 1, 1),
+            (&[5, 8, 4, 4], &[6, 4, 4, 4], 2, 1, 1, 2),
+            (&[80, 64, 7, 7], &[16, 64, 3, 3], 1, 1, 1, 1),
         ];
-        for &(xs, ws, s, p, d, g) in &cases[6..] {
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            assert!(
-                Phased::new(&geom).is_some(),
-                "{xs:?} {ws:?}: not phase-split"
-            );
+            if i < 10 {
+                assert!(Phased::new(&geom).is_some() && !batched(&geom), "case {i}");
+            } else {
+                assert!(batched(&geom), "case {i}");
+            }
         }
+        let last = Geom::new(&[80, 64, 7, 7], &[16, 64, 3, 3], &params(1, 1, 1, 1)).unwrap();
+        assert!(batch_block(&last) < 80, "the last case spans two blocks");
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
             let p = params(s, p, d, g);
             let run = |dt| conv_and_grads(xs, ws, p, i as u64, dt, &Device::Cpu);
