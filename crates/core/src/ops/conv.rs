@@ -1149,6 +1149,8 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                 None if g.pointwise() => 0,
                 None => k * rows * ow,
             };
+            // At most 16 output channels: the narrow tile, whose panels are not half empty.
+            let narrow = phased.is_some() && og <= f32_avx512::NR16;
             let pb_len = f32_avx512::packed_b_len(rows * wa, og);
             with_scratch::<f32, _>(col_len + pb_len, |scratch| {
                 let (col, pb) = scratch.split_at_mut(col_len);
@@ -1163,8 +1165,15 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                             for oh0 in (0..g.oh).step_by(rows) {
                                 let nce = ((oh0 + rows).min(g.oh) - oh0) * wa;
                                 let src = &dyg[oh0 * ow..];
-                                f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb);
                                 let (offs, shift) = (&ph.offs, oh0 * wa);
+                                if narrow {
+                                    f32_avx512::pack_b16_t_gap(nce, og, src, ohw, ow, wa, pb);
+                                    f32_avx512::gemm_offsets_acc16(
+                                        k, og, nce, col, offs, shift, pb, dwtg, og,
+                                    );
+                                    continue;
+                                }
+                                f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb);
                                 f32_avx512::gemm_offsets_acc(
                                     k, og, nce, col, offs, shift, pb, dwtg, og,
                                 );

@@ -339,22 +339,103 @@ pub(crate) mod f32_avx512 {
         wa: usize,
         out: &mut [f32],
     ) {
-        assert!(wa >= ow && ow > 0 && k.is_multiple_of(wa) && out.len() >= packed_b_len(k, n));
+        pack_t_gap::<NR>(k, n, src, ld, ow, wa, out)
+    }
+
+    /// Columns of `B` per narrow micro-tile (one register): the weight gradient of a
+    /// layer with at most 16 output channels, whose `NR`-wide panels would be ≥ half
+    /// padding (pix2pix at ngf 8, the matting and watermark quick widths).
+    pub const NR16: usize = 16;
+    /// Rows of `A` per narrow micro-tile.
+    pub const MR16: usize = 16;
+
+    /// Length of [`pack_b16_t_gap`]'s output.
+    pub fn packed_b16_len(k: usize, n: usize) -> usize {
+        n.div_ceil(NR16) * NR16 * k
+    }
+
+    /// [`pack_b_t_gap`] into panels of [`NR16`] columns, for [`gemm_offsets_acc16`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn pack_b16_t_gap(
+        k: usize,
+        n: usize,
+        src: &[f32],
+        ld: usize,
+        ow: usize,
+        wa: usize,
+        out: &mut [f32],
+    ) {
+        pack_t_gap::<NR16>(k, n, src, ld, ow, wa, out)
+    }
+
+    /// [`gemm_offsets_acc`] with `B` packed by [`pack_b16_t_gap`] and a 16 × 16 tile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_offsets_acc16(
+        m: usize,
+        n: usize,
+        k: usize,
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        pb: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        assert!(available());
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + k <= base.len()));
+        assert!(pb.len() >= packed_b16_len(k, n));
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        #[cfg(target_arch = "x86_64")]
+        for q in 0..n.div_ceil(NR16) {
+            let nr = NR16.min(n - q * NR16);
+            let b = &pb[q * NR16 * k..][..NR16 * k];
+            for i0 in (0..m).step_by(MR16) {
+                let mr = MR16.min(m - i0);
+                // SAFETY: as in gemm_offsets_acc.
+                unsafe {
+                    let ar: [*const f32; MR16] = std::array::from_fn(|i| {
+                        base.as_ptr().add(offs[i0 + i.min(mr - 1)] + shift)
+                    });
+                    imp::tile_rows16(
+                        k,
+                        ar,
+                        b.as_ptr(),
+                        c.as_mut_ptr().add(i0 * ldc + q * NR16),
+                        ldc,
+                        mr,
+                        nr,
+                    )
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pack_t_gap<const W: usize>(
+        k: usize,
+        n: usize,
+        src: &[f32],
+        ld: usize,
+        ow: usize,
+        wa: usize,
+        out: &mut [f32],
+    ) {
+        assert!(wa >= ow && ow > 0 && k.is_multiple_of(wa));
+        assert!(out.len() >= n.div_ceil(W) * W * k);
         let valid = k / wa * ow;
         if n == 0 || k == 0 {
             return;
         }
         assert!(src.len() >= (n - 1) * ld + valid);
         const P: usize = 16;
-        for (q, o) in out
-            .chunks_exact_mut(NR * k)
-            .take(n.div_ceil(NR))
-            .enumerate()
-        {
-            let j0 = q * NR;
-            let w = NR.min(n - j0);
-            // Blocks of P source columns: the P × NR block being written stays in L1.
-            let mut t = [[0f32; NR]; P];
+        for (q, o) in out.chunks_exact_mut(W * k).take(n.div_ceil(W)).enumerate() {
+            let j0 = q * W;
+            let w = W.min(n - j0);
+            // Blocks of P source columns: the P × W block being written stays in L1.
+            let mut t = [[0f32; W]; P];
             for p0 in (0..valid).step_by(P) {
                 let pn = P.min(valid - p0);
                 for jj in 0..w {
@@ -365,12 +446,12 @@ pub(crate) mod f32_avx512 {
                 }
                 for (i, ti) in t.iter().enumerate().take(pn) {
                     let p = p0 + i;
-                    o[(p / ow * wa + p % ow) * NR..][..NR].copy_from_slice(ti);
+                    o[(p / ow * wa + p % ow) * W..][..W].copy_from_slice(ti);
                 }
             }
             if wa > ow {
                 for r in 0..k / wa {
-                    o[(r * wa + ow) * NR..(r + 1) * wa * NR].fill(0.0);
+                    o[(r * wa + ow) * W..(r + 1) * wa * W].fill(0.0);
                 }
             }
         }
@@ -475,7 +556,7 @@ pub(crate) mod f32_avx512 {
     #[cfg(target_arch = "x86_64")]
     #[allow(clippy::incompatible_msrv)]
     mod imp {
-        use super::{MR, NR};
+        use super::{MR, MR16, NR, NR16};
         use std::arch::x86_64::*;
 
         #[target_feature(enable = "avx512f")]
@@ -574,6 +655,34 @@ pub(crate) mod f32_avx512 {
                 b = b.add(NR);
             }
             store(acc, c, ldc, mr, nr, true);
+        }
+
+        /// The 16 × 16 [`tile_rows`] of `gemm_offsets_acc16`.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_rows16(
+            k: usize,
+            ar: [*const f32; MR16],
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+        ) {
+            let mut acc = [_mm512_setzero_ps(); MR16];
+            let mut b = b;
+            for p in 0..k {
+                let bv = _mm512_loadu_ps(b);
+                for (i, r) in acc.iter_mut().enumerate() {
+                    *r = _mm512_fmadd_ps(_mm512_set1_ps(*ar[i].add(p)), bv, *r);
+                }
+                b = b.add(NR16);
+            }
+            let m = lanes(nr).0;
+            for (i, r) in acc.iter().enumerate().take(mr) {
+                let p = c.add(i * ldc);
+                _mm512_mask_storeu_ps(p, m, _mm512_add_ps(*r, _mm512_maskz_loadu_ps(m, p)));
+            }
         }
 
         #[inline(always)]
