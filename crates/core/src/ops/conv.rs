@@ -541,21 +541,8 @@ fn phase_unfill<T: Real>(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]
     }
 }
 
-/// `buf[offs[r] + shift..][..nc] += col[r·nc..][..nc]` for every row `r`, in order (the
-/// runs overlap): col2im onto the phase planes.
-#[inline(always)]
-fn phase_add_rows<T: Real>(buf: &mut [T], offs: &[usize], shift: usize, col: &[T], nc: usize) {
-    for (r, &o) in offs.iter().enumerate() {
-        let dst = &mut buf[o + shift..][..nc];
-        for (d, v) in dst.iter_mut().zip(&col[r * nc..][..nc]) {
-            *d += *v;
-        }
-    }
-}
-
 multiversion!(phase_fill_mv => phase_fill(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]));
 multiversion!(phase_unfill_mv => phase_unfill(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]));
-multiversion!(phase_add_rows_mv => phase_add_rows(buf: &mut [T], offs: &[usize], shift: usize, col: &[T], nc: usize));
 
 /// Output rows per im2col block: the block (`K × rows·OW`) is kept near `COL_BLOCK_BYTES`
 /// so that it stays in the L2 cache between im2col and the product that reads it.
@@ -768,7 +755,22 @@ fn dense_fwd_phased<T: Real>(
                     for oh0 in (0..g.oh).step_by(rows) {
                         let oh1 = (oh0 + rows).min(g.oh);
                         let nce = (oh1 - oh0) * wa;
-                        f32_avx512::pack_b_offsets(k, nce, buf, &ph.offs, oh0 * wa, pb);
+                        // Few output channels: B is read in place rather than packed
+                        // for fewer than four row blocks of A to share.
+                        let direct = og <= 3 * f32_avx512::MR;
+                        let (offs, shift) = (&ph.offs[..], oh0 * wa);
+                        if !direct {
+                            f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
+                        }
+                        let product = |c: &mut [f32], ldc: usize, acc: bool| {
+                            if direct {
+                                f32_avx512::gemm_b_offsets(
+                                    og, nce, k, pa, buf, offs, shift, c, ldc, acc,
+                                );
+                            } else {
+                                f32_avx512::gemm_packed(og, nce, k, pa, pb, c, ldc, acc);
+                            }
+                        };
                         if wa == ow {
                             let d = &mut dst[oh0 * ow..];
                             if let Some(bias) = bias {
@@ -776,11 +778,11 @@ fn dense_fwd_phased<T: Real>(
                                     d[co * ohw..][..nce].fill(bv);
                                 }
                             }
-                            f32_avx512::gemm_packed(og, nce, k, pa, pb, d, ohw, bias.is_some());
+                            product(d, ohw, bias.is_some());
                             continue;
                         }
                         let tmp = &mut tmp[..og * nce];
-                        f32_avx512::gemm_packed(og, nce, k, pa, pb, tmp, nce, false);
+                        product(tmp, nce, false);
                         for (co, t) in tmp.chunks_exact(nce).enumerate() {
                             let bv = bias.map_or(0.0, |b| b[co]);
                             let d = &mut dst[co * ohw + oh0 * ow..][..(oh1 - oh0) * ow];
@@ -968,22 +970,22 @@ fn tile_rows_ext(g: &Geom, wa: usize) -> usize {
     (COL_BLOCK_BYTES / per_row.max(1)).clamp(1, g.oh)
 }
 
-/// [`dense_bwd_input`] over [`Phased`]: `col = Wᵀ · dY` in extended columns (`dY`'s
-/// extra columns packed as zeros), col2im as contiguous adds onto the phase planes, and
-/// the planes copied back into the image layout once per image.
+/// [`dense_bwd_input`] over [`Phased`]: `Wᵀ · dY` in extended columns (`dY`'s extra
+/// columns packed as zeros), each row of it added by the product's store onto its run of
+/// the phase planes (col2im without col), and the planes copied back into the image
+/// layout once per image.
 fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) -> Vec<T> {
     let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
     let la = f32_avx512::packed_a_len(k, og);
     let rows = tile_rows_ext(g, wa);
-    let (col_len, pb_len) = (k * rows * wa, f32_avx512::packed_b_len(og, rows * wa));
+    let pb_len = f32_avx512::packed_b_len(og, rows * wa);
     // SAFETY: phase_unfill writes every element of each group of each image.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
-            with_scratch::<f32, _>(ph.len + col_len + pb_len, |scratch| {
-                let (buf, rest) = scratch.split_at_mut(ph.len);
-                let (col, pb) = rest.split_at_mut(col_len);
+            with_scratch::<f32, _>(ph.len + pb_len, |scratch| {
+                let (buf, pb) = scratch.split_at_mut(ph.len);
                 for grp in 0..g.groups {
                     let dyg = as_f32(&dy[(b * g.cout + grp * og) * ohw..][..og * ohw]);
                     let pa = &pa[grp * la..][..la];
@@ -992,9 +994,10 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) 
                         let oh1 = (oh0 + rows).min(g.oh);
                         let nce = (oh1 - oh0) * wa;
                         f32_avx512::pack_b_gap(og, nce, &dyg[oh0 * ow..], ohw, ow, wa, pb);
-                        let col = &mut col[..k * nce];
-                        f32_avx512::gemm_packed(k, nce, og, pa, pb, col, nce, false);
-                        phase_add_rows_mv(buf, &ph.offs, oh0 * wa, col, nce);
+                        // col2im in the product's store: each row of Wᵀ·dY is added
+                        // straight onto its run of the planes.
+                        let (offs, shift) = (&ph.offs[..], oh0 * wa);
+                        f32_avx512::gemm_packed_add_offsets(k, nce, og, pa, pb, buf, offs, shift);
                     }
                     let dxg = as_f32_mut(&mut dxb[grp * cg * g.hw()..][..cg * g.hw()]);
                     phase_unfill_mv(g, ph.ha, wa, buf, dxg);
@@ -2169,11 +2172,14 @@ mod tests {
             (&[3, 7, 6, 9], &[11, 7, 1, 1], 1, 0, 1, 1),
             (&[2, 64, 40, 36], &[17, 64, 3, 3], 1, 1, 1, 1),
             // The phase-split implicit im2col (`Phased`): 4×4 stride 2 (pix2pix), a
-            // dilated kernel, stride 3 with input rows no output reaches, 2×2 stride 2.
+            // dilated kernel, stride 3 with input rows no output reaches, 2×2 stride 2 (all
+            // with few output channels: the forward reads B in place).
             (&[3, 6, 16, 16], &[8, 6, 4, 4], 2, 1, 1, 1),
             (&[2, 4, 20, 24], &[5, 4, 3, 3], 1, 2, 2, 1),
             (&[2, 3, 29, 30], &[4, 3, 3, 3], 3, 0, 1, 1),
             (&[2, 2, 17, 20], &[3, 2, 2, 2], 2, 0, 1, 1),
+            // More output channels than the in-place B reads take: the packed forward.
+            (&[2, 5, 20, 22], &[26, 5, 3, 3], 1, 1, 1, 1),
             // Maps under 64 pixels, one product over the batch (`batched`): a 3×3, a
             // 4×4 stride 2 down to 2×2 with groups, and a batch of two blocks.
             (&[4, 8, 6, 6], &[16, 8, 3, 3], 1, 1, 1, 1),
@@ -2182,7 +2188,7 @@ mod tests {
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            if i < 10 {
+            if i < 11 {
                 assert!(Phased::new(&geom).is_some() && !batched(&geom), "case {i}");
             } else {
                 assert!(batched(&geom), "case {i}");

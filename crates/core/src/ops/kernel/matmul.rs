@@ -214,6 +214,91 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// `c (m × n, rows ldc apart) = A · B` with `A` packed by [`pack_a`] and row `p` of
+    /// `B` read in place at `base[offs[p] + shift..][..n]` (the implicit im2col): no
+    /// packing pass, for products with few rows of `A` to share a packed `B` between.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_b_offsets(
+        m: usize,
+        n: usize,
+        k: usize,
+        pa: &[f32],
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        assert!(available() && pa.len() >= packed_a_len(m, k) && offs.len() >= k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(offs[..k].iter().all(|&o| o + shift + n <= base.len()));
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        #[cfg(target_arch = "x86_64")]
+        for q in 0..n.div_ceil(NR) {
+            let nr = NR.min(n - q * NR);
+            for blk in 0..m.div_ceil(MR) {
+                let mr = MR.min(m - blk * MR);
+                // SAFETY: avx512f was checked; the masked loads read row p's columns
+                // q·NR..q·NR + nr, inside base (asserted); the tile lies inside c.
+                unsafe {
+                    imp::tile_b_offsets(
+                        k,
+                        pa[blk * MR * k..].as_ptr(),
+                        base.as_ptr().add(shift + q * NR),
+                        &offs[..k],
+                        c.as_mut_ptr().add(blk * MR * ldc + q * NR),
+                        ldc,
+                        mr,
+                        nr,
+                        accumulate,
+                    )
+                }
+            }
+        }
+    }
+
+    /// `buf[offs[i] + shift..][..n] += (A · B)[i]` for the `m` rows in order, `A` and
+    /// `B` packed: col2im onto the phase planes fused into the product's store (rows
+    /// may overlap; each tile adds its rows one after the other).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_packed_add_offsets(
+        m: usize,
+        n: usize,
+        k: usize,
+        pa: &[f32],
+        pb: &[f32],
+        buf: &mut [f32],
+        offs: &[usize],
+        shift: usize,
+    ) {
+        assert!(available() && pa.len() >= packed_a_len(m, k) && pb.len() >= packed_b_len(k, n));
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + n <= buf.len()));
+        #[cfg(target_arch = "x86_64")]
+        for q in 0..n.div_ceil(NR) {
+            let nr = NR.min(n - q * NR);
+            let b = &pb[q * NR * k..][..NR * k];
+            for blk in 0..m.div_ceil(MR) {
+                let mr = MR.min(m - blk * MR);
+                let a = &pa[blk * MR * k..][..MR * k];
+                // SAFETY: avx512f was checked; row i's columns q·NR..q·NR + nr lie inside
+                // buf (asserted); rows past mr are neither read nor written.
+                unsafe {
+                    let cp: [*mut f32; MR] = std::array::from_fn(|i| {
+                        let o = offs[blk * MR + i.min(mr - 1)] + shift + q * NR;
+                        buf.as_mut_ptr().add(o)
+                    });
+                    imp::tile_add_ptrs(k, a.as_ptr(), b.as_ptr(), cp, mr, nr)
+                }
+            }
+        }
+    }
+
     /// `c (m × n) [+]= A · B` with `A`, `B` packed as above and inner dimension `k`.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_packed(
@@ -655,6 +740,60 @@ pub(crate) mod f32_avx512 {
                 b = b.add(NR);
             }
             store(acc, c, ldc, mr, nr, true);
+        }
+
+        /// [`tile`] with row `p` of `B` at `b + offs[p]` (see `gemm_b_offsets`).
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_b_offsets(
+            k: usize,
+            a: *const f32,
+            b: *const f32,
+            offs: &[usize],
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            accumulate: bool,
+        ) {
+            let (m0, m1) = lanes(nr);
+            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            let mut a = a;
+            for &o in &offs[..k] {
+                let bp = b.add(o);
+                let b0 = _mm512_maskz_loadu_ps(m0, bp);
+                let b1 = _mm512_maskz_loadu_ps(m1, bp.add(16));
+                for (i, r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(i));
+                    r[0] = _mm512_fmadd_ps(av, b0, r[0]);
+                    r[1] = _mm512_fmadd_ps(av, b1, r[1]);
+                }
+                a = a.add(MR);
+            }
+            store(acc, c, ldc, mr, nr, accumulate);
+        }
+
+        /// [`tile`] adding its rows to `MR` row pointers, in order (see
+        /// `gemm_packed_add_offsets`).
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn tile_add_ptrs(
+            k: usize,
+            a: *const f32,
+            b: *const f32,
+            cp: [*mut f32; MR],
+            mr: usize,
+            nr: usize,
+        ) {
+            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            tile_body(k, a, b, &mut acc);
+            let (m0, m1) = lanes(nr);
+            for (i, r) in acc.iter().enumerate().take(mr) {
+                let p = cp[i];
+                let v0 = _mm512_add_ps(r[0], _mm512_maskz_loadu_ps(m0, p));
+                _mm512_mask_storeu_ps(p, m0, v0);
+                let v1 = _mm512_add_ps(r[1], _mm512_maskz_loadu_ps(m1, p.add(16)));
+                _mm512_mask_storeu_ps(p.add(16), m1, v1);
+            }
         }
 
         /// The 16 × 16 [`tile_rows`] of `gemm_offsets_acc16`.
