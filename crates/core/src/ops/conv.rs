@@ -478,7 +478,8 @@ impl Phased {
 #[inline(always)]
 fn phase_fill<T: Real>(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]) {
     let plane = ha * wa;
-    let (body, slack) = buf.split_at_mut(g.cg() * g.sh * g.sw * plane);
+    // The channels of x (all cg, or a slice of them), then the slack.
+    let (body, slack) = buf.split_at_mut(x.len() / g.hw() * g.sh * g.sw * plane);
     slack.fill(T::ZERO);
     for (pi, pl) in body.chunks_exact_mut(plane).enumerate() {
         let (c, a, b) = (pi / (g.sh * g.sw), pi / g.sw % g.sh, pi % g.sw);
@@ -599,13 +600,22 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
         let y = dense_fwd_batched(g, as_f32(x), bias.map(as_f32), &pa);
         return from_f32(y);
     }
-    if fast && g.n < threads() {
-        return dense_fwd_row_blocks(g, x, bias, &pa);
-    }
     if fast {
         if let Some(ph) = Phased::new(g) {
+            if g.n < threads() {
+                return from_f32(dense_fwd_phased_row_blocks(
+                    g,
+                    &ph,
+                    as_f32(x),
+                    bias.map(as_f32),
+                    &pa,
+                ));
+            }
             return dense_fwd_phased(g, &ph, x, bias, &pa);
         }
+    }
+    if fast && g.n < threads() {
+        return dense_fwd_row_blocks(g, x, bias, &pa);
     }
     // SAFETY: each image's planes are filled with the bias and accumulated into, or
     // written by a product that does not read them (`accumulate` false), group by group
@@ -786,11 +796,7 @@ fn dense_fwd_phased<T: Real>(
                         for (co, t) in tmp.chunks_exact(nce).enumerate() {
                             let bv = bias.map_or(0.0, |b| b[co]);
                             let d = &mut dst[co * ohw + oh0 * ow..][..(oh1 - oh0) * ow];
-                            for (dr, tr) in d.chunks_exact_mut(ow).zip(t.chunks_exact(wa)) {
-                                for (o, &v) in dr.iter_mut().zip(tr) {
-                                    *o = v + bv;
-                                }
-                            }
+                            drop_extra_cols_mv(d, t, ow, wa, bv);
                         }
                     }
                 }
@@ -962,6 +968,106 @@ fn dense_bwd_weight_t_batched(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
         }
     }
     dwt
+}
+
+/// `dst (rows × ow) = src (rows × wa, the first ow of each row) + bv`: a product's
+/// extended columns dropped as it is copied out.
+#[inline(always)]
+fn drop_extra_cols<T: Real>(dst: &mut [T], src: &[T], ow: usize, wa: usize, bv: T) {
+    for (dr, sr) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(wa)) {
+        for (o, &v) in dr.iter_mut().zip(sr) {
+            *o = v + bv;
+        }
+    }
+}
+
+multiversion!(drop_extra_cols_mv => drop_extra_cols(dst: &mut [T], src: &[T], ow: usize, wa: usize, bv: T));
+
+/// The output of [`dense_fwd_phased_row_blocks`], shared by its tasks, each of which
+/// writes its own rows of every plane.
+#[derive(Clone, Copy)]
+struct RowBlocksOut(*mut f32);
+// SAFETY: the tasks write disjoint elements (see dense_fwd_phased_row_blocks).
+unsafe impl Send for RowBlocksOut {}
+// SAFETY: as above.
+unsafe impl Sync for RowBlocksOut {}
+
+impl RowBlocksOut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// [`dense_fwd_phased`] for batches smaller than the thread pool (a batch of one at
+/// inference): the phase planes of every image and group are filled channel by channel
+/// in parallel, then blocks of output rows run in parallel, each into its own buffer,
+/// and are copied into place plane by plane as in [`dense_fwd_row_blocks`].
+fn dense_fwd_phased_row_blocks(
+    g: &Geom,
+    ph: &Phased,
+    x: &[f32],
+    bias: Option<&[f32]>,
+    pa: &[f32],
+) -> Vec<f32> {
+    let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
+    let la = f32_avx512::packed_a_len(og, k);
+    let per_image = (4 * threads()).div_ceil(g.n * g.groups);
+    let rows = tile_rows_ext(g, wa).min(g.oh.div_ceil(per_image)).max(1);
+    let blocks = g.oh.div_ceil(rows);
+    let per_channel = g.sh * g.sw * ph.ha * wa;
+    // SAFETY: phase_fill writes every plane element below; the slacks are zeroed here.
+    let mut bufs = unsafe { alloc_for_overwrite::<f32>(g.n * g.groups * ph.len) };
+    bufs.chunks_exact_mut(ph.len)
+        .enumerate()
+        .for_each(|(t, buf)| {
+            let xg = &x[t * cg * g.hw()..][..cg * g.hw()];
+            let (body, slack) = buf.split_at_mut(cg * per_channel);
+            slack.fill(0.0);
+            body.par_chunks_mut(per_channel)
+                .zip(xg.par_chunks(g.hw()))
+                .for_each(|(bc, xc)| phase_fill_mv(g, ph.ha, wa, xc, bc));
+        });
+    let direct = og <= 3 * f32_avx512::MR;
+    // SAFETY: every element is written: task (b, grp, block) writes rows oh0..oh1 of
+    // the og planes of group grp of image b, and the tasks cover every (b, grp, row).
+    let mut y = unsafe { alloc_for_overwrite::<f32>(g.n * g.cout * ohw) };
+    let yp = RowBlocksOut(y.as_mut_ptr());
+    (0..g.n * g.groups * blocks).into_par_iter().for_each(|t| {
+        let (bg, oh0) = (t / blocks, t % blocks * rows);
+        let (b, grp) = (bg / g.groups, bg % g.groups);
+        let nr = (oh0 + rows).min(g.oh) - oh0;
+        let nce = nr * wa;
+        let buf = &bufs[bg * ph.len..][..ph.len];
+        let pa = &pa[grp * la..][..la];
+        let (offs, shift) = (&ph.offs[..], oh0 * wa);
+        let pb_len = if direct {
+            0
+        } else {
+            f32_avx512::packed_b_len(k, nce)
+        };
+        with_scratch::<f32, _>(og * nce + pb_len, |scratch| {
+            let (yo, pb) = scratch.split_at_mut(og * nce);
+            if direct {
+                f32_avx512::gemm_b_offsets(og, nce, k, pa, buf, offs, shift, yo, nce, false);
+            } else {
+                f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
+                f32_avx512::gemm_packed(og, nce, k, pa, pb, yo, nce, false);
+            }
+            for (co, src) in yo.chunks_exact(nce).enumerate() {
+                let c = grp * og + co;
+                let bv = bias.map_or(0.0, |bs| bs[c]);
+                // SAFETY: rows oh0..oh0 + nr of plane (b, c) lie inside y and belong
+                // to this task alone (see above).
+                let dst = unsafe {
+                    let p = yp.get().add((b * g.cout + c) * ohw + oh0 * ow);
+                    std::slice::from_raw_parts_mut(p, nr * ow)
+                };
+                drop_extra_cols_mv(dst, src, ow, wa, bv);
+            }
+        });
+    });
+    y
 }
 
 /// [`tile_rows`] for blocks of `wa` extended columns per output row.
@@ -2180,6 +2286,8 @@ mod tests {
             (&[2, 2, 17, 20], &[3, 2, 2, 2], 2, 0, 1, 1),
             // More output channels than the in-place B reads take: the packed forward.
             (&[2, 5, 20, 22], &[26, 5, 3, 3], 1, 1, 1, 1),
+            // A batch of one, its output rows split across the threads, packed.
+            (&[1, 5, 20, 22], &[26, 5, 3, 3], 2, 1, 1, 1),
             // Maps under 64 pixels, one product over the batch (`batched`): a 3×3, a
             // 4×4 stride 2 down to 2×2 with groups, and a batch of two blocks.
             (&[4, 8, 6, 6], &[16, 8, 3, 3], 1, 1, 1, 1),
@@ -2188,7 +2296,7 @@ mod tests {
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            if i < 11 {
+            if i < 12 {
                 assert!(Phased::new(&geom).is_some() && !batched(&geom), "case {i}");
             } else {
                 assert!(batched(&geom), "case {i}");
