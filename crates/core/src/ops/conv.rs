@@ -1275,16 +1275,9 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                                 let nce = ((oh0 + rows).min(g.oh) - oh0) * wa;
                                 let src = &dyg[oh0 * ow..];
                                 let (offs, shift) = (&ph.offs, oh0 * wa);
-                                if narrow {
-                                    f32_avx512::pack_b16_t_gap(nce, og, src, ohw, ow, wa, pb);
-                                    f32_avx512::gemm_offsets_acc16(
-                                        k, og, nce, col, offs, shift, pb, dwtg, og,
-                                    );
-                                    continue;
-                                }
-                                f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb);
+                                f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb, narrow);
                                 f32_avx512::gemm_offsets_acc(
-                                    k, og, nce, col, offs, shift, pb, dwtg, og,
+                                    k, og, nce, col, offs, shift, pb, dwtg, og, narrow,
                                 );
                             }
                             continue;

@@ -214,6 +214,25 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// Visit the micro-tiles of an `m × n` product, `mr_w × nr_w` each, panels of columns
+    /// outermost (so that a panel of `B` is reused by every row block): `f(i0, j0, mr,
+    /// nr)` with the tile's first row and column and its valid rows and columns.
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn tiles(
+        m: usize,
+        n: usize,
+        mr_w: usize,
+        nr_w: usize,
+        mut f: impl FnMut(usize, usize, usize, usize),
+    ) {
+        for j0 in (0..n).step_by(nr_w) {
+            for i0 in (0..m).step_by(mr_w) {
+                f(i0, j0, mr_w.min(m - i0), nr_w.min(n - j0));
+            }
+        }
+    }
+
     /// `c (m × n, rows ldc apart) = A · B` with `A` packed by [`pack_a`] and row `p` of
     /// `B` read in place at `base[offs[p] + shift..][..n]` (the implicit im2col): no
     /// packing pass, for products with few rows of `A` to share a packed `B` between.
@@ -237,27 +256,23 @@ pub(crate) mod f32_avx512 {
         assert!(offs[..k].iter().all(|&o| o + shift + n <= base.len()));
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
         #[cfg(target_arch = "x86_64")]
-        for q in 0..n.div_ceil(NR) {
-            let nr = NR.min(n - q * NR);
-            for blk in 0..m.div_ceil(MR) {
-                let mr = MR.min(m - blk * MR);
-                // SAFETY: avx512f was checked; the masked loads read row p's columns
-                // q·NR..q·NR + nr, inside base (asserted); the tile lies inside c.
-                unsafe {
-                    imp::tile_b_offsets(
-                        k,
-                        pa[blk * MR * k..].as_ptr(),
-                        base.as_ptr().add(shift + q * NR),
-                        &offs[..k],
-                        c.as_mut_ptr().add(blk * MR * ldc + q * NR),
-                        ldc,
-                        mr,
-                        nr,
-                        accumulate,
-                    )
-                }
+        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
+            // SAFETY: avx512f was checked; the masked loads read row p's columns
+            // j0..j0 + nr, inside base (asserted); the tile lies inside c.
+            unsafe {
+                imp::tile_b_offsets(
+                    k,
+                    pa[i0 * k..].as_ptr(),
+                    base.as_ptr().add(shift + j0),
+                    &offs[..k],
+                    c.as_mut_ptr().add(i0 * ldc + j0),
+                    ldc,
+                    mr,
+                    nr,
+                    accumulate,
+                )
             }
-        }
+        });
     }
 
     /// `buf[offs[i] + shift..][..n] += (A · B)[i]` for the `m` rows in order, `A` and
@@ -280,23 +295,18 @@ pub(crate) mod f32_avx512 {
         }
         assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + n <= buf.len()));
         #[cfg(target_arch = "x86_64")]
-        for q in 0..n.div_ceil(NR) {
-            let nr = NR.min(n - q * NR);
-            let b = &pb[q * NR * k..][..NR * k];
-            for blk in 0..m.div_ceil(MR) {
-                let mr = MR.min(m - blk * MR);
-                let a = &pa[blk * MR * k..][..MR * k];
-                // SAFETY: avx512f was checked; row i's columns q·NR..q·NR + nr lie inside
-                // buf (asserted); rows past mr are neither read nor written.
-                unsafe {
-                    let cp: [*mut f32; MR] = std::array::from_fn(|i| {
-                        let o = offs[blk * MR + i.min(mr - 1)] + shift + q * NR;
-                        buf.as_mut_ptr().add(o)
-                    });
-                    imp::tile_add_ptrs(k, a.as_ptr(), b.as_ptr(), cp, mr, nr)
-                }
+        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
+            let (a, b) = (&pa[i0 * k..][..MR * k], &pb[j0 * k..][..NR * k]);
+            // SAFETY: avx512f was checked; row i's columns j0..j0 + nr lie inside buf
+            // (asserted); rows past mr are neither read nor written.
+            unsafe {
+                let cp: [*mut f32; MR] = std::array::from_fn(|i| {
+                    let o = offs[i0 + i.min(mr - 1)] + shift + j0;
+                    buf.as_mut_ptr().add(o)
+                });
+                imp::tile_add_ptrs(k, a.as_ptr(), b.as_ptr(), cp, mr, nr)
             }
-        }
+        });
     }
 
     /// `c (m × n) [+]= A · B` with `A`, `B` packed as above and inner dimension `k`.
@@ -318,28 +328,15 @@ pub(crate) mod f32_avx512 {
         }
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
         #[cfg(target_arch = "x86_64")]
-        for q in 0..n.div_ceil(NR) {
-            let nr = NR.min(n - q * NR);
-            let b = &pb[q * NR * k..][..NR * k];
-            for blk in 0..m.div_ceil(MR) {
-                let mr = MR.min(m - blk * MR);
-                let a = &pa[blk * MR * k..][..MR * k];
-                // SAFETY: avx512f was checked; the packed panels hold k·MR and k·NR
-                // values, and the tile's mr rows × nr columns lie inside c (asserted).
-                unsafe {
-                    imp::tile(
-                        k,
-                        a.as_ptr(),
-                        b.as_ptr(),
-                        c.as_mut_ptr().add(blk * MR * ldc + q * NR),
-                        ldc,
-                        mr,
-                        nr,
-                        accumulate,
-                    )
-                }
+        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
+            let (a, b) = (&pa[i0 * k..][..MR * k], &pb[j0 * k..][..NR * k]);
+            // SAFETY: avx512f was checked; the packed panels hold k·MR and k·NR values,
+            // and the tile's mr rows × nr columns lie inside c (asserted).
+            unsafe {
+                let c = c.as_mut_ptr().add(i0 * ldc + j0);
+                imp::tile(k, a.as_ptr(), b.as_ptr(), c, ldc, mr, nr, accumulate)
             }
-        }
+        });
     }
 
     /// Pack `B` (`k × n`) whose row `p` is `base[offs[p] + shift..][..n]` into
@@ -411,9 +408,22 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// Columns of `B` per narrow micro-tile (one register): the weight gradient of a
+    /// layer with at most 16 output channels, whose `NR`-wide panels would be ≥ half
+    /// padding (pix2pix at ngf 8, the matting and watermark quick widths).
+    pub const NR16: usize = 16;
+    /// Rows of `A` per narrow micro-tile.
+    pub const MR16: usize = 16;
+
+    /// Length of [`pack_b_t_gap`]'s output with `narrow`.
+    pub fn packed_b16_len(k: usize, n: usize) -> usize {
+        n.div_ceil(NR16) * NR16 * k
+    }
+
     /// [`pack_b_t`] into the extended layout of [`pack_b_gap`]: `b[p'][j] =
     /// src[j·ld + p]` for `p' = p / ow · wa + p % ow` (`p < rows·ow`), zero rows between.
-    /// `k` counts the extended rows (`rows · wa`).
+    /// `k` counts the extended rows (`rows · wa`). Panels of [`NR`] columns, or of
+    /// [`NR16`] with `narrow` (for [`gemm_offsets_acc`]'s narrow tile).
     #[allow(clippy::too_many_arguments)]
     pub fn pack_b_t_gap(
         k: usize,
@@ -423,78 +433,12 @@ pub(crate) mod f32_avx512 {
         ow: usize,
         wa: usize,
         out: &mut [f32],
+        narrow: bool,
     ) {
-        pack_t_gap::<NR>(k, n, src, ld, ow, wa, out)
-    }
-
-    /// Columns of `B` per narrow micro-tile (one register): the weight gradient of a
-    /// layer with at most 16 output channels, whose `NR`-wide panels would be ≥ half
-    /// padding (pix2pix at ngf 8, the matting and watermark quick widths).
-    pub const NR16: usize = 16;
-    /// Rows of `A` per narrow micro-tile.
-    pub const MR16: usize = 16;
-
-    /// Length of [`pack_b16_t_gap`]'s output.
-    pub fn packed_b16_len(k: usize, n: usize) -> usize {
-        n.div_ceil(NR16) * NR16 * k
-    }
-
-    /// [`pack_b_t_gap`] into panels of [`NR16`] columns, for [`gemm_offsets_acc16`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn pack_b16_t_gap(
-        k: usize,
-        n: usize,
-        src: &[f32],
-        ld: usize,
-        ow: usize,
-        wa: usize,
-        out: &mut [f32],
-    ) {
-        pack_t_gap::<NR16>(k, n, src, ld, ow, wa, out)
-    }
-
-    /// [`gemm_offsets_acc`] with `B` packed by [`pack_b16_t_gap`] and a 16 × 16 tile.
-    #[allow(clippy::too_many_arguments)]
-    pub fn gemm_offsets_acc16(
-        m: usize,
-        n: usize,
-        k: usize,
-        base: &[f32],
-        offs: &[usize],
-        shift: usize,
-        pb: &[f32],
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        assert!(available());
-        if m == 0 || n == 0 || k == 0 {
-            return;
-        }
-        assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + k <= base.len()));
-        assert!(pb.len() >= packed_b16_len(k, n));
-        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
-        #[cfg(target_arch = "x86_64")]
-        for q in 0..n.div_ceil(NR16) {
-            let nr = NR16.min(n - q * NR16);
-            let b = &pb[q * NR16 * k..][..NR16 * k];
-            for i0 in (0..m).step_by(MR16) {
-                let mr = MR16.min(m - i0);
-                // SAFETY: as in gemm_offsets_acc.
-                unsafe {
-                    let ar: [*const f32; MR16] = std::array::from_fn(|i| {
-                        base.as_ptr().add(offs[i0 + i.min(mr - 1)] + shift)
-                    });
-                    imp::tile_rows16(
-                        k,
-                        ar,
-                        b.as_ptr(),
-                        c.as_mut_ptr().add(i0 * ldc + q * NR16),
-                        ldc,
-                        mr,
-                        nr,
-                    )
-                }
-            }
+        if narrow {
+            pack_t_gap::<NR16>(k, n, src, ld, ow, wa, out)
+        } else {
+            pack_t_gap::<NR>(k, n, src, ld, ow, wa, out)
         }
     }
 
@@ -544,7 +488,8 @@ pub(crate) mod f32_avx512 {
 
     /// `c (m × n, row stride ldc) += A · B` with row `i` of `A` at
     /// `base[offs[i] + shift..][..k]` (the implicit im2col of [`pack_b_offsets`]) and `B`
-    /// packed by [`pack_b_t_gap`]: the weight gradient `dWᵀ = col · dYᵀ` without col.
+    /// packed by [`pack_b_t_gap`] with the same `narrow` (16 × 16 tiles if set): the
+    /// weight gradient `dWᵀ = col · dYᵀ` without col.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_offsets_acc(
         m: usize,
@@ -556,37 +501,43 @@ pub(crate) mod f32_avx512 {
         pb: &[f32],
         c: &mut [f32],
         ldc: usize,
+        narrow: bool,
     ) {
         assert!(available());
         if m == 0 || n == 0 || k == 0 {
             return;
         }
+        let (mrw, nrw) = if narrow { (MR16, NR16) } else { (MR, NR) };
         assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + k <= base.len()));
-        assert!(pb.len() >= packed_b_len(k, n));
+        let pb_len = if narrow {
+            packed_b16_len(k, n)
+        } else {
+            packed_b_len(k, n)
+        };
+        assert!(pb.len() >= pb_len);
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        // Rows past mr repeat the last valid one (read, not stored).
+        fn rows<const R: usize>(offs: &[usize], i0: usize, mr: usize) -> [usize; R] {
+            std::array::from_fn(|i| offs[i0 + i.min(mr - 1)])
+        }
         #[cfg(target_arch = "x86_64")]
-        for q in 0..n.div_ceil(NR) {
-            let nr = NR.min(n - q * NR);
-            let b = &pb[q * NR * k..][..NR * k];
-            for i0 in (0..m).step_by(MR) {
-                let mr = MR.min(m - i0);
-                // SAFETY: as in gemm_rows_acc; rows past mr repeat the last valid one.
-                unsafe {
-                    let ar: [*const f32; MR] = std::array::from_fn(|i| {
-                        base.as_ptr().add(offs[i0 + i.min(mr - 1)] + shift)
-                    });
-                    imp::tile_rows(
-                        k,
-                        ar,
-                        b.as_ptr(),
-                        c.as_mut_ptr().add(i0 * ldc + q * NR),
-                        ldc,
-                        mr,
-                        nr,
-                    )
+        tiles(m, n, mrw, nrw, |i0, j0, mr, nr| {
+            let b = pb[j0 * k..][..nrw * k].as_ptr();
+            let cq = c[i0 * ldc + j0..].as_mut_ptr();
+            // SAFETY: avx512f was checked; rows i0..i0+mr hold k values each from their
+            // offsets (asserted), the panel k·nrw, and the tile's mr rows × nr columns lie
+            // inside c (asserted).
+            unsafe {
+                let p = |o: usize| base.as_ptr().add(o + shift);
+                if narrow {
+                    let ar = rows::<MR16>(offs, i0, mr).map(p);
+                    imp::tile_rows16(k, ar, b, cq, ldc, mr, nr)
+                } else {
+                    let ar = rows::<MR>(offs, i0, mr).map(p);
+                    imp::tile_rows(k, ar, b, cq, ldc, mr, nr)
                 }
             }
-        }
+        });
     }
 
     /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
@@ -610,29 +561,18 @@ pub(crate) mod f32_avx512 {
         assert!(lda >= k && a.len() >= (m - 1) * lda + k && pb.len() >= packed_b_len(k, n));
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
         #[cfg(target_arch = "x86_64")]
-        for q in 0..n.div_ceil(NR) {
-            let nr = NR.min(n - q * NR);
-            let b = &pb[q * NR * k..][..NR * k];
-            for i0 in (0..m).step_by(MR) {
-                let mr = MR.min(m - i0);
-                // SAFETY: avx512f was checked; rows i0..i0+mr of a hold k values each
-                // (rows past mr repeat the last valid one), the panel k·NR, and the tile's
-                // mr rows × nr columns lie inside c (asserted).
-                unsafe {
-                    let ar: [*const f32; MR] =
-                        std::array::from_fn(|i| a.as_ptr().add((i0 + i.min(mr - 1)) * lda));
-                    imp::tile_rows(
-                        k,
-                        ar,
-                        b.as_ptr(),
-                        c.as_mut_ptr().add(i0 * ldc + q * NR),
-                        ldc,
-                        mr,
-                        nr,
-                    )
-                }
+        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
+            let b = pb[j0 * k..][..NR * k].as_ptr();
+            // SAFETY: avx512f was checked; rows i0..i0+mr of a hold k values each (rows
+            // past mr repeat the last valid one), the panel k·NR, and the tile's mr rows ×
+            // nr columns lie inside c (asserted).
+            unsafe {
+                let ar: [*const f32; MR] =
+                    std::array::from_fn(|i| a.as_ptr().add((i0 + i.min(mr - 1)) * lda));
+                let c = c.as_mut_ptr().add(i0 * ldc + j0);
+                imp::tile_rows(k, ar, b, c, ldc, mr, nr)
             }
-        }
+        });
     }
 
     // The AVX-512 intrinsics are stable since Rust 1.89, as are the `avx512f` target
@@ -698,19 +638,29 @@ pub(crate) mod f32_avx512 {
                     _mm512_storeu_ps(p.add(16), v1);
                 }
             } else {
-                let full = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
-                let (m0, m1) = (full(nr), full(nr.saturating_sub(16)));
+                let masks = lanes(nr);
                 for (i, r) in acc.iter().enumerate().take(mr) {
-                    let p = c.add(i * ldc);
-                    let (mut v0, mut v1) = (r[0], r[1]);
-                    if accumulate {
-                        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, p));
-                        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, p.add(16)));
-                    }
-                    _mm512_mask_storeu_ps(p, m0, v0);
-                    _mm512_mask_storeu_ps(p.add(16), m1, v1);
+                    store_row(*r, c.add(i * ldc), masks, accumulate);
                 }
             }
+        }
+
+        /// One row of a tile into `p`'s first `nr` lanes (`masks = lanes(nr)`),
+        /// `[+]=`.
+        #[inline(always)]
+        unsafe fn store_row(
+            r: [__m512; 2],
+            p: *mut f32,
+            (m0, m1): (__mmask16, __mmask16),
+            accumulate: bool,
+        ) {
+            let (mut v0, mut v1) = (r[0], r[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, p));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, p.add(16)));
+            }
+            _mm512_mask_storeu_ps(p, m0, v0);
+            _mm512_mask_storeu_ps(p.add(16), m1, v1);
         }
 
         /// [`tile`] with `A` read from `MR` row pointers instead of a packed block,
@@ -786,17 +736,13 @@ pub(crate) mod f32_avx512 {
         ) {
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
             tile_body(k, a, b, &mut acc);
-            let (m0, m1) = lanes(nr);
-            for (i, r) in acc.iter().enumerate().take(mr) {
-                let p = cp[i];
-                let v0 = _mm512_add_ps(r[0], _mm512_maskz_loadu_ps(m0, p));
-                _mm512_mask_storeu_ps(p, m0, v0);
-                let v1 = _mm512_add_ps(r[1], _mm512_maskz_loadu_ps(m1, p.add(16)));
-                _mm512_mask_storeu_ps(p.add(16), m1, v1);
+            let masks = lanes(nr);
+            for (r, &p) in acc.iter().zip(&cp).take(mr) {
+                store_row(*r, p, masks, true);
             }
         }
 
-        /// The 16 × 16 [`tile_rows`] of `gemm_offsets_acc16`.
+        /// The 16 × 16 [`tile_rows`] of `gemm_offsets_acc` with `narrow`.
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
         pub(super) unsafe fn tile_rows16(
