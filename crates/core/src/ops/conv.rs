@@ -2,11 +2,12 @@
 //!
 //! Dense and grouped convolutions use im2col + gemm (the `gemm` crate candle itself
 //! uses), one image per task in parallel over the batch; a 1×1, stride-1, unpadded
-//! convolution skips im2col. With AVX-512 the products are `f32_avx512`'s, and where
-//! it pays im2col is implicit (`Phased`): the input is split by stride phase and
-//! zero-padded once per image, so that every im2col row is a contiguous run of it, read
-//! in place by the weight gradient and copied panel by panel by the forward. Depthwise convolutions (`groups == C_in`) use a direct
-//! kernel whose inner loop runs along image rows, which is far faster than candle's
+//! convolution skips im2col. With AVX-512 (f32) the products are `f32_avx512`'s, and
+//! where it pays im2col is implicit (`Phased`): the input is split by stride phase and
+//! zero-padded once per image, so that every im2col row is a contiguous run of it, which
+//! the forward and the weight gradient read in place and the input gradient's product
+//! adds onto; maps under 64 pixels run one product over the whole batch (`batched`).
+//! Depthwise convolutions (`groups == C_in`) use a direct kernel whose inner loop runs along image rows, which is far faster than candle's
 //! "one convolution per group". Semantics follow `torch.nn.functional.conv2d`.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
@@ -731,6 +732,34 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
     y
 }
 
+/// `c (og × nce, rows ldc apart) [+]= Wg · B` where `B` is rows `shift..shift + nce` of
+/// the implicit im2col in `buf`: for at most [`DIRECT_MAX_OUT`] output channels the
+/// kernel reads `B` in place (too few row blocks of `Wg` to share a packed panel),
+/// otherwise `B` is packed into `pb` first.
+#[allow(clippy::too_many_arguments)]
+fn phased_product(
+    og: usize,
+    nce: usize,
+    k: usize,
+    pa: &[f32],
+    (buf, offs, shift): (&[f32], &[usize], usize),
+    pb: &mut [f32],
+    c: &mut [f32],
+    ldc: usize,
+    acc: bool,
+) {
+    if og <= DIRECT_MAX_OUT {
+        f32_avx512::gemm_b_offsets(og, nce, k, pa, buf, offs, shift, c, ldc, acc);
+    } else {
+        f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
+        f32_avx512::gemm_packed(og, nce, k, pa, pb, c, ldc, acc);
+    }
+}
+
+/// Output channels up to which [`phased_product`] reads `B` in place: three row blocks
+/// of the register tile.
+const DIRECT_MAX_OUT: usize = 3 * f32_avx512::MR;
+
 /// [`dense_fwd`] over the implicit im2col of [`Phased`]: per image and group, the phase
 /// planes are filled once, each block of output rows packs its panels straight from
 /// them, and the product's extended columns are dropped as it is copied out.
@@ -744,7 +773,11 @@ fn dense_fwd_phased<T: Real>(
     let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
     let la = f32_avx512::packed_a_len(og, k);
     let rows = tile_rows_ext(g, wa);
-    let pb_len = f32_avx512::packed_b_len(k, rows * wa);
+    let pb_len = if og <= DIRECT_MAX_OUT {
+        0
+    } else {
+        f32_avx512::packed_b_len(k, rows * wa)
+    };
     // Extra columns need a buffer to drop them from; without any the product writes y.
     let tmp_len = if wa > ow { og * rows * wa } else { 0 };
     // SAFETY: every row of every plane is written by the copy-out or the product below.
@@ -765,22 +798,7 @@ fn dense_fwd_phased<T: Real>(
                     for oh0 in (0..g.oh).step_by(rows) {
                         let oh1 = (oh0 + rows).min(g.oh);
                         let nce = (oh1 - oh0) * wa;
-                        // Few output channels: B is read in place rather than packed
-                        // for fewer than four row blocks of A to share.
-                        let direct = og <= 3 * f32_avx512::MR;
-                        let (offs, shift) = (&ph.offs[..], oh0 * wa);
-                        if !direct {
-                            f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
-                        }
-                        let product = |c: &mut [f32], ldc: usize, acc: bool| {
-                            if direct {
-                                f32_avx512::gemm_b_offsets(
-                                    og, nce, k, pa, buf, offs, shift, c, ldc, acc,
-                                );
-                            } else {
-                                f32_avx512::gemm_packed(og, nce, k, pa, pb, c, ldc, acc);
-                            }
-                        };
+                        let im = (&buf[..], &ph.offs[..], oh0 * wa);
                         if wa == ow {
                             let d = &mut dst[oh0 * ow..];
                             if let Some(bias) = bias {
@@ -788,11 +806,11 @@ fn dense_fwd_phased<T: Real>(
                                     d[co * ohw..][..nce].fill(bv);
                                 }
                             }
-                            product(d, ohw, bias.is_some());
+                            phased_product(og, nce, k, pa, im, pb, d, ohw, bias.is_some());
                             continue;
                         }
                         let tmp = &mut tmp[..og * nce];
-                        product(tmp, nce, false);
+                        phased_product(og, nce, k, pa, im, pb, tmp, nce, false);
                         for (co, t) in tmp.chunks_exact(nce).enumerate() {
                             let bv = bias.map_or(0.0, |b| b[co]);
                             let d = &mut dst[co * ohw + oh0 * ow..][..(oh1 - oh0) * ow];
@@ -878,7 +896,8 @@ fn dense_fwd_batched(g: &Geom, x: &[f32], bias: Option<&[f32]>, pa: &[f32]) -> V
     let (k, ohw, og) = (g.k(), g.ohw(), g.og());
     let la = f32_avx512::packed_a_len(og, k);
     let per = batch_block(g);
-    let mut y = vec![0f32; g.n * g.cout * ohw];
+    // SAFETY: every plane of every image is written by the copy-out below.
+    let mut y = unsafe { alloc_for_overwrite::<f32>(g.n * g.cout * ohw) };
     let ntmax = per * ohw;
     let mut col = vec![0f32; k * ntmax];
     let mut pb = vec![0f32; f32_avx512::packed_b_len(k, ntmax)];
@@ -894,9 +913,8 @@ fn dense_fwd_batched(g: &Geom, x: &[f32], bias: Option<&[f32]>, pa: &[f32]) -> V
                 let yb = &mut y[((b0 + b) * g.cout + grp * og) * ohw..][..og * ohw];
                 for (co, yp) in yb.chunks_exact_mut(ohw).enumerate() {
                     let bv = bias.map_or(0.0, |bs| bs[grp * og + co]);
-                    for (o, &v) in yp.iter_mut().zip(&tmp[co * nt + b * ohw..][..ohw]) {
-                        *o = v + bv;
-                    }
+                    let src = &tmp[co * nt + b * ohw..][..ohw];
+                    drop_extra_cols_mv(yp, src, ohw, ohw, bv);
                 }
             }
         }
@@ -1001,8 +1019,9 @@ impl RowBlocksOut {
 
 /// [`dense_fwd_phased`] for batches smaller than the thread pool (a batch of one at
 /// inference): the phase planes of every image and group are filled channel by channel
-/// in parallel, then blocks of output rows run in parallel, each into its own buffer,
-/// and are copied into place plane by plane as in [`dense_fwd_row_blocks`].
+/// in parallel, then blocks of output rows run in parallel, each computed into scratch
+/// and its rows of every output plane written straight into place (the extra columns
+/// dropped).
 fn dense_fwd_phased_row_blocks(
     g: &Geom,
     ph: &Phased,
@@ -1028,7 +1047,6 @@ fn dense_fwd_phased_row_blocks(
                 .zip(xg.par_chunks(g.hw()))
                 .for_each(|(bc, xc)| phase_fill_mv(g, ph.ha, wa, xc, bc));
         });
-    let direct = og <= 3 * f32_avx512::MR;
     // SAFETY: every element is written: task (b, grp, block) writes rows oh0..oh1 of
     // the og planes of group grp of image b, and the tasks cover every (b, grp, row).
     let mut y = unsafe { alloc_for_overwrite::<f32>(g.n * g.cout * ohw) };
@@ -1040,20 +1058,15 @@ fn dense_fwd_phased_row_blocks(
         let nce = nr * wa;
         let buf = &bufs[bg * ph.len..][..ph.len];
         let pa = &pa[grp * la..][..la];
-        let (offs, shift) = (&ph.offs[..], oh0 * wa);
-        let pb_len = if direct {
+        let pb_len = if og <= DIRECT_MAX_OUT {
             0
         } else {
             f32_avx512::packed_b_len(k, nce)
         };
         with_scratch::<f32, _>(og * nce + pb_len, |scratch| {
             let (yo, pb) = scratch.split_at_mut(og * nce);
-            if direct {
-                f32_avx512::gemm_b_offsets(og, nce, k, pa, buf, offs, shift, yo, nce, false);
-            } else {
-                f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
-                f32_avx512::gemm_packed(og, nce, k, pa, pb, yo, nce, false);
-            }
+            let im = (buf, &ph.offs[..], oh0 * wa);
+            phased_product(og, nce, k, pa, im, pb, yo, nce, false);
             for (co, src) in yo.chunks_exact(nce).enumerate() {
                 let c = grp * og + co;
                 let bv = bias.map_or(0.0, |bs| bs[c]);
@@ -1114,29 +1127,24 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) 
 }
 
 fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
-    // SAFETY: each image's gradient is zeroed by its own task before col2im adds to it.
-    let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
     let col_len = if g.pointwise() { 0 } else { k * rows * ow };
-    let fast = use_avx512::<T>() && !g.pointwise();
+    let avx = use_avx512::<T>();
+    // A 1×1 convolution's own path uses the gemm crate unless the batch is batched.
+    let fast = avx && !g.pointwise();
     let la = f32_avx512::packed_a_len(k, og);
-    let (pa, pb_len) = if fast {
+    let pa = if avx && (fast || batched(g)) {
         let mut pa = vec![0f32; g.groups * la];
         for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
             f32_avx512::pack_a(k, og, &as_f32(wt)[grp * og * k..], 1, k, o);
         }
-        (pa, f32_avx512::packed_b_len(og, rows * ow))
+        pa
     } else {
-        (Vec::new(), 0)
+        Vec::new()
     };
-    if use_avx512::<T>() && batched(g) {
-        let la = f32_avx512::packed_a_len(k, og);
-        let mut pa = vec![0f32; g.groups * la];
-        for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
-            f32_avx512::pack_a(k, og, &as_f32(wt)[grp * og * k..], 1, k, o);
-        }
+    if avx && batched(g) {
         return from_f32(dense_bwd_input_batched(g, as_f32(dy), &pa));
     }
     if fast {
@@ -1144,6 +1152,13 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
             return dense_bwd_input_phased(g, &ph, dy, &pa);
         }
     }
+    let pb_len = if fast {
+        f32_avx512::packed_b_len(og, rows * ow)
+    } else {
+        0
+    };
+    // SAFETY: each image's gradient is zeroed by its own task before col2im adds to it.
+    let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {

@@ -193,24 +193,9 @@ pub(crate) mod f32_avx512 {
     /// Pack the transpose of `src` (`n × k`, rows `ld` apart), `b[p][j] = src[j·ld + p]`,
     /// into [`pack_b`]'s layout: the operand `dYᵀ` of the weight gradient.
     pub fn pack_b_t(k: usize, n: usize, src: &[f32], ld: usize, out: &mut [f32]) {
-        for (q, o) in out
-            .chunks_exact_mut(NR * k)
-            .take(n.div_ceil(NR))
-            .enumerate()
-        {
-            let j0 = q * NR;
-            let w = NR.min(n - j0);
-            for jj in 0..w {
-                let row = &src[(j0 + jj) * ld..][..k];
-                for (p, &v) in row.iter().enumerate() {
-                    o[p * NR + jj] = v;
-                }
-            }
-            if w < NR {
-                for p in 0..k {
-                    o[p * NR + w..][..NR - w].fill(0.0);
-                }
-            }
+        // pack_b_t_gap without extra rows (ow = wa = k).
+        if k > 0 {
+            pack_t_gap::<NR>(k, n, src, ld, k, k, out)
         }
     }
 
