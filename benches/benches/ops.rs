@@ -73,6 +73,38 @@ fn bench_conv(c: &mut Criterion) {
     conv_groups(c, "depthwise_fwd", "depthwise_bwd", 64);
 }
 
+/// Forward + backward of the convolution layouts beside the 3×3 stride-1 one: a pix2pix
+/// 4×4 stride-2 down-sampling (the phase-split implicit im2col) and a 3×3 on 4×4 maps
+/// (one product over the batch). candor only.
+fn bench_conv_layouts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("conv2d_layouts_fwdbwd");
+    for (name, xs, ws, stride) in [
+        ("4x4s2/16x64x32x32", [16, 64, 32, 32], [128, 64, 4, 4], 2),
+        (
+            "3x3_small_map/16x256x4x4",
+            [16, 256, 4, 4],
+            [256, 256, 3, 3],
+            1,
+        ),
+    ] {
+        let x = Var::from_tensor(&randn(&xs, 0)).unwrap();
+        let w = Var::from_tensor(&randn(&ws, 1)).unwrap();
+        let p = Conv2dConfig {
+            padding: 1,
+            stride,
+            ..Default::default()
+        }
+        .params();
+        g.bench_function(BenchmarkId::new("candor", name), |b| {
+            b.iter(|| {
+                let y = ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+                y.sum_all().unwrap().backward().unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn bench_pool_upsample(c: &mut Criterion) {
     let x = Var::from_tensor(&randn(&[16, 64, 32, 32], 3)).unwrap();
     let mut g = c.benchmark_group("maxpool3s2_fwdbwd");
@@ -233,7 +265,13 @@ fn bench_convnet(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_conv, bench_pool_upsample, bench_convnet);
+criterion_group!(
+    benches,
+    bench_conv,
+    bench_conv_layouts,
+    bench_pool_upsample,
+    bench_convnet
+);
 
 fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
