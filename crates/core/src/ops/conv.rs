@@ -1356,38 +1356,228 @@ fn sum_parts<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
 
 // ---------------------------------------------------------------- depthwise
 
-#[inline(always)]
-fn dw_fwd_plane<T: Real>(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]) {
-    for oh in 0..g.oh {
-        let yr = &mut yp[oh * g.ow..(oh + 1) * g.ow];
+multiversion!(dw_fwd_plane_flat_mv => dw_fwd_plane_flat(taps: &[FlatTap], xp: &[T], wp: &[T], yp: &mut [T]));
+multiversion!(dw_bwd_input_plane_flat_mv => dw_bwd_input_plane_flat(taps: &[FlatTap], dyp: &[T], wp: &[T], dxp: &mut [T]));
+multiversion!(dw_bwd_weight_plane_flat_mv => dw_bwd_weight_plane_flat(taps: &[FlatTap], xp: &[T], dyp: &[T], dwp: &mut [T]));
+multiversion!(dw_phase_fwd_mv => dw_phase_fwd(ph: &DwPhased, g: &Geom, xp: &[T], wp: &[T], yp: &mut [T], buf: &mut [T]));
+multiversion!(dw_phase_bwd_input_mv => dw_phase_bwd_input(ph: &DwPhased, g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T], buf: &mut [T]));
+multiversion!(dw_phase_bwd_weight_mv => dw_phase_bwd_weight(ph: &DwPhased, g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T], buf: &mut [T]));
+
+/// A depthwise convolution that is not [`dw_flat`] (strided, dilated, or not keeping the
+/// plane's size) on *phase planes*: the zero-padded input plane split by stride phase,
+/// `P_ab[r][c] = x_pad[r·sh + a][c·sw + b]`, so that tap `(ki, kj)` reads plane
+/// `(ki·dh mod sh, kj·dw mod sw)` at a fixed offset, contiguously, with no bounds to
+/// check. Output rows are computed `wq` wide (the phase planes' width; the `wq − OW`
+/// extra columns are dropped), so each tap is one long loop over `(OH − 1)·wq + OW`
+/// outputs, and [`dw_taps`] keeps a block of outputs in registers across all the taps.
+/// The input gradient is the same product on each phase plane from the zero-padded
+/// output gradient (the taps of that phase, offsets mirrored); the weight gradient one
+/// dot product per tap.
+struct DwPhased {
+    hq: usize,
+    wq: usize,
+    /// `(tap, offset)` into the stacked phase planes, for the forward and the weight
+    /// gradient.
+    taps: Vec<(usize, usize)>,
+    /// Per phase plane `(a·sw + b)`: its taps as `(tap, max_off − off)`, offsets within
+    /// the plane mirrored for the input gradient's correlation, and `max_off`.
+    phase_taps: Vec<(Vec<(usize, usize)>, usize)>,
+    /// Outputs per plane computed `wq` wide: `(OH − 1)·wq + OW`.
+    len: usize,
+}
+
+impl DwPhased {
+    fn new(g: &Geom) -> DwPhased {
+        let hq = (g.h + 2 * g.ph).div_ceil(g.sh);
+        let wq = (g.w + 2 * g.pw).div_ceil(g.sw);
+        let mut taps = Vec::with_capacity(g.kh * g.kw);
+        let mut per: Vec<Vec<(usize, usize)>> = vec![Vec::new(); g.sh * g.sw];
         for ki in 0..g.kh {
-            let Some(ih) = g.ih(oh, ki) else { continue };
-            let xr = &xp[ih * g.w..(ih + 1) * g.w];
+            let (a, qi) = ((ki * g.dh) % g.sh, ki * g.dh / g.sh);
             for kj in 0..g.kw {
-                let wv = wp[ki * g.kw + kj];
-                let (lo, hi) = g.ow_range(kj);
-                let base = kj * g.dw;
-                if g.sw == 1 && lo < hi {
-                    let s0 = lo + base - g.pw;
-                    for (o, xv) in yr[lo..hi].iter_mut().zip(&xr[s0..s0 + (hi - lo)]) {
-                        *o += wv * *xv;
-                    }
-                } else {
-                    for (o, yv) in yr.iter_mut().enumerate().take(hi).skip(lo) {
-                        *yv += wv * xr[o * g.sw + base - g.pw];
-                    }
+                let (b, qj) = ((kj * g.dw) % g.sw, kj * g.dw / g.sw);
+                let phase = a * g.sw + b;
+                let off = qi * wq + qj;
+                taps.push((ki * g.kw + kj, phase * hq * wq + off));
+                per[phase].push((ki * g.kw + kj, off));
+            }
+        }
+        let phase_taps = per
+            .into_iter()
+            .map(|t| {
+                let max = t.iter().map(|&(_, o)| o).max().unwrap_or(0);
+                (t.into_iter().map(|(k, o)| (k, max - o)).collect(), max)
+            })
+            .collect();
+        DwPhased {
+            hq,
+            wq,
+            taps,
+            phase_taps,
+            len: (g.oh - 1) * wq + g.ow,
+        }
+    }
+
+    /// Elements of the stacked phase planes.
+    fn planes(&self, g: &Geom) -> usize {
+        g.sh * g.sw * self.hq * self.wq
+    }
+
+    /// Scratch one plane's pass needs: the phase planes and a `wq`-wide output (forward,
+    /// weight gradient) or a padded output gradient (input gradient).
+    fn scratch(&self, g: &Geom) -> usize {
+        let pad = self.phase_taps.iter().map(|t| t.1).max().unwrap_or(0);
+        self.planes(g) + pad + self.hq * self.wq
+    }
+
+    /// `ph ← x` split into zero-padded phase planes.
+    #[inline(always)]
+    fn fill<T: Real>(&self, g: &Geom, xp: &[T], ph: &mut [T]) {
+        ph.fill(T::ZERO);
+        let plane = self.hq * self.wq;
+        for ih in 0..g.h {
+            let r = ih + g.ph;
+            let (a, rq) = (r % g.sh, r / g.sh);
+            let xr = &xp[ih * g.w..(ih + 1) * g.w];
+            for b in 0..g.sw {
+                // Input columns iw with (iw + pw) mod sw == b.
+                let iw0 = (b + g.sw - g.pw % g.sw) % g.sw;
+                if iw0 >= g.w {
+                    continue;
+                }
+                let c0 = (iw0 + g.pw) / g.sw;
+                let cnt = (g.w - iw0).div_ceil(g.sw);
+                let dst = &mut ph[(a * g.sw + b) * plane + rq * self.wq + c0..][..cnt];
+                gather(dst, &xr[iw0..], g.sw);
+            }
+        }
+    }
+
+    /// `dx ← dP`: the input's positions read back out of the phase planes.
+    #[inline(always)]
+    fn unfill<T: Real>(&self, g: &Geom, ph: &[T], dxp: &mut [T]) {
+        let plane = self.hq * self.wq;
+        for ih in 0..g.h {
+            let r = ih + g.ph;
+            let (a, rq) = (r % g.sh, r / g.sh);
+            let dxr = &mut dxp[ih * g.w..(ih + 1) * g.w];
+            for b in 0..g.sw {
+                let iw0 = (b + g.sw - g.pw % g.sw) % g.sw;
+                if iw0 >= g.w {
+                    continue;
+                }
+                let c0 = (iw0 + g.pw) / g.sw;
+                let src = &ph[(a * g.sw + b) * plane + rq * self.wq + c0..];
+                for (k, d) in dxr[iw0..].iter_mut().step_by(g.sw).enumerate() {
+                    *d += src[k];
                 }
             }
         }
     }
 }
 
-multiversion!(dw_fwd_plane_mv => dw_fwd_plane(g: &Geom, xp: &[T], wp: &[T], yp: &mut [T]));
-multiversion!(dw_fwd_plane_flat_mv => dw_fwd_plane_flat(taps: &[FlatTap], xp: &[T], wp: &[T], yp: &mut [T]));
-multiversion!(dw_bwd_input_plane_mv => dw_bwd_input_plane(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]));
-multiversion!(dw_bwd_weight_plane_mv => dw_bwd_weight_plane(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]));
-multiversion!(dw_bwd_input_plane_flat_mv => dw_bwd_input_plane_flat(taps: &[FlatTap], dyp: &[T], wp: &[T], dxp: &mut [T]));
-multiversion!(dw_bwd_weight_plane_flat_mv => dw_bwd_weight_plane_flat(taps: &[FlatTap], xp: &[T], dyp: &[T], dwp: &mut [T]));
+/// `out[i] = Σ_(t, o) w[t] · src[o + i]` over all `i`: blocks of 64 outputs held in
+/// registers across the taps (one load and one multiply-add per tap and element).
+#[inline(always)]
+fn dw_taps<T: Real>(src: &[T], taps: &[(usize, usize)], wp: &[T], out: &mut [T]) {
+    const B: usize = 64;
+    let len = out.len();
+    let mut i0 = 0;
+    while i0 + B <= len {
+        let mut acc = [T::ZERO; B];
+        for &(t, o) in taps {
+            let wv = wp[t];
+            let s = &src[o + i0..o + i0 + B];
+            for l in 0..B {
+                acc[l] += wv * s[l];
+            }
+        }
+        out[i0..i0 + B].copy_from_slice(&acc);
+        i0 += B;
+    }
+    if i0 < len {
+        let rest = len - i0;
+        let mut acc = [T::ZERO; B];
+        for &(t, o) in taps {
+            let wv = wp[t];
+            let s = &src[o + i0..o + i0 + rest];
+            for (a, v) in acc.iter_mut().zip(s) {
+                *a += wv * *v;
+            }
+        }
+        out[i0..].copy_from_slice(&acc[..rest]);
+    }
+}
+
+/// One plane's forward on [`DwPhased`] planes; `buf` is [`DwPhased::scratch`] long.
+#[inline(always)]
+fn dw_phase_fwd<T: Real>(ph: &DwPhased, g: &Geom, xp: &[T], wp: &[T], yp: &mut [T], buf: &mut [T]) {
+    let (planes, wide) = buf.split_at_mut(ph.planes(g));
+    ph.fill(g, xp, planes);
+    let wide = &mut wide[..ph.len];
+    dw_taps(planes, &ph.taps, wp, wide);
+    for (oh, yr) in yp.chunks_exact_mut(g.ow).enumerate() {
+        yr.copy_from_slice(&wide[oh * ph.wq..][..g.ow]);
+    }
+}
+
+/// The output gradient `wq` wide, its extra columns zero, at `buf[at..]`; the rest of
+/// `buf[..at + hq·wq]` zero.
+#[inline(always)]
+fn dw_phase_dy<T: Real>(ph: &DwPhased, g: &Geom, dyp: &[T], buf: &mut [T], at: usize) {
+    let end = at + ph.hq * ph.wq;
+    buf[..end].fill(T::ZERO);
+    for (oh, dr) in dyp.chunks_exact(g.ow).enumerate() {
+        buf[at + oh * ph.wq..][..g.ow].copy_from_slice(dr);
+    }
+}
+
+/// One output plane's contribution to the input gradient: each phase plane
+/// `dP_ab[j] = Σ w[t] · dy[j − off_t]` over the taps of that phase, then `dx += dP`.
+#[inline(always)]
+fn dw_phase_bwd_input<T: Real>(
+    ph: &DwPhased,
+    g: &Geom,
+    dyp: &[T],
+    wp: &[T],
+    dxp: &mut [T],
+    buf: &mut [T],
+) {
+    let plane = ph.hq * ph.wq;
+    let (dplanes, padded) = buf.split_at_mut(ph.planes(g));
+    let pad = ph.phase_taps.iter().map(|t| t.1).max().unwrap_or(0);
+    dw_phase_dy(ph, g, dyp, padded, pad);
+    for (q, (taps, max)) in ph.phase_taps.iter().enumerate() {
+        let out = &mut dplanes[q * plane..(q + 1) * plane];
+        if taps.is_empty() {
+            out.fill(T::ZERO);
+            continue;
+        }
+        // Tap offset mirrored: src index (max − off) + (pad − max) + j = pad + j − off.
+        dw_taps(&padded[pad - max..], taps, wp, out);
+    }
+    ph.unfill(g, dplanes, dxp);
+}
+
+/// One plane's contribution to the weight gradient: a dot product per tap of the
+/// `wq`-wide output gradient (extra columns zero) with the phase planes.
+#[inline(always)]
+fn dw_phase_bwd_weight<T: Real>(
+    ph: &DwPhased,
+    g: &Geom,
+    xp: &[T],
+    dyp: &[T],
+    dwp: &mut [T],
+    buf: &mut [T],
+) {
+    let (planes, wide) = buf.split_at_mut(ph.planes(g));
+    ph.fill(g, xp, planes);
+    dw_phase_dy(ph, g, dyp, wide, 0);
+    let dyw = &wide[..ph.len];
+    for &(t, o) in &ph.taps {
+        dwp[t] += dot(dyw, &planes[o..o + ph.len]);
+    }
+}
 
 /// Whether a depthwise convolution keeps the plane's size with stride 1 and dilation 1:
 /// the "flat" kernels then treat each tap as one long loop over the flattened plane.
@@ -1510,44 +1700,18 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     let mut y = vec![T::ZERO; g.n * g.cout * ohw];
     let flat = dw_flat(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
+    let ph = (!flat).then(|| DwPhased::new(g));
     y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
         let (b, co) = (plane / g.cout, plane % g.cout);
         let ci = co / m;
         let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
         let wp = &wt[co * kk..][..kk];
-        if flat {
-            dw_fwd_plane_flat_mv(&taps, xp, wp, yp);
-        } else {
-            dw_fwd_plane_mv(g, xp, wp, yp);
+        match &ph {
+            None => dw_fwd_plane_flat_mv(&taps, xp, wp, yp),
+            Some(ph) => with_scratch(ph.scratch(g), |buf| dw_phase_fwd_mv(ph, g, xp, wp, yp, buf)),
         }
     });
     y
-}
-
-#[inline(always)]
-fn dw_bwd_input_plane<T: Real>(g: &Geom, dyp: &[T], wp: &[T], dxp: &mut [T]) {
-    for oh in 0..g.oh {
-        let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
-        for ki in 0..g.kh {
-            let Some(ih) = g.ih(oh, ki) else { continue };
-            let dxr = &mut dxp[ih * g.w..(ih + 1) * g.w];
-            for kj in 0..g.kw {
-                let wv = wp[ki * g.kw + kj];
-                let (lo, hi) = g.ow_range(kj);
-                let base = kj * g.dw;
-                if g.sw == 1 && lo < hi {
-                    let d0 = lo + base - g.pw;
-                    for (d, s) in dxr[d0..d0 + (hi - lo)].iter_mut().zip(&dyr[lo..hi]) {
-                        *d += wv * *s;
-                    }
-                } else {
-                    for (o, s) in dyr.iter().enumerate().take(hi).skip(lo) {
-                        dxr[o * g.sw + base - g.pw] += wv * *s;
-                    }
-                }
-            }
-        }
-    }
 }
 
 fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
@@ -1556,6 +1720,7 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
     let flat = dw_flat(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
+    let ph = (!flat).then(|| DwPhased::new(g));
     dx.par_chunks_mut(g.hw())
         .enumerate()
         .for_each(|(plane, dxp)| {
@@ -1564,60 +1729,41 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
                 let co = ci * m + j;
                 let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
                 let wp = &wt[co * kk..][..kk];
-                if flat {
-                    dw_bwd_input_plane_flat_mv(&taps, dyp, wp, dxp);
-                } else {
-                    dw_bwd_input_plane_mv(g, dyp, wp, dxp);
+                match &ph {
+                    None => dw_bwd_input_plane_flat_mv(&taps, dyp, wp, dxp),
+                    Some(ph) => with_scratch(ph.scratch(g), |buf| {
+                        dw_phase_bwd_input_mv(ph, g, dyp, wp, dxp, buf)
+                    }),
                 }
             }
         });
     dx
 }
 
-/// Dot product with eight independent partial sums, so that it vectorises.
+/// Dot product with 64 independent partial sums (four AVX-512 registers of f32, so that
+/// the multiply-adds are not one long dependency chain), summed as a tree.
 #[inline(always)]
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut part = [T::ZERO; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    const L: usize = 64;
+    let mut part = [T::ZERO; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
+        for l in 0..L {
             part[l] += x[l] * y[l];
         }
     }
-    let mut acc = T::ZERO;
-    for (x, y) in ra.iter().zip(rb) {
-        acc += *x * *y;
+    for ((p, x), y) in part.iter_mut().zip(ra).zip(rb) {
+        *p += *x * *y;
     }
-    for p in part {
-        acc += p;
-    }
-    acc
-}
-
-#[inline(always)]
-fn dw_bwd_weight_plane<T: Real>(g: &Geom, xp: &[T], dyp: &[T], dwp: &mut [T]) {
-    for oh in 0..g.oh {
-        let dyr = &dyp[oh * g.ow..(oh + 1) * g.ow];
-        for ki in 0..g.kh {
-            let Some(ih) = g.ih(oh, ki) else { continue };
-            let xr = &xp[ih * g.w..(ih + 1) * g.w];
-            for kj in 0..g.kw {
-                let (lo, hi) = g.ow_range(kj);
-                let base = kj * g.dw;
-                let mut acc = T::ZERO;
-                if g.sw == 1 && lo < hi {
-                    let s0 = lo + base - g.pw;
-                    acc = dot(&dyr[lo..hi], &xr[s0..s0 + (hi - lo)]);
-                } else {
-                    for (o, a) in dyr.iter().enumerate().take(hi).skip(lo) {
-                        acc += *a * xr[o * g.sw + base - g.pw];
-                    }
-                }
-                dwp[ki * g.kw + kj] += acc;
-            }
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            part[l] += part[l + w];
         }
     }
+    part[0]
 }
 
 fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
@@ -1626,15 +1772,17 @@ fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let mut dw = vec![T::ZERO; g.cout * kk];
     let flat = dw_flat(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
+    let ph = (!flat).then(|| DwPhased::new(g));
     dw.par_chunks_mut(kk).enumerate().for_each(|(co, dwp)| {
         let ci = co / m;
         for b in 0..g.n {
             let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
             let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
-            if flat {
-                dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, dwp);
-            } else {
-                dw_bwd_weight_plane_mv(g, xp, dyp, dwp);
+            match &ph {
+                None => dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, dwp),
+                Some(ph) => with_scratch(ph.scratch(g), |buf| {
+                    dw_phase_bwd_weight_mv(ph, g, xp, dyp, dwp, buf)
+                }),
             }
         }
     });
@@ -2301,10 +2449,20 @@ mod tests {
             (&[4, 8, 6, 6], &[16, 8, 3, 3], 1, 1, 1, 1),
             (&[5, 8, 4, 4], &[6, 4, 4, 4], 2, 1, 1, 2),
             (&[80, 64, 7, 7], &[16, 64, 3, 3], 1, 1, 1, 1),
+            // Depthwise on phase planes (`DwPhased`): 5×5 stride 2 (EfficientNet's, a
+            // block of 64 outputs and a tail), multiplier 2 at stride 2, dilation 2,
+            // no padding; then the flat-plane kernels on a plane longer than `dot`'s block.
+            (&[2, 6, 15, 13], &[6, 1, 5, 5], 2, 2, 1, 6),
+            (&[3, 4, 12, 11], &[8, 1, 3, 3], 2, 1, 1, 4),
+            (&[2, 4, 10, 9], &[4, 1, 3, 3], 1, 2, 2, 4),
+            (&[2, 4, 9, 9], &[4, 1, 3, 3], 1, 0, 1, 4),
+            (&[2, 3, 20, 21], &[3, 1, 3, 3], 1, 1, 1, 3),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            if i < 12 {
+            if i >= 15 {
+                assert!(geom.depthwise() && dw_flat(&geom) == (i == 19), "case {i}");
+            } else if i < 12 {
                 assert!(Phased::new(&geom).is_some() && !batched(&geom), "case {i}");
             } else {
                 assert!(batched(&geom), "case {i}");

@@ -409,7 +409,7 @@ impl PadConv {
     }
 }
 
-/// SiLU with candor's one-pass backward (the same values as candle's `silu`).
+/// SiLU with candor's one-pass backward (candle's `silu` up to float rounding).
 fn silu(x: &Tensor) -> Result<Tensor> {
     candor_core::ops::silu(x)
 }

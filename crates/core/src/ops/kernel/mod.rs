@@ -34,6 +34,9 @@ pub(crate) trait Real:
     fn ln_1p(self) -> Self;
     fn exp_m1(self) -> Self;
     fn tanh(self) -> Self;
+    /// The logistic `1 / (1 + e^{−x})`, branch-free so that a loop of it vectorises: f32
+    /// through [`exp_f32`], f64 through libm's `exp`.
+    fn sigmoid(self) -> Self;
 }
 
 impl Real for f32 {
@@ -60,6 +63,10 @@ impl Real for f32 {
     }
     fn tanh(self) -> Self {
         f32::tanh(self)
+    }
+    #[inline(always)]
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + exp_f32(-self))
     }
 }
 
@@ -88,6 +95,46 @@ impl Real for f64 {
     fn tanh(self) -> Self {
         f64::tanh(self)
     }
+    fn sigmoid(self) -> Self {
+        1.0 / (1.0 + f64::exp(-self))
+    }
+}
+
+/// `eˣ` in f32 without a libm call, so that loops of it vectorise (libm's `expf` is a
+/// scalar call per element: 9 % of an EfficientNet-B0 training step went to it in SiLU).
+///
+/// Cephes' `expf` scheme: `x = n·ln 2 + r` with `|r| ≤ ln 2 / 2` (`n` rounded by the
+/// 1.5·2²³ trick, `ln 2` split in two for an exact `r`), `eʳ` by its degree-7 minimax
+/// polynomial, and `2ⁿ` built in the exponent bits as two factors so that results down to
+/// the subnormals (`x ≥ −103.9`) are right. Measured against f64 `exp` over
+/// `[−103, 88.7]`: at most 2 ulp for normal results (the test `exp_f32_is_within_2_ulp`).
+/// `x > 88.72` gives `+∞`, `x < −104` gives 0, NaN stays NaN.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4; // 0x3f318000: n·LN2_HI exact for |n| ≤ 2⁹
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
+                                     // Comparisons, not min/max: a NaN fails both and flows through to the polynomial.
+    let xc = if x > 88.8 { 88.8 } else { x };
+    let xc = if xc < -104.0 { -104.0 } else { xc };
+    let t = xc * LOG2E + MAGIC;
+    let n = t - MAGIC;
+    let ni = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32); // n as an integer
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    // 2ⁿ as 2^{n1}·2^{n2}, each factor a normal number for n ∈ [−150, 129].
+    let n1 = ni >> 1;
+    let n2 = ni.wrapping_sub(n1);
+    let f1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
+    let f2 = f32::from_bits((n2.wrapping_add(127) << 23) as u32);
+    y * f1 * f2
 }
 
 /// The contiguous slice of a storage under a layout.
@@ -195,3 +242,65 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance in units in the last place between two f32 of the same sign.
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn exp_f32_is_within_2_ulp() {
+        let mut worst = (0u32, 0f32);
+        let n = 2_000_000;
+        for i in 0..=n {
+            let x = -103.0 + (88.72 + 103.0) * i as f64 / n as f64;
+            let x = x as f32;
+            let want = (x as f64).exp() as f32;
+            let got = exp_f32(x);
+            // Subnormal results carry fewer bits: judged in absolute terms there.
+            if want < f32::MIN_POSITIVE {
+                assert!(
+                    (got - want).abs() <= f32::from_bits(1),
+                    "{x}: {got} vs {want}"
+                );
+                continue;
+            }
+            let u = ulps(got, want);
+            if u > worst.0 {
+                worst = (u, x);
+            }
+        }
+        assert!(worst.0 <= 2, "{} ulp at {}", worst.0, worst.1);
+        for (x, want) in [
+            (0.0f32, 1.0f32),
+            (-0.0, 1.0),
+            (88.8, f32::INFINITY),
+            (1e4, f32::INFINITY),
+            (f32::INFINITY, f32::INFINITY),
+            (-104.5, 0.0),
+            (f32::NEG_INFINITY, 0.0),
+        ] {
+            assert_eq!(exp_f32(x), want, "exp({x})");
+        }
+        assert!(exp_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn sigmoid_f32_matches_f64() {
+        for i in 0..=40_000 {
+            let x = (i as f32 - 20_000.0) * 0.005;
+            let want = 1.0 / (1.0 + (-(x as f64)).exp());
+            let got = Real::sigmoid(x) as f64;
+            // Below −88, 1 + e^{−x} overflows f32 (as with libm): σ is 0, not subnormal.
+            let tol = 2.5e-7 * want + 1e-38;
+            assert!((got - want).abs() <= tol, "σ({x}) = {got}, want {want}");
+        }
+        assert!(Real::sigmoid(f32::NAN).is_nan());
+        assert_eq!(Real::sigmoid(f32::NEG_INFINITY), 0.0);
+        assert_eq!(Real::sigmoid(f32::INFINITY), 1.0);
+    }
+}
