@@ -248,7 +248,7 @@ impl Geom {
 
 /// `dst[i] = src[i·s]`, vectorised for strides 1 and 2.
 #[inline(always)]
-fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
+pub(super) fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
     let n = dst.len();
     if n == 0 {
         return;

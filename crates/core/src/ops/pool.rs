@@ -8,8 +8,11 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use std::sync::{Arc, Mutex};
+
 use super::backend::{route, route_with_cuda, Candle, Route};
-use super::kernel::{dispatch, out, slice, Real};
+use super::conv::gather;
+use super::kernel::{dispatch, multiversion, out, slice, with_scratch, Real};
 use crate::{Error, Result};
 
 /// Kernel, stride and padding per axis `(h, w)`.
@@ -148,8 +151,80 @@ impl PGeom {
     }
 }
 
-struct MaxPool(PGeom);
-struct MaxPoolBwd(PGeom);
+/// Max-pool; the CPU forward keeps the index of each window's maximum for the backward
+/// (as PyTorch's `max_pool2d_with_indices`), so the backward is a scatter.
+struct MaxPool(PGeom, Mutex<Option<Arc<Vec<u32>>>>);
+/// The backward from the forward's indices, or (without them: CUDA, a forward that did
+/// not keep them) by scanning the windows of `x` again.
+struct MaxPoolBwd(PGeom, Option<Arc<Vec<u32>>>);
+
+/// Scratch of [`max_fwd_plane`]: `sw` phase copies of the plane, `wq` wide.
+fn max_fwd_scratch(g: &PGeom) -> usize {
+    let (sw, pw) = (g.p.stride.1, g.p.padding.1);
+    sw * g.h * (g.w + 2 * pw).div_ceil(sw)
+}
+
+/// Max-pool forward of one plane: `y` the maximum of each window and `idx` its index in
+/// the plane, the same choice as [`PGeom::argmax`] (first maximum in scan order, strict
+/// `>`, the first NaN wins). The plane's rows are split by column phase into `buf`
+/// (padded with −∞, which never wins a strict `>`), so that kernel column `kj` reads one
+/// contiguous run for a whole output row: each tap is a vectorised compare-and-select
+/// over the output columns.
+#[inline(always)]
+fn max_fwd_plane<T: Real>(g: &PGeom, xp: &[T], yp: &mut [T], ip: &mut [u32], buf: &mut [T]) {
+    let ((_, kw), (_, sw), (_, pw)) = (g.p.kernel, g.p.stride, g.p.padding);
+    let wq = (g.w + 2 * pw).div_ceil(sw);
+    let plane = g.h * wq;
+    let q = &mut buf[..sw * plane];
+    q.fill(T::NEG_INF);
+    for r in 0..g.h {
+        let xr = &xp[r * g.w..(r + 1) * g.w];
+        for b in 0..sw {
+            // Input columns c with (c + pw) mod sw == b, at phase column (c + pw) / sw.
+            let c0 = (b + sw - pw % sw) % sw;
+            if c0 < g.w {
+                let cnt = (g.w - c0).div_ceil(sw);
+                gather(
+                    &mut q[b * plane + r * wq + (c0 + pw) / sw..][..cnt],
+                    &xr[c0..],
+                    sw,
+                );
+            }
+        }
+    }
+    for oh in 0..g.oh {
+        let (r0, r1) = g.rows(oh);
+        let ym = &mut yp[oh * g.ow..(oh + 1) * g.ow];
+        let im = &mut ip[oh * g.ow..(oh + 1) * g.ow];
+        // Each window starts from its first element inside the image.
+        for (o, (y, i)) in ym.iter_mut().zip(im.iter_mut()).enumerate() {
+            let at = r0 * g.w + (o * sw).saturating_sub(pw);
+            *y = xp[at];
+            *i = at as u32;
+        }
+        for r in r0..r1 {
+            for kj in 0..kw {
+                let s = &q[(kj % sw) * plane + r * wq + kj / sw..][..g.ow];
+                // Index of output column o's tap: r·W + o·sw + kj − pw (wrapping: the
+                // padding's never wins).
+                let base = ((r * g.w + kj) as u32).wrapping_sub(pw as u32);
+                for (o, ((y, i), &v)) in ym.iter_mut().zip(im.iter_mut()).zip(s).enumerate() {
+                    let m = *y;
+                    #[allow(clippy::eq_op)]
+                    let take = v > m || (v != v && m == m);
+                    *y = if take { v } else { m };
+                    *i = if take {
+                        base.wrapping_add((o * sw) as u32)
+                    } else {
+                        *i
+                    };
+                }
+            }
+        }
+    }
+}
+
+multiversion!(max_fwd_plane_mv => max_fwd_plane(g: &PGeom, xp: &[T], yp: &mut [T], ip: &mut [u32], buf: &mut [T]));
 struct AvgPool(PGeom, bool);
 struct AvgPoolBwd(PGeom, bool);
 
@@ -160,19 +235,24 @@ impl CustomOp1 for MaxPool {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.0;
         let dims = l.dims();
+        if g.h * g.w > u32::MAX as usize {
+            candle_core::bail!("max_pool2d: planes of over 2³² pixels");
+        }
+        let ohw = g.oh * g.ow;
         dispatch!(s, "max_pool2d", |T| {
             let x = slice::<T>(s, l)?;
-            let mut y = vec![T::ZERO; g.planes * g.oh * g.ow];
-            y.par_chunks_mut(g.oh * g.ow)
+            let mut y = vec![T::ZERO; g.planes * ohw];
+            let mut idx = vec![0u32; g.planes * ohw];
+            y.par_chunks_mut(ohw)
+                .zip(idx.par_chunks_mut(ohw))
                 .enumerate()
-                .for_each(|(pl, yp)| {
+                .for_each(|(pl, (yp, ip))| {
                     let xp = &x[pl * g.h * g.w..][..g.h * g.w];
-                    for oh in 0..g.oh {
-                        for ow in 0..g.ow {
-                            yp[oh * g.ow + ow] = xp[g.argmax(xp, oh, ow)];
-                        }
-                    }
+                    with_scratch(max_fwd_scratch(&g), |buf| {
+                        max_fwd_plane_mv(&g, xp, yp, ip, buf)
+                    });
                 });
+            *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(idx));
             Ok(out(T::wrap(y), (dims[0], dims[1], g.oh, g.ow)))
         })
     }
@@ -188,9 +268,10 @@ impl CustomOp1 for MaxPool {
         Ok((y, (dims[0], dims[1], g.oh, g.ow).into()))
     }
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let idx = self.1.lock().unwrap_or_else(|e| e.into_inner()).clone();
         Ok(Some(x.apply_op2_no_bwd(
             &dy.contiguous()?,
-            &MaxPoolBwd(self.0),
+            &MaxPoolBwd(self.0, idx),
         )?))
     }
 }
@@ -210,12 +291,20 @@ impl CustomOp2 for MaxPoolBwd {
         let dims = l1.dims().to_vec();
         dispatch!(s1, "max_pool2d backward", |T| {
             let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let ohw = g.oh * g.ow;
             let mut dx = vec![T::ZERO; g.planes * g.h * g.w];
+            let idx = self.1.as_deref().filter(|i| i.len() == g.planes * ohw);
             dx.par_chunks_mut(g.h * g.w)
                 .enumerate()
                 .for_each(|(pl, dxp)| {
+                    let dyp = &dy[pl * ohw..][..ohw];
+                    if let Some(idx) = idx {
+                        for (&i, &d) in idx[pl * ohw..][..ohw].iter().zip(dyp) {
+                            dxp[i as usize] += d;
+                        }
+                        return;
+                    }
                     let xp = &x[pl * g.h * g.w..][..g.h * g.w];
-                    let dyp = &dy[pl * g.oh * g.ow..][..g.oh * g.ow];
                     for oh in 0..g.oh {
                         for ow in 0..g.ow {
                             dxp[g.argmax(xp, oh, ow)] += dyp[oh * g.ow + ow];
@@ -358,7 +447,7 @@ impl CustomOp1 for AvgPoolBwd {
 pub fn max_pool2d(x: &Tensor, p: Pool2dParams) -> Result<Tensor> {
     let (g, _, _) = PGeom::new(x.dims(), p, "max_pool2d")?;
     match route_with_cuda("max_pool2d", &[x], candle_max_pool_support(&g), true)? {
-        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxPool(g))?),
+        Route::Kernel => Ok(x.contiguous()?.apply_op1(MaxPool(g, Mutex::new(None)))?),
         Route::Candle => candle_max_pool2d(x, p),
     }
 }
@@ -762,6 +851,50 @@ mod tests {
                 assert!(d(&gc, &gg) < 1e-5, "{op} {p:?}: backward");
             }
         }
+    }
+
+    /// The vectorised forward picks what the scalar scan picks, index and value, with
+    /// ties (values on a coarse grid), −∞, NaN, padding, strides 1–3 and kernels 1–4.
+    #[test]
+    fn vectorised_max_forward_is_the_scalar_scan() {
+        let mut rng = crate::SeededRng::new(9);
+        let mut cases = 0;
+        for (h, w) in [(7, 9), (8, 8), (5, 13), (1, 6)] {
+            for k in 1..=4 {
+                for s in 1..=3 {
+                    for p in 0..=k / 2 {
+                        let par = Pool2dParams {
+                            kernel: (k.min(h + 2 * p), k),
+                            stride: (s, s),
+                            padding: (p.min(k.min(h + 2 * p) / 2), p),
+                        };
+                        let Ok((g, _, _)) = PGeom::new(&[1, 1, h, w], par, "test") else {
+                            continue;
+                        };
+                        let mut x: Vec<f32> = (0..h * w)
+                            .map(|_| (rng.uniform() * 4.0).floor() as f32)
+                            .collect();
+                        x[rng.below(h * w)] = f32::NEG_INFINITY;
+                        if cases % 3 == 0 {
+                            x[rng.below(h * w)] = f32::NAN;
+                        }
+                        let (mut y, mut i) = (vec![0f32; g.oh * g.ow], vec![0u32; g.oh * g.ow]);
+                        let mut buf = vec![0f32; max_fwd_scratch(&g)];
+                        max_fwd_plane_mv(&g, &x, &mut y, &mut i, &mut buf);
+                        for oh in 0..g.oh {
+                            for ow in 0..g.ow {
+                                let want = g.argmax(&x, oh, ow);
+                                let o = oh * g.ow + ow;
+                                assert_eq!(i[o] as usize, want, "{h}×{w} {par:?} at ({oh}, {ow})");
+                                assert_eq!(y[o].to_bits(), x[want].to_bits());
+                            }
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases > 60, "{cases}");
     }
 
     #[test]
