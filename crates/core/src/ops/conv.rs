@@ -1131,11 +1131,9 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
     let col_len = if g.pointwise() { 0 } else { k * rows * ow };
-    let avx = use_avx512::<T>();
-    // A 1×1 convolution's own path uses the gemm crate unless the batch is batched.
-    let fast = avx && !g.pointwise();
+    let fast = use_avx512::<T>();
     let la = f32_avx512::packed_a_len(k, og);
-    let pa = if avx && (fast || batched(g)) {
+    let pa = if fast {
         let mut pa = vec![0f32; g.groups * la];
         for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
             f32_avx512::pack_a(k, og, &as_f32(wt)[grp * og * k..], 1, k, o);
@@ -1144,7 +1142,7 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     } else {
         Vec::new()
     };
-    if avx && batched(g) {
+    if fast && batched(g) {
         return from_f32(dense_bwd_input_batched(g, as_f32(dy), &pa));
     }
     if fast {
@@ -1157,12 +1155,15 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     } else {
         0
     };
-    // SAFETY: each image's gradient is zeroed by its own task before col2im adds to it.
+    // SAFETY: each image's gradient is zeroed by its own task before col2im adds to it,
+    // or (a 1×1 convolution on the AVX-512 path) written whole by the products.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
-            dxb.fill(T::ZERO);
+            if !(fast && g.pointwise()) {
+                dxb.fill(T::ZERO);
+            }
             with_scratch::<T, _>(col_len + pb_len, |scratch| {
                 let (col, pb) = scratch.split_at_mut(col_len);
                 for grp in 0..g.groups {
@@ -1170,15 +1171,24 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
                     let wg = &wt[grp * og * k..][..og * k];
                     let dxg = &mut dxb[grp * cg * g.hw()..][..cg * g.hw()];
                     // dcol (K × OHW) = Wgᵀ (K × og) · dyg (og × OHW)
-                    if g.pointwise() {
+                    if g.pointwise() && !fast {
                         gemm(k, ohw, og, dxg, false, wg, 1, k, dyg, ohw, 1, inner);
                         continue;
                     }
                     for oh0 in (0..g.oh).step_by(rows) {
                         let oh1 = (oh0 + rows).min(g.oh);
                         let nc = (oh1 - oh0) * ow;
-                        let col = &mut col[..k * nc];
                         let rhs = &dyg[oh0 * ow..];
+                        if fast && g.pointwise() {
+                            // dcol is the gradient itself: straight into place.
+                            let pb = as_f32_mut(pb);
+                            f32_avx512::pack_b(og, nc, as_f32(rhs), ohw, pb);
+                            let pa = &pa[grp * la..][..la];
+                            let d = as_f32_mut(&mut dxg[oh0 * ow..]);
+                            f32_avx512::gemm_packed(k, nc, og, pa, pb, d, ohw, false);
+                            continue;
+                        }
+                        let col = &mut col[..k * nc];
                         if fast {
                             let pb = as_f32_mut(pb);
                             f32_avx512::pack_b(og, nc, as_f32(rhs), ohw, pb);
@@ -1324,11 +1334,19 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
 fn transpose_groups(g: &Geom, dwt: &[f32]) -> Vec<f32> {
     let (k, og) = (g.k(), g.og());
     let mut dw = vec![0f32; dwt.len()];
+    // 32 × 32 blocks: a 728 × 728 weight (Xception) otherwise writes every value to a
+    // different cache line and page.
+    const B: usize = 32;
     for grp in 0..g.groups {
         let (src, dst) = (&dwt[grp * og * k..][..og * k], &mut dw[grp * og * k..]);
-        for (r, row) in src.chunks_exact(og).enumerate() {
-            for (o, &v) in row.iter().enumerate() {
-                dst[o * k + r] = v;
+        for r0 in (0..k).step_by(B) {
+            for o0 in (0..og).step_by(B) {
+                for r in r0..(r0 + B).min(k) {
+                    let row = &src[r * og..][..og];
+                    for o in o0..(o0 + B).min(og) {
+                        dst[o * k + r] = row[o];
+                    }
+                }
             }
         }
     }
@@ -2457,10 +2475,15 @@ mod tests {
             (&[2, 4, 10, 9], &[4, 1, 3, 3], 1, 2, 2, 4),
             (&[2, 4, 9, 9], &[4, 1, 3, 3], 1, 0, 1, 4),
             (&[2, 3, 20, 21], &[3, 1, 3, 3], 1, 1, 1, 3),
+            // A 1×1 with groups on a map of ≥ 64 pixels: the input gradient's products
+            // write straight into place.
+            (&[2, 6, 10, 9], &[8, 3, 1, 1], 1, 0, 1, 2),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            if i >= 15 {
+            if i == 20 {
+                assert!(geom.pointwise() && !batched(&geom), "case {i}");
+            } else if i >= 15 {
                 assert!(geom.depthwise() && dw_flat(&geom) == (i == 19), "case {i}");
             } else if i < 12 {
                 assert!(Phased::new(&geom).is_some() && !batched(&geom), "case {i}");
