@@ -7,8 +7,11 @@
 //! zero-padded once per image, so that every im2col row is a contiguous run of it, which
 //! the forward and the weight gradient read in place and the input gradient's product
 //! adds onto; maps under 64 pixels run one product over the whole batch (`batched`).
-//! Depthwise convolutions (`groups == C_in`) use a direct kernel whose inner loop runs along image rows, which is far faster than candle's
-//! "one convolution per group". Semantics follow `torch.nn.functional.conv2d`.
+//! Depthwise convolutions (`groups == C_in`) use direct kernels, far faster than candle's
+//! "one convolution per group": stride-1 "same" layers one long loop per tap over the
+//! flattened plane (`FlatTap`), every other layer the stride-phase planes of `DwPhased`
+//! with blocks of outputs held in registers across the taps. Semantics follow
+//! `torch.nn.functional.conv2d`.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;

@@ -1,4 +1,6 @@
-//! Max and average pooling with any kernel, stride and padding (forward and backward),
+//! Max and average pooling with any kernel, stride and padding (forward and backward;
+//! the max-pool forward vectorised over output columns and keeping each window's index
+//! for the backward),
 //! and adaptive average pooling, as `torch.nn.functional` (floor mode); and
 //! [`max_dim1`], the max over the middle dimension of `(B, N, C)` (PointNet's global
 //! max-pool over points), whose gradient goes to the **first** maximum of each column as
