@@ -1409,6 +1409,8 @@ struct DwPhased {
     /// Per phase plane `(a·sw + b)`: its taps as `(tap, max_off − off)`, offsets within
     /// the plane mirrored for the input gradient's correlation, and `max_off`.
     phase_taps: Vec<(Vec<(usize, usize)>, usize)>,
+    /// The largest `max_off`: zeros before the padded output gradient.
+    pad: usize,
     /// Outputs per plane computed `wq` wide: `(OH − 1)·wq + OW`.
     len: usize,
 }
@@ -1429,18 +1431,20 @@ impl DwPhased {
                 per[phase].push((ki * g.kw + kj, off));
             }
         }
-        let phase_taps = per
+        let phase_taps: Vec<_> = per
             .into_iter()
             .map(|t| {
                 let max = t.iter().map(|&(_, o)| o).max().unwrap_or(0);
                 (t.into_iter().map(|(k, o)| (k, max - o)).collect(), max)
             })
             .collect();
+        let pad = phase_taps.iter().map(|t| t.1).max().unwrap_or(0);
         DwPhased {
             hq,
             wq,
             taps,
             phase_taps,
+            pad,
             len: (g.oh - 1) * wq + g.ow,
         }
     }
@@ -1453,8 +1457,7 @@ impl DwPhased {
     /// Scratch one plane's pass needs: the phase planes and a `wq`-wide output (forward,
     /// weight gradient) or a padded output gradient (input gradient).
     fn scratch(&self, g: &Geom) -> usize {
-        let pad = self.phase_taps.iter().map(|t| t.1).max().unwrap_or(0);
-        self.planes(g) + pad + self.hq * self.wq
+        self.planes(g) + self.pad + self.hq * self.wq
     }
 
     /// `ph ← x` split into zero-padded phase planes.
@@ -1572,7 +1575,7 @@ fn dw_phase_bwd_input<T: Real>(
 ) {
     let plane = ph.hq * ph.wq;
     let (dplanes, padded) = buf.split_at_mut(ph.planes(g));
-    let pad = ph.phase_taps.iter().map(|t| t.1).max().unwrap_or(0);
+    let pad = ph.pad;
     dw_phase_dy(ph, g, dyp, padded, pad);
     for (q, (taps, max)) in ph.phase_taps.iter().enumerate() {
         let out = &mut dplanes[q * plane..(q + 1) * plane];
