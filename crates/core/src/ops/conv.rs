@@ -18,8 +18,8 @@ use rayon::prelude::*;
 
 use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
-    alloc_for_overwrite, dispatch, f32_avx512, gemm, gemm_ld, multiversion, out, reduction_chunk,
-    slice, threads, with_scratch, Real,
+    add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, multiversion,
+    out, reduction_chunk, slice, split_row_phases, threads, with_scratch, Real,
 };
 use crate::{Error, Result};
 
@@ -246,36 +246,6 @@ impl Geom {
     fn ih(&self, oh: usize, ki: usize) -> Option<usize> {
         let v = (oh * self.sh + ki * self.dh) as isize - self.ph as isize;
         (v >= 0 && (v as usize) < self.h).then_some(v as usize)
-    }
-}
-
-/// `dst[i] = src[i·s]`, vectorised for strides 1 and 2.
-#[inline(always)]
-pub(super) fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
-    let n = dst.len();
-    if n == 0 {
-        return;
-    }
-    match s {
-        1 => dst.copy_from_slice(&src[..n]),
-        2 => {
-            // Over a source of exactly 2·n values LLVM vectorises the loop (two loads and
-            // a `vpermt2ps` per 16); over 2·n − 1 it stays scalar: the last one apart.
-            let m = if src.len() >= 2 * n { n } else { n - 1 };
-            let s2 = &src[..2 * m];
-            for i in 0..m {
-                dst[i] = s2[2 * i];
-            }
-            if m < n {
-                dst[m] = src[2 * m];
-            }
-        }
-        _ => {
-            let src = &src[..(n - 1) * s + 1];
-            for (i, d) in dst.iter_mut().enumerate() {
-                *d = src[i * s];
-            }
-        }
     }
 }
 
@@ -1469,17 +1439,8 @@ impl DwPhased {
             let r = ih + g.ph;
             let (a, rq) = (r % g.sh, r / g.sh);
             let xr = &xp[ih * g.w..(ih + 1) * g.w];
-            for b in 0..g.sw {
-                // Input columns iw with (iw + pw) mod sw == b.
-                let iw0 = (b + g.sw - g.pw % g.sw) % g.sw;
-                if iw0 >= g.w {
-                    continue;
-                }
-                let c0 = (iw0 + g.pw) / g.sw;
-                let cnt = (g.w - iw0).div_ceil(g.sw);
-                let dst = &mut ph[(a * g.sw + b) * plane + rq * self.wq + c0..][..cnt];
-                gather(dst, &xr[iw0..], g.sw);
-            }
+            let dst = &mut ph[a * g.sw * plane + rq * self.wq..];
+            split_row_phases(xr, g.pw, g.sw, dst, plane);
         }
     }
 
@@ -1491,17 +1452,13 @@ impl DwPhased {
             let r = ih + g.ph;
             let (a, rq) = (r % g.sh, r / g.sh);
             let dxr = &mut dxp[ih * g.w..(ih + 1) * g.w];
-            for b in 0..g.sw {
-                let iw0 = (b + g.sw - g.pw % g.sw) % g.sw;
-                if iw0 >= g.w {
-                    continue;
-                }
-                let c0 = (iw0 + g.pw) / g.sw;
-                let src = &ph[(a * g.sw + b) * plane + rq * self.wq + c0..];
-                for (k, d) in dxr[iw0..].iter_mut().step_by(g.sw).enumerate() {
-                    *d += src[k];
-                }
-            }
+            add_row_phases(
+                &ph[a * g.sw * plane + rq * self.wq..],
+                plane,
+                g.pw,
+                g.sw,
+                dxr,
+            );
         }
     }
 }

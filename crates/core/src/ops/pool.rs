@@ -13,8 +13,9 @@ use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 use super::backend::{route, route_with_cuda, Candle, Route};
-use super::conv::gather;
-use super::kernel::{dispatch, multiversion, out, slice, with_scratch, Real};
+use super::kernel::{
+    alloc_for_overwrite, dispatch, multiversion, out, slice, split_row_phases, with_scratch, Real,
+};
 use crate::{Error, Result};
 
 /// Kernel, stride and padding per axis `(h, w)`.
@@ -180,19 +181,7 @@ fn max_fwd_plane<T: Real>(g: &PGeom, xp: &[T], yp: &mut [T], ip: &mut [u32], buf
     let q = &mut buf[..sw * plane];
     q.fill(T::NEG_INF);
     for r in 0..g.h {
-        let xr = &xp[r * g.w..(r + 1) * g.w];
-        for b in 0..sw {
-            // Input columns c with (c + pw) mod sw == b, at phase column (c + pw) / sw.
-            let c0 = (b + sw - pw % sw) % sw;
-            if c0 < g.w {
-                let cnt = (g.w - c0).div_ceil(sw);
-                gather(
-                    &mut q[b * plane + r * wq + (c0 + pw) / sw..][..cnt],
-                    &xr[c0..],
-                    sw,
-                );
-            }
-        }
+        split_row_phases(&xp[r * g.w..(r + 1) * g.w], pw, sw, &mut q[r * wq..], plane);
     }
     for oh in 0..g.oh {
         let (r0, r1) = g.rows(oh);
@@ -243,7 +232,8 @@ impl CustomOp1 for MaxPool {
         let ohw = g.oh * g.ow;
         dispatch!(s, "max_pool2d", |T| {
             let x = slice::<T>(s, l)?;
-            let mut y = vec![T::ZERO; g.planes * ohw];
+            // SAFETY: max_fwd_plane writes every output of its plane.
+            let mut y = unsafe { alloc_for_overwrite::<T>(g.planes * ohw) };
             let mut idx = vec![0u32; g.planes * ohw];
             y.par_chunks_mut(ohw)
                 .zip(idx.par_chunks_mut(ohw))

@@ -1,7 +1,9 @@
 //! Plumbing shared by the CPU kernels, one concern per file:
 //!
-//! * this file: the scalar trait [`Real`] (f32/f64), storage access ([`slice`], [`out`]),
-//!   the dtype [`dispatch`] and CPU-feature [`multiversion`] macros, [`threads`];
+//! * this file: the scalar trait [`Real`] (f32/f64) and its vectorisable [`exp_f32`],
+//!   storage access ([`slice`], [`out`]), the dtype [`dispatch`] and CPU-feature
+//!   [`multiversion`] macros, [`threads`], and the strided row copies the phase-plane
+//!   layouts share ([`gather`], [`split_row_phases`], [`add_row_phases`]);
 //! * [`matmul`]: matrix products (the `gemm` crate with strides, and an AVX-512 f32
 //!   micro-kernel for the convolutions);
 //! * [`scratch`]: per-thread scratch memory reused between calls.
@@ -114,8 +116,9 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4; // 0x3f318000: n·LN2_HI exact for |n| ≤ 2⁹
     const LN2_LO: f32 = -2.121_944_4e-4;
-    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
-                                     // Comparisons, not min/max: a NaN fails both and flows through to the polynomial.
+    // 1.5·2²³: adding it rounds to an integer.
+    const MAGIC: f32 = 12_582_912.0;
+    // Comparisons, not min/max: a NaN fails both and flows through to the polynomial.
     let xc = if x > 88.8 { 88.8 } else { x };
     let xc = if xc < -104.0 { -104.0 } else { xc };
     let t = xc * LOG2E + MAGIC;
@@ -135,6 +138,77 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let f1 = f32::from_bits((n1.wrapping_add(127) << 23) as u32);
     let f2 = f32::from_bits((n2.wrapping_add(127) << 23) as u32);
     y * f1 * f2
+}
+
+/// `dst[i] = src[i·s]`, vectorised for strides 1 and 2.
+#[inline(always)]
+pub(crate) fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    match s {
+        1 => dst.copy_from_slice(&src[..n]),
+        2 => {
+            // Over a source of exactly 2·n values LLVM vectorises the loop (two loads and
+            // a `vpermt2ps` per 16); over 2·n − 1 it stays scalar: the last one apart.
+            let m = if src.len() >= 2 * n { n } else { n - 1 };
+            let s2 = &src[..2 * m];
+            for i in 0..m {
+                dst[i] = s2[2 * i];
+            }
+            if m < n {
+                dst[m] = src[2 * m];
+            }
+        }
+        _ => {
+            let src = &src[..(n - 1) * s + 1];
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = src[i * s];
+            }
+        }
+    }
+}
+
+/// One image row split by column phase for a stride-`s` pass over it padded by `pad` on
+/// the left: column `c` goes to phase `b = (c + pad) mod s`, position `(c + pad) / s`,
+/// i.e. `dst[b·stride + (c + pad) / s]` (`stride`: the distance between phases' rows).
+#[inline(always)]
+pub(crate) fn split_row_phases<T: Real>(
+    xr: &[T],
+    pad: usize,
+    s: usize,
+    dst: &mut [T],
+    stride: usize,
+) {
+    for b in 0..s {
+        // Columns c with (c + pad) mod s == b.
+        let c0 = (b + s - pad % s) % s;
+        if c0 < xr.len() {
+            let cnt = (xr.len() - c0).div_ceil(s);
+            gather(&mut dst[b * stride + (c0 + pad) / s..][..cnt], &xr[c0..], s);
+        }
+    }
+}
+
+/// The adjoint of [`split_row_phases`]: `dr[c] += src[b·stride + (c + pad) / s]`.
+#[inline(always)]
+pub(crate) fn add_row_phases<T: Real>(
+    src: &[T],
+    stride: usize,
+    pad: usize,
+    s: usize,
+    dr: &mut [T],
+) {
+    for b in 0..s {
+        let c0 = (b + s - pad % s) % s;
+        if c0 < dr.len() {
+            let src = &src[b * stride + (c0 + pad) / s..];
+            for (k, d) in dr[c0..].iter_mut().step_by(s).enumerate() {
+                *d += src[k];
+            }
+        }
+    }
 }
 
 /// The contiguous slice of a storage under a layout.
@@ -287,6 +361,32 @@ mod tests {
             assert_eq!(exp_f32(x), want, "exp({x})");
         }
         assert!(exp_f32(f32::NAN).is_nan());
+    }
+
+    /// Every column lands in exactly one phase slot, and the adjoint puts it back.
+    #[test]
+    fn row_phases_split_and_add_back() {
+        for (w, pad, s) in [
+            (9usize, 1usize, 2usize),
+            (8, 0, 2),
+            (7, 2, 3),
+            (5, 0, 1),
+            (1, 1, 2),
+            (10, 3, 4),
+        ] {
+            let xr: Vec<f64> = (0..w).map(|c| c as f64 + 1.0).collect();
+            let stride = (w + 2 * pad).div_ceil(s);
+            let mut dst = vec![0.0; s * stride];
+            split_row_phases(&xr, pad, s, &mut dst, stride);
+            for (c, v) in xr.iter().enumerate() {
+                let (b, q) = ((c + pad) % s, (c + pad) / s);
+                assert_eq!(dst[b * stride + q], *v, "w {w} pad {pad} s {s} c {c}");
+            }
+            assert_eq!(dst.iter().filter(|v| **v != 0.0).count(), w);
+            let mut back = vec![0.0; w];
+            add_row_phases(&dst, stride, pad, s, &mut back);
+            assert_eq!(back, xr);
+        }
     }
 
     #[test]
