@@ -74,24 +74,43 @@ fn bench_conv(c: &mut Criterion) {
 }
 
 /// Forward + backward of the convolution layouts beside the 3×3 stride-1 one: a pix2pix
-/// 4×4 stride-2 down-sampling (the phase-split implicit im2col) and a 3×3 on 4×4 maps
-/// (one product over the batch). candor only.
+/// 4×4 stride-2 down-sampling (the phase-split implicit im2col), a 3×3 on 4×4 maps (one
+/// product over the batch) and EfficientNet's 5×5 stride-2 depthwise layer (the
+/// depthwise phase planes). candor only.
 fn bench_conv_layouts(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_layouts_fwdbwd");
-    for (name, xs, ws, stride) in [
-        ("4x4s2/16x64x32x32", [16, 64, 32, 32], [128, 64, 4, 4], 2),
+    for (name, xs, ws, stride, padding, groups) in [
+        (
+            "4x4s2/16x64x32x32",
+            [16, 64, 32, 32],
+            [128, 64, 4, 4],
+            2,
+            1,
+            1,
+        ),
         (
             "3x3_small_map/16x256x4x4",
             [16, 256, 4, 4],
             [256, 256, 3, 3],
             1,
+            1,
+            1,
+        ),
+        (
+            "dw5x5s2/8x144x32x32",
+            [8, 144, 32, 32],
+            [144, 1, 5, 5],
+            2,
+            2,
+            144,
         ),
     ] {
         let x = Var::from_tensor(&randn(&xs, 0)).unwrap();
         let w = Var::from_tensor(&randn(&ws, 1)).unwrap();
         let p = Conv2dConfig {
-            padding: 1,
+            padding,
             stride,
+            groups,
             ..Default::default()
         }
         .params();
@@ -102,6 +121,19 @@ fn bench_conv_layouts(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+}
+
+/// SiLU forward + backward (EfficientNet's activation; the vectorised `exp`).
+fn bench_silu(c: &mut Criterion) {
+    let x = Var::from_tensor(&randn(&[16, 64, 32, 32], 4)).unwrap();
+    let mut g = c.benchmark_group("silu_fwdbwd");
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| {
+            let y = ops::silu(x.as_tensor()).unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
     g.finish();
 }
 
@@ -269,6 +301,7 @@ criterion_group!(
     benches,
     bench_conv,
     bench_conv_layouts,
+    bench_silu,
     bench_pool_upsample,
     bench_convnet
 );
