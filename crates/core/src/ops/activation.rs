@@ -1,10 +1,13 @@
-//! Elementwise activations (ReLU, LeakyReLU, ELU, sigmoid, tanh, softplus) with one-pass,
-//! parallel forward and backward kernels.
+//! Elementwise activations (ReLU, LeakyReLU, ELU, sigmoid, tanh, softplus, SiLU) with
+//! one-pass, parallel forward and backward kernels.
 //!
-//! Every activation here has a derivative that is a function of its **output** `y`
+//! Every activation here but SiLU has a derivative that is a function of its **output** `y`
 //! (ReLU: `y > 0`; LeakyReLU: `y > 0 ? 1 : slope`; ELU: `y > 0 ? 1 : y + α`; sigmoid:
 //! `y(1 − y)`; tanh: `1 − y²`; softplus: `1 − e^{−y}`), so the backward needs only the
 //! result, and [`super::linear`](mod@super::linear) can fuse any of them into its output pass.
+//! SiLU's derivative needs its input ([`Activation::needs_input`]): it runs as its own op
+//! ([`silu`]) except after batch norm, whose fused backward recomputes the input from the
+//! normalisation's saved input and statistics.
 //!
 //! On the CPU (f32, f64) each runs as one custom op. On any other device or dtype the
 //! same function is composed from candle ops that all have a correct backward
@@ -54,6 +57,9 @@ pub enum Activation {
     Tanh,
     /// `ln(1 + eˣ)`, and `x` above 20 (`torch.nn.Softplus()`: β = 1, threshold 20).
     Softplus,
+    /// `x·σ(x)` (`torch.nn.SiLU`, swish). Its derivative needs the input, not the output
+    /// ([`Activation::needs_input`]).
+    Silu,
 }
 
 impl Activation {
@@ -80,14 +86,25 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Softplus => "softplus",
+            Activation::Silu => "silu",
         }
+    }
+
+    /// Whether the derivative needs the activation's input (SiLU) rather than its output:
+    /// the fused ops that keep only the output (linear, group norm) apply such an
+    /// activation as its own op after theirs.
+    pub fn needs_input(&self) -> bool {
+        matches!(self, Activation::Silu)
     }
 
     /// The activation applied to `x`, differentiable.
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         self.validate()?;
-        if *self == Activation::Identity {
-            return Ok(x.clone());
+        match *self {
+            Activation::Identity => return Ok(x.clone()),
+            // The input-based backward of its own op.
+            Activation::Silu => return silu(x),
+            _ => {}
         }
         match route(self.name(), &[x], Candle::Trainable)? {
             Route::Kernel => Ok(x.contiguous()?.apply_op1(Act(*self))?),
@@ -110,6 +127,7 @@ impl Activation {
             Activation::Tanh => x.tanh()?,
             // ln(1 + eˣ) = max(x, 0) + ln(1 + e^{−|x|}), without overflow.
             Activation::Softplus => (x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?,
+            Activation::Silu => x.silu()?,
         })
     }
 
@@ -148,6 +166,7 @@ impl Activation {
                     x.exp().ln_1p()
                 }
             }
+            Activation::Silu => x * x.sigmoid(),
         }
     }
 
@@ -187,6 +206,7 @@ impl Activation {
                     T::ZERO - (T::ZERO - y).exp_m1()
                 }
             }
+            Activation::Silu => unreachable!("SiLU's derivative needs its input (Activation::df)"),
         }
     }
 
@@ -406,12 +426,19 @@ fn silu_fwd_chunk<T: Real>(y: &mut [MaybeUninit<T>], x: &[T]) {
 
 multiversion!(silu_fwd_mv => silu_fwd_chunk(y: &mut [MaybeUninit<T>], x: &[T]));
 
+/// SiLU's derivative `σ(x)·(1 + x·(1 − σ(x)))` (the arithmetic of [`silu`]'s backward
+/// and of batch norm's fused one).
+#[inline(always)]
+pub(crate) fn silu_df<T: Real>(x: T) -> T {
+    let s = x.sigmoid();
+    s * (T::ONE + x * (T::ONE - s))
+}
+
 /// `dx = dy·σ(x)·(1 + x·(1 − σ(x)))` over a chunk.
 #[inline(always)]
 fn silu_bwd_chunk<T: Real>(dx: &mut [T], x: &[T], dy: &[T]) {
     for (d, (&v, &g)) in dx.iter_mut().zip(x.iter().zip(dy)) {
-        let s = v.sigmoid();
-        *d = g * (s * (T::ONE + v * (T::ONE - s)));
+        *d = g * silu_df(v);
     }
 }
 
@@ -464,9 +491,18 @@ mod tests {
     use candle_core::{Device, Var};
 
     /// The vectorised forward and in-place passes are [`Activation::f`] bit for bit,
-    /// including ±0, NaN and infinities, in f32 and f64.
+    /// including ±0, NaN and infinities, in f32 and f64 (a NaN is any NaN: which operand's
+    /// sign a product like SiLU's `−∞·0` keeps depends on the instruction's operand order).
     #[test]
     fn vectorised_forward_is_the_per_element_function_bit_for_bit() {
+        fn bits<T: Real>(v: T) -> u64 {
+            let v = Real::to_f64(v);
+            if v.is_nan() {
+                u64::MAX
+            } else {
+                v.to_bits()
+            }
+        }
         fn check<T: Real>(xs: &[T]) {
             for act in ALL {
                 let want: Vec<T> = xs.iter().map(|v| act.f(*v)).collect();
@@ -477,17 +513,9 @@ mod tests {
                 let mut z = xs.to_vec();
                 act_inplace_mv(&mut z, act);
                 for ((w, a), b) in want.iter().zip(&y).zip(&z) {
-                    assert_eq!(
-                        Real::to_f64(*w).to_bits(),
-                        Real::to_f64(*a).to_bits(),
-                        "{act:?} fwd"
-                    );
+                    assert_eq!(bits(*w), bits(*a), "{act:?} fwd");
                     if act != Activation::Identity {
-                        assert_eq!(
-                            Real::to_f64(*w).to_bits(),
-                            Real::to_f64(*b).to_bits(),
-                            "{act:?} in place"
-                        );
+                        assert_eq!(bits(*w), bits(*b), "{act:?} in place");
                     }
                 }
             }
@@ -506,7 +534,7 @@ mod tests {
         check(&xs.iter().map(|v| *v as f32).collect::<Vec<f32>>());
     }
 
-    const ALL: [Activation; 7] = [
+    const ALL: [Activation; 8] = [
         Activation::Identity,
         Activation::Relu,
         Activation::LeakyRelu(0.2),
@@ -514,6 +542,7 @@ mod tests {
         Activation::Sigmoid,
         Activation::Tanh,
         Activation::Softplus,
+        Activation::Silu,
     ];
 
     /// Inputs away from the kinks at 0 (where finite differences straddle two slopes),
@@ -547,7 +576,17 @@ mod tests {
     fn values_by_hand_and_gradients_at_zero() {
         let x = Var::new(&[-1.0f64, 0.0, 2.0], &Device::Cpu).unwrap();
         let e = std::f64::consts::E;
-        let cases: [(Activation, [f64; 3], [f64; 3]); 6] = [
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let cases: [(Activation, [f64; 3], [f64; 3]); 7] = [
+            (
+                Activation::Silu,
+                [-sig(-1.0), 0.0, 2.0 * sig(2.0)],
+                [
+                    sig(-1.0) * (1.0 - (1.0 - sig(-1.0))),
+                    0.5,
+                    sig(2.0) * (1.0 + 2.0 * (1.0 - sig(2.0))),
+                ],
+            ),
             (
                 Activation::LeakyRelu(0.1),
                 [-0.1, 0.0, 2.0],

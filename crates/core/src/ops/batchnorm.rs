@@ -9,13 +9,20 @@
 //! give the same bits. An activation can follow in the same op ([`bn_train_fused`]): it
 //! is applied in the output pass and its derivative (from the output) inside the two
 //! backward passes, so neither the activation's tensor nor its gradient is ever stored.
+//! SiLU, whose derivative needs its input `z = x·a + b`, is the exception: the backward
+//! first computes `dy·silu′(z)` in one pass of its own, `z` recomputed from the saved
+//! input with the forward's per-channel coefficients ([`affine_coeffs`]), and then runs
+//! the identity's two passes on it: the bits of the separate [`super::silu`] op's
+//! backward, without the SiLU node (its input tensor, gradient accumulation and `exp`
+//! in both passes).
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::activation::silu_df;
 use super::kernel::{
     alloc_for_overwrite, dispatch, multiversion, out, reduction_chunk, slice, Real,
 };
@@ -147,6 +154,10 @@ macro_rules! with_act {
                 let $f = move |v: $t| if v > <$t>::ZERO { v } else { v * s };
                 $body
             }
+            Activation::Silu => {
+                let $f = |v: $t| v * v.sigmoid();
+                $body
+            }
             a => {
                 let $f = move |v: $t| a.f(v);
                 $body
@@ -157,7 +168,8 @@ macro_rules! with_act {
 
 /// `dy · f′(y)` of an activation from its output, matched once outside `$body`'s loop,
 /// with the arithmetic of the activation's backward kernel (`ActBwd`); the identity
-/// passes `dy` through untouched, as the unfused graph has no activation node.
+/// passes `dy` through untouched, as the unfused graph has no activation node. (SiLU
+/// never gets here: [`BnTrain`]'s backward turns `dy` into its gradient first.)
 macro_rules! with_act_grad {
     ($t:ty, $act:expr, |$g:ident| $body:expr) => {
         match $act {
@@ -422,6 +434,101 @@ fn channel_affine_fwd<T: Real>(
     y
 }
 
+fn to_f64s<T: Real>(v: &[T]) -> Vec<f64> {
+    v.iter().map(|&x| Real::to_f64(x)).collect()
+}
+
+/// The forward's per-channel `y = act(x·a + b)` coefficients in `T`: `a = γ/√(var + ε)`,
+/// `b = β − mean·a` (`γ`, `β` exact as f64). SiLU's backward recomputes them, bit for
+/// bit, for `z = x·a + b`.
+fn affine_coeffs<T: Real>(
+    w: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+) -> (Vec<T>, Vec<T>) {
+    let a: Vec<T> = (0..w.len())
+        .map(|ch| <T as Real>::from_f64(w[ch] / (var[ch] + eps).sqrt()))
+        .collect();
+    let b = (0..w.len())
+        .map(|ch| <T as Real>::from_f64(beta[ch] - mean[ch] * Real::to_f64(a[ch])))
+        .collect();
+    (a, b)
+}
+
+/// `g = dy·silu′(x·a + b)` over one plane (the arithmetic of `SiluBwd` on the unfused
+/// graph's `z`).
+#[inline(always)]
+fn plane_silu_grad<T: Real>(g: &mut [T], x: &[T], dy: &[T], a: T, b: T) {
+    for ((o, &xv), &d) in g.iter_mut().zip(x).zip(dy) {
+        *o = d * silu_df(xv * a + b);
+    }
+}
+
+multiversion!(plane_silu_grad_mv => plane_silu_grad(g: &mut [T], x: &[T], dy: &[T], a: T, b: T));
+
+/// [`plane_silu_grad`] over whole `(M, C)` rows.
+#[inline(always)]
+fn rows_silu_grad<T: Real>(g: &mut [T], x: &[T], dy: &[T], a: &[T], b: &[T]) {
+    let c = a.len();
+    for ((gr, xr), dr) in g
+        .chunks_exact_mut(c)
+        .zip(x.chunks_exact(c))
+        .zip(dy.chunks_exact(c))
+    {
+        for ch in 0..c {
+            gr[ch] = dr[ch] * silu_df(xr[ch] * a[ch] + b[ch]);
+        }
+    }
+}
+
+multiversion!(rows_silu_grad_mv => rows_silu_grad(g: &mut [T], x: &[T], dy: &[T], a: &[T], b: &[T]));
+
+/// SiLU's gradient after batch norm, `dy·silu′(x·a + b)`, from `(x, dy)`.
+struct BnSiluGrad {
+    w: Vec<f64>,
+    beta: Vec<f64>,
+    stats: BnStats,
+    eps: f64,
+}
+
+impl CustomOp2 for BnSiluGrad {
+    fn name(&self) -> &'static str {
+        "candor-batch-norm-silu-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, c, r) = ncr(l1.dims());
+        dispatch!(s1, "batch_norm backward", |T| {
+            let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let st = &self.stats;
+            let (a, b) = affine_coeffs::<T>(&self.w, &self.beta, &st.mean, &st.var, self.eps);
+            // SAFETY: every channel of every sample below is written.
+            let mut g = unsafe { alloc_for_overwrite::<T>(x.len()) };
+            if rows_path(r) {
+                let block = row_block(c) * c;
+                g.par_chunks_mut(block)
+                    .zip(x.par_chunks(block).zip(dy.par_chunks(block)))
+                    .for_each(|(gc, (xc, dc))| rows_silu_grad_mv(gc, xc, dc, &a, &b));
+            } else {
+                g.par_chunks_mut(r)
+                    .zip(x.par_chunks(r).zip(dy.par_chunks(r)))
+                    .enumerate()
+                    .for_each(|(p, (gp, (xp, dp)))| {
+                        plane_silu_grad_mv(gp, xp, dp, a[p % c], b[p % c])
+                    });
+            }
+            Ok(out(T::wrap(g), l1.shape().clone()))
+        })
+    }
+}
+
 /// Batch statistics saved by the forward pass for the backward pass and the caller:
 /// per-channel mean and biased variance.
 #[derive(Debug, Clone, Default)]
@@ -477,12 +584,8 @@ impl CustomOp3 for BnTrain {
                 channel_sums::<1>(g, |ch, span, s| plane_centred_sq_mv(&x[span], mean[ch], s))
             };
             let var: Vec<f64> = sq.iter().map(|s| s[0] / count).collect();
-            let a: Vec<T> = (0..c)
-                .map(|ch| T::from_f64(w[ch].to_f64() / (var[ch] + self.eps).sqrt()))
-                .collect();
-            let bb: Vec<T> = (0..c)
-                .map(|ch| T::from_f64(b[ch].to_f64() - mean[ch] * a[ch].to_f64()))
-                .collect();
+            let (w, b) = (to_f64s(w), to_f64s(b));
+            let (a, bb) = affine_coeffs::<T>(&w, &b, &mean, &var, self.eps);
             let y = channel_affine_fwd(x, g, &a, &bb, self.act);
             *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = BnStats { mean, var };
             Ok(out(T::wrap(y), l1.shape().clone()))
@@ -493,13 +596,25 @@ impl CustomOp3 for BnTrain {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
-        let dy = dy.contiguous()?;
+        let mut dy = dy.contiguous()?;
+        let mut act = self.act;
+        if act == Activation::Silu {
+            let f64s = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
+            let op = BnSiluGrad {
+                w: f64s(w)?,
+                beta: f64s(b)?,
+                stats: st.clone(),
+                eps: self.eps,
+            };
+            dy = x.apply_op2_no_bwd(&dy, &op)?;
+            act = Activation::Identity;
+        }
         let res = res.contiguous()?;
         // (C, 2): Σ g·x̂ and Σ g per channel, g = dy·f′(y).
         let sums = x.apply_op3_no_bwd(
@@ -508,7 +623,7 @@ impl CustomOp3 for BnTrain {
             &BnGradSums {
                 mean: st.mean.clone(),
                 inv: inv.clone(),
-                act: self.act,
+                act,
             },
         )?;
         let sv = sums.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
@@ -524,7 +639,7 @@ impl CustomOp3 for BnTrain {
                 inv,
                 mean_dy: sv.iter().map(|s| s[1] / m).collect(),
                 mean_dy_xhat: sv.iter().map(|s| s[0] / m).collect(),
-                act: self.act,
+                act,
             },
         )?;
         let dgamma = sums.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(w.dtype())?;

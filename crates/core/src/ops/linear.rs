@@ -296,6 +296,10 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -> Re
     if route("linear", &inputs, Candle::Trainable)? == Route::Candle {
         return candle_linear(x, w, b, act);
     }
+    if act.needs_input() {
+        // The fused backward keeps only the output; SiLU runs as its own op.
+        return act.apply(&linear(x, w, b, Activation::Identity)?);
+    }
     let b = match b {
         Some(b) => b.contiguous()?,
         None => Tensor::zeros(n, x.dtype(), x.device())?,

@@ -414,6 +414,12 @@ fn silu(x: &Tensor) -> Result<Tensor> {
     candor_core::ops::silu(x)
 }
 
+/// `silu(bn(x))` as one op in training (the same values and gradients, bit for bit, one
+/// graph node fewer: no SiLU tensor, gradient or gradient accumulation).
+fn bn_silu(bn: &BatchNorm2d, x: &Tensor, train: bool) -> Result<Tensor> {
+    bn.forward_t_act(x, train, candor_core::ops::Activation::Silu)
+}
+
 /// Squeeze-and-excitation (`se.conv_reduce`, `se.conv_expand`).
 #[derive(Debug, Clone)]
 struct SqueezeExcite {
@@ -502,9 +508,9 @@ impl MbConv {
     fn forward(&self, x: &Tensor, train: bool, rng: &SharedRng) -> Result<Tensor> {
         let mut h = x.clone();
         if let Some((conv, bn)) = &self.expand {
-            h = silu(&bn.forward_t(&conv.forward(&h)?, train)?)?;
+            h = bn_silu(bn, &conv.forward(&h)?, train)?;
         }
-        h = silu(&self.bn_dw.forward_t(&self.dw.forward(&h)?, train)?)?;
+        h = bn_silu(&self.bn_dw, &self.dw.forward(&h)?, train)?;
         h = self.se.forward(&h)?;
         h = self
             .bn_project
@@ -671,7 +677,7 @@ impl EfficientNet {
     pub fn forward_features_t(&self, x: &Tensor, train: bool) -> Result<FeatureMaps> {
         self.check_input(x)?;
         let mut taps = FeatureMaps::with_capacity(STAGES.len() + 2);
-        let mut h = silu(&self.bn1.forward_t(&self.conv_stem.forward(x)?, train)?)?;
+        let mut h = bn_silu(&self.bn1, &self.conv_stem.forward(x)?, train)?;
         taps.push("b0", h.clone());
         for (s, blocks) in self.stages.iter().enumerate() {
             for b in blocks {
@@ -679,7 +685,7 @@ impl EfficientNet {
             }
             taps.push(format!("b{}", s + 1), h.clone());
         }
-        let fin = silu(&self.bn2.forward_t(&self.conv_head.forward(&h)?, train)?)?;
+        let fin = bn_silu(&self.bn2, &self.conv_head.forward(&h)?, train)?;
         taps.push("final", fin);
         Ok(taps)
     }
