@@ -1684,7 +1684,9 @@ fn dw_bwd_weight_plane_flat<T: Real>(taps: &[FlatTap], xp: &[T], dyp: &[T], dwp:
 fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     let m = g.og();
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
-    let mut y = vec![T::ZERO; g.n * g.cout * ohw];
+    // SAFETY: each plane is zeroed (flat taps add into it) or overwritten (phase planes)
+    // below; zeroed there, in its task, rather than here on one thread.
+    let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
     let flat = dw_flat(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     let ph = (!flat).then(|| DwPhased::new(g));
@@ -1694,7 +1696,10 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
         let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
         let wp = &wt[co * kk..][..kk];
         match &ph {
-            None => dw_fwd_plane_flat_mv(&taps, xp, wp, yp),
+            None => {
+                yp.fill(T::ZERO);
+                dw_fwd_plane_flat_mv(&taps, xp, wp, yp)
+            }
             Some(ph) => with_scratch(ph.scratch(g), |buf| dw_phase_fwd_mv(ph, g, xp, wp, yp, buf)),
         }
     });
@@ -1704,13 +1709,15 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
 fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let m = g.og();
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
-    let mut dx = vec![T::ZERO; g.n * g.cin * g.hw()];
+    // SAFETY: each plane is zeroed in its task before the taps add into it.
+    let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     let flat = dw_flat(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     let ph = (!flat).then(|| DwPhased::new(g));
     dx.par_chunks_mut(g.hw())
         .enumerate()
         .for_each(|(plane, dxp)| {
+            dxp.fill(T::ZERO);
             let (b, ci) = (plane / g.cin, plane % g.cin);
             for j in 0..m {
                 let co = ci * m + j;

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
 use super::backend::{route, Candle, Route};
-use super::kernel::{dispatch, gemm, multiversion, out, slice, threads, Real};
+use super::kernel::{alloc_for_overwrite, dispatch, gemm, multiversion, out, slice, threads, Real};
 use crate::{Error, Result};
 
 /// Rows per parallel task.
@@ -41,7 +41,8 @@ impl CustomOp2 for BiasRelu {
         dispatch!(s1, "bias_relu", |T| {
             let (x, b) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
             let c = b.len();
-            let mut y = vec![T::ZERO; x.len()];
+            // SAFETY: every element is written below.
+            let mut y = unsafe { alloc_for_overwrite::<T>(x.len()) };
             y.par_chunks_mut(c * ROWS)
                 .zip(x.par_chunks(c * ROWS))
                 .for_each(|(yc, xc)| {
@@ -207,7 +208,9 @@ impl candle_core::CustomOp3 for Linear {
                 slice::<T>(s2, l2)?,
                 slice::<T>(s3, l3)?,
             );
-            let mut y = vec![T::ZERO; m * n];
+            // SAFETY: the product overwrites every element (it does not read `y`; k = 0
+            // writes zeros).
+            let mut y = unsafe { alloc_for_overwrite::<T>(m * n) };
             // rhs[p][j] = W[j][p]
             gemm(m, n, k, &mut y, false, x, k, 1, w, 1, k, threads());
             let act = self.act;

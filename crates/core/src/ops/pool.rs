@@ -284,11 +284,13 @@ impl CustomOp2 for MaxPoolBwd {
         dispatch!(s1, "max_pool2d backward", |T| {
             let (x, dy) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
             let ohw = g.oh * g.ow;
-            let mut dx = vec![T::ZERO; g.planes * g.h * g.w];
+            // SAFETY: each plane is zeroed in its task before the gradient is added in.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(g.planes * g.h * g.w) };
             let idx = self.1.as_deref().filter(|i| i.len() == g.planes * ohw);
             dx.par_chunks_mut(g.h * g.w)
                 .enumerate()
                 .for_each(|(pl, dxp)| {
+                    dxp.fill(T::ZERO);
                     let dyp = &dy[pl * ohw..][..ohw];
                     if let Some(idx) = idx {
                         for (&i, &d) in idx[pl * ohw..][..ohw].iter().zip(dyp) {
@@ -346,7 +348,8 @@ impl CustomOp1 for AvgPool {
         let dims = l.dims();
         dispatch!(s, "avg_pool2d", |T| {
             let x = slice::<T>(s, l)?;
-            let mut y = vec![T::ZERO; g.planes * g.oh * g.ow];
+            // SAFETY: every output of every plane is written below.
+            let mut y = unsafe { alloc_for_overwrite::<T>(g.planes * g.oh * g.ow) };
             y.par_chunks_mut(g.oh * g.ow)
                 .enumerate()
                 .for_each(|(pl, yp)| {
@@ -397,10 +400,12 @@ impl CustomOp1 for AvgPoolBwd {
         let dims = l.dims();
         dispatch!(s, "avg_pool2d backward", |T| {
             let dy = slice::<T>(s, l)?;
-            let mut dx = vec![T::ZERO; g.planes * g.h * g.w];
+            // SAFETY: each plane is zeroed in its task before the gradient is added in.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(g.planes * g.h * g.w) };
             dx.par_chunks_mut(g.h * g.w)
                 .enumerate()
                 .for_each(|(pl, dxp)| {
+                    dxp.fill(T::ZERO);
                     let dyp = &dy[pl * g.oh * g.ow..][..g.oh * g.ow];
                     for oh in 0..g.oh {
                         let (r0, r1) = g.rows(oh);
@@ -518,7 +523,8 @@ impl CustomOp1 for Adaptive {
         let (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow);
         dispatch!(s, "adaptive_avg_pool2d", |T| {
             let x = slice::<T>(s, l)?;
-            let mut y = vec![T::ZERO; planes * oh * ow];
+            // SAFETY: every output of every plane is written below.
+            let mut y = unsafe { alloc_for_overwrite::<T>(planes * oh * ow) };
             y.par_chunks_mut(oh * ow).enumerate().for_each(|(pl, yp)| {
                 let xp = &x[pl * h * w..][..h * w];
                 for i in 0..oh {
@@ -559,8 +565,10 @@ impl CustomOp1 for AdaptiveBwd {
         let Adaptive { h, w, oh, ow } = self.0;
         dispatch!(s, "adaptive_avg_pool2d backward", |T| {
             let dy = slice::<T>(s, l)?;
-            let mut dx = vec![T::ZERO; planes * h * w];
+            // SAFETY: each plane is zeroed in its task before the gradient is added in.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(planes * h * w) };
             dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, dxp)| {
+                dxp.fill(T::ZERO);
                 let dyp = &dy[pl * oh * ow..][..oh * ow];
                 for i in 0..oh {
                     let (r0, r1) = Adaptive::span(i, h, oh);
@@ -685,11 +693,13 @@ impl CustomOp2 for MaxDim1Bwd {
         dispatch!(s1, "max_dim1 backward", |T| {
             let (x, pair) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
             let (m, dy) = pair.split_at(b * c);
-            let mut dx = vec![T::ZERO; x.len()];
+            // SAFETY: each sample's block is zeroed in its task before the gradient is set.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(x.len()) };
             dx.par_chunks_mut(n * c)
                 .zip(x.par_chunks(n * c))
                 .enumerate()
                 .for_each(|(bi, (db, xb))| {
+                    db.fill(T::ZERO);
                     let (mr, gr) = (&m[bi * c..(bi + 1) * c], &dy[bi * c..(bi + 1) * c]);
                     let mut done = vec![false; c];
                     let mut left = c;

@@ -5,7 +5,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::backend::{route_with_cuda, Candle, Route};
-use super::kernel::{dispatch, out, slice, Real};
+use super::kernel::{alloc_for_overwrite, dispatch, out, slice, Real};
 use crate::{Error, Result};
 
 /// Source taps of one output index along an axis: `(i0, i1, λ0, λ1)`.
@@ -70,7 +70,8 @@ impl CustomOp1 for Up {
         let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
         dispatch!(s, "upsample_bilinear2d", |T| {
             let x = slice::<T>(s, l)?;
-            let mut y = vec![T::ZERO; d[0] * d[1] * oh * ow];
+            // SAFETY: every output pixel of every plane is written below.
+            let mut y = unsafe { alloc_for_overwrite::<T>(d[0] * d[1] * oh * ow) };
             y.par_chunks_mut(oh * ow).enumerate().for_each(|(pl, yp)| {
                 let xp = &x[pl * h * w..][..h * w];
                 for (i, &(y0, y1, a0, a1)) in ty.iter().enumerate() {
@@ -117,8 +118,10 @@ impl CustomOp1 for UpBwd {
         let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
         dispatch!(s, "upsample_bilinear2d backward", |T| {
             let dy = slice::<T>(s, l)?;
-            let mut dx = vec![T::ZERO; d[0] * d[1] * h * w];
+            // SAFETY: each plane is zeroed in its task before the taps add into it.
+            let mut dx = unsafe { alloc_for_overwrite::<T>(d[0] * d[1] * h * w) };
             dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, dxp)| {
+                dxp.fill(T::ZERO);
                 let dyp = &dy[pl * oh * ow..][..oh * ow];
                 for (i, &(y0, y1, a0, a1)) in ty.iter().enumerate() {
                     let (a0, a1) = (T::from_f64(a0), T::from_f64(a1));
