@@ -79,7 +79,9 @@ criterion_group!(benches, bench_train_step, bench_inference);
 fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc).
     candor_core::alloc::tune_allocator();
-    benches();
+    // On a rayon pool thread, as `cargo xtask reproduce` runs the papers (see
+    // candor_core::threads): each kernel's caller takes its share of the work.
+    candor_core::threads::on_pool(benches);
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();

@@ -94,7 +94,9 @@ criterion_group!(benches, bench_initial_step, bench_surrogate_step);
 
 fn main() {
     candor_core::alloc::tune_allocator();
-    benches();
+    // On a rayon pool thread, as `cargo xtask reproduce` runs the papers (see
+    // candor_core::threads): each kernel's caller takes its share of the work.
+    candor_core::threads::on_pool(benches);
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();

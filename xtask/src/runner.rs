@@ -176,7 +176,11 @@ pub fn run_one(paper: &Paper, settings: &RunSettings) -> PaperRun {
         return failed(e);
     }
     tracing::info!(paper = paper.name, scale = %settings.scale, seed = settings.seed, device = %settings.device_name, "reproducing");
-    let result = catch_unwind(AssertUnwindSafe(|| run(&opts)));
+    // On a rayon pool thread: every kernel's caller then takes its share of the work
+    // instead of handing it over and sleeping (candor_core::threads).
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        candor_core::threads::on_pool(|| run(&opts))
+    }));
     let mut report = match result {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return failed(format!("error: {e}")),

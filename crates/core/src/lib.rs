@@ -55,6 +55,7 @@ pub mod report;
 pub mod reproduce;
 pub mod rng;
 pub mod stats;
+pub mod threads;
 
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
