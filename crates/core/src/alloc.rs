@@ -10,7 +10,11 @@
 //! `mmap`ing blocks at all: 32 MB is the highest threshold glibc accepts, so without that
 //! a larger tensor (PointNet's 32 × 1024 × 1024 activations are 134 MB) is still mapped
 //! fresh and faulted in on every step (PointNet-TF train step, batch 32: 2.2 s → 1.6 s
-//! on the build VM). It changes no result, only speed;
+//! on the build VM). Every thread allocates from that one arena (`M_ARENA_MAX` 1): a
+//! training loop run on a rayon pool thread ([`crate::threads::on_pool`]) would otherwise
+//! allocate from a thread arena, whose heaps cannot hold a block over 64 MB, which glibc
+//! then maps fresh, mmap limit or not (PointNet-TF train step on the pool: 2.05–2.20 s
+//! with thread arenas, 1.30–1.35 s with the one arena). It changes no result, only speed;
 //! `cargo xtask`, the benches and the examples call it at start-up, and a user's own
 //! binary may call it too. The environment variable `CANDOR_NO_ALLOC_TUNING=1` turns
 //! it off (to measure its effect).
@@ -28,13 +32,14 @@ pub fn tune_allocator() -> bool {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn apply() -> bool {
     // SAFETY: mallopt only changes allocator parameters; 32 MB is glibc's maximum mmap
-    // threshold on 64-bit, any positive trim threshold is valid, and with no mmapped
-    // blocks allowed the main arena grows its heap instead (other threads' arenas still
-    // map what does not fit their heaps).
+    // threshold on 64-bit, any positive trim threshold is valid, with no mmapped blocks
+    // allowed the main arena grows its heap instead, and with one arena every thread
+    // allocates there (a thread arena maps what does not fit its 64 MB heaps).
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
             && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+            && libc::mallopt(libc::M_ARENA_MAX, 1) == 1
     }
 }
 
