@@ -392,6 +392,42 @@ mod tests {
         );
     }
 
+    /// Batch norm in training mode on `(x, w, b)` with `act` fused into it (`fused`) or
+    /// applied as its own op after it, then `(y · dy).sum()` backward: the bits of the
+    /// output, the statistics and the gradients of x, γ and β.
+    fn batch_norm_act_bits(
+        (x, w, b, dy): (&Tensor, &Tensor, &Tensor, &Tensor),
+        act: Activation,
+        fused: bool,
+    ) -> [Vec<u64>; 6] {
+        let (xv, wv, bv) = (
+            candle_core::Var::from_tensor(x).unwrap(),
+            candle_core::Var::from_tensor(w).unwrap(),
+            candle_core::Var::from_tensor(b).unwrap(),
+        );
+        let (xt, wt, bt) = (xv.as_tensor(), wv.as_tensor(), bv.as_tensor());
+        let (y, mean, var) = if fused {
+            batch_norm_train_act(xt, Some(wt), Some(bt), 1e-3, act).unwrap()
+        } else {
+            let (y, mean, var) = batch_norm_train(xt, Some(wt), Some(bt), 1e-3).unwrap();
+            (act.apply(&y).unwrap(), mean, var)
+        };
+        let grads = (&y * dy).unwrap().sum_all().unwrap().backward().unwrap();
+        let bits = |t: &Tensor| -> Vec<u64> {
+            let v = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+            let v = v.to_vec1::<f64>().unwrap();
+            v.iter().map(|v| (v + 0.0).to_bits()).collect()
+        };
+        [
+            bits(&y),
+            bits(&mean),
+            bits(&var),
+            bits(grads.get(xt).unwrap()),
+            bits(grads.get(wt).unwrap()),
+            bits(grads.get(bt).unwrap()),
+        ]
+    }
+
     /// Batch norm on `(N, C, H, W)` with the activation fused is batch norm followed by
     /// the separate activation op, bit for bit (output, statistics, and the gradients of
     /// x, γ and β), in f32 and f64, on planes of 63 and of 600 values (a remainder after
@@ -408,36 +444,12 @@ mod tests {
                 let b = r.normal_tensor(0.0, 0.5, (shape.1,), dtype, &dev).unwrap();
                 let dy = r.normal_tensor(0.0, 1.0, shape, dtype, &dev).unwrap();
                 for act in [Activation::Identity, Activation::Relu, Activation::Silu] {
-                    let run = |fused: bool| {
-                        let (xv, wv, bv) = (
-                            candle_core::Var::from_tensor(&x).unwrap(),
-                            candle_core::Var::from_tensor(&w).unwrap(),
-                            candle_core::Var::from_tensor(&b).unwrap(),
-                        );
-                        let (xt, wt, bt) = (xv.as_tensor(), wv.as_tensor(), bv.as_tensor());
-                        let (y, mean, var) = if fused {
-                            batch_norm_train_act(xt, Some(wt), Some(bt), 1e-3, act).unwrap()
-                        } else {
-                            let (y, mean, var) =
-                                batch_norm_train(xt, Some(wt), Some(bt), 1e-3).unwrap();
-                            (act.apply(&y).unwrap(), mean, var)
-                        };
-                        let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
-                        let bits = |t: &Tensor| -> Vec<u64> {
-                            let v = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
-                            let v = v.to_vec1::<f64>().unwrap();
-                            v.iter().map(|v| (v + 0.0).to_bits()).collect()
-                        };
-                        [
-                            bits(&y),
-                            bits(&mean),
-                            bits(&var),
-                            bits(grads.get(xt).unwrap()),
-                            bits(grads.get(wt).unwrap()),
-                            bits(grads.get(bt).unwrap()),
-                        ]
-                    };
-                    assert_eq!(run(true), run(false), "{dtype:?} {shape:?} {act:?}");
+                    let t = (&x, &w, &b, &dy);
+                    assert_eq!(
+                        batch_norm_act_bits(t, act, true),
+                        batch_norm_act_bits(t, act, false),
+                        "{dtype:?} {shape:?} {act:?}"
+                    );
                 }
             }
         }
@@ -464,42 +476,11 @@ mod tests {
                     Activation::Sigmoid,
                     Activation::Silu,
                 ] {
-                    let run = |fused: bool| {
-                        let (xv, wv, bv) = (
-                            candle_core::Var::from_tensor(&x).unwrap(),
-                            candle_core::Var::from_tensor(&w).unwrap(),
-                            candle_core::Var::from_tensor(&b).unwrap(),
-                        );
-                        let (xt, wt, bt) = (xv.as_tensor(), wv.as_tensor(), bv.as_tensor());
-                        let (y, mean, var) = if fused {
-                            batch_norm_train_act(xt, Some(wt), Some(bt), 1e-3, act).unwrap()
-                        } else {
-                            let (y, mean, var) =
-                                batch_norm_train(xt, Some(wt), Some(bt), 1e-3).unwrap();
-                            (act.apply(&y).unwrap(), mean, var)
-                        };
-                        let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
-                        let bits = |t: &Tensor| -> Vec<u64> {
-                            let v = t
-                                .flatten_all()
-                                .unwrap()
-                                .to_dtype(DType::F64)
-                                .unwrap()
-                                .to_vec1::<f64>()
-                                .unwrap();
-                            v.iter().map(|v| (v + 0.0).to_bits()).collect()
-                        };
-                        [
-                            bits(&y),
-                            bits(&mean),
-                            bits(&var),
-                            bits(grads.get(xt).unwrap()),
-                            bits(grads.get(wt).unwrap()),
-                            bits(grads.get(bt).unwrap()),
-                        ]
-                    };
-                    let rows = run(true);
-                    let general = super::super::batchnorm::generic_path(|| run(false));
+                    let t = (&x, &w, &b, &dy);
+                    let rows = batch_norm_act_bits(t, act, true);
+                    let general = super::super::batchnorm::generic_path(|| {
+                        batch_norm_act_bits(t, act, false)
+                    });
                     assert_eq!(rows, general, "{dtype:?} {m}×{c} {act:?}");
                 }
             }
