@@ -197,6 +197,23 @@ fn bench_pool_upsample(c: &mut Criterion) {
         });
     }
     g.finish();
+    // Batch norm + SiLU fused (EfficientNet's pairs): the backward's extra pass turns dy
+    // into SiLU's gradient from the recomputed input.
+    let mut g = c.benchmark_group("batch_norm_silu_fwdbwd");
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| {
+            let (y, _, _) = ops::batch_norm_train_act(
+                x.as_tensor(),
+                Some(w.as_tensor()),
+                Some(bias.as_tensor()),
+                1e-5,
+                ops::Activation::Silu,
+            )
+            .unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.finish();
 }
 
 /// The small ConvNet of the core-ops issue: 16×3×64×64; convs 3→32→64/2→128/2, ReLU,

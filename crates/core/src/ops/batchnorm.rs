@@ -517,11 +517,15 @@ impl CustomOp2 for BnSiluGrad {
                     .zip(x.par_chunks(block).zip(dy.par_chunks(block)))
                     .for_each(|(gc, (xc, dc))| rows_silu_grad_mv(gc, xc, dc, &a, &b));
             } else {
-                g.par_chunks_mut(r)
-                    .zip(x.par_chunks(r).zip(dy.par_chunks(r)))
-                    .enumerate()
-                    .for_each(|(p, (gp, (xp, dp)))| {
-                        plane_silu_grad_mv(gp, xp, dp, a[p % c], b[p % c])
+                // One task per sample, as the other passes (planes can be 4 × 4).
+                g.par_chunks_mut(c * r)
+                    .zip(x.par_chunks(c * r).zip(dy.par_chunks(c * r)))
+                    .for_each(|(gn, (xn, dn))| {
+                        for ch in 0..c {
+                            let span = ch * r..(ch + 1) * r;
+                            let (xs, ds) = (&xn[span.clone()], &dn[span.clone()]);
+                            plane_silu_grad_mv(&mut gn[span], xs, ds, a[ch], b[ch]);
+                        }
                     });
             }
             Ok(out(T::wrap(g), l1.shape().clone()))
@@ -602,12 +606,13 @@ impl CustomOp3 for BnTrain {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
+        let f64s = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
+        let wv = f64s(w)?;
         let mut dy = dy.contiguous()?;
         let mut act = self.act;
         if act == Activation::Silu {
-            let f64s = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
             let op = BnSiluGrad {
-                w: f64s(w)?,
+                w: wv.clone(),
                 beta: f64s(b)?,
                 stats: st.clone(),
                 eps: self.eps,
@@ -627,7 +632,6 @@ impl CustomOp3 for BnTrain {
             },
         )?;
         let sv = sums.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        let wv = w.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
         let (n, _, r) = ncr(x.dims());
         let m = (n * r) as f64;
         let dx = x.apply_op3_no_bwd(
