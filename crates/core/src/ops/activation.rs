@@ -273,7 +273,7 @@ impl CustomOp1 for Act {
 /// LeakyReLU loops vectorise (the same per-element arithmetic as [`Activation::f`], so the
 /// same bits).
 #[inline(always)]
-fn act_inplace_chunk<T: Real>(v: &mut [T], act: Activation) {
+pub(crate) fn act_inplace_chunk<T: Real>(v: &mut [T], act: Activation) {
     match act {
         Activation::Identity => {}
         Activation::Relu => {
@@ -294,8 +294,6 @@ fn act_inplace_chunk<T: Real>(v: &mut [T], act: Activation) {
         }
     }
 }
-
-multiversion!(act_inplace_mv => act_inplace_chunk(v: &mut [T], act: Activation));
 
 /// `y ← f(x)` into uninitialised memory: [`act_inplace_chunk`]'s arithmetic, one pass.
 #[inline(always)]
@@ -321,14 +319,6 @@ fn act_fwd_chunk<T: Real>(y: &mut [MaybeUninit<T>], x: &[T], act: Activation) {
 }
 
 multiversion!(act_fwd_mv => act_fwd_chunk(y: &mut [MaybeUninit<T>], x: &[T], act: Activation));
-
-/// Apply `act` in place over a host slice, vectorised and in parallel chunks (used by the
-/// fused normalisation kernels for their output pass).
-pub(crate) fn apply_inplace<T: Real>(v: &mut [T], act: Activation) {
-    if act != Activation::Identity {
-        act_inplace_mv(v, act);
-    }
-}
 
 /// `dx = dy · f'(y)` over a chunk, the activation matched once per call so that the
 /// identity and ReLU loops vectorise (same per-element arithmetic as
@@ -511,7 +501,7 @@ mod tests {
                 // SAFETY: act_fwd_mv wrote every element.
                 unsafe { y.set_len(xs.len()) };
                 let mut z = xs.to_vec();
-                act_inplace_mv(&mut z, act);
+                act_inplace_chunk(&mut z, act);
                 for ((w, a), b) in want.iter().zip(&y).zip(&z) {
                     assert_eq!(bits(*w), bits(*a), "{act:?} fwd");
                     if act != Activation::Identity {

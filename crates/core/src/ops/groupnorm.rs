@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::activation::{apply_inplace, ActBwd};
+use super::activation::{act_inplace_chunk, ActBwd};
 use super::batchnorm::{ncr, plane_centred_sq_mv, plane_grad_sums_mv, plane_sum_mv};
 use super::kernel::{alloc_for_overwrite, dispatch, multiversion, out, slice, Real};
 use super::Activation;
@@ -44,15 +44,32 @@ fn row_stats<T: Real>(x: &[T]) -> (f64, f64) {
     (mean, sq[0] / m)
 }
 
-/// `y = (x − μ)·a + b` over one plane.
+/// `y = act((x − μ)·a + b)` over one plane: ReLU and LeakyReLU in the same loop, other
+/// activations in a second pass over the plane while it is in cache (the same per-element
+/// arithmetic as a separate activation, so the same bits).
 #[inline(always)]
-fn affine_plane<T: Real>(y: &mut [T], x: &[T], mu: T, a: T, b: T) {
-    for (o, v) in y.iter_mut().zip(x) {
-        *o = (*v - mu) * a + b;
+fn affine_plane<T: Real>(y: &mut [T], x: &[T], mu: T, a: T, b: T, act: Activation) {
+    let it = y.iter_mut().zip(x);
+    match act {
+        Activation::Relu => it.for_each(|(o, v)| {
+            let t = (*v - mu) * a + b;
+            *o = if t > T::ZERO { t } else { T::ZERO };
+        }),
+        Activation::LeakyRelu(s) => {
+            let s = <T as Real>::from_f64(s);
+            it.for_each(|(o, v)| {
+                let t = (*v - mu) * a + b;
+                *o = if t > T::ZERO { t } else { t * s };
+            })
+        }
+        act => {
+            it.for_each(|(o, v)| *o = (*v - mu) * a + b);
+            act_inplace_chunk(y, act);
+        }
     }
 }
 
-multiversion!(affine_plane_mv => affine_plane(y: &mut [T], x: &[T], mu: T, a: T, b: T));
+multiversion!(affine_plane_mv => affine_plane(y: &mut [T], x: &[T], mu: T, a: T, b: T, act: Activation));
 
 /// `dx = A·dy + B·(x − μ) + C` over one plane, `[A, B, C, μ] = k`.
 #[inline(always)]
@@ -103,9 +120,8 @@ impl CustomOp3 for GnTrain {
                         let a = T::from_f64(w[ch].to_f64() * inv);
                         let bc = b[ch];
                         let span = k * r..(k + 1) * r;
-                        affine_plane_mv(&mut yr[span.clone()], &xr[span], mu, a, bc);
+                        affine_plane_mv(&mut yr[span.clone()], &xr[span], mu, a, bc, self.act);
                     }
-                    apply_inplace(yr, self.act);
                     (mean, inv)
                 })
                 .collect();
