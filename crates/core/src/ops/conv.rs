@@ -711,27 +711,36 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
     y
 }
 
-/// `c (og × nce, rows ldc apart) [+]= Wg · B` where `B` is rows `shift..shift + nce` of
-/// the implicit im2col in `buf`: for at most [`DIRECT_MAX_OUT`] output channels the
-/// kernel reads `B` in place (too few row blocks of `Wg` to share a packed panel),
-/// otherwise `B` is packed into `pb` first.
+/// `Wg · B` where `B` is rows `shift..shift + nce` of the implicit im2col in `buf`,
+/// written straight into the output planes: `c` is row `oh0` of the first of `og` planes
+/// `ldc` apart; the extended columns are dropped and the bias added in the store
+/// ([`f32_avx512::DropCols`]). For at most [`DIRECT_MAX_OUT`] output channels the kernel
+/// reads `B` in place (too few row blocks of `Wg` to share a packed panel), otherwise
+/// `B` is packed into `pb` first.
+///
+/// # Safety
+/// As [`f32_avx512::gemm_packed_drop`]: for each of the `og` planes, the `nce / wa · ow`
+/// values from `c + i·ldc` are this caller's to write.
 #[allow(clippy::too_many_arguments)]
-fn phased_product(
+unsafe fn phased_product(
     og: usize,
     nce: usize,
     k: usize,
     pa: &[f32],
     (buf, offs, shift): (&[f32], &[usize], usize),
     pb: &mut [f32],
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
-    acc: bool,
+    d: f32_avx512::DropCols,
 ) {
-    if og <= DIRECT_MAX_OUT {
-        f32_avx512::gemm_b_offsets(og, nce, k, pa, buf, offs, shift, c, ldc, acc);
-    } else {
-        f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
-        f32_avx512::gemm_packed(og, nce, k, pa, pb, c, ldc, acc);
+    // SAFETY: the caller's contract is the kernels'.
+    unsafe {
+        if og <= DIRECT_MAX_OUT {
+            f32_avx512::gemm_b_offsets_drop(og, nce, k, pa, buf, offs, shift, c, ldc, d);
+        } else {
+            f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
+            f32_avx512::gemm_packed_drop(og, nce, k, pa, pb, c, ldc, d);
+        }
     }
 }
 
@@ -757,43 +766,36 @@ fn dense_fwd_phased<T: Real>(
     } else {
         f32_avx512::packed_b_len(k, rows * wa)
     };
-    // Extra columns need a buffer to drop them from; without any the product writes y.
-    let tmp_len = if wa > ow { og * rows * wa } else { 0 };
-    // SAFETY: every row of every plane is written by the copy-out or the product below.
+    // The product adds a bias of zeros where there is none and the map has extra
+    // columns: the +0 a separate copy-out pass added (−0 becomes +0), kept.
+    let zeros = vec![0f32; if bias.is_none() && wa > ow { og } else { 0 }];
+    // SAFETY: every row of every plane is written by the product below.
     let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
     y.par_chunks_mut(g.cout * ohw)
         .enumerate()
         .for_each(|(b, yb)| {
             let yb = as_f32_mut(yb);
-            with_scratch::<f32, _>(ph.len + pb_len + tmp_len, |scratch| {
-                let (buf, rest) = scratch.split_at_mut(ph.len);
-                let (pb, tmp) = rest.split_at_mut(pb_len);
+            with_scratch::<f32, _>(ph.len + pb_len, |scratch| {
+                let (buf, pb) = scratch.split_at_mut(ph.len);
                 for grp in 0..g.groups {
                     let xg = as_f32(&x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()]);
                     phase_fill_mv(g, ph.ha, wa, xg, buf);
                     let pa = &pa[grp * la..][..la];
                     let dst = &mut yb[grp * og * ohw..][..og * ohw];
-                    let bias = bias.map(|b| &as_f32(b)[grp * og..][..og]);
+                    let bias = match bias {
+                        Some(b) => Some(&as_f32(b)[grp * og..][..og]),
+                        None if wa > ow => Some(&zeros[..]),
+                        None => None,
+                    };
                     for oh0 in (0..g.oh).step_by(rows) {
                         let oh1 = (oh0 + rows).min(g.oh);
                         let nce = (oh1 - oh0) * wa;
                         let im = (&buf[..], &ph.offs[..], oh0 * wa);
-                        if wa == ow {
-                            let d = &mut dst[oh0 * ow..];
-                            if let Some(bias) = bias {
-                                for (co, &bv) in bias.iter().enumerate() {
-                                    d[co * ohw..][..nce].fill(bv);
-                                }
-                            }
-                            phased_product(og, nce, k, pa, im, pb, d, ohw, bias.is_some());
-                            continue;
-                        }
-                        let tmp = &mut tmp[..og * nce];
-                        phased_product(og, nce, k, pa, im, pb, tmp, nce, false);
-                        for (co, t) in tmp.chunks_exact(nce).enumerate() {
-                            let bv = bias.map_or(0.0, |b| b[co]);
-                            let d = &mut dst[co * ohw + oh0 * ow..][..(oh1 - oh0) * ow];
-                            drop_extra_cols_mv(d, t, ow, wa, bv);
+                        let d = f32_avx512::DropCols { wa, ow, bias };
+                        // SAFETY: rows oh0..oh1 of the og planes of dst.
+                        unsafe {
+                            let c = dst.as_mut_ptr().add(oh0 * ow);
+                            phased_product(og, nce, k, pa, im, pb, c, ohw, d);
                         }
                     }
                 }
@@ -1026,6 +1028,8 @@ fn dense_fwd_phased_row_blocks(
                 .zip(xg.par_chunks(g.hw()))
                 .for_each(|(bc, xc)| phase_fill_mv(g, ph.ha, wa, xc, bc));
         });
+    // As in dense_fwd_phased: a bias of zeros keeps the copy-out pass's +0.
+    let zeros = vec![0f32; if bias.is_none() && wa > ow { og } else { 0 }];
     // SAFETY: every element is written: task (b, grp, block) writes rows oh0..oh1 of
     // the og planes of group grp of image b, and the tasks cover every (b, grp, row).
     let mut y = unsafe { alloc_for_overwrite::<f32>(g.n * g.cout * ohw) };
@@ -1042,20 +1046,19 @@ fn dense_fwd_phased_row_blocks(
         } else {
             f32_avx512::packed_b_len(k, nce)
         };
-        with_scratch::<f32, _>(og * nce + pb_len, |scratch| {
-            let (yo, pb) = scratch.split_at_mut(og * nce);
+        let bias = match bias {
+            Some(bs) => Some(&bs[grp * og..][..og]),
+            None if wa > ow => Some(&zeros[..]),
+            None => None,
+        };
+        let d = f32_avx512::DropCols { wa, ow, bias };
+        with_scratch::<f32, _>(pb_len, |pb| {
             let im = (buf, &ph.offs[..], oh0 * wa);
-            phased_product(og, nce, k, pa, im, pb, yo, nce, false);
-            for (co, src) in yo.chunks_exact(nce).enumerate() {
-                let c = grp * og + co;
-                let bv = bias.map_or(0.0, |bs| bs[c]);
-                // SAFETY: rows oh0..oh0 + nr of plane (b, c) lie inside y and belong
-                // to this task alone (see above).
-                let dst = unsafe {
-                    let p = yp.get().add((b * g.cout + c) * ohw + oh0 * ow);
-                    std::slice::from_raw_parts_mut(p, nr * ow)
-                };
-                drop_extra_cols_mv(dst, src, ow, wa, bv);
+            // SAFETY: rows oh0..oh0 + nr of the og planes of group grp of image b lie
+            // inside y and belong to this task alone (see above).
+            unsafe {
+                let c = yp.get().add((b * g.cout + grp * og) * ohw + oh0 * ow);
+                phased_product(og, nce, k, pa, im, pb, c, ohw, d);
             }
         });
     });

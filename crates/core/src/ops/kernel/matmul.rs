@@ -218,48 +218,6 @@ pub(crate) mod f32_avx512 {
         }
     }
 
-    /// `c (m × n, rows ldc apart) = A · B` with `A` packed by [`pack_a`] and row `p` of
-    /// `B` read in place at `base[offs[p] + shift..][..n]` (the implicit im2col): no
-    /// packing pass, for products with few rows of `A` to share a packed `B` between.
-    #[allow(clippy::too_many_arguments)]
-    pub fn gemm_b_offsets(
-        m: usize,
-        n: usize,
-        k: usize,
-        pa: &[f32],
-        base: &[f32],
-        offs: &[usize],
-        shift: usize,
-        c: &mut [f32],
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        assert!(available() && pa.len() >= packed_a_len(m, k) && offs.len() >= k);
-        if m == 0 || n == 0 {
-            return;
-        }
-        assert!(offs[..k].iter().all(|&o| o + shift + n <= base.len()));
-        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
-        #[cfg(target_arch = "x86_64")]
-        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
-            // SAFETY: avx512f was checked; the masked loads read row p's columns
-            // j0..j0 + nr, inside base (asserted); the tile lies inside c.
-            unsafe {
-                imp::tile_b_offsets(
-                    k,
-                    pa[i0 * k..].as_ptr(),
-                    base.as_ptr().add(shift + j0),
-                    &offs[..k],
-                    c.as_mut_ptr().add(i0 * ldc + j0),
-                    ldc,
-                    mr,
-                    nr,
-                    accumulate,
-                )
-            }
-        });
-    }
-
     /// `buf[offs[i] + shift..][..n] += (A · B)[i]` for the `m` rows in order, `A` and
     /// `B` packed: col2im onto the phase planes fused into the product's store (rows
     /// may overlap; each tile adds its rows one after the other).
@@ -320,6 +278,116 @@ pub(crate) mod f32_avx512 {
             unsafe {
                 let c = c.as_mut_ptr().add(i0 * ldc + j0);
                 imp::tile(k, a.as_ptr(), b.as_ptr(), c, ldc, mr, nr, accumulate)
+            }
+        });
+    }
+
+    /// Where a product over extended columns goes ([`gemm_packed_drop`],
+    /// [`gemm_b_offsets_drop`]): of every `wa` columns of `B` (one output row of a
+    /// convolution over `ops::conv`'s phase planes) the first `ow` are real, and column
+    /// `j` of row `i` lands at `c[i·ldc + (j / wa)·ow + j % wa]`, plus `bias[i]` when
+    /// there is one; the other `wa − ow` columns are dropped in the store.
+    #[derive(Clone, Copy)]
+    pub struct DropCols<'a> {
+        /// Extended columns per output row.
+        pub wa: usize,
+        /// Real columns per output row (`≤ wa`).
+        pub ow: usize,
+        /// Added to every value of row `i` (`v + bias[i]`, as a separate pass would).
+        pub bias: Option<&'a [f32]>,
+    }
+
+    impl DropCols<'_> {
+        fn check(&self, m: usize, n: usize) {
+            assert!(self.ow > 0 && self.ow <= self.wa && n.is_multiple_of(self.wa));
+            assert!(self.bias.is_none_or(|b| b.len() >= m));
+        }
+    }
+
+    /// [`gemm_packed`] (`c = A · B`) with `B`'s extended columns dropped and the bias
+    /// added as the tiles are stored ([`DropCols`]).
+    ///
+    /// # Safety
+    /// For every `i < m`, the `n / wa · ow` values from `c + i·ldc` must be valid for
+    /// writes and not accessed by anyone else during the call.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn gemm_packed_drop(
+        m: usize,
+        n: usize,
+        k: usize,
+        pa: &[f32],
+        pb: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        d: DropCols,
+    ) {
+        assert!(available());
+        assert!(pa.len() >= packed_a_len(m, k) && pb.len() >= packed_b_len(k, n));
+        d.check(m, n);
+        #[cfg(target_arch = "x86_64")]
+        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
+            let (a, b) = (&pa[i0 * k..][..MR * k], &pb[j0 * k..][..NR * k]);
+            let bias = d.bias.map(|b| &b[i0..]);
+            // SAFETY: avx512f was checked; the packed panels hold k·MR and k·NR values;
+            // the tile stores its rows' real columns, inside c (the caller's contract).
+            unsafe {
+                let c = c.add(i0 * ldc);
+                imp::tile_drop(
+                    k,
+                    a.as_ptr(),
+                    b.as_ptr(),
+                    c,
+                    ldc,
+                    (mr, nr, j0),
+                    (d.wa, d.ow),
+                    bias,
+                );
+            }
+        });
+    }
+
+    /// `c = A · B` with `A` packed by [`pack_a`] and row `p` of `B` read in place at
+    /// `base[offs[p] + shift..][..n]` (the implicit im2col: no packing pass, for products
+    /// with few rows of `A` to share a packed `B` between), `B`'s extended columns
+    /// dropped and the bias added as the tiles are stored ([`DropCols`]).
+    ///
+    /// # Safety
+    /// As [`gemm_packed_drop`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn gemm_b_offsets_drop(
+        m: usize,
+        n: usize,
+        k: usize,
+        pa: &[f32],
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        c: *mut f32,
+        ldc: usize,
+        d: DropCols,
+    ) {
+        assert!(available() && pa.len() >= packed_a_len(m, k) && offs.len() >= k);
+        d.check(m, n);
+        assert!(offs[..k].iter().all(|&o| o + shift + n <= base.len()));
+        #[cfg(target_arch = "x86_64")]
+        tiles(m, n, MR, NR, |i0, j0, mr, nr| {
+            let bias = d.bias.map(|b| &b[i0..]);
+            // SAFETY: avx512f was checked; the masked loads read row p's columns
+            // j0..j0 + nr, inside base (asserted); the stores as in gemm_packed_drop.
+            unsafe {
+                let (a, b) = (pa[i0 * k..].as_ptr(), base.as_ptr().add(shift + j0));
+                let c = c.add(i0 * ldc);
+                imp::tile_b_offsets_drop(
+                    k,
+                    a,
+                    b,
+                    &offs[..k],
+                    c,
+                    ldc,
+                    (mr, nr, j0),
+                    (d.wa, d.ow),
+                    bias,
+                );
             }
         });
     }
@@ -677,20 +745,16 @@ pub(crate) mod f32_avx512 {
             store(acc, c, ldc, mr, nr, true);
         }
 
-        /// [`tile`] with row `p` of `B` at `b + offs[p]` (see `gemm_b_offsets`).
-        #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn tile_b_offsets(
+        /// The sums of a tile with row `p` of `B` at `b + offs[p]` (see
+        /// `gemm_b_offsets_drop`), not stored.
+        #[inline(always)]
+        unsafe fn b_offsets_acc(
             k: usize,
             a: *const f32,
             b: *const f32,
             offs: &[usize],
-            c: *mut f32,
-            ldc: usize,
-            mr: usize,
             nr: usize,
-            accumulate: bool,
-        ) {
+        ) -> [[__m512; 2]; MR] {
             let (m0, m1) = lanes(nr);
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
             let mut a = a;
@@ -705,7 +769,84 @@ pub(crate) mod f32_avx512 {
                 }
                 a = a.add(MR);
             }
-            store(acc, c, ldc, mr, nr, accumulate);
+            acc
+        }
+
+        /// [`tile`] stored by [`store_drop`] (see `gemm_packed_drop`).
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_drop(
+            k: usize,
+            a: *const f32,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            (mr, nr, j0): (usize, usize, usize),
+            (wa, ow): (usize, usize),
+            bias: Option<&[f32]>,
+        ) {
+            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            tile_body(k, a, b, &mut acc);
+            store_drop(acc, c, ldc, mr, nr, j0, wa, ow, bias);
+        }
+
+        /// [`b_offsets_acc`] stored by [`store_drop`] (see `gemm_b_offsets_drop`).
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_b_offsets_drop(
+            k: usize,
+            a: *const f32,
+            b: *const f32,
+            offs: &[usize],
+            c: *mut f32,
+            ldc: usize,
+            (mr, nr, j0): (usize, usize, usize),
+            (wa, ow): (usize, usize),
+            bias: Option<&[f32]>,
+        ) {
+            let acc = b_offsets_acc(k, a, b, offs, nr);
+            store_drop(acc, c, ldc, mr, nr, j0, wa, ow, bias);
+        }
+
+        /// Store a tile whose columns are `j0..j0 + nr` of the extended columns (see
+        /// `DropCols`): each output row's run of real columns is one masked store per
+        /// register, at the address its first lane would have had (lanes outside the
+        /// run are masked off and touch no memory).
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn store_drop(
+            acc: [[__m512; 2]; MR],
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            j0: usize,
+            wa: usize,
+            ow: usize,
+            bias: Option<&[f32]>,
+        ) {
+            for (i, r) in acc.iter().enumerate().take(mr) {
+                let (mut v0, mut v1) = (r[0], r[1]);
+                if let Some(b) = bias {
+                    let bv = _mm512_set1_ps(b[i]);
+                    v0 = _mm512_add_ps(v0, bv);
+                    v1 = _mm512_add_ps(v1, bv);
+                }
+                let row = c.add(i * ldc);
+                let mut q = j0 / wa;
+                while q * wa < j0 + nr {
+                    let lo = (q * wa).max(j0) - j0;
+                    let hi = (q * wa + ow).min(j0 + nr).saturating_sub(j0);
+                    if hi > lo {
+                        let bits = ((1u64 << hi) - 1) & !((1u64 << lo) - 1);
+                        // Lane l of this output row goes to row + q·ow + (j0 + l − q·wa).
+                        let p = row.wrapping_add(q * ow + j0).wrapping_sub(q * wa);
+                        _mm512_mask_storeu_ps(p, bits as __mmask16, v0);
+                        _mm512_mask_storeu_ps(p.wrapping_add(16), (bits >> 16) as __mmask16, v1);
+                    }
+                    q += 1;
+                }
+            }
         }
 
         /// [`tile`] adding its rows to `MR` row pointers, in order (see
