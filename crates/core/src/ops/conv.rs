@@ -412,6 +412,9 @@ multiversion!(col2im_rows_ld_mv => col2im_rows_ld(g: &Geom, col: &[T], ld: usize
 struct Phased {
     ha: usize,
     wa: usize,
+    /// The taps' largest row and column shifts.
+    qh: usize,
+    qw: usize,
     offs: Vec<usize>,
     len: usize,
 }
@@ -437,7 +440,20 @@ impl Phased {
         if 4 * qw > g.ow {
             return None;
         }
-        let plane = ha * wa;
+        let (offs, len) = Self::layout(g, ha, wa, qw);
+        Some(Phased {
+            ha,
+            wa,
+            qh,
+            qw,
+            offs,
+            len,
+        })
+    }
+
+    /// The im2col rows' offsets and the buffer length for planes `hl × wa`.
+    fn layout(g: &Geom, hl: usize, wa: usize, qw: usize) -> (Vec<usize>, usize) {
+        let plane = hl * wa;
         let mut offs = Vec::with_capacity(g.k());
         for c in 0..g.cg() {
             for ki in 0..g.kh {
@@ -449,15 +465,56 @@ impl Phased {
             }
         }
         // The last plane's shifted rows run qw values past its end.
-        let len = g.cg() * g.sh * g.sw * plane + qw;
-        Some(Phased { ha, wa, offs, len })
+        (offs, g.cg() * g.sh * g.sw * plane + qw)
+    }
+
+    /// Bands of the planes for blocks of output rows: the most rows, a multiple of
+    /// `step` (or all of them), whose band ([`Band`]) stays within `BAND_BYTES`, so that
+    /// it is still in the cache when the products read it; at least `step`, at most
+    /// `cap` (rounded up to a multiple of `step`).
+    fn band(&self, g: &Geom, step: usize, cap: usize) -> Band {
+        let per_row = g.cg() * g.sh * g.sw * self.wa * std::mem::size_of::<f32>();
+        let fit = (BAND_BYTES / per_row.max(1)).saturating_sub(self.qh);
+        let rows = (fit / step * step).clamp(step, cap.div_ceil(step) * step);
+        if rows >= g.oh {
+            return Band {
+                rows: g.oh,
+                hl: self.ha,
+                offs: self.offs.clone(),
+                len: self.len,
+            };
+        }
+        let hl = rows + self.qh;
+        let (offs, len) = Self::layout(g, hl, self.wa, self.qw);
+        Band {
+            rows,
+            hl,
+            offs,
+            len,
+        }
     }
 }
 
-/// Fill `buf` (`Phased::len`) with the phase planes of `x` (`cg × H × W`).
+/// The phase planes' rows that a band of `rows` output rows reads (`oh0..oh0 + rows +
+/// qh` for the band from `oh0`), as [`Phased`]'s layout with planes `hl` rows high:
+/// filled by [`phase_fill`] with `i0 = oh0`, read by the products with the band's
+/// `offs` and shifts from the band's first row.
+struct Band {
+    rows: usize,
+    hl: usize,
+    offs: Vec<usize>,
+    len: usize,
+}
+
+/// The largest [`Band`] of the phase planes: with the panel it is packed into (at most
+/// `COL_BLOCK_BYTES`), well inside a 2 MB L2.
+const BAND_BYTES: usize = 1 << 20;
+
+/// Fill `buf` (`Phased::len`, or a [`Band`]'s) with rows `i0..i0 + hl` of the phase
+/// planes of `x` (`cg × H × W`).
 #[inline(always)]
-fn phase_fill<T: Real>(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]) {
-    let plane = ha * wa;
+fn phase_fill<T: Real>(g: &Geom, i0: usize, hl: usize, wa: usize, x: &[T], buf: &mut [T]) {
+    let plane = hl * wa;
     // The channels of x (all cg, or a slice of them), then the slack.
     let (body, slack) = buf.split_at_mut(x.len() / g.hw() * g.sh * g.sw * plane);
     slack.fill(T::ZERO);
@@ -472,7 +529,7 @@ fn phase_fill<T: Real>(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]) {
             jlo
         };
         for (i, row) in pl.chunks_exact_mut(wa).enumerate() {
-            let ih = (i * g.sh + a) as isize - g.ph as isize;
+            let ih = ((i0 + i) * g.sh + a) as isize - g.ph as isize;
             if ih < 0 || ih as usize >= g.h || jlo == jhi {
                 row.fill(T::ZERO);
                 continue;
@@ -522,7 +579,7 @@ fn phase_unfill<T: Real>(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]
     }
 }
 
-multiversion!(phase_fill_mv => phase_fill(g: &Geom, ha: usize, wa: usize, x: &[T], buf: &mut [T]));
+multiversion!(phase_fill_mv => phase_fill(g: &Geom, i0: usize, hl: usize, wa: usize, x: &[T], buf: &mut [T]));
 multiversion!(phase_unfill_mv => phase_unfill(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]));
 
 /// Output rows per im2col block: the block (`K × rows·OW`) is kept near `COL_BLOCK_BYTES`
@@ -582,16 +639,8 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     }
     if fast {
         if let Some(ph) = Phased::new(g) {
-            if g.n < threads() {
-                return from_f32(dense_fwd_phased_row_blocks(
-                    g,
-                    &ph,
-                    as_f32(x),
-                    bias.map(as_f32),
-                    &pa,
-                ));
-            }
-            return dense_fwd_phased(g, &ph, x, bias, &pa);
+            let y = dense_fwd_phased(g, &ph, as_f32(x), bias.map(as_f32), &pa);
+            return from_f32(y);
         }
     }
     if fast && g.n < threads() {
@@ -747,62 +796,6 @@ unsafe fn phased_product(
 /// Output channels up to which [`phased_product`] reads `B` in place: three row blocks
 /// of the register tile.
 const DIRECT_MAX_OUT: usize = 3 * f32_avx512::MR;
-
-/// [`dense_fwd`] over the implicit im2col of [`Phased`]: per image and group, the phase
-/// planes are filled once, each block of output rows packs its panels straight from
-/// them, and the product's extended columns are dropped as it is copied out.
-fn dense_fwd_phased<T: Real>(
-    g: &Geom,
-    ph: &Phased,
-    x: &[T],
-    bias: Option<&[T]>,
-    pa: &[f32],
-) -> Vec<T> {
-    let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
-    let la = f32_avx512::packed_a_len(og, k);
-    let rows = tile_rows_ext(g, wa);
-    let pb_len = if og <= DIRECT_MAX_OUT {
-        0
-    } else {
-        f32_avx512::packed_b_len(k, rows * wa)
-    };
-    // The product adds a bias of zeros where there is none and the map has extra
-    // columns: the +0 a separate copy-out pass added (−0 becomes +0), kept.
-    let zeros = vec![0f32; if bias.is_none() && wa > ow { og } else { 0 }];
-    // SAFETY: every row of every plane is written by the product below.
-    let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
-    y.par_chunks_mut(g.cout * ohw)
-        .enumerate()
-        .for_each(|(b, yb)| {
-            let yb = as_f32_mut(yb);
-            with_scratch::<f32, _>(ph.len + pb_len, |scratch| {
-                let (buf, pb) = scratch.split_at_mut(ph.len);
-                for grp in 0..g.groups {
-                    let xg = as_f32(&x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()]);
-                    phase_fill_mv(g, ph.ha, wa, xg, buf);
-                    let pa = &pa[grp * la..][..la];
-                    let dst = &mut yb[grp * og * ohw..][..og * ohw];
-                    let bias = match bias {
-                        Some(b) => Some(&as_f32(b)[grp * og..][..og]),
-                        None if wa > ow => Some(&zeros[..]),
-                        None => None,
-                    };
-                    for oh0 in (0..g.oh).step_by(rows) {
-                        let oh1 = (oh0 + rows).min(g.oh);
-                        let nce = (oh1 - oh0) * wa;
-                        let im = (&buf[..], &ph.offs[..], oh0 * wa);
-                        let d = f32_avx512::DropCols { wa, ow, bias };
-                        // SAFETY: rows oh0..oh1 of the og planes of dst.
-                        unsafe {
-                            let c = dst.as_mut_ptr().add(oh0 * ow);
-                            phased_product(og, nce, k, pa, im, pb, c, ohw, d);
-                        }
-                    }
-                }
-            })
-        });
-    y
-}
 
 // ------------------------------------------------------- small maps, whole batch
 
@@ -982,11 +975,11 @@ fn drop_extra_cols<T: Real>(dst: &mut [T], src: &[T], ow: usize, wa: usize, bv: 
 
 multiversion!(drop_extra_cols_mv => drop_extra_cols(dst: &mut [T], src: &[T], ow: usize, wa: usize, bv: T));
 
-/// The output of [`dense_fwd_phased_row_blocks`], shared by its tasks, each of which
+/// The output of [`dense_fwd_phased`], shared by its tasks, each of which
 /// writes its own rows of every plane.
 #[derive(Clone, Copy)]
 struct RowBlocksOut(*mut f32);
-// SAFETY: the tasks write disjoint elements (see dense_fwd_phased_row_blocks).
+// SAFETY: the tasks write disjoint elements (see dense_fwd_phased).
 unsafe impl Send for RowBlocksOut {}
 // SAFETY: as above.
 unsafe impl Sync for RowBlocksOut {}
@@ -998,12 +991,12 @@ impl RowBlocksOut {
     }
 }
 
-/// [`dense_fwd_phased`] for batches smaller than the thread pool (a batch of one at
-/// inference): the phase planes of every image and group are filled channel by channel
-/// in parallel, then blocks of output rows run in parallel, each computed into scratch
-/// and its rows of every output plane written straight into place (the extra columns
-/// dropped).
-fn dense_fwd_phased_row_blocks(
+/// [`dense_fwd`] over the implicit im2col of [`Phased`]: tasks of one image, group and
+/// band of output rows ([`Band`], about four per thread over the batch, so that a batch
+/// of one at inference fills the pool), each filling its band of the phase planes into
+/// scratch, where blocks of its rows' products read them (packing their panels, or in
+/// place) and store straight into the output planes, the extended columns dropped.
+fn dense_fwd_phased(
     g: &Geom,
     ph: &Phased,
     x: &[f32],
@@ -1013,52 +1006,46 @@ fn dense_fwd_phased_row_blocks(
     let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
     let la = f32_avx512::packed_a_len(og, k);
     let per_image = (4 * threads()).div_ceil(g.n * g.groups);
-    let rows = tile_rows_ext(g, wa).min(g.oh.div_ceil(per_image)).max(1);
-    let blocks = g.oh.div_ceil(rows);
-    let per_channel = g.sh * g.sw * ph.ha * wa;
-    // SAFETY: phase_fill writes every plane element below; the slacks are zeroed here.
-    let mut bufs = unsafe { alloc_for_overwrite::<f32>(g.n * g.groups * ph.len) };
-    bufs.chunks_exact_mut(ph.len)
-        .enumerate()
-        .for_each(|(t, buf)| {
-            let xg = &x[t * cg * g.hw()..][..cg * g.hw()];
-            let (body, slack) = buf.split_at_mut(cg * per_channel);
-            slack.fill(0.0);
-            body.par_chunks_mut(per_channel)
-                .zip(xg.par_chunks(g.hw()))
-                .for_each(|(bc, xc)| phase_fill_mv(g, ph.ha, wa, xc, bc));
-        });
-    // As in dense_fwd_phased: a bias of zeros keeps the copy-out pass's +0.
+    let band = ph.band(g, 1, g.oh.div_ceil(per_image));
+    let bands = g.oh.div_ceil(band.rows);
+    // Output rows per product: its packed panel within COL_BLOCK_BYTES.
+    let rows = tile_rows_ext(g, wa).min(band.rows);
+    let pb_len = if og <= DIRECT_MAX_OUT {
+        0
+    } else {
+        f32_avx512::packed_b_len(k, rows * wa)
+    };
+    // The product adds a bias of zeros where there is none and the map has extra
+    // columns: the +0 that a separate copy-out pass added (−0 becomes +0), kept.
     let zeros = vec![0f32; if bias.is_none() && wa > ow { og } else { 0 }];
-    // SAFETY: every element is written: task (b, grp, block) writes rows oh0..oh1 of
+    // SAFETY: every element is written: task (b, grp, band) writes the band's rows of
     // the og planes of group grp of image b, and the tasks cover every (b, grp, row).
     let mut y = unsafe { alloc_for_overwrite::<f32>(g.n * g.cout * ohw) };
     let yp = RowBlocksOut(y.as_mut_ptr());
-    (0..g.n * g.groups * blocks).into_par_iter().for_each(|t| {
-        let (bg, oh0) = (t / blocks, t % blocks * rows);
+    (0..g.n * g.groups * bands).into_par_iter().for_each(|t| {
+        let (bg, b0) = (t / bands, t % bands * band.rows);
         let (b, grp) = (bg / g.groups, bg % g.groups);
-        let nr = (oh0 + rows).min(g.oh) - oh0;
-        let nce = nr * wa;
-        let buf = &bufs[bg * ph.len..][..ph.len];
+        let b1 = (b0 + band.rows).min(g.oh);
+        let xg = &x[bg * cg * g.hw()..][..cg * g.hw()];
         let pa = &pa[grp * la..][..la];
-        let pb_len = if og <= DIRECT_MAX_OUT {
-            0
-        } else {
-            f32_avx512::packed_b_len(k, nce)
-        };
         let bias = match bias {
             Some(bs) => Some(&bs[grp * og..][..og]),
             None if wa > ow => Some(&zeros[..]),
             None => None,
         };
         let d = f32_avx512::DropCols { wa, ow, bias };
-        with_scratch::<f32, _>(pb_len, |pb| {
-            let im = (buf, &ph.offs[..], oh0 * wa);
-            // SAFETY: rows oh0..oh0 + nr of the og planes of group grp of image b lie
-            // inside y and belong to this task alone (see above).
-            unsafe {
-                let c = yp.get().add((b * g.cout + grp * og) * ohw + oh0 * ow);
-                phased_product(og, nce, k, pa, im, pb, c, ohw, d);
+        with_scratch::<f32, _>(band.len + pb_len, |scratch| {
+            let (buf, pb) = scratch.split_at_mut(band.len);
+            phase_fill_mv(g, b0, band.hl, wa, xg, buf);
+            for oh0 in (b0..b1).step_by(rows) {
+                let nce = ((oh0 + rows).min(b1) - oh0) * wa;
+                let im = (&buf[..], &band.offs[..], (oh0 - b0) * wa);
+                // SAFETY: rows oh0.. of the og planes of group grp of image b lie inside
+                // y and belong to this task alone (see above).
+                unsafe {
+                    let c = yp.get().add((b * g.cout + grp * og) * ohw + oh0 * ow);
+                    phased_product(og, nce, k, pa, im, pb, c, ohw, d);
+                }
             }
         });
     });
@@ -1253,6 +1240,7 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         Some(_) => tile_rows_ext(g, wa),
         None => tile_rows::<T>(g),
     };
+    let band = phased.as_ref().map(|ph| ph.band(g, rows, g.oh));
     let (x, dy) = (as_f32(x), as_f32(dy));
     let parts: Vec<Vec<f32>> = (0..g.n)
         .step_by(per)
@@ -1260,8 +1248,8 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         .into_par_iter()
         .map(|b0| {
             let mut dwt = vec![0f32; wlen];
-            let col_len = match &phased {
-                Some(ph) => ph.len,
+            let col_len = match &band {
+                Some(band) => band.len,
                 None if g.pointwise() => 0,
                 None => k * rows * ow,
             };
@@ -1275,17 +1263,21 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                         let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
                         let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
                         let dwtg = &mut dwt[grp * og * k..][..og * k];
-                        if let Some(ph) = &phased {
-                            // The planes are the im2col rows: read in place.
-                            phase_fill_mv(g, ph.ha, wa, xg, col);
-                            for oh0 in (0..g.oh).step_by(rows) {
-                                let nce = ((oh0 + rows).min(g.oh) - oh0) * wa;
-                                let src = &dyg[oh0 * ow..];
-                                let (offs, shift) = (&ph.offs, oh0 * wa);
-                                f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb, narrow);
-                                f32_avx512::gemm_offsets_acc(
-                                    k, og, nce, col, offs, shift, pb, dwtg, og, narrow,
-                                );
+                        if let Some(band) = &band {
+                            // The planes are the im2col rows: read in place, a band at
+                            // a time, the blocks (and sums) those of the whole map.
+                            for b0 in (0..g.oh).step_by(band.rows) {
+                                phase_fill_mv(g, b0, band.hl, wa, xg, col);
+                                let b1 = (b0 + band.rows).min(g.oh);
+                                for oh0 in (b0..b1).step_by(rows) {
+                                    let nce = ((oh0 + rows).min(g.oh) - oh0) * wa;
+                                    let src = &dyg[oh0 * ow..];
+                                    let (offs, shift) = (&band.offs, (oh0 - b0) * wa);
+                                    f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb, narrow);
+                                    f32_avx512::gemm_offsets_acc(
+                                        k, og, nce, col, offs, shift, pb, dwtg, og, narrow,
+                                    );
+                                }
                             }
                             continue;
                         }
@@ -2457,10 +2449,18 @@ mod tests {
             // A 1×1 with groups on a map of ≥ 64 pixels: the input gradient's products
             // write straight into place.
             (&[2, 6, 10, 9], &[8, 3, 1, 1], 1, 0, 1, 2),
+            // Phase planes filled a band of rows at a time (a map wider than a band's
+            // budget allows whole), stride 1 and 2.
+            (&[1, 32, 70, 130], &[8, 32, 3, 3], 1, 1, 1, 1),
+            (&[2, 16, 90, 260], &[56, 16, 3, 3], 2, 1, 1, 1),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            if i == 20 {
+            if i > 20 {
+                let ph = Phased::new(&geom).unwrap();
+                let step = tile_rows_ext(&geom, ph.wa);
+                assert!(ph.band(&geom, step, geom.oh).rows < geom.oh, "case {i}");
+            } else if i == 20 {
                 assert!(geom.pointwise() && !batched(&geom), "case {i}");
             } else if i >= 15 {
                 assert!(geom.depthwise() && dw_flat(&geom) == (i == 19), "case {i}");
