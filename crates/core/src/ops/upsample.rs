@@ -41,7 +41,13 @@ type TapT<T> = (usize, usize, T, T);
 /// formula `a0·(b0·x00 + b1·x01) + a1·(b0·x10 + b1·x11)`, so the result is the same bits;
 /// the row blend vectorises and each input row's gathers run once, not once per output
 /// row that reads it.
-fn resample_plane<T: Real>(yp: &mut [T], xp: &[T], w: usize, ty: &[TapT<T>], tx: &[TapT<T>]) {
+fn resample_plane<T: Real>(
+    yp: &mut [T],
+    xp: &[T],
+    w: usize,
+    ty: &[TapT<T>],
+    (tx, gather): (&[TapT<T>], Option<&GatherTaps>),
+) {
     let ow = tx.len();
     // The two most recently interpolated rows: (input row, values). Output rows read
     // input rows in non-decreasing order, so two slots hold every row still needed.
@@ -52,7 +58,7 @@ fn resample_plane<T: Real>(yp: &mut [T], xp: &[T], w: usize, ty: &[TapT<T>], tx:
             Some(s) => s,
             None => {
                 let s = usize::from(held[0] == y1);
-                lerp_row(&mut rows[s], &xp[y0 * w..][..w], tx);
+                lerp_row(&mut rows[s], &xp[y0 * w..][..w], tx, gather);
                 held[s] = y0;
                 s
             }
@@ -61,7 +67,7 @@ fn resample_plane<T: Real>(yp: &mut [T], xp: &[T], w: usize, ty: &[TapT<T>], tx:
             Some(s) => s,
             None => {
                 let s = 1 - s0;
-                lerp_row(&mut rows[s], &xp[y1 * w..][..w], tx);
+                lerp_row(&mut rows[s], &xp[y1 * w..][..w], tx, gather);
                 held[s] = y1;
                 s
             }
@@ -70,11 +76,85 @@ fn resample_plane<T: Real>(yp: &mut [T], xp: &[T], w: usize, ty: &[TapT<T>], tx:
     }
 }
 
-/// `r[j] = b0·x[x0] + b1·x[x1]` for each column tap `(x0, x1, b0, b1)`.
+/// `r[j] = b0·x[x0] + b1·x[x1]` for each column tap `(x0, x1, b0, b1)`: with AVX-512
+/// gathers for f32 where the CPU has them, the same products and sum.
 #[inline]
-fn lerp_row<T: Real>(r: &mut [T], x: &[T], tx: &[TapT<T>]) {
+fn lerp_row<T: Real>(r: &mut [T], x: &[T], tx: &[TapT<T>], gather: Option<&GatherTaps>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(gt) = gather {
+        assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+        assert!(r.len() == gt.b0.len() && gt.max_index < x.len());
+        // SAFETY: T is f32 (asserted), so the slices reinterpret in place; the CPU has
+        // AVX-512 (GatherTaps::new checked); every index is below x.len() (asserted).
+        unsafe {
+            let r = std::slice::from_raw_parts_mut(r.as_mut_ptr() as *mut f32, r.len());
+            let x = std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len());
+            gather_row(r, x, gt);
+        }
+        return;
+    }
+    let _ = gather;
     for (o, &(x0, x1, b0, b1)) in r.iter_mut().zip(tx) {
         *o = b0 * x[x0] + b1 * x[x1];
+    }
+}
+
+/// The column taps as AVX-512 gather operands (f32): indices and weights, one array each.
+struct GatherTaps {
+    i0: Vec<i32>,
+    i1: Vec<i32>,
+    b0: Vec<f32>,
+    b1: Vec<f32>,
+    max_index: usize,
+}
+
+impl GatherTaps {
+    /// The operands, where `T` is f32, the CPU has AVX-512 and the row fits `i32`.
+    fn new<T: Real>(tx: &[TapT<T>], w: usize) -> Option<GatherTaps> {
+        let f32_avx512 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+            && super::kernel::f32_avx512::available();
+        if !f32_avx512 || i32::try_from(w).is_err() {
+            return None;
+        }
+        Some(GatherTaps {
+            i0: tx.iter().map(|t| t.0 as i32).collect(),
+            i1: tx.iter().map(|t| t.1 as i32).collect(),
+            b0: tx.iter().map(|t| <T as Real>::to_f64(t.2) as f32).collect(),
+            b1: tx.iter().map(|t| <T as Real>::to_f64(t.3) as f32).collect(),
+            max_index: tx.iter().map(|t| t.0.max(t.1)).max().unwrap_or(0),
+        })
+    }
+}
+
+/// [`lerp_row`] for f32, sixteen columns per step: two gathers, two products, one sum.
+///
+/// # Safety
+/// The CPU has AVX-512F; `r.len() == gt.b0.len()` and every index in `gt` is below
+/// `x.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::incompatible_msrv)]
+unsafe fn gather_row(r: &mut [f32], x: &[f32], gt: &GatherTaps) {
+    use std::arch::x86_64::*;
+    let n = r.len();
+    let mut j = 0;
+    while j + 16 <= n {
+        // SAFETY: j + 16 ≤ n, the length of r and of every tap array; the gathered
+        // indices are in x (the caller's contract).
+        unsafe {
+            let i0 = _mm512_loadu_si512(gt.i0.as_ptr().add(j) as *const _);
+            let i1 = _mm512_loadu_si512(gt.i1.as_ptr().add(j) as *const _);
+            let x0 = _mm512_i32gather_ps::<4>(i0, x.as_ptr());
+            let x1 = _mm512_i32gather_ps::<4>(i1, x.as_ptr());
+            let p0 = _mm512_mul_ps(_mm512_loadu_ps(gt.b0.as_ptr().add(j)), x0);
+            let p1 = _mm512_mul_ps(_mm512_loadu_ps(gt.b1.as_ptr().add(j)), x1);
+            _mm512_storeu_ps(r.as_mut_ptr().add(j), _mm512_add_ps(p0, p1));
+        }
+        j += 16;
+    }
+    for j in j..n {
+        let (x0, x1) = (x[gt.i0[j] as usize], x[gt.i1[j] as usize]);
+        r[j] = gt.b0[j] * x0 + gt.b1[j] * x1;
     }
 }
 
@@ -136,8 +216,10 @@ impl CustomOp1 for Up {
                 .collect();
             // SAFETY: every output pixel of every plane is written below.
             let mut y = unsafe { alloc_for_overwrite::<T>(d[0] * d[1] * oh * ow) };
+            let gather = GatherTaps::new(&tx, w);
             y.par_chunks_mut(oh * ow).enumerate().for_each(|(pl, yp)| {
-                resample_plane(yp, &x[pl * h * w..][..h * w], w, &ty, &tx);
+                let cols = (&tx[..], gather.as_ref());
+                resample_plane(yp, &x[pl * h * w..][..h * w], w, &ty, cols);
             });
             Ok(out(T::wrap(y), (d[0], d[1], oh, ow)))
         })
@@ -282,39 +364,63 @@ mod tests {
         }
     }
 
-    /// The separable forward is the direct per-pixel formula, bit for bit, up and down.
+    /// The separable forward (with the AVX-512 gathers where the CPU has them, rows of 16
+    /// columns and a tail) is the direct per-pixel formula, bit for bit, up and down.
     #[test]
     fn separable_forward_is_the_direct_formula_bit_for_bit() {
-        let x = crate::SeededRng::new(2)
-            .normal_tensor(0.0, 1.0, (2, 3, 6, 7), DType::F32, &Device::Cpu)
-            .unwrap();
-        let xv = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        for (oh, ow, align) in [
-            (12, 14, false),
-            (11, 13, true),
-            (3, 4, false),
-            (6, 7, true),
-            (1, 9, false),
-        ] {
-            let ours = upsample_bilinear2d(&x, oh, ow, align).unwrap();
-            let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let (ty, tx) = (taps(6, oh, align), taps(7, ow, align));
-            let mut direct = Vec::new();
-            for pl in 0..6 {
-                let xp = &xv[pl * 42..][..42];
-                for &(y0, y1, a0, a1) in &ty {
-                    let (a0, a1) = (a0 as f32, a1 as f32);
-                    for &(x0, x1, b0, b1) in &tx {
-                        let (b0, b1) = (b0 as f32, b1 as f32);
-                        direct.push(
-                            a0 * (b0 * xp[y0 * 7 + x0] + b1 * xp[y0 * 7 + x1])
-                                + a1 * (b0 * xp[y1 * 7 + x0] + b1 * xp[y1 * 7 + x1]),
-                        );
+        // (input h × w, output sizes and align_corners)
+        type Case<'a> = ((usize, usize), &'a [(usize, usize, bool)]);
+        let cases: &[Case] = &[
+            (
+                (6, 7),
+                &[
+                    (12, 14, false),
+                    (11, 13, true),
+                    (3, 4, false),
+                    (6, 7, true),
+                    (1, 9, false),
+                ],
+            ),
+            (
+                (5, 23),
+                &[
+                    (10, 46, false),
+                    (9, 50, true),
+                    (5, 16, false),
+                    (3, 37, true),
+                ],
+            ),
+        ];
+        for (ci, &((h, w), sizes)) in cases.iter().enumerate() {
+            let x = crate::SeededRng::new(2 + ci as u64)
+                .normal_tensor(0.0, 1.0, (2, 3, h, w), DType::F32, &Device::Cpu)
+                .unwrap();
+            let xv = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for &(oh, ow, align) in sizes {
+                let ours = upsample_bilinear2d(&x, oh, ow, align).unwrap();
+                let ours = ours.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
+                let mut direct = Vec::new();
+                for pl in 0..6 {
+                    let xp = &xv[pl * h * w..][..h * w];
+                    for &(y0, y1, a0, a1) in &ty {
+                        let (a0, a1) = (a0 as f32, a1 as f32);
+                        for &(x0, x1, b0, b1) in &tx {
+                            let (b0, b1) = (b0 as f32, b1 as f32);
+                            direct.push(
+                                a0 * (b0 * xp[y0 * w + x0] + b1 * xp[y0 * w + x1])
+                                    + a1 * (b0 * xp[y1 * w + x0] + b1 * xp[y1 * w + x1]),
+                            );
+                        }
                     }
                 }
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&ours),
+                    bits(&direct),
+                    "{h}×{w} → {oh}×{ow}, align {align}"
+                );
             }
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&ours), bits(&direct), "{oh}×{ow}, align {align}");
         }
     }
 
