@@ -18,8 +18,8 @@ use rayon::prelude::*;
 
 use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
-    add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, multiversion,
-    out, reduction_chunk, slice, split_row_phases, threads, with_scratch, Real,
+    add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, line_len,
+    multiversion, out, reduction_chunk, slice, split_row_phases, threads, with_scratch, Real,
 };
 use crate::{Error, Result};
 
@@ -659,8 +659,8 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
                 }
             }
             let acc = bias.is_some();
-            with_scratch::<T, _>(col_len + pb_len, |scratch| {
-                let (col, pb) = scratch.split_at_mut(col_len);
+            with_scratch::<T, _>(line_len::<T>(col_len) + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(line_len::<T>(col_len));
                 for grp in 0..g.groups {
                     let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];
                     let wg = &wt[grp * og * k..][..og * k];
@@ -1034,8 +1034,8 @@ fn dense_fwd_phased(
             None => None,
         };
         let d = f32_avx512::DropCols { wa, ow, bias };
-        with_scratch::<f32, _>(band.len + pb_len, |scratch| {
-            let (buf, pb) = scratch.split_at_mut(band.len);
+        with_scratch::<f32, _>(line_len::<f32>(band.len) + pb_len, |scratch| {
+            let (buf, pb) = scratch.split_at_mut(line_len::<f32>(band.len));
             phase_fill_mv(g, b0, band.hl, wa, xg, buf);
             for oh0 in (b0..b1).step_by(rows) {
                 let nce = ((oh0 + rows).min(b1) - oh0) * wa;
@@ -1072,8 +1072,8 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) 
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
-            with_scratch::<f32, _>(ph.len + pb_len, |scratch| {
-                let (buf, pb) = scratch.split_at_mut(ph.len);
+            with_scratch::<f32, _>(line_len::<f32>(ph.len) + pb_len, |scratch| {
+                let (buf, pb) = scratch.split_at_mut(line_len::<f32>(ph.len));
                 for grp in 0..g.groups {
                     let dyg = as_f32(&dy[(b * g.cout + grp * og) * ohw..][..og * ohw]);
                     let pa = &pa[grp * la..][..la];
@@ -1133,8 +1133,8 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
             if !(fast && g.pointwise()) {
                 dxb.fill(T::ZERO);
             }
-            with_scratch::<T, _>(col_len + pb_len, |scratch| {
-                let (col, pb) = scratch.split_at_mut(col_len);
+            with_scratch::<T, _>(line_len::<T>(col_len) + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(line_len::<T>(col_len));
                 for grp in 0..g.groups {
                     let dyg = &dy[(b * g.cout + grp * og) * ohw..][..og * ohw];
                     let wg = &wt[grp * og * k..][..og * k];
@@ -1256,8 +1256,8 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
             // At most 16 output channels: the narrow tile, whose panels are not half empty.
             let narrow = phased.is_some() && og <= f32_avx512::NR16;
             let pb_len = f32_avx512::packed_b_len(rows * wa, og);
-            with_scratch::<f32, _>(col_len + pb_len, |scratch| {
-                let (col, pb) = scratch.split_at_mut(col_len);
+            with_scratch::<f32, _>(line_len::<f32>(col_len) + pb_len, |scratch| {
+                let (col, pb) = scratch.split_at_mut(line_len::<f32>(col_len));
                 for b in b0..(b0 + per).min(g.n) {
                     for grp in 0..g.groups {
                         let xg = &x[(b * g.cin + grp * cg) * g.hw()..][..cg * g.hw()];

@@ -228,7 +228,7 @@ mod matmul;
 mod scratch;
 
 pub(crate) use matmul::{f32_avx512, gemm, gemm_ld};
-pub(crate) use scratch::with_scratch;
+pub(crate) use scratch::{line_len, with_scratch};
 
 /// Threads of the current rayon pool: how many tasks to offer a parallel loop. Never use
 /// it to split a reduction (see [`reduction_chunk`]).
