@@ -35,6 +35,11 @@ fn taps(len_in: usize, len_out: usize, align_corners: bool) -> Vec<Tap> {
 /// A [`Tap`] with its weights in the tensor's float type.
 type TapT<T> = (usize, usize, T, T);
 
+/// The [`TapT`] of a [`Tap`]: its weights rounded once, as every use would round them.
+fn tap_t<T: Real>((i0, i1, l0, l1): Tap) -> TapT<T> {
+    (i0, i1, <T as Real>::from_f64(l0), <T as Real>::from_f64(l1))
+}
+
 /// One plane's bilinear resampling, separably: each needed input row is interpolated
 /// along `x` once (`r[j] = b0·x[x0] + b1·x[x1]`), and each output row blends two such
 /// rows (`y = a0·r[y0] + a1·r[y1]`). These are the operations, in the order, of the direct
@@ -206,14 +211,8 @@ impl CustomOp1 for Up {
         let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
         dispatch!(s, "upsample_bilinear2d", |T| {
             let x = slice::<T>(s, l)?;
-            let ty: Vec<_> = ty
-                .iter()
-                .map(|&(i0, i1, a0, a1)| (i0, i1, T::from_f64(a0), T::from_f64(a1)))
-                .collect();
-            let tx: Vec<_> = tx
-                .iter()
-                .map(|&(i0, i1, b0, b1)| (i0, i1, T::from_f64(b0), T::from_f64(b1)))
-                .collect();
+            let ty: Vec<TapT<T>> = ty.iter().map(|&t| tap_t(t)).collect();
+            let tx: Vec<TapT<T>> = tx.iter().map(|&t| tap_t(t)).collect();
             // SAFETY: every output pixel of every plane is written below.
             let mut y = unsafe { alloc_for_overwrite::<T>(d[0] * d[1] * oh * ow) };
             let gather = GatherTaps::new(&tx, w);
@@ -256,15 +255,15 @@ impl CustomOp1 for UpBwd {
         let (ty, tx) = (taps(h, oh, align), taps(w, ow, align));
         dispatch!(s, "upsample_bilinear2d backward", |T| {
             let dy = slice::<T>(s, l)?;
+            let ty: Vec<TapT<T>> = ty.iter().map(|&t| tap_t(t)).collect();
+            let tx: Vec<TapT<T>> = tx.iter().map(|&t| tap_t(t)).collect();
             // SAFETY: each plane is zeroed in its task before the taps add into it.
             let mut dx = unsafe { alloc_for_overwrite::<T>(d[0] * d[1] * h * w) };
             dx.par_chunks_mut(h * w).enumerate().for_each(|(pl, dxp)| {
                 dxp.fill(T::ZERO);
                 let dyp = &dy[pl * oh * ow..][..oh * ow];
                 for (i, &(y0, y1, a0, a1)) in ty.iter().enumerate() {
-                    let (a0, a1) = (T::from_f64(a0), T::from_f64(a1));
                     for (j, &(x0, x1, b0, b1)) in tx.iter().enumerate() {
-                        let (b0, b1) = (T::from_f64(b0), T::from_f64(b1));
                         let g = dyp[i * ow + j];
                         dxp[y0 * w + x0] += a0 * b0 * g;
                         dxp[y0 * w + x1] += a0 * b1 * g;
