@@ -546,19 +546,33 @@ fn phase_fill<T: Real>(g: &Geom, i0: usize, hl: usize, wa: usize, x: &[T], buf: 
     }
 }
 
-/// The inverse of [`phase_fill`] for gradients: `dx` (`cg × H × W`) from the planes in
-/// `buf`; pixels that no output reaches (outside the planes) get zero.
+/// The inverse of [`phase_fill`] for gradients: the rows of `dx` (`cg × H × W`) that
+/// plane rows `i0..i1` hold, from a buffer of planes `hl` rows high whose row 0 is plane
+/// row `i0` (the whole planes: `i0 = 0`, `hl = ha`); pixels that no output reaches
+/// (plane rows ≥ `ha`) get zero when `i1` reaches past them.
 #[inline(always)]
-fn phase_unfill<T: Real>(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]) {
-    let plane = ha * wa;
+#[allow(clippy::too_many_arguments)]
+fn phase_unfill<T: Real>(
+    g: &Geom,
+    (i0, i1): (usize, usize),
+    ha: usize,
+    hl: usize,
+    wa: usize,
+    buf: &[T],
+    dx: &mut [T],
+) {
+    let plane = hl * wa;
     for (c, dxc) in dx.chunks_exact_mut(g.hw()).enumerate().take(g.cg()) {
         for (ih, row) in dxc.chunks_exact_mut(g.w).enumerate() {
             let (i, a) = ((ih + g.ph) / g.sh, (ih + g.ph) % g.sh);
+            if i < i0 || i >= i1 {
+                continue;
+            }
             if i >= ha {
                 row.fill(T::ZERO);
                 continue;
             }
-            let base = (c * g.sh + a) * g.sw * plane + i * wa;
+            let base = (c * g.sh + a) * g.sw * plane + (i - i0) * wa;
             if g.sw == 1 {
                 let n = g.w.min(wa.saturating_sub(g.pw));
                 row[..n].copy_from_slice(&buf[base + g.pw..][..n]);
@@ -580,7 +594,7 @@ fn phase_unfill<T: Real>(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]
 }
 
 multiversion!(phase_fill_mv => phase_fill(g: &Geom, i0: usize, hl: usize, wa: usize, x: &[T], buf: &mut [T]));
-multiversion!(phase_unfill_mv => phase_unfill(g: &Geom, ha: usize, wa: usize, buf: &[T], dx: &mut [T]));
+multiversion!(phase_unfill_mv => phase_unfill(g: &Geom, rows: (usize, usize), ha: usize, hl: usize, wa: usize, buf: &[T], dx: &mut [T]));
 
 /// Output rows per im2col block: the block (`K × rows·OW`) is kept near `COL_BLOCK_BYTES`
 /// so that it stays in the L2 cache between im2col and the product that reads it.
@@ -1067,28 +1081,52 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) 
     let la = f32_avx512::packed_a_len(k, og);
     let rows = tile_rows_ext(g, wa);
     let pb_len = f32_avx512::packed_b_len(og, rows * wa);
-    // SAFETY: phase_unfill writes every element of each group of each image.
+    // The planes a band at a time: a band's plane rows are complete once its products
+    // are in (later output rows reach only later plane rows) and are copied out; the qh
+    // rows below them, which the next band's products add to as well, move to the top.
+    // Every plane element receives the same sums in the same order as over the whole
+    // planes (only the exact zeros of dY's extra columns land elsewhere).
+    let band = ph.band(g, rows, g.oh);
+    let (plane, carry) = (band.hl * wa, ph.qh * wa);
+    let body = cg * g.sh * g.sw * plane;
+    // SAFETY: phase_unfill writes every element of each group of each image: the bands'
+    // row ranges cover every plane row, the last one those no output reaches.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     dx.par_chunks_mut(g.cin * g.hw())
         .enumerate()
         .for_each(|(b, dxb)| {
-            with_scratch::<f32, _>(line_len::<f32>(ph.len) + pb_len, |scratch| {
-                let (buf, pb) = scratch.split_at_mut(line_len::<f32>(ph.len));
+            with_scratch::<f32, _>(line_len::<f32>(band.len) + pb_len, |scratch| {
+                let (buf, pb) = scratch.split_at_mut(line_len::<f32>(band.len));
                 for grp in 0..g.groups {
                     let dyg = as_f32(&dy[(b * g.cout + grp * og) * ohw..][..og * ohw]);
                     let pa = &pa[grp * la..][..la];
-                    buf.fill(0.0);
-                    for oh0 in (0..g.oh).step_by(rows) {
-                        let oh1 = (oh0 + rows).min(g.oh);
-                        let nce = (oh1 - oh0) * wa;
-                        f32_avx512::pack_b_gap(og, nce, &dyg[oh0 * ow..], ohw, ow, wa, pb);
-                        // col2im in the product's store: each row of Wᵀ·dY is added
-                        // straight onto its run of the planes.
-                        let (offs, shift) = (&ph.offs[..], oh0 * wa);
-                        f32_avx512::gemm_packed_add_offsets(k, nce, og, pa, pb, buf, offs, shift);
-                    }
                     let dxg = as_f32_mut(&mut dxb[grp * cg * g.hw()..][..cg * g.hw()]);
-                    phase_unfill_mv(g, ph.ha, wa, buf, dxg);
+                    for b0 in (0..g.oh).step_by(band.rows) {
+                        let b1 = (b0 + band.rows).min(g.oh);
+                        if b0 == 0 {
+                            buf.fill(0.0);
+                        } else {
+                            let (planes, slack) = buf.split_at_mut(body);
+                            for pl in planes.chunks_exact_mut(plane) {
+                                pl.copy_within(band.rows * wa..band.rows * wa + carry, 0);
+                                pl[carry..].fill(0.0);
+                            }
+                            slack.fill(0.0);
+                        }
+                        for oh0 in (b0..b1).step_by(rows) {
+                            let oh1 = (oh0 + rows).min(g.oh);
+                            let nce = (oh1 - oh0) * wa;
+                            f32_avx512::pack_b_gap(og, nce, &dyg[oh0 * ow..], ohw, ow, wa, pb);
+                            // col2im in the product's store: each row of Wᵀ·dY is added
+                            // straight onto its run of the planes.
+                            let (offs, shift) = (&band.offs[..], (oh0 - b0) * wa);
+                            f32_avx512::gemm_packed_add_offsets(
+                                k, nce, og, pa, pb, buf, offs, shift,
+                            );
+                        }
+                        let done = if b1 == g.oh { usize::MAX } else { b1 };
+                        phase_unfill_mv(g, (b0, done), ph.ha, band.hl, wa, buf, dxg);
+                    }
                 }
             })
         });
