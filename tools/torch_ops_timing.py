@@ -53,6 +53,16 @@ rows["upsample_bilinear_fwdbwd"] = median_ms(
 )
 
 
+# Training-mode batch norm with its activation, forward + backward (the criterion bench's
+# fused op against PyTorch's two modules).
+bn_w = torch.randn(64, requires_grad=True)
+bn_b = torch.randn(64, requires_grad=True)
+for name, act in (("batch_norm_relu_fwdbwd", F.relu), ("batch_norm_silu_fwdbwd", F.silu)):
+    rows[name] = median_ms(
+        lambda act=act: act(F.batch_norm(x, None, None, bn_w, bn_b, True, 0.1, 1e-5)).sum().backward()
+    )
+
+
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
