@@ -4,9 +4,11 @@
 //! uses), one image per task in parallel over the batch; a 1×1, stride-1, unpadded
 //! convolution skips im2col. With AVX-512 (f32) the products are `f32_avx512`'s, and
 //! where it pays im2col is implicit (`Phased`): the input is split by stride phase and
-//! zero-padded once per image, so that every im2col row is a contiguous run of it, which
-//! the forward and the weight gradient read in place and the input gradient's product
-//! adds onto; maps under 64 pixels run one product over the whole batch (`batched`).
+//! zero-padded, a band of rows at a time (`Band`, kept in cache), so that every im2col
+//! row is a contiguous run of it, which the forward and the weight gradient read in place
+//! and the input gradient's product adds onto; the forward's tiles store straight into
+//! the output, dropping the bands' extra columns (`f32_avx512::DropCols`); maps under 64
+//! pixels run one product over the whole batch (`batched`).
 //! Depthwise convolutions (`groups == C_in`) use direct kernels, far faster than candle's
 //! "one convolution per group": stride-1 "same" layers one long loop per tap over the
 //! flattened plane (`FlatTap`), every other layer the stride-phase planes of `DwPhased`
