@@ -1078,9 +1078,21 @@ fn tile_rows_ext(g: &Geom, wa: usize) -> usize {
 /// columns packed as zeros), each row of it added by the product's store onto its run of
 /// the phase planes (col2im without col), and the planes copied back into the image
 /// layout once per image.
-fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) -> Vec<T> {
+fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], wt: &[f32]) -> Vec<T> {
     let (k, ohw, og, cg, ow, wa) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow, ph.wa);
     let la = f32_avx512::packed_a_len(k, og);
+    // The rows of Wᵀ tap by tap, `(ki, kj, c)`: a tile's rows then add onto MR different
+    // channels' planes. In im2col's order `(c, ki, kj)` each row's run is the previous
+    // row's shifted one column, so every masked load of the store read back what the row
+    // before had just stored at another alignment (a failed store forwarding, a stall,
+    // per row). Each channel's taps still come in order, so every plane element receives
+    // the same sums in the same order.
+    let kk = g.kh * g.kw;
+    let order: Vec<usize> = (0..kk).flat_map(|t| (0..cg).map(move |c| c * kk + t)).collect();
+    let mut pa = vec![0f32; g.groups * la];
+    for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
+        f32_avx512::pack_a_rows(&order, og, &wt[grp * og * k..], 1, k, o);
+    }
     let rows = tile_rows_ext(g, wa);
     let pb_len = f32_avx512::packed_b_len(og, rows * wa);
     // The planes a band at a time: a band's plane rows are complete once its products
@@ -1089,6 +1101,7 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) 
     // Every plane element receives the same sums in the same order as over the whole
     // planes (only the exact zeros of dY's extra columns land elsewhere).
     let band = ph.band(g, rows, g.oh);
+    let offs: Vec<usize> = order.iter().map(|&r| band.offs[r]).collect();
     let (plane, carry) = (band.hl * wa, ph.qh * wa);
     let body = cg * g.sh * g.sw * plane;
     // SAFETY: phase_unfill writes every element of each group of each image: the bands'
@@ -1121,7 +1134,7 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], pa: &[f32]) 
                             f32_avx512::pack_b_gap(og, nce, &dyg[oh0 * ow..], ohw, ow, wa, pb);
                             // col2im in the product's store: each row of Wᵀ·dY is added
                             // straight onto its run of the planes.
-                            let (offs, shift) = (&band.offs[..], (oh0 - b0) * wa);
+                            let (offs, shift) = (&offs[..], (oh0 - b0) * wa);
                             f32_avx512::gemm_packed_add_offsets(
                                 k, nce, og, pa, pb, buf, offs, shift,
                             );
@@ -1141,6 +1154,11 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let rows = tile_rows::<T>(g);
     let col_len = if g.pointwise() { 0 } else { k * rows * ow };
     let fast = use_avx512::<T>();
+    if fast && !batched(g) {
+        if let Some(ph) = Phased::new(g) {
+            return dense_bwd_input_phased(g, &ph, dy, as_f32(wt));
+        }
+    }
     let la = f32_avx512::packed_a_len(k, og);
     let pa = if fast {
         let mut pa = vec![0f32; g.groups * la];
@@ -1153,11 +1171,6 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     };
     if fast && batched(g) {
         return from_f32(dense_bwd_input_batched(g, as_f32(dy), &pa));
-    }
-    if fast {
-        if let Some(ph) = Phased::new(g) {
-            return dense_bwd_input_phased(g, &ph, dy, &pa);
-        }
     }
     let pb_len = if fast {
         f32_avx512::packed_b_len(og, rows * ow)

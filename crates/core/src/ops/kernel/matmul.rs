@@ -172,6 +172,23 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// [`pack_a`] of the rows `rows[0], rows[1], …` of `a` (`rows.len() × k`).
+    pub fn pack_a_rows(rows: &[usize], k: usize, a: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
+        let m = rows.len();
+        for (blk, o) in out
+            .chunks_exact_mut(MR * k)
+            .take(m.div_ceil(MR))
+            .enumerate()
+        {
+            for p in 0..k {
+                for i in 0..MR {
+                    let r = blk * MR + i;
+                    o[p * MR + i] = if r < m { a[rows[r] * rs + p * cs] } else { 0.0 };
+                }
+            }
+        }
+    }
+
     /// Pack the row-major `b` (`k × n`, rows `rs` apart) into panels of `NR` columns,
     /// `[panel][p][j]`, zero-padded.
     pub fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, out: &mut [f32]) {
