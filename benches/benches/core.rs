@@ -191,6 +191,7 @@ fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
     // candle baseline as much as to candor. CANDOR_NO_ALLOC_TUNING=1 measures without.
     candor_core::alloc::tune_allocator();
+    candor_core::threads::quiet_candle_pool();
     benches();
     criterion::Criterion::default()
         .configure_from_args()

@@ -327,6 +327,7 @@ fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
     // candle baseline as much as to candor. CANDOR_NO_ALLOC_TUNING=1 measures without.
     candor_core::alloc::tune_allocator();
+    candor_core::threads::quiet_candle_pool();
     // On a rayon pool thread, as `cargo xtask reproduce` runs the papers (see
     // candor_core::threads): each kernel's caller takes its share of the work.
     candor_core::threads::on_pool(benches);

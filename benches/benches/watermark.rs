@@ -94,6 +94,7 @@ criterion_group!(benches, bench_initial_step, bench_surrogate_step);
 
 fn main() {
     candor_core::alloc::tune_allocator();
+    candor_core::threads::quiet_candle_pool();
     // On a rayon pool thread, as `cargo xtask reproduce` runs the papers (see
     // candor_core::threads): each kernel's caller takes its share of the work.
     candor_core::threads::on_pool(benches);

@@ -15,6 +15,7 @@ pub fn rl_main(benches: fn()) {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     candor_core::alloc::tune_allocator();
+    candor_core::threads::quiet_candle_pool();
     benches();
     criterion::Criterion::default()
         .configure_from_args()

@@ -22,6 +22,33 @@
 //! assert_eq!(y.dims(), &[2, 3, 8, 8]);
 //! ```
 
+/// Make candle's own CPU worker sleep as soon as an op is done (candle 0.11; Linux and
+/// elsewhere). Call it once, early in `main`, before the first tensor op.
+///
+/// candle 0.11 runs its element-wise ops and reductions on a pool of its own ("barrier
+/// pool", threads `candle-bp-N`, one per core but the caller's), beside rayon's pool that
+/// candor's kernels use. After each op its workers spin (`spin_loop`, 25,000 times by
+/// default) before they sleep, waiting for the next one; candor's convolutions, norms and
+/// products follow candle's ops all through a training step, so that spinning thread
+/// takes a core from rayon's threads for the first part of each kernel. On a 2-core
+/// machine it was 18 % of the samples of the watermark surrogate step's profile. This
+/// sets candle's `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 0 (its workers park at once; the
+/// next op wakes them), unless the variable is already set, which is how to measure the
+/// difference: measured on the 2-core build VM (AMD EPYC, docs/performance.md) the
+/// ResNet-9 surrogate step went from 126–135 ms to 101–104 ms, the depthwise
+/// convolution's backward from 3.8–4.1 to 3.0–3.5 ms. It changes no result. Returns
+/// whether it set the variable. `cargo xtask`, the benches and the examples call it at
+/// start-up, with [`crate::alloc::tune_allocator`].
+pub fn quiet_candle_pool() -> bool {
+    const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+    if std::env::var_os(VAR).is_some() {
+        return false;
+    }
+    // candle reads the variable once, when its pool starts (at its first parallel op).
+    std::env::set_var(VAR, "0");
+    true
+}
+
 /// Run `f` on a thread of rayon's global pool and return its result, waiting for it on
 /// the calling thread (which takes no part). On a pool thread already, `f` runs in
 /// place. A panic in `f` is resumed on the calling thread.
@@ -45,6 +72,17 @@ mod tests {
             (outer, on_pool(rayon::current_thread_index))
         });
         assert_eq!(same.0, same.1);
+    }
+
+    #[test]
+    fn candle_pool_spin_limit_is_set() {
+        let before = std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT");
+        let set = super::quiet_candle_pool();
+        let after = std::env::var("CANDLE_BARRIER_POOL_SPIN_LIMIT").unwrap();
+        match before {
+            None => assert!(set && after == "0"),
+            Some(v) => assert!(!set && v == *after),
+        }
     }
 
     #[test]

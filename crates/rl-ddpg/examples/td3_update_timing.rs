@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     candor_core::alloc::tune_allocator();
+    candor_core::threads::quiet_candle_pool();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
