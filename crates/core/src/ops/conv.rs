@@ -1088,7 +1088,9 @@ fn dense_bwd_input_phased<T: Real>(g: &Geom, ph: &Phased, dy: &[T], wt: &[f32]) 
     // per row). Each channel's taps still come in order, so every plane element receives
     // the same sums in the same order.
     let kk = g.kh * g.kw;
-    let order: Vec<usize> = (0..kk).flat_map(|t| (0..cg).map(move |c| c * kk + t)).collect();
+    let order: Vec<usize> = (0..kk)
+        .flat_map(|t| (0..cg).map(move |c| c * kk + t))
+        .collect();
     let mut pa = vec![0f32; g.groups * la];
     for (grp, o) in pa.chunks_exact_mut(la).enumerate() {
         f32_avx512::pack_a_rows(&order, og, &wt[grp * og * k..], 1, k, o);
@@ -2506,10 +2508,19 @@ mod tests {
             // budget allows whole), stride 1 and 2.
             (&[1, 32, 70, 130], &[8, 32, 3, 3], 1, 1, 1, 1),
             (&[2, 16, 90, 260], &[56, 16, 3, 3], 2, 1, 1, 1),
+            // One to four output channels over phase planes: the forward's narrow tiles
+            // (1, 2 and 4 rows) and, for one channel, the weight gradient's runs of
+            // taps (a 7 × 7 kernel's rows of 7 taps, a 3 × 3 stride 2's of 2 and 1).
+            (&[2, 5, 30, 28], &[1, 5, 7, 7], 1, 3, 1, 1),
+            (&[1, 3, 25, 40], &[2, 3, 3, 3], 1, 1, 1, 1),
+            (&[2, 4, 21, 19], &[3, 4, 3, 3], 1, 1, 1, 1),
+            (&[2, 20, 18, 34], &[1, 20, 3, 3], 2, 1, 1, 1),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate().skip(6) {
             let geom = Geom::new(xs, ws, &params(s, p, d, g)).unwrap();
-            if i > 20 {
+            if i > 22 {
+                assert!(Phased::new(&geom).is_some() && geom.og() <= 4, "case {i}");
+            } else if i > 20 {
                 let ph = Phased::new(&geom).unwrap();
                 let step = tile_rows_ext(&geom, ph.wa);
                 assert!(ph.band(&geom, step, geom.oh).rows < geom.oh, "case {i}");

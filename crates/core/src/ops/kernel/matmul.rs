@@ -386,6 +386,60 @@ pub(crate) mod f32_avx512 {
         assert!(available() && pa.len() >= packed_a_len(m, k) && offs.len() >= k);
         d.check(m, n);
         assert!(offs[..k].iter().all(|&o| o + shift + n <= base.len()));
+        // Fewer rows than the tile has: a tile of as many rows as needed, wider, so that
+        // its multiply-adds are not mostly on the packed panel's zero rows (a convolution
+        // with one output channel ran 7 of the 8 rows' products on zeros). Each value is
+        // the same chain of multiply-adds, so the same bits.
+        #[cfg(target_arch = "x86_64")]
+        if m <= 4 {
+            let b = base.as_ptr().add(shift);
+            let offs = &offs[..k];
+            let (pa, bias, wo) = (pa.as_ptr(), d.bias, (d.wa, d.ow));
+            // SAFETY: as below, for tiles of R rows (R ≥ m; the packed rows past m are
+            // zeros, read and not stored) and 16·C columns.
+            match m {
+                1 => tiles(m, n, 1, 128, |_, j0, mr, nr| unsafe {
+                    imp::tile_b_offsets_drop_n::<1, 8>(
+                        k,
+                        pa,
+                        b.add(j0),
+                        offs,
+                        c,
+                        ldc,
+                        (mr, nr, j0),
+                        wo,
+                        bias,
+                    )
+                }),
+                2 => tiles(m, n, 2, 64, |_, j0, mr, nr| unsafe {
+                    imp::tile_b_offsets_drop_n::<2, 4>(
+                        k,
+                        pa,
+                        b.add(j0),
+                        offs,
+                        c,
+                        ldc,
+                        (mr, nr, j0),
+                        wo,
+                        bias,
+                    )
+                }),
+                _ => tiles(m, n, 4, 32, |_, j0, mr, nr| unsafe {
+                    imp::tile_b_offsets_drop_n::<4, 2>(
+                        k,
+                        pa,
+                        b.add(j0),
+                        offs,
+                        c,
+                        ldc,
+                        (mr, nr, j0),
+                        wo,
+                        bias,
+                    )
+                }),
+            }
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         tiles(m, n, MR, NR, |i0, j0, mr, nr| {
             let bias = d.bias.map(|b| &b[i0..]);
@@ -586,6 +640,45 @@ pub(crate) mod f32_avx512 {
         };
         assert!(pb.len() >= pb_len);
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        #[cfg(target_arch = "x86_64")]
+        if n == 1 && narrow {
+            // One output channel: the 16 × 16 tile would run 16 multiply-adds per step for
+            // one useful column. Instead each run of rows whose offsets follow one another
+            // (a kernel row's taps, at most 16) is one register: at step p one masked load
+            // puts each of the run's rows' values in its own lane, and each lane is that
+            // row's chain of multiply-adds in the wide tile's order (the same bits), with
+            // as many useful lanes per multiply-add as the run has rows. Eight runs at a
+            // time: eight independent chains per step.
+            let mut runs: Vec<(usize, usize)> = Vec::new();
+            let mut l = 0;
+            while l < m {
+                let mut e = l + 1;
+                while e < m && e - l < 16 && offs[e] == offs[l] + (e - l) {
+                    e += 1;
+                }
+                runs.push((l, e - l));
+                l = e;
+            }
+            for group in runs.chunks(8) {
+                let at: [(u16, *const f32); 8] = std::array::from_fn(|t| match group.get(t) {
+                    Some(&(r0, len)) => (
+                        ((1u32 << len) - 1) as u16,
+                        base.as_ptr().wrapping_add(offs[r0] + shift),
+                    ),
+                    None => (0, base.as_ptr()),
+                });
+                // SAFETY: avx512f was checked; lane j < len of run t reads row r0 + j's k
+                // values, inside base (asserted), other lanes touch no memory; the panel
+                // holds k rows of 16 (asserted).
+                let sums = unsafe { imp::runs_acc(k, at, pb.as_ptr()) };
+                for (&(r0, len), v) in group.iter().zip(&sums) {
+                    for (j, x) in v.iter().enumerate().take(len) {
+                        c[(r0 + j) * ldc] += *x;
+                    }
+                }
+            }
+            return;
+        }
         // Rows past mr repeat the last valid one (read, not stored).
         fn rows<const R: usize>(offs: &[usize], i0: usize, mr: usize) -> [usize; R] {
             std::array::from_fn(|i| offs[i0 + i.min(mr - 1)])
@@ -864,6 +957,89 @@ pub(crate) mod f32_avx512 {
                     q += 1;
                 }
             }
+        }
+
+        /// [`tile_b_offsets_drop`] for the first `R ≤ MR` rows of a packed block, over
+        /// `16·C` columns: `acc[i][l]` is the same multiply-add chain as the wide tile's.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_b_offsets_drop_n<const R: usize, const C: usize>(
+            k: usize,
+            a: *const f32,
+            b: *const f32,
+            offs: &[usize],
+            c: *mut f32,
+            ldc: usize,
+            (mr, nr, j0): (usize, usize, usize),
+            (wa, ow): (usize, usize),
+            bias: Option<&[f32]>,
+        ) {
+            let masks: [__mmask16; C] = std::array::from_fn(|l| {
+                ((1u32 << nr.saturating_sub(16 * l).min(16)) - 1) as __mmask16
+            });
+            let mut acc = [[_mm512_setzero_ps(); C]; R];
+            let mut a = a;
+            for &o in &offs[..k] {
+                let bp = b.add(o);
+                let bv: [__m512; C] =
+                    std::array::from_fn(|l| _mm512_maskz_loadu_ps(masks[l], bp.add(16 * l)));
+                for (i, r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(i));
+                    for (x, y) in r.iter_mut().zip(&bv) {
+                        *x = _mm512_fmadd_ps(av, *y, *x);
+                    }
+                }
+                a = a.add(MR);
+            }
+            for (i, r) in acc.iter().enumerate().take(mr) {
+                let row = c.add(i * ldc);
+                for (l, v) in r.iter().enumerate() {
+                    let c0 = j0 + 16 * l;
+                    let cend = (c0 + 16).min(j0 + nr);
+                    if c0 >= cend {
+                        break;
+                    }
+                    let v = match bias {
+                        Some(bs) => _mm512_add_ps(*v, _mm512_set1_ps(bs[i])),
+                        None => *v,
+                    };
+                    // As store_drop, one register at a time.
+                    let mut q = c0 / wa;
+                    while q * wa < cend {
+                        let lo = (q * wa).max(c0) - c0;
+                        let hi = (q * wa + ow).min(cend).saturating_sub(c0);
+                        if hi > lo {
+                            let bits = ((1u32 << hi) - 1) & !((1u32 << lo) - 1);
+                            let p = row.wrapping_add(q * ow + c0).wrapping_sub(q * wa);
+                            _mm512_mask_storeu_ps(p, bits as __mmask16, v);
+                        }
+                        q += 1;
+                    }
+                }
+            }
+        }
+
+        /// For eight runs `(mask, ptr)` of rows, the sums `Σ_p ptr[j + p] · b[16·p]` in
+        /// lane `j` of the run's mask (a run of no lanes sums nothing).
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn runs_acc(
+            k: usize,
+            runs: [(u16, *const f32); 8],
+            b: *const f32,
+        ) -> [[f32; 16]; 8] {
+            let mut acc = [_mm512_setzero_ps(); 8];
+            for p in 0..k {
+                let bp = _mm512_set1_ps(*b.add(16 * p));
+                for (a, &(mk, ptr)) in acc.iter_mut().zip(&runs) {
+                    let x = _mm512_maskz_loadu_ps(mk, ptr.wrapping_add(p));
+                    *a = _mm512_fmadd_ps(x, bp, *a);
+                }
+            }
+            let mut out = [[0f32; 16]; 8];
+            for (o, a) in out.iter_mut().zip(&acc) {
+                _mm512_storeu_ps(o.as_mut_ptr(), *a);
+            }
+            out
         }
 
         /// [`tile`] adding its rows to `MR` row pointers, in order (see
