@@ -1844,6 +1844,19 @@ fn conv_grads(
     dy: &Tensor,
     g: Geom,
 ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    if x.track_op() && w.track_op() && dw_fused(&g) && x.device().is_cpu() {
+        let op = DwBwdBoth {
+            g,
+            dw: std::sync::Mutex::new(None),
+        };
+        let dx = x.apply_op3_no_bwd(dy, w, &op)?;
+        let dw = match op.dw.into_inner().expect("not poisoned") {
+            Some(CpuStorage::F32(v)) => Tensor::from_vec(v, g.weight_shape(), x.device())?,
+            Some(CpuStorage::F64(v)) => Tensor::from_vec(v, g.weight_shape(), x.device())?,
+            _ => candle_core::bail!("depthwise backward: no weight gradient"),
+        };
+        return Ok((Some(dx), Some(dw)));
+    }
     let dx = if x.track_op() {
         Some(dy.apply_op2_no_bwd(w, &Conv2dBwdInput { g })?)
     } else {
@@ -1855,6 +1868,79 @@ fn conv_grads(
         None
     };
     Ok((dx, dw))
+}
+
+/// Whether both gradients of a depthwise convolution come from one pass over its planes
+/// ([`dw_bwd_both`]): the flat-plane kernels, one output channel per input channel.
+fn dw_fused(g: &Geom) -> bool {
+    g.depthwise() && g.og() == 1 && dw_flat(g)
+}
+
+/// Both gradients of a [`dw_fused`] convolution in one pass: each task takes one plane of
+/// `dy` (in cache once) for its plane of `dx` and for its nine (`kH·kW`) weight-gradient
+/// sums, which are then added up over the batch in order. The same sums in the same order
+/// as [`dw_bwd_input`] and [`dw_bwd_weight`] (which add each plane's sum to the running
+/// total as they go), so the same bits; `x` and `dy` are read once, not twice, and there
+/// is one parallel pass, not two.
+fn dw_bwd_both<T: Real>(g: &Geom, x: &[T], dy: &[T], wt: &[T]) -> (Vec<T>, Vec<T>) {
+    let (hw, kk) = (g.hw(), g.kh * g.kw);
+    let taps = FlatTap::all(g);
+    // SAFETY: each plane is zeroed in its task before the taps add into it.
+    let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * hw) };
+    let mut part = vec![T::ZERO; g.n * g.cin * kk];
+    dx.par_chunks_mut(hw)
+        .zip(part.par_chunks_mut(kk))
+        .enumerate()
+        .for_each(|(plane, (dxp, pp))| {
+            let c = plane % g.cin;
+            let (xp, dyp) = (&x[plane * hw..][..hw], &dy[plane * hw..][..hw]);
+            dxp.fill(T::ZERO);
+            dw_bwd_input_plane_flat_mv(&taps, dyp, &wt[c * kk..][..kk], dxp);
+            dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, pp);
+        });
+    let mut dw = vec![T::ZERO; g.cout * kk];
+    dw.par_chunks_mut(kk).enumerate().for_each(|(c, dwp)| {
+        for b in 0..g.n {
+            for (d, v) in dwp.iter_mut().zip(&part[(b * g.cin + c) * kk..][..kk]) {
+                *d += *v;
+            }
+        }
+    });
+    (dx, dw)
+}
+
+/// [`dw_bwd_both`] as an op on `(x, dy, w)`: returns `dx` and leaves `dw` in `self.dw`.
+struct DwBwdBoth {
+    g: Geom,
+    dw: std::sync::Mutex<Option<CpuStorage>>,
+}
+
+impl CustomOp3 for DwBwdBoth {
+    fn name(&self) -> &'static str {
+        "candor-depthwise-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.g;
+        dispatch!(s1, "depthwise backward", |T| {
+            let (x, dy, w) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            let (dx, dw) = dw_bwd_both(&g, x, dy, w);
+            *self.dw.lock().expect("not poisoned") = Some(T::wrap(dw));
+            Ok(out(T::wrap(dx), g.in_shape()))
+        })
+    }
 }
 
 fn geom(x: &[usize], w: &[usize], p: &Conv2dParams) -> candle_core::Result<Geom> {
