@@ -584,6 +584,7 @@ pub(crate) mod f32_avx512 {
         }
         assert!(src.len() >= (n - 1) * ld + valid);
         const P: usize = 16;
+        let simd = available();
         for (q, o) in out.chunks_exact_mut(W * k).take(n.div_ceil(W)).enumerate() {
             let j0 = q * W;
             let w = W.min(n - j0);
@@ -591,6 +592,30 @@ pub(crate) mod f32_avx512 {
             let mut t = [[0f32; W]; P];
             for p0 in (0..valid).step_by(P) {
                 let pn = P.min(valid - p0);
+                #[cfg(target_arch = "x86_64")]
+                if simd && pn == P && w == W {
+                    // Whole 16 × 16 blocks transposed in registers.
+                    let dst: [usize; P] =
+                        std::array::from_fn(|i| (p0 + i) / ow * wa + (p0 + i) % ow);
+                    for h in (0..W).step_by(16) {
+                        let at = (j0 + h) * ld + p0;
+                        assert!(src.len() >= at + 15 * ld + P);
+                        assert!(dst.iter().all(|&d| d * W + h + 16 <= o.len()));
+                        // SAFETY: avx512f was checked (`available`); the 16
+                        // rows of 16 values from `at` lie in src and the 16 runs of 16
+                        // from `d·W + h` in o (asserted).
+                        unsafe {
+                            imp::transpose16(
+                                src.as_ptr().add(at),
+                                ld,
+                                o.as_mut_ptr().add(h),
+                                W,
+                                &dst,
+                            )
+                        }
+                    }
+                    continue;
+                }
                 for jj in 0..w {
                     let row = &src[(j0 + jj) * ld + p0..][..pn];
                     for (i, &v) in row.iter().enumerate() {
@@ -1040,6 +1065,45 @@ pub(crate) mod f32_avx512 {
                 _mm512_storeu_ps(o.as_mut_ptr(), *a);
             }
             out
+        }
+
+        /// `dst[rows[i]·ldd + j] = src[j·ld + i]` for `i, j < 16`: a 16 × 16 block
+        /// transposed in registers (unpacks, then 128-bit lane shuffles).
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn transpose16(
+            src: *const f32,
+            ld: usize,
+            dst: *mut f32,
+            ldd: usize,
+            rows: &[usize; 16],
+        ) {
+            let r: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(src.add(j * ld)));
+            let mut t = [_mm512_setzero_ps(); 16];
+            for i in 0..8 {
+                t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+                t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+            }
+            // u[4i + j], 128-bit lane l: rows 4i..4i + 4 of column 4l + j.
+            let mut u = [_mm512_setzero_ps(); 16];
+            for i in 0..4 {
+                u[4 * i] = _mm512_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+                u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+            }
+            for i in 0..2 {
+                for j in 0..4 {
+                    let (a, b) = (u[8 * i + j], u[8 * i + 4 + j]);
+                    t[8 * i + j] = _mm512_shuffle_f32x4::<0x88>(a, b);
+                    t[8 * i + 4 + j] = _mm512_shuffle_f32x4::<0xDD>(a, b);
+                }
+            }
+            for j in 0..8 {
+                let col = _mm512_shuffle_f32x4::<0x88>(t[j], t[8 + j]);
+                _mm512_storeu_ps(dst.add(rows[j] * ldd), col);
+                let col = _mm512_shuffle_f32x4::<0xDD>(t[j], t[8 + j]);
+                _mm512_storeu_ps(dst.add(rows[8 + j] * ldd), col);
+            }
         }
 
         /// [`tile`] adding its rows to `MR` row pointers, in order (see
