@@ -579,6 +579,28 @@ fn phase_unfill<T: Real>(
                 let n = g.w.min(wa.saturating_sub(g.pw));
                 row[..n].copy_from_slice(&buf[base + g.pw..][..n]);
                 row[n..].fill(T::ZERO);
+            } else if g.sw == 2 {
+                // The two planes' runs interleaved, pairs at a time (the loop below,
+                // column by column, stayed scalar).
+                let run = |iw0: usize| {
+                    let b = (iw0 + g.pw) % 2;
+                    let j0 = (iw0 + g.pw) / 2;
+                    let src = &buf[base + b * plane..][..wa];
+                    let want = (g.w - iw0.min(g.w)).div_ceil(2);
+                    (&src[j0.min(wa)..][..want.min(wa.saturating_sub(j0))], want)
+                };
+                let ((ev, ne), (od, no)) = (run(0), run(1));
+                let both = ev.len().min(od.len());
+                for ((pair, e), o) in row.chunks_exact_mut(2).zip(&ev[..both]).zip(&od[..both]) {
+                    pair[0] = *e;
+                    pair[1] = *o;
+                }
+                for t in both..ne {
+                    row[2 * t] = ev.get(t).copied().unwrap_or(T::ZERO);
+                }
+                for t in both..no {
+                    row[2 * t + 1] = od.get(t).copied().unwrap_or(T::ZERO);
+                }
             } else {
                 // Columns iw ≡ b − pw (mod sw) come from plane b, in order.
                 for b in 0..g.sw {
