@@ -392,51 +392,39 @@ pub(crate) mod f32_avx512 {
         // the same chain of multiply-adds, so the same bits.
         #[cfg(target_arch = "x86_64")]
         if m <= 4 {
-            let b = base.as_ptr().add(shift);
-            let offs = &offs[..k];
-            let (pa, bias, wo) = (pa.as_ptr(), d.bias, (d.wa, d.ow));
-            // SAFETY: as below, for tiles of R rows (R ≥ m; the packed rows past m are
-            // zeros, read and not stored) and 16·C columns.
+            /// Tiles of `R` rows and `16·C` columns over the whole product.
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn narrow<const R: usize, const C: usize>(
+                (m, n, k): (usize, usize, usize),
+                pa: *const f32,
+                b: *const f32,
+                offs: &[usize],
+                c: *mut f32,
+                ldc: usize,
+                d: &DropCols,
+            ) {
+                tiles(m, n, R, 16 * C, |_, j0, mr, nr| unsafe {
+                    let wo = (d.wa, d.ow);
+                    imp::tile_b_offsets_drop_n::<R, C>(
+                        k,
+                        pa,
+                        b.add(j0),
+                        offs,
+                        c,
+                        ldc,
+                        (mr, nr, j0),
+                        wo,
+                        d.bias,
+                    )
+                })
+            }
+            let (b, mnk) = (base.as_ptr().add(shift), (m, n, k));
+            // SAFETY: as below, for tiles of R ≥ m rows (the packed rows past m are zeros,
+            // read and not stored) and 16·C columns.
             match m {
-                1 => tiles(m, n, 1, 128, |_, j0, mr, nr| unsafe {
-                    imp::tile_b_offsets_drop_n::<1, 8>(
-                        k,
-                        pa,
-                        b.add(j0),
-                        offs,
-                        c,
-                        ldc,
-                        (mr, nr, j0),
-                        wo,
-                        bias,
-                    )
-                }),
-                2 => tiles(m, n, 2, 64, |_, j0, mr, nr| unsafe {
-                    imp::tile_b_offsets_drop_n::<2, 4>(
-                        k,
-                        pa,
-                        b.add(j0),
-                        offs,
-                        c,
-                        ldc,
-                        (mr, nr, j0),
-                        wo,
-                        bias,
-                    )
-                }),
-                _ => tiles(m, n, 4, 32, |_, j0, mr, nr| unsafe {
-                    imp::tile_b_offsets_drop_n::<4, 2>(
-                        k,
-                        pa,
-                        b.add(j0),
-                        offs,
-                        c,
-                        ldc,
-                        (mr, nr, j0),
-                        wo,
-                        bias,
-                    )
-                }),
+                1 => narrow::<1, 8>(mnk, pa.as_ptr(), b, &offs[..k], c, ldc, &d),
+                2 => narrow::<2, 4>(mnk, pa.as_ptr(), b, &offs[..k], c, ldc, &d),
+                _ => narrow::<4, 2>(mnk, pa.as_ptr(), b, &offs[..k], c, ldc, &d),
             }
             return;
         }
