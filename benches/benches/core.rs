@@ -191,7 +191,9 @@ fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
     // candle baseline as much as to candor. CANDOR_NO_ALLOC_TUNING=1 measures without.
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     benches();
     criterion::Criterion::default()
         .configure_from_args()

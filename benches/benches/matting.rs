@@ -79,7 +79,9 @@ criterion_group!(benches, bench_train_step, bench_inference);
 fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc).
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     // On a rayon pool thread, as `cargo xtask reproduce` runs the papers (see
     // candor_core::threads): each kernel's caller takes its share of the work.
     candor_core::threads::on_pool(benches);

@@ -175,7 +175,9 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
 
 fn main() -> Result<()> {
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     // Colour only on a terminal: a redirected log gets plain lines.
     let ansi = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
     tracing_subscriber::fmt()

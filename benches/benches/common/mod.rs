@@ -15,7 +15,9 @@ pub fn rl_main(benches: fn()) {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     benches();
     criterion::Criterion::default()
         .configure_from_args()

@@ -47,7 +47,9 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() -> candor_core::Result<()> {
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     let mut args = std::env::args().skip(1);
     let steps: usize = args.next().map_or(60, |s| s.parse().expect("STEPS"));
     let warmup: usize = args.next().map_or(10, |s| s.parse().expect("WARMUP"));

@@ -22,8 +22,16 @@
 //! assert_eq!(y.dims(), &[2, 3, 8, 8]);
 //! ```
 
-/// Make candle's own CPU worker sleep as soon as an op is done (candle 0.11; Linux and
-/// elsewhere). Call it once, early in `main`, before the first tensor op.
+/// The environment setting that makes candle's own CPU worker sleep as soon as an op is
+/// done (candle 0.11): `Some((variable, value))` for a program to set early in `main`,
+/// before the first tensor op, or `None` when the user has set the variable already. A
+/// library sets no environment variable, so this only says what to set:
+///
+/// ```
+/// if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+///     std::env::set_var(k, v);
+/// }
+/// ```
 ///
 /// candle 0.11 runs its element-wise ops and reductions on a pool of its own ("barrier
 /// pool", threads `candle-bp-N`, one per core but the caller's), beside rayon's pool that
@@ -31,22 +39,16 @@
 /// default) before they sleep, waiting for the next one; candor's convolutions, norms and
 /// products follow candle's ops all through a training step, so that spinning thread
 /// takes a core from rayon's threads for the first part of each kernel. On a 2-core
-/// machine it was 18 % of the samples of the watermark surrogate step's profile. This
-/// sets candle's `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 0 (its workers park at once; the
-/// next op wakes them), unless the variable is already set, which is how to measure the
-/// difference: measured on the 2-core build VM (AMD EPYC, docs/performance.md) the
-/// ResNet-9 surrogate step went from 126–135 ms to 101–104 ms, the depthwise
-/// convolution's backward from 3.8–4.1 to 3.0–3.5 ms. It changes no result. Returns
-/// whether it set the variable. `cargo xtask`, the benches and the examples call it at
-/// start-up, with [`crate::alloc::tune_allocator`].
-pub fn quiet_candle_pool() -> bool {
+/// machine it was 18 % of the samples of the watermark surrogate step's profile. The
+/// setting is candle's `CANDLE_BARRIER_POOL_SPIN_LIMIT=0` (its workers park at once; the
+/// next op wakes them; candle reads it once, when its pool starts): measured on the
+/// 2-core build VM (AMD EPYC, docs/performance.md) the ResNet-9 surrogate step went from
+/// 126–135 ms to 101–104 ms, the depthwise convolution's backward from 3.8–4.1 to
+/// 3.0–3.5 ms. It changes no result. `cargo xtask`, the benches and the examples apply it
+/// at start-up, with [`crate::alloc::tune_allocator`].
+pub fn quiet_candle_pool_env() -> Option<(&'static str, &'static str)> {
     const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-    if std::env::var_os(VAR).is_some() {
-        return false;
-    }
-    // candle reads the variable once, when its pool starts (at its first parallel op).
-    std::env::set_var(VAR, "0");
-    true
+    std::env::var_os(VAR).is_none().then_some((VAR, "0"))
 }
 
 /// Run `f` on a thread of rayon's global pool and return its result, waiting for it on
@@ -75,13 +77,13 @@ mod tests {
     }
 
     #[test]
-    fn candle_pool_spin_limit_is_set() {
-        let before = std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT");
-        let set = super::quiet_candle_pool();
-        let after = std::env::var("CANDLE_BARRIER_POOL_SPIN_LIMIT").unwrap();
-        match before {
-            None => assert!(set && after == "0"),
-            Some(v) => assert!(!set && v == *after),
+    fn candle_pool_setting_respects_the_users() {
+        match std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT") {
+            None => assert_eq!(
+                super::quiet_candle_pool_env(),
+                Some(("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0"))
+            ),
+            Some(_) => assert_eq!(super::quiet_candle_pool_env(), None),
         }
     }
 

@@ -46,7 +46,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
