@@ -75,8 +75,8 @@ fn bench_conv(c: &mut Criterion) {
 
 /// Forward + backward of the convolution layouts beside the 3×3 stride-1 one: a pix2pix
 /// 4×4 stride-2 down-sampling (the phase-split implicit im2col), a 3×3 on 4×4 maps (one
-/// product over the batch) and EfficientNet's 5×5 stride-2 depthwise layer (the
-/// depthwise phase planes). candor only.
+/// product over the batch), a 7×7 with one output channel (ResNet-9's last layer) and
+/// EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase planes). candor only.
 fn bench_conv_layouts(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_layouts_fwdbwd");
     for (name, xs, ws, stride, padding, groups) in [
@@ -94,6 +94,16 @@ fn bench_conv_layouts(c: &mut Criterion) {
             [256, 256, 3, 3],
             1,
             1,
+            1,
+        ),
+        // One output channel (a net's output layer: the narrow tiles and, in the weight
+        // gradient, a kernel row's taps per register).
+        (
+            "7x7_one_out/8x8x128x128",
+            [8, 8, 128, 128],
+            [1, 8, 7, 7],
+            1,
+            3,
             1,
         ),
         (
@@ -327,7 +337,9 @@ fn main() {
     // Keep freed tensors' memory in the process (see candor_core::alloc); applies to the
     // candle baseline as much as to candor. CANDOR_NO_ALLOC_TUNING=1 measures without.
     candor_core::alloc::tune_allocator();
-    candor_core::threads::quiet_candle_pool();
+    if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
+        std::env::set_var(k, v);
+    }
     // On a rayon pool thread, as `cargo xtask reproduce` runs the papers (see
     // candor_core::threads): each kernel's caller takes its share of the work.
     candor_core::threads::on_pool(benches);

@@ -158,23 +158,25 @@ pub(crate) mod f32_avx512 {
     /// Pack `a[i][p] = a[i·rs + p·cs]` (`m × k`) into blocks of `MR` rows, `[blk][p][i]`,
     /// zero-padded.
     pub fn pack_a(m: usize, k: usize, a: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
-        for (blk, o) in out
-            .chunks_exact_mut(MR * k)
-            .take(m.div_ceil(MR))
-            .enumerate()
-        {
-            for p in 0..k {
-                for i in 0..MR {
-                    let r = blk * MR + i;
-                    o[p * MR + i] = if r < m { a[r * rs + p * cs] } else { 0.0 };
-                }
-            }
-        }
+        pack_a_by(m, k, |r| r, a, rs, cs, out)
     }
 
     /// [`pack_a`] of the rows `rows[0], rows[1], …` of `a` (`rows.len() × k`).
     pub fn pack_a_rows(rows: &[usize], k: usize, a: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
-        let m = rows.len();
+        pack_a_by(rows.len(), k, |r| rows[r], a, rs, cs, out)
+    }
+
+    /// [`pack_a`] with packed row `r` taken from row `row(r)` of `a`.
+    #[inline(always)]
+    fn pack_a_by(
+        m: usize,
+        k: usize,
+        row: impl Fn(usize) -> usize,
+        a: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut [f32],
+    ) {
         for (blk, o) in out
             .chunks_exact_mut(MR * k)
             .take(m.div_ceil(MR))
@@ -183,7 +185,7 @@ pub(crate) mod f32_avx512 {
             for p in 0..k {
                 for i in 0..MR {
                     let r = blk * MR + i;
-                    o[p * MR + i] = if r < m { a[rows[r] * rs + p * cs] } else { 0.0 };
+                    o[p * MR + i] = if r < m { a[row(r) * rs + p * cs] } else { 0.0 };
                 }
             }
         }
