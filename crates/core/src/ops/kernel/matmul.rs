@@ -522,6 +522,21 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// `dst[i] = src[2·i]`: the stride-2 column split of the strided convolutions' phase
+    /// planes. Sixteen values per two loads and a lane permute, the tail by masked loads;
+    /// the compiler's own vectorisation of the loop took 64 values at a time and left a
+    /// 32-value row (a 64-pixel map's) to its scalar remainder.
+    pub fn gather_even(dst: &mut [f32], src: &[f32]) {
+        let n = dst.len();
+        assert!(available() && (n == 0 || src.len() > 2 * (n - 1)));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f was checked; the loads read src[..min(src.len(), 2·n)] only
+        // (masked past its end) and the stores dst[..n].
+        unsafe {
+            imp::gather_even(n, src.as_ptr(), src.len(), dst.as_mut_ptr())
+        }
+    }
+
     /// Columns of `B` per narrow micro-tile (one register): the weight gradient of a
     /// layer with at most 16 output channels, whose `NR`-wide panels would be ≥ half
     /// padding (pix2pix at ngf 8, the matting and watermark quick widths).
@@ -1147,6 +1162,28 @@ pub(crate) mod f32_avx512 {
         fn lanes(w: usize) -> (__mmask16, __mmask16) {
             let full = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
             (full(w), full(w.saturating_sub(16)))
+        }
+
+        /// See `gather_even`: `dst[i] = src[2·i]` for `i < n`, reading no value at or
+        /// past `src + len`.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn gather_even(n: usize, src: *const f32, len: usize, dst: *mut f32) {
+            let idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let mut i = 0;
+            while i + 16 <= n && 2 * i + 32 <= len {
+                let a = _mm512_loadu_ps(src.add(2 * i));
+                let b = _mm512_loadu_ps(src.add(2 * i + 16));
+                _mm512_storeu_ps(dst.add(i), _mm512_permutex2var_ps(a, idx, b));
+                i += 16;
+            }
+            while i < n {
+                let (m0, m1) = lanes((len - 2 * i).min(32));
+                let a = _mm512_maskz_loadu_ps(m0, src.add(2 * i));
+                let b = _mm512_maskz_loadu_ps(m1, src.add(2 * i + 16));
+                let v = _mm512_permutex2var_ps(a, idx, b);
+                _mm512_mask_storeu_ps(dst.add(i), lanes(n - i).0, v);
+                i += 16;
+            }
         }
 
         /// See `pack_b_offsets`: `out[q][p][j] = base[offs[p] + shift + q·NR + j]`.
