@@ -9,6 +9,10 @@
 //! and the input gradient's product adds onto; the forward's tiles store straight into
 //! the output, dropping the bands' extra columns (`f32_avx512::DropCols`); maps under 64
 //! pixels run one product over the whole batch (`batched`).
+//! Dense 3×3 stride-1 convolutions with at least 24 input and output channels run as
+//! Winograd F(2×2, 3×3) on that path (`winograd`: 16 products per 2×2 outputs and
+//! channel pair instead of 36, the same values up to float rounding);
+//! [`set_conv_algorithm`]`(`[`ConvAlgorithm::Direct`]`)` turns it off.
 //! Depthwise convolutions (`groups == C_in`) use direct kernels, far faster than candle's
 //! "one convolution per group": stride-1 "same" layers one long loop per tap over the
 //! flattened plane (`FlatTap`), every other layer the stride-phase planes of `DwPhased`
@@ -24,6 +28,9 @@ use super::kernel::{
     multiversion, out, reduction_chunk, slice, split_row_phases, threads, with_scratch, Real,
 };
 use crate::{Error, Result};
+
+mod winograd;
+pub use winograd::{conv_algorithm, set_conv_algorithm, ConvAlgorithm};
 
 /// Stride, padding and dilation per axis `(h, w)`, and the number of groups (the op's
 /// geometry; a layer takes [`crate::nn::Conv2dConfig`], whose `params()` gives this).
@@ -671,6 +678,15 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     } else {
         (Vec::new(), 0)
     };
+    #[cfg(target_arch = "x86_64")]
+    if fast && winograd::applies(g) {
+        return from_f32(winograd::forward(
+            g,
+            as_f32(x),
+            as_f32(wt),
+            bias.map(as_f32),
+        ));
+    }
     if fast && batched(g) {
         let y = dense_fwd_batched(g, as_f32(x), bias.map(as_f32), &pa);
         return from_f32(y);
@@ -1178,6 +1194,10 @@ fn dense_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let rows = tile_rows::<T>(g);
     let col_len = if g.pointwise() { 0 } else { k * rows * ow };
     let fast = use_avx512::<T>();
+    #[cfg(target_arch = "x86_64")]
+    if fast && winograd::applies(g) {
+        return from_f32(winograd::backward_input(g, as_f32(dy), as_f32(wt)));
+    }
     if fast && !batched(g) {
         if let Some(ph) = Phased::new(g) {
             return dense_bwd_input_phased(g, &ph, dy, as_f32(wt));
@@ -1307,6 +1327,10 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let wlen = g.cout * k;
     // Parts fixed by the batch size (not the thread count), summed in order.
     let per = reduction_chunk(g.n);
+    #[cfg(target_arch = "x86_64")]
+    if winograd::applies(g) {
+        return from_f32(winograd::backward_weight(g, as_f32(x), as_f32(dy)));
+    }
     if batched(g) {
         let dwt = dense_bwd_weight_t_batched(g, as_f32(x), as_f32(dy));
         return from_f32(transpose_groups(g, &dwt));
@@ -2663,6 +2687,59 @@ mod tests {
             }
         }
         assert!(!f32_avx512::portable(f32_avx512::available));
+    }
+
+    /// Winograd F(2×2, 3×3) (`winograd`) and the direct convolution, each against the
+    /// f64 direct one: odd sizes (tiles cut by the map's last row and column), paddings
+    /// 0, 1 and 2, a batch of one, maps of several chunks and bands of tiles, and a
+    /// convolution transposed (its forward is the input gradient's pass).
+    #[test]
+    fn winograd_matches_f64() {
+        if !f32_avx512::available() {
+            return;
+        }
+        let cases: &[Case] = &[
+            (&[2, 32, 17, 19], &[40, 32, 3, 3], 1, 1, 1, 1),
+            (&[1, 48, 18, 20], &[24, 48, 3, 3], 1, 0, 1, 1),
+            (&[3, 24, 15, 30], &[33, 24, 3, 3], 1, 2, 1, 1),
+            (&[1, 32, 75, 42], &[32, 32, 3, 3], 1, 1, 1, 1),
+            (&[2, 130, 16, 16], &[70, 130, 3, 3], 1, 1, 1, 1),
+        ];
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
+            let p = params(s, p, d, g);
+            let geom = Geom::new(xs, ws, &p).unwrap();
+            assert!(winograd::applies(&geom), "case {i} takes the Winograd path");
+            let (y64, g64) = &conv_and_grads(xs, ws, p, i as u64, DType::F64, &Device::Cpu);
+            let run = || conv_and_grads(xs, ws, p, i as u64, DType::F32, &Device::Cpu);
+            let (yw, gw) = run();
+            let (yd, gd) = winograd::direct_only(run);
+            assert!(winograd::direct_only(|| !winograd::applies(&geom)));
+            for (path, y, gr) in [("winograd", &yw, &gw), ("direct", &yd, &gd)] {
+                assert!(max_diff(y, y64) < f32_tol(y64), "case {i} {path}: forward");
+                for (j, (a, b)) in gr.iter().zip(g64).enumerate() {
+                    assert!(max_diff(a, b) < f32_tol(b), "case {i} {path}: gradient {j}");
+                }
+            }
+            // The two f32 paths round differently: not the same bits.
+            assert!(max_diff(&yw, &yd) > 0.0, "case {i}");
+        }
+        // A 3×3 stride-1 transposed convolution runs the Winograd forward as its own.
+        let x = rand(&[2, 32, 20, 18], 7, DType::F32);
+        let w = rand(&[32, 40, 3, 3], 8, DType::F32);
+        let tp = crate::ops::ConvTranspose2dParams {
+            padding: (1, 1),
+            ..Default::default()
+        };
+        let y = crate::ops::conv_transpose2d(&x, &w, None, tp).unwrap();
+        let y64 = crate::ops::conv_transpose2d(
+            &x.to_dtype(DType::F64).unwrap(),
+            &w.to_dtype(DType::F64).unwrap(),
+            None,
+            tp,
+        )
+        .unwrap();
+        let y = y.to_dtype(DType::F64).unwrap();
+        assert!(max_diff(&y, &y64) < f32_tol(&y64));
     }
 
     #[test]

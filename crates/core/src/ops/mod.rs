@@ -79,7 +79,9 @@ pub mod pool;
 pub mod upsample;
 
 pub use activation::{elu, leaky_relu, relu, sigmoid, silu, softplus, tanh, Activation};
-pub use conv::{conv2d, conv2d_bias, Conv2dParams};
+pub use conv::{
+    conv2d, conv2d_bias, conv_algorithm, set_conv_algorithm, Conv2dParams, ConvAlgorithm,
+};
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
 pub use norm::{
