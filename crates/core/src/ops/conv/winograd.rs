@@ -40,7 +40,7 @@ use super::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvAlgorithm {
     /// Winograd F(2×2, 3×3) where it applies (f32, AVX-512, at least
-    /// [`MIN_CHANNELS`] input and output channels, outputs of 256 pixels or more), the
+    /// 24 input and output channels, outputs of 256 pixels or more), the
     /// direct convolution elsewhere.
     #[default]
     Auto,
@@ -87,7 +87,7 @@ pub(crate) fn direct_only<R>(f: impl FnOnce() -> R) -> R {
 /// too narrow (the forward's inner dimension, the weight gradient's columns) for the
 /// transforms to pay (16 → 16 at 64² was even in the forward and 1.6× slower in the
 /// weight gradient; 24 → 40 at 20² faster in all three).
-pub const MIN_CHANNELS: usize = 24;
+pub(super) const MIN_CHANNELS: usize = 24;
 
 /// Fewest output pixels: on an 8 × 8 map (20 % of the tiles the extra column's) the
 /// direct convolution was faster.
