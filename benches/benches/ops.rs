@@ -258,7 +258,7 @@ impl Net for CandorNet {
     fn logits(&self, x: &Tensor) -> Tensor {
         let mut h = x.clone();
         for c in &self.convs {
-            h = ops::relu(&c.forward(&h).unwrap()).unwrap();
+            h = c.forward_act(&h, ops::Activation::Relu).unwrap();
         }
         self.fc.forward(&h.mean((2, 3)).unwrap()).unwrap()
     }

@@ -22,6 +22,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::activation::{act_inplace_chunk, ActBwd, Activation};
 use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
     add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, line_len,
@@ -2277,7 +2278,84 @@ pub fn conv2d_bias(
     bias: Option<&Tensor>,
     p: Conv2dParams,
 ) -> Result<Tensor> {
-    let g = Geom::new(x.dims(), weight.dims(), &p)?;
+    let g = checked_geom(x, weight, bias, &p)?;
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    // Depthwise convolutions have a CUDA kernel (f32); the rest go to candle on a GPU.
+    match route_with_cuda("conv2d", &inputs, candle_support(&g), g.depthwise())? {
+        Route::Candle => candle_conv2d(x, weight, bias, &p),
+        Route::Kernel => {
+            let (x, w) = (x.contiguous()?, weight.contiguous()?);
+            Ok(match bias {
+                None => x.apply_op2(&w, Conv2dOp { p })?,
+                Some(b) => x.apply_op3(&w, &b.contiguous()?, Conv2dBiasOp { p })?,
+            })
+        }
+    }
+}
+
+/// `act(conv2d_bias(x, weight, bias))`, the activation applied in place to the
+/// convolution's output as one graph node in training: no second tensor, no separate
+/// activation pass over it, and the convolution's output gradient `dy · f′(y)` formed
+/// once in its backward instead of through a node of its own (with candle's gradient
+/// accumulation for it). The values and gradients are those of the two ops, bit for bit
+/// (up to the sign of zero gradients). Activations whose derivative needs the input
+/// ([`Activation::needs_input`]: SiLU), other devices and dtypes run as the two ops.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::{conv2d_bias, conv2d_bias_act, relu, Activation, Conv2dParams};
+/// let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu)?;
+/// let w = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
+/// let b = Tensor::randn(0f32, 1.0, 4, &Device::Cpu)?;
+/// let p = Conv2dParams { padding: (1, 1), ..Default::default() };
+/// let y = conv2d_bias_act(&x, &w, Some(&b), p, Activation::Relu)?;
+/// let two_ops = relu(&conv2d_bias(&x, &w, Some(&b), p)?)?;
+/// assert_eq!(y.dims(), &[2, 4, 8, 8]);
+/// assert_eq!(
+///     (y - two_ops)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?,
+///     0.0
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn conv2d_bias_act(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    p: Conv2dParams,
+    act: Activation,
+) -> Result<Tensor> {
+    act.validate()?;
+    let g = checked_geom(x, weight, bias, &p)?;
+    let mut inputs = vec![x, weight];
+    inputs.extend(bias);
+    let fused = !act.needs_input()
+        && act != Activation::Identity
+        && x.device().is_cpu()
+        && matches!(
+            route_with_cuda("conv2d", &inputs, candle_support(&g), g.depthwise())?,
+            Route::Kernel
+        );
+    if !fused {
+        return act.apply(&conv2d_bias(x, weight, bias, p)?);
+    }
+    let (x, w) = (x.contiguous()?, weight.contiguous()?);
+    let op = Conv2dActOp { p, act };
+    Ok(match bias {
+        None => x.apply_op2(&w, op)?,
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
+    })
+}
+
+/// The geometry of `conv2d_bias`'s arguments, with their dtypes and the bias's shape
+/// checked.
+fn checked_geom(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    p: &Conv2dParams,
+) -> Result<Geom> {
+    let g = Geom::new(x.dims(), weight.dims(), p)?;
     if x.dtype() != weight.dtype() {
         return Err(Error::invalid(format!(
             "conv2d: input is {:?} but weight is {:?}",
@@ -2296,18 +2374,113 @@ pub fn conv2d_bias(
             )));
         }
     }
-    let mut inputs = vec![x, weight];
-    inputs.extend(bias);
-    // Depthwise convolutions have a CUDA kernel (f32); the rest go to candle on a GPU.
-    match route_with_cuda("conv2d", &inputs, candle_support(&g), g.depthwise())? {
-        Route::Candle => candle_conv2d(x, weight, bias, &p),
-        Route::Kernel => {
-            let (x, w) = (x.contiguous()?, weight.contiguous()?);
-            Ok(match bias {
-                None => x.apply_op2(&w, Conv2dOp { p })?,
-                Some(b) => x.apply_op3(&w, &b.contiguous()?, Conv2dBiasOp { p })?,
-            })
-        }
+    Ok(g)
+}
+
+/// [`conv2d_bias_act`]'s node: the convolution (with or without bias), then the
+/// activation in place; its backward forms `dy · f′(y)` from the output and runs the
+/// convolution's.
+struct Conv2dActOp {
+    p: Conv2dParams,
+    act: Activation,
+}
+
+impl Conv2dActOp {
+    fn fwd(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = geom(l1.dims(), l2.dims(), &self.p)?;
+        let act = self.act;
+        dispatch!(s1, "conv2d", |T| {
+            let (x, w) = (slice::<T>(s1, l1)?, slice::<T>(s2, l2)?);
+            let b = match bias {
+                Some((s3, l3)) => Some(slice::<T>(s3, l3)?),
+                None => None,
+            };
+            let mut y = forward(&g, x, w, b);
+            y.par_chunks_mut(1 << 14)
+                .for_each(|c| act_inplace_chunk(c, act));
+            Ok(out(T::wrap(y), g.out_shape()))
+        })
+    }
+
+    /// `(dx, dw, db)` from the output `y` and its gradient.
+    #[allow(clippy::type_complexity)]
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = geom(x.dims(), w.dims(), &self.p)?;
+        let dz = y.apply_op2_no_bwd(&dy.contiguous()?, &ActBwd(self.act))?;
+        let (dx, dw) = conv_grads(x, w, &dz, g)?;
+        let db = match b {
+            Some(b) if b.track_op() => Some(dz.apply_op1_no_bwd(&BiasGrad)?),
+            _ => None,
+        };
+        Ok((dx, dw, db))
+    }
+}
+
+impl CustomOp2 for Conv2dActOp {
+    fn name(&self) -> &'static str {
+        "candor-conv2d-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.fwd((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = self.grads(x, w, None, res, dy)?;
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for Conv2dActOp {
+    fn name(&self) -> &'static str {
+        "candor-conv2d-bias-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.fwd((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        self.grads(x, w, Some(b), res, dy)
     }
 }
 
@@ -2740,6 +2913,63 @@ mod tests {
         .unwrap();
         let y = y.to_dtype(DType::F64).unwrap();
         assert!(max_diff(&y, &y64) < f32_tol(&y64));
+    }
+
+    /// `conv2d_bias_act` against the convolution then the activation: outputs and every
+    /// gradient the same (to the bit, zeros of either sign equal), with and without bias,
+    /// on the Winograd, phase-plane and depthwise paths; SiLU runs as the two ops.
+    #[test]
+    fn conv_bias_act_is_the_two_ops_bit_for_bit() {
+        use crate::ops::Activation;
+        let cases: &[Case] = &[
+            (&[2, 32, 17, 19], &[24, 32, 3, 3], 1, 1, 1, 1),
+            (&[2, 5, 20, 22], &[26, 5, 3, 3], 2, 1, 1, 1),
+            (&[2, 6, 15, 13], &[6, 1, 5, 5], 2, 2, 1, 6),
+        ];
+        let acts = [
+            Activation::Relu,
+            Activation::LeakyRelu(0.2),
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Silu,
+        ];
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
+            let p = params(s, p, d, g);
+            for (j, act) in acts.iter().enumerate() {
+                for with_bias in [true, false] {
+                    let run = |fused: bool| {
+                        let x =
+                            candle_core::Var::from_tensor(&rand(xs, i as u64, DType::F32)).unwrap();
+                        let w = candle_core::Var::from_tensor(&rand(ws, 10 + i as u64, DType::F32))
+                            .unwrap();
+                        let b =
+                            candle_core::Var::from_tensor(&rand(&[ws[0]], 20, DType::F32)).unwrap();
+                        let bias = with_bias.then_some(b.as_tensor());
+                        let y = if fused {
+                            conv2d_bias_act(x.as_tensor(), w.as_tensor(), bias, p, *act).unwrap()
+                        } else {
+                            act.apply(&conv2d_bias(x.as_tensor(), w.as_tensor(), bias, p).unwrap())
+                                .unwrap()
+                        };
+                        let r = rand(y.dims(), 30, DType::F32);
+                        let gr = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                        let mut out = vec![y, gr.get(x.as_tensor()).unwrap().clone()];
+                        out.push(gr.get(w.as_tensor()).unwrap().clone());
+                        if with_bias {
+                            out.push(gr.get(b.as_tensor()).unwrap().clone());
+                        }
+                        out
+                    };
+                    for (k, (a, b)) in run(true).iter().zip(&run(false)).enumerate() {
+                        assert_eq!(
+                            max_diff(a, b),
+                            0.0,
+                            "case {i} act {j} bias {with_bias}: {k}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
