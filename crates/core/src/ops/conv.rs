@@ -25,8 +25,9 @@ use rayon::prelude::*;
 use super::activation::{act_inplace_chunk, ActBwd, Activation};
 use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
-    add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, line_len,
-    multiversion, out, reduction_chunk, slice, split_row_phases, threads, with_scratch, Real,
+    add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, interleave,
+    line_len, multiversion, out, reduction_chunk, slice, split_row_phases, threads, with_scratch,
+    Real,
 };
 use crate::{Error, Result};
 
@@ -598,11 +599,8 @@ fn phase_unfill<T: Real>(
                     (&src[j0.min(wa)..][..want.min(wa.saturating_sub(j0))], want)
                 };
                 let ((ev, ne), (od, no)) = (run(0), run(1));
-                let both = ev.len().min(od.len());
-                for ((pair, e), o) in row.chunks_exact_mut(2).zip(&ev[..both]).zip(&od[..both]) {
-                    pair[0] = *e;
-                    pair[1] = *o;
-                }
+                let both = ev.len().min(od.len()).min(row.len() / 2);
+                interleave(row, &ev[..both], &od[..both]);
                 for t in both..ne {
                     row[2 * t] = ev.get(t).copied().unwrap_or(T::ZERO);
                 }

@@ -537,6 +537,20 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// `dst[2·i] = a[i]`, `dst[2·i + 1] = b[i]` for `i < a.len()`: the stride-2 input
+    /// gradient's copy out of two column-phase planes. Two lane permutes per 16 pairs,
+    /// masked at the tail.
+    pub fn interleave(dst: &mut [f32], a: &[f32], b: &[f32]) {
+        let n = a.len();
+        assert!(available() && b.len() == n && dst.len() >= 2 * n);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f was checked; the loads read a[..n] and b[..n], the stores
+        // dst[..2·n] (masked past them).
+        unsafe {
+            imp::interleave(n, a.as_ptr(), b.as_ptr(), dst.as_mut_ptr())
+        }
+    }
+
     /// Columns of `B` per narrow micro-tile (one register): the weight gradient of a
     /// layer with at most 16 output channels, whose `NR`-wide panels would be ≥ half
     /// padding (pix2pix at ngf 8, the matting and watermark quick widths).
@@ -1182,6 +1196,26 @@ pub(crate) mod f32_avx512 {
                 let b = _mm512_maskz_loadu_ps(m1, src.add(2 * i + 16));
                 let v = _mm512_permutex2var_ps(a, idx, b);
                 _mm512_mask_storeu_ps(dst.add(i), lanes(n - i).0, v);
+                i += 16;
+            }
+        }
+
+        /// See `interleave`: `dst[2i] = a[i]`, `dst[2i + 1] = b[i]` for `i < n`.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn interleave(n: usize, a: *const f32, b: *const f32, dst: *mut f32) {
+            let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let hi =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            let mut i = 0;
+            while i < n {
+                let m = lanes(n - i).0;
+                let (va, vb) = (
+                    _mm512_maskz_loadu_ps(m, a.add(i)),
+                    _mm512_maskz_loadu_ps(m, b.add(i)),
+                );
+                let (m0, m1) = lanes(2 * (n - i).min(16));
+                _mm512_mask_storeu_ps(dst.add(2 * i), m0, _mm512_permutex2var_ps(va, lo, vb));
+                _mm512_mask_storeu_ps(dst.add(2 * i + 16), m1, _mm512_permutex2var_ps(va, hi, vb));
                 i += 16;
             }
         }
