@@ -9,7 +9,8 @@
 //! and the input gradient's product adds onto; the forward's tiles store straight into
 //! the output, dropping the bands' extra columns (`f32_avx512::DropCols`); maps under 64
 //! pixels run one product over the whole batch (`batched`).
-//! Dense 3×3 stride-1 convolutions with at least 24 input and output channels run as
+//! Dense and grouped 3×3 stride-1 convolutions with at least 24 input and output channels
+//! per group run as
 //! Winograd F(2×2, 3×3) on that path (`winograd`: 16 products per 2×2 outputs and
 //! channel pair instead of 36, the same values up to float rounding);
 //! [`set_conv_algorithm`]`(`[`ConvAlgorithm::Direct`]`)` turns it off.
@@ -2893,8 +2894,8 @@ mod tests {
 
     /// Winograd F(2×2, 3×3) (`winograd`) and the direct convolution, each against the
     /// f64 direct one: odd sizes (tiles cut by the map's last row and column), paddings
-    /// 0, 1 and 2, a batch of one, maps of several chunks and bands of tiles, and a
-    /// convolution transposed (its forward is the input gradient's pass).
+    /// 0, 1 and 2, a batch of one, maps of several chunks and bands of tiles, groups, and
+    /// a convolution transposed (its forward is the input gradient's pass).
     #[test]
     fn winograd_matches_f64() {
         if !f32_avx512::available() {
@@ -2906,6 +2907,9 @@ mod tests {
             (&[3, 24, 15, 30], &[33, 24, 3, 3], 1, 2, 1, 1),
             (&[1, 32, 75, 42], &[32, 32, 3, 3], 1, 1, 1, 1),
             (&[2, 130, 16, 16], &[70, 130, 3, 3], 1, 1, 1, 1),
+            // Groups (MAT's dense blocks): 2 × (24 → 24), 3 × (32 → 24).
+            (&[2, 48, 17, 19], &[48, 24, 3, 3], 1, 1, 1, 2),
+            (&[1, 96, 16, 18], &[72, 32, 3, 3], 1, 1, 1, 3),
         ];
         for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
             let p = params(s, p, d, g);

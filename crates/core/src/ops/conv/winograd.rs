@@ -1,10 +1,11 @@
-//! Winograd's minimal filtering F(2×2, 3×3) for dense 3×3 stride-1 convolutions (Lavin &
-//! Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016): each 2×2 block
-//! of outputs ("tile") from its 4×4 input patch `d` as `Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A`,
+//! Winograd's minimal filtering F(2×2, 3×3) for dense and grouped 3×3 stride-1
+//! convolutions (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR
+//! 2016): each 2×2 block of outputs ("tile") from its 4×4 input patch `d` as
+//! `Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A`,
 //! summed over the input channels: 16 products per tile and channel pair instead of the
 //! direct convolution's 36. The sum over channels is one matrix product per frequency
 //! `ξ` of the 4×4 transforms, `M_ξ (C_out × tiles) = U_ξ (C_out × C_in) · V_ξ (C_in ×
-//! tiles)`, run on [`f32_avx512`]'s kernels.
+//! tiles)` (per group), run on [`f32_avx512`]'s kernels.
 //!
 //! - **Forward**: `V = Bᵀ d B` per input channel and tile, written straight into the
 //!   packed panels of the product; `M_ξ = U_ξ · V_ξ`; `Y = Aᵀ M A` (+ bias) into the
@@ -39,8 +40,8 @@ use super::{
 /// Which algorithm the dense 3×3 stride-1 convolutions use on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvAlgorithm {
-    /// Winograd F(2×2, 3×3) where it applies (f32, AVX-512, at least
-    /// 24 input and output channels, outputs of 256 pixels or more), the
+    /// Winograd F(2×2, 3×3) where it applies (3×3 stride 1, f32, AVX-512, at least
+    /// 24 input and output channels per group, outputs of 256 pixels or more), the
     /// direct convolution elsewhere.
     #[default]
     Auto,
@@ -83,7 +84,7 @@ pub(crate) fn direct_only<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Fewest input and output channels for the Winograd path: below it the products are
+/// Fewest input and output channels per group for the Winograd path: below it the products are
 /// too narrow (the forward's inner dimension, the weight gradient's columns) for the
 /// transforms to pay (16 → 16 at 64² was even in the forward and 1.6× slower in the
 /// weight gradient; 24 → 40 at 20² faster in all three).
@@ -98,9 +99,9 @@ const MIN_PIXELS: usize = 256;
 pub(super) fn applies(g: &Geom) -> bool {
     g.kh == 3
         && g.kw == 3
-        && (g.sh, g.sw, g.dh, g.dw, g.groups) == (1, 1, 1, 1, 1)
-        && g.cin >= MIN_CHANNELS
-        && g.cout >= MIN_CHANNELS
+        && (g.sh, g.sw, g.dh, g.dw) == (1, 1, 1, 1)
+        && g.cg() >= MIN_CHANNELS
+        && g.og() >= MIN_CHANNELS
         && g.ph <= 2
         && g.pw <= 2
         && g.oh + 2 == g.h + 2 * g.ph
@@ -171,9 +172,10 @@ impl Plan {
 
 // ------------------------------------------------------------------- transforms
 
-/// `U_ξ = (G g Gᵀ)_ξ` of every `(o, c)` of `w` (`O × C × 3 × 3`), each frequency packed as
-/// the product's `A` ([`f32_avx512::pack_a`], `O × C`).
-fn weight_transform(o: usize, c: usize, w: &[f32]) -> Vec<f32> {
+/// `U_ξ = (G g Gᵀ)_ξ` of every `(o, c)` of `w` (`O × C/groups × 3 × 3`), each frequency
+/// and group packed as the product's `A` ([`f32_avx512::pack_a`], `O/groups × C/groups`),
+/// frequency-major.
+fn weight_transform(o: usize, c: usize, groups: usize, w: &[f32]) -> Vec<f32> {
     let mut u = vec![0f32; 16 * o * c];
     for (oc, g) in w.chunks_exact(9).enumerate() {
         // Rows: G g (4 × 3); then columns: (G g) Gᵀ (4 × 4).
@@ -197,21 +199,25 @@ fn weight_transform(o: usize, c: usize, w: &[f32]) -> Vec<f32> {
             }
         }
     }
-    let la = f32_avx512::packed_a_len(o, c);
-    let mut pa = vec![0f32; 16 * la];
-    for (xi, p) in pa.chunks_exact_mut(la).enumerate() {
-        f32_avx512::pack_a(o, c, &u[xi * o * c..][..o * c], c, 1, p);
+    let og = o / groups;
+    let la = f32_avx512::packed_a_len(og, c);
+    let mut pa = vec![0f32; 16 * groups * la];
+    for (xg, p) in pa.chunks_exact_mut(la).enumerate() {
+        // Frequency xg / groups, group xg % groups: rows g·og.. of U_ξ.
+        f32_avx512::pack_a(og, c, &u[xg * og * c..][..og * c], c, 1, p);
     }
     pa
 }
 
-/// `∂L/∂g = Gᵀ D G` for every `(o, c)`, `D_ξ` the sum `dUᵀ` (`16 × C × O`): the weight
-/// gradient, `O × C × 3 × 3`.
-fn weight_grad_transform(o: usize, c: usize, dut: &[f32]) -> Vec<f32> {
+/// `∂L/∂g = Gᵀ D G` for every `(o, c)`, `D_ξ` the sum `dUᵀ` (`16 × groups × cg × og`):
+/// the weight gradient, `groups·og × cg × 3 × 3`.
+fn weight_grad_transform(og: usize, cg: usize, groups: usize, dut: &[f32]) -> Vec<f32> {
+    let (o, c) = (groups * og, cg);
     let mut dw = vec![0f32; o * c * 9];
     for oi in 0..o {
+        let (grp, ol) = (oi / og, oi % og);
         for ci in 0..c {
-            let d = |xi: usize| dut[xi * c * o + ci * o + oi];
+            let d = |xi: usize| dut[((xi * groups + grp) * cg + ci) * og + ol];
             // Rows: Gᵀ D (3 × 4); then columns: (Gᵀ D) G (3 × 3).
             let cols: [[f32; 3]; 4] = std::array::from_fn(|j| {
                 let (d0, d1, d2, d3) = (d(j), d(4 + j), d(8 + j), d(12 + j));
@@ -232,8 +238,9 @@ fn weight_grad_transform(o: usize, c: usize, dut: &[f32]) -> Vec<f32> {
 /// Where the input transform writes: frequency `ξ`, channel `c`, tile `l` of the chunk.
 #[derive(Clone, Copy)]
 enum VLayout {
-    /// The product's packed `B` (`C × chunk` per frequency, [`f32_avx512::pack_b`]).
-    Packed { c: usize, np: usize },
+    /// The products' packed `B` (`C/groups × chunk` per frequency and group of `cg`
+    /// channels, [`f32_avx512::pack_b`]).
+    Packed { c: usize, cg: usize, np: usize },
     /// Row-major `C × np` per frequency (the weight gradient's `A` rows).
     Rows { c: usize, np: usize },
 }
@@ -241,16 +248,17 @@ enum VLayout {
 impl VLayout {
     fn len(self) -> usize {
         match self {
-            VLayout::Packed { c, np } | VLayout::Rows { c, np } => 16 * c * np,
+            VLayout::Packed { c, np, .. } | VLayout::Rows { c, np } => 16 * c * np,
         }
     }
 
     #[inline(always)]
     fn at(self, xi: usize, ci: usize, l: usize) -> usize {
         match self {
-            VLayout::Packed { c, np } => {
+            VLayout::Packed { c, cg, np } => {
                 let nr = f32_avx512::NR;
-                xi * c * np + l / nr * nr * c + ci * nr + l % nr
+                let (grp, cl) = (ci / cg, ci % cg);
+                (xi * c + grp * cg) * np + l / nr * nr * cg + cl * nr + l % nr
             }
             VLayout::Rows { c, np } => (xi * c + ci) * np + l,
         }
@@ -505,8 +513,9 @@ unsafe fn dy_transform(
 pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let pl = Plan::new(g);
     let (c, o, ohw, hw) = (g.cin, g.cout, g.ohw(), g.hw());
-    let pa = weight_transform(o, c, w);
-    let la = f32_avx512::packed_a_len(o, c);
+    let (cg, og, groups) = (g.cg(), g.og(), g.groups);
+    let pa = weight_transform(o, cg, groups, w);
+    let la = f32_avx512::packed_a_len(og, cg);
     let total = pl.total();
     let chunks = total.div_ceil(pl.chunk);
     // About four tasks per thread over the batch (a batch of one fills the pool too).
@@ -535,13 +544,14 @@ pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
             for cs in (s0..s1).step_by(pl.chunk) {
                 let nc = pl.chunk.min(s1 - cs);
                 let np = nc.next_multiple_of(f32_avx512::NR);
-                let lay = VLayout::Packed { c, np };
+                let lay = VLayout::Packed { c, cg, np };
                 // SAFETY: avx512f (the caller's check); the bounds are asserted.
                 unsafe { input_transform(buf, plane, pl.wa, (cs - i0 * pl.wa, np), lay, c, v) };
-                for xi in 0..16 {
-                    let (pa, pb) = (&pa[xi * la..][..la], &v[xi * c * np..][..c * np]);
-                    let mx = &mut m[xi * o * np..][..o * np];
-                    f32_avx512::gemm_packed(o, np, c, pa, pb, mx, np, false);
+                // Frequency xg / groups, group xg % groups.
+                for xg in 0..16 * groups {
+                    let (pa, pb) = (&pa[xg * la..][..la], &v[xg * cg * np..][..cg * np]);
+                    let mx = &mut m[xg * og * np..][..og * np];
+                    f32_avx512::gemm_packed(og, np, cg, pa, pb, mx, np, false);
                 }
                 // SAFETY: avx512f; image b's planes lie inside y and these tiles'
                 // outputs belong to this task alone (see above).
@@ -558,14 +568,15 @@ pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> V
 /// and its channels swapped, padded by `2 − p`.
 #[cfg(target_arch = "x86_64")]
 pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
-    let (o, c) = (g.cout, g.cin);
-    let mut wf = vec![0f32; c * o * 9];
+    let (o, c, og, cg) = (g.cout, g.cin, g.og(), g.cg());
+    // Output channel o = grp·og + ol, input channel c = grp·cg + cl: the adjoint's weight
+    // (C × og × 3 × 3) has w[o][cl] flipped at [c][ol].
+    let mut wf = vec![0f32; c * og * 9];
     for oi in 0..o {
-        for ci in 0..c {
-            let (src, dst) = (
-                &w[(oi * c + ci) * 9..][..9],
-                &mut wf[(ci * o + oi) * 9..][..9],
-            );
+        let (grp, ol) = (oi / og, oi % og);
+        for cl in 0..cg {
+            let src = &w[(oi * cg + cl) * 9..][..9];
+            let dst = &mut wf[((grp * cg + cl) * og + ol) * 9..][..9];
             for t in 0..9 {
                 dst[8 - t] = src[t];
             }
@@ -573,9 +584,10 @@ pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     }
     let p = super::Conv2dParams {
         padding: (2 - g.ph, 2 - g.pw),
+        groups: g.groups,
         ..Default::default()
     };
-    let gt = Geom::new(&[g.n, o, g.oh, g.ow], &[c, o, 3, 3], &p)
+    let gt = Geom::new(&[g.n, o, g.oh, g.ow], &[c, og, 3, 3], &p)
         .expect("the adjoint of a valid convolution is valid");
     debug_assert!((gt.oh, gt.ow) == (g.h, g.w));
     forward(&gt, dy, &wf, None)
@@ -587,18 +599,20 @@ pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 pub(super) fn backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let pl = Plan::new(g);
     let (c, o, ohw, hw) = (g.cin, g.cout, g.ohw(), g.hw());
+    let (cg, og, groups) = (g.cg(), g.og(), g.groups);
     let total = pl.total();
     let span = pl.band * pl.chunk;
     let blen_max = pl.rows(0, span.min(total), c).2 + 4 * c * pl.wa;
     let np_max = pl.chunk;
-    let plen = f32_avx512::packed_b_len(np_max, o);
+    let plen = f32_avx512::packed_b_len(np_max, og);
     let split = [
         line_len::<f32>(blen_max),
         line_len::<f32>(16 * c * np_max),
         line_len::<f32>(16 * o * np_max),
         plen,
     ];
-    let dlen = 16 * c * o;
+    // Per frequency and group, dUᵀ (cg × og).
+    let dlen = 16 * groups * cg * og;
     let per = reduction_chunk(g.n);
     let parts: Vec<Vec<f32>> = (0..g.n)
         .step_by(per)
@@ -635,12 +649,15 @@ pub(super) fn backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
                                 );
                                 dy_transform(&pl, g, dyb, (cs, nc), np, yt);
                             }
-                            for xi in 0..16 {
-                                let pb = &mut pb[..f32_avx512::packed_b_len(np, o)];
-                                f32_avx512::pack_b_t(np, o, &yt[xi * o * np..][..o * np], np, pb);
-                                let a = &v[xi * c * np..][..c * np];
-                                let d = &mut dut[xi * c * o..][..c * o];
-                                f32_avx512::gemm_rows_acc(c, o, np, a, np, pb, d, o);
+                            // Frequency xg / groups, group xg % groups: the rows of V
+                            // and dYt are channel-major, a group's consecutive.
+                            for xg in 0..16 * groups {
+                                let pb = &mut pb[..f32_avx512::packed_b_len(np, og)];
+                                let ytg = &yt[xg * og * np..][..og * np];
+                                f32_avx512::pack_b_t(np, og, ytg, np, pb);
+                                let a = &v[xg * cg * np..][..cg * np];
+                                let d = &mut dut[xg * cg * og..][..cg * og];
+                                f32_avx512::gemm_rows_acc(cg, og, np, a, np, pb, d, og);
                             }
                         }
                     }
@@ -649,5 +666,5 @@ pub(super) fn backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             dut
         })
         .collect();
-    weight_grad_transform(o, c, &sum_parts(parts, dlen))
+    weight_grad_transform(og, cg, groups, &sum_parts(parts, dlen))
 }
