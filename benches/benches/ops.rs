@@ -76,7 +76,8 @@ fn bench_conv(c: &mut Criterion) {
 /// Forward + backward of the convolution layouts beside the 3×3 stride-1 one: a pix2pix
 /// 4×4 stride-2 down-sampling (the phase-split implicit im2col), a 3×3 on 4×4 maps (one
 /// product over the batch), a 7×7 with one output channel (ResNet-9's last layer) and
-/// EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase planes). candor only.
+/// EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase planes), and the
+/// dense 3×3 layer on the direct path (`ConvAlgorithm::Direct`). candor only.
 fn bench_conv_layouts(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_layouts_fwdbwd");
     for (name, xs, ws, stride, padding, groups) in [
@@ -114,6 +115,16 @@ fn bench_conv_layouts(c: &mut Criterion) {
             2,
             144,
         ),
+        // The conv bench's layer on the direct path (im2col products over phase planes),
+        // which the layers Winograd does not take still run.
+        (
+            "3x3_direct/16x64x32x32",
+            [16, 64, 32, 32],
+            [64, 64, 3, 3],
+            1,
+            1,
+            1,
+        ),
     ] {
         let x = Var::from_tensor(&randn(&xs, 0)).unwrap();
         let w = Var::from_tensor(&randn(&ws, 1)).unwrap();
@@ -124,12 +135,16 @@ fn bench_conv_layouts(c: &mut Criterion) {
             ..Default::default()
         }
         .params();
+        if name.starts_with("3x3_direct") {
+            ops::set_conv_algorithm(ops::ConvAlgorithm::Direct);
+        }
         g.bench_function(BenchmarkId::new("candor", name), |b| {
             b.iter(|| {
                 let y = ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
                 y.sum_all().unwrap().backward().unwrap()
             })
         });
+        ops::set_conv_algorithm(ops::ConvAlgorithm::Auto);
     }
     g.finish();
 }
