@@ -2929,6 +2929,17 @@ mod tests {
             // The two f32 paths round differently: not the same bits.
             assert!(max_diff(&yw, &yd) > 0.0, "case {i}");
         }
+        // Too few channels, a small or narrow map, stride 2: the direct path.
+        for (xs, ws, s) in [
+            (&[2, 16, 32, 32], &[32, 16, 3, 3], 1),
+            (&[2, 32, 8, 8], &[32, 32, 3, 3], 1),
+            (&[1, 32, 300, 4], &[32, 32, 3, 3], 1),
+            (&[2, 32, 32, 32], &[32, 32, 3, 3], 2),
+        ] {
+            assert!(!winograd::applies(
+                &Geom::new(xs, ws, &params(s, 1, 1, 1)).unwrap()
+            ));
+        }
         // A 3×3 stride-1 transposed convolution runs the Winograd forward as its own.
         let x = rand(&[2, 32, 20, 18], 7, DType::F32);
         let w = rand(&[32, 40, 3, 3], 8, DType::F32);

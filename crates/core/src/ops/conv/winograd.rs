@@ -41,7 +41,8 @@ use super::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvAlgorithm {
     /// Winograd F(2×2, 3×3) where it applies (3×3 stride 1, f32, AVX-512, at least
-    /// 24 input and output channels per group, outputs of 256 pixels or more), the
+    /// 24 input and output channels per group, outputs of 256 pixels or more and 8
+    /// columns or more), the
     /// direct convolution elsewhere.
     #[default]
     Auto,
@@ -107,6 +108,9 @@ pub(super) fn applies(g: &Geom) -> bool {
         && g.oh + 2 == g.h + 2 * g.ph
         && g.ow + 2 == g.w + 2 * g.pw
         && g.ohw() >= MIN_PIXELS
+        // Four tiles a row at least: 16 consecutive tiles then touch at most 5 tile rows
+        // (`Segments`), and a narrower map wastes a fifth or more on the extra column.
+        && g.ow >= 8
         && cfg!(target_arch = "x86_64")
         && conv_algorithm() == ConvAlgorithm::Auto
         && !DIRECT.with(|d| d.get())
@@ -342,6 +346,8 @@ impl Segments {
         if lanes == 0 {
             return out;
         }
+        // applies() keeps ow ≥ 8 (wa ≥ 5), its adjoint ow ≥ 6 (wa ≥ 4): at most 5 rows.
+        debug_assert!(15 / pl.wa + 2 <= out.segs.len());
         for q in n / pl.wa..=((n + lanes - 1) / pl.wa).min(pl.th - 1) {
             let lo = (q * pl.wa).max(n) - n;
             let hi = (q * pl.wa + pl.tw).min(n + lanes).saturating_sub(n);
