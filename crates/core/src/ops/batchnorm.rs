@@ -90,14 +90,7 @@ fn rows_path(r: usize) -> bool {
 /// them.
 #[cfg(test)]
 pub(crate) fn generic_path<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            GENERIC.with(|g| g.set(self.0));
-        }
-    }
-    let _reset = Reset(GENERIC.with(|g| g.replace(true)));
-    f()
+    super::kernel::with_flag(&GENERIC, f)
 }
 
 /// Per-channel sums over the rows of a `(M, C)` input, in the parts of [`channel_sums`]

@@ -75,19 +75,12 @@ thread_local! {
 /// Run `f` with the direct convolution on this thread (the tests compare the paths).
 #[cfg(test)]
 pub(crate) fn direct_only<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            DIRECT.with(|p| p.set(self.0));
-        }
-    }
-    let _reset = Reset(DIRECT.with(|p| p.replace(true)));
-    f()
+    super::super::kernel::with_flag(&DIRECT, f)
 }
 
-/// Fewest input and output channels per group for the Winograd path: below it the products are
-/// too narrow (the forward's inner dimension, the weight gradient's columns) for the
-/// transforms to pay (16 → 16 at 64² was even in the forward and 1.6× slower in the
+/// Fewest input and output channels per group for the Winograd path: below it the
+/// products are too narrow (the forward's inner dimension, the weight gradient's columns)
+/// for the transforms to pay (16 → 16 at 64² was even in the forward and 1.6× slower in the
 /// weight gradient; 24 → 40 at 20² faster in all three).
 pub(super) const MIN_CHANNELS: usize = 24;
 

@@ -135,14 +135,7 @@ pub(crate) mod f32_avx512 {
     /// before they fan out.
     #[cfg(test)]
     pub fn portable<R>(f: impl FnOnce() -> R) -> R {
-        struct Reset(bool);
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                PORTABLE.with(|p| p.set(self.0));
-            }
-        }
-        let _reset = Reset(PORTABLE.with(|p| p.replace(true)));
-        f()
+        super::super::with_flag(&PORTABLE, f)
     }
 
     /// Length of [`pack_a`]'s output for an `m × k` matrix.

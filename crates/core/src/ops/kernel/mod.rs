@@ -202,6 +202,23 @@ pub(crate) fn interleave<T: Real>(dst: &mut [T], a: &[T], b: &[T]) {
     }
 }
 
+/// Run `f` with the thread-local switch `flag` set, its old value restored afterwards
+/// (also on a panic): how the tests send one thread's ops down another kernel path.
+#[cfg(test)]
+pub(crate) fn with_flag<R>(
+    flag: &'static std::thread::LocalKey<std::cell::Cell<bool>>,
+    f: impl FnOnce() -> R,
+) -> R {
+    struct Reset(&'static std::thread::LocalKey<std::cell::Cell<bool>>, bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            self.0.with(|p| p.set(self.1));
+        }
+    }
+    let _reset = Reset(flag, flag.with(|p| p.replace(true)));
+    f()
+}
+
 /// One image row split by column phase for a stride-`s` pass over it padded by `pad` on
 /// the left: column `c` goes to phase `b = (c + pad) mod s`, position `(c + pad) / s`,
 /// i.e. `dst[b·stride + (c + pad) / s]` (`stride`: the distance between phases' rows).
