@@ -2595,6 +2595,14 @@ mod tests {
         (host(&y), grads)
     }
 
+    /// `got` (an output and its three gradients) within [`f32_tol`] of `want`.
+    fn assert_close(got: (&Tensor, &[Tensor; 3]), want: (&Tensor, &[Tensor; 3]), what: &str) {
+        assert!(max_diff(got.0, want.0) < f32_tol(want.0), "{what}: forward");
+        for (j, (a, b)) in got.1.iter().zip(want.1).enumerate() {
+            assert!(max_diff(a, b) < f32_tol(b), "{what}: gradient {j}");
+        }
+    }
+
     /// (input shape, weight shape, stride, padding, dilation, groups).
     type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize, usize);
 
@@ -2640,10 +2648,7 @@ mod tests {
             let p = params(st, pd, dl, g);
             let run = |dev: &Device| conv_and_grads(xs, ws, p, 10 + i as u64, DType::F32, dev);
             let ((yc, gc), (yg, gg)) = (run(&Device::Cpu), run(&gpu));
-            assert!(max_diff(&yg, &yc) < f32_tol(&yc), "case {i}: forward");
-            for (j, (a, b)) in gg.iter().zip(&gc).enumerate() {
-                assert!(max_diff(a, b) < f32_tol(b), "case {i}: gradient {j}");
-            }
+            assert_close((&yg, &gg), (&yc, &gc), &format!("case {i}"));
         }
     }
 
@@ -2880,13 +2885,7 @@ mod tests {
                 ("native", run(DType::F32)),
                 ("portable", f32_avx512::portable(|| run(DType::F32))),
             ] {
-                assert!(
-                    max_diff(&y32, y64) < f32_tol(y64),
-                    "case {i} {path}: forward"
-                );
-                for (j, (a, b)) in g32.iter().zip(g64).enumerate() {
-                    assert!(max_diff(a, b) < f32_tol(b), "case {i} {path}: gradient {j}");
-                }
+                assert_close((&y32, &g32), (y64, g64), &format!("case {i} {path}"));
             }
         }
         assert!(!f32_avx512::portable(f32_avx512::available));
@@ -2921,10 +2920,7 @@ mod tests {
             let (yd, gd) = winograd::direct_only(run);
             assert!(winograd::direct_only(|| !winograd::applies(&geom)));
             for (path, y, gr) in [("winograd", &yw, &gw), ("direct", &yd, &gd)] {
-                assert!(max_diff(y, y64) < f32_tol(y64), "case {i} {path}: forward");
-                for (j, (a, b)) in gr.iter().zip(g64).enumerate() {
-                    assert!(max_diff(a, b) < f32_tol(b), "case {i} {path}: gradient {j}");
-                }
+                assert_close((y, gr), (y64, g64), &format!("case {i} {path}"));
             }
             // The two f32 paths round differently: not the same bits.
             assert!(max_diff(&yw, &yd) > 0.0, "case {i}");
