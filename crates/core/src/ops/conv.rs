@@ -662,6 +662,16 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     let inner = if g.n >= threads() { 1 } else { threads() };
     let rows = tile_rows::<T>(g);
     let fast = use_avx512::<T>();
+    // Before the direct path packs its weight (Winograd transforms its own).
+    #[cfg(target_arch = "x86_64")]
+    if fast && winograd::applies(g) {
+        return from_f32(winograd::forward(
+            g,
+            as_f32(x),
+            as_f32(wt),
+            bias.map(as_f32),
+        ));
+    }
     // The AVX-512 path writes im2col straight into the packed panels.
     let col_len = if g.pointwise() || fast {
         0
@@ -678,15 +688,6 @@ fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T>
     } else {
         (Vec::new(), 0)
     };
-    #[cfg(target_arch = "x86_64")]
-    if fast && winograd::applies(g) {
-        return from_f32(winograd::forward(
-            g,
-            as_f32(x),
-            as_f32(wt),
-            bias.map(as_f32),
-        ));
-    }
     if fast && batched(g) {
         let y = dense_fwd_batched(g, as_f32(x), bias.map(as_f32), &pa);
         return from_f32(y);
