@@ -76,8 +76,9 @@ fn bench_conv(c: &mut Criterion) {
 /// Forward + backward of the convolution layouts beside the 3×3 stride-1 one: a pix2pix
 /// 4×4 stride-2 down-sampling (the phase-split implicit im2col), a 3×3 on 4×4 maps (one
 /// product over the batch), a 7×7 with one output channel (ResNet-9's last layer) and
-/// EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase planes), and the
-/// dense 3×3 layer on the direct path (`ConvAlgorithm::Direct`). candor only.
+/// EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase planes), a grouped
+/// 3×3 (Winograd per group) and the dense 3×3 layer on the direct path
+/// (`ConvAlgorithm::Direct`). candor only.
 fn bench_conv_layouts(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_layouts_fwdbwd");
     for (name, xs, ws, stride, padding, groups) in [
@@ -114,6 +115,15 @@ fn bench_conv_layouts(c: &mut Criterion) {
             2,
             2,
             144,
+        ),
+        // MAT's dense-block layer: 8 groups of 24 → 24, Winograd per group.
+        (
+            "3x3_grouped/8x192x32x32",
+            [8, 192, 32, 32],
+            [192, 24, 3, 3],
+            1,
+            1,
+            8,
         ),
         // The conv bench's layer on the direct path (im2col products over phase planes),
         // which the layers Winograd does not take still run.
