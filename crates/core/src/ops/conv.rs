@@ -32,6 +32,7 @@ use super::kernel::{
 };
 use crate::{Error, Result};
 
+mod dw512;
 mod winograd;
 pub use winograd::{conv_algorithm, set_conv_algorithm, ConvAlgorithm};
 
@@ -1776,6 +1777,15 @@ fn dw_bwd_weight_plane_flat<T: Real>(taps: &[FlatTap], xp: &[T], dyp: &[T], dwp:
     }
 }
 
+/// The AVX-512 kernels of a [`dw_flat`] convolution on f32 ([`dw512`]), where they
+/// apply.
+fn dw_plane512<T: Real>(g: &Geom) -> Option<dw512::DwPlane> {
+    if !(dw_flat(g) && use_avx512::<T>()) {
+        return None;
+    }
+    dw512::DwPlane::new(g.h, g.w, g.kh, g.kw)
+}
+
 /// Depthwise: `groups == C_in`, `C_out = m·C_in`; output channel `c·m + j` reads input
 /// channel `c` with its own `kH × kW` filter.
 fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
@@ -1785,6 +1795,7 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     // below; zeroed there, in its task, rather than here on one thread.
     let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
     let flat = dw_flat(g);
+    let fast = dw_plane512::<T>(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     let ph = (!flat).then(|| DwPhased::new(g));
     y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
@@ -1793,10 +1804,13 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
         let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
         let wp = &wt[co * kk..][..kk];
         match &ph {
-            None => {
-                yp.fill(T::ZERO);
-                dw_fwd_plane_flat_mv(&taps, xp, wp, yp)
-            }
+            None => match &fast {
+                Some(dp) => dp.fwd(as_f32(xp), as_f32(wp), as_f32_mut(yp), false),
+                None => {
+                    yp.fill(T::ZERO);
+                    dw_fwd_plane_flat_mv(&taps, xp, wp, yp)
+                }
+            },
             Some(ph) => with_scratch(ph.scratch(g), |buf| dw_phase_fwd_mv(ph, g, xp, wp, yp, buf)),
         }
     });
@@ -1809,20 +1823,26 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     // SAFETY: each plane is zeroed in its task before the taps add into it.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     let flat = dw_flat(g);
+    let fast = dw_plane512::<T>(g);
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     let ph = (!flat).then(|| DwPhased::new(g));
     dx.par_chunks_mut(g.hw())
         .enumerate()
         .for_each(|(plane, dxp)| {
-            dxp.fill(T::ZERO);
+            if fast.is_none() {
+                dxp.fill(T::ZERO);
+            }
             let (b, ci) = (plane / g.cin, plane % g.cin);
             for j in 0..m {
                 let co = ci * m + j;
                 let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
                 let wp = &wt[co * kk..][..kk];
-                match &ph {
-                    None => dw_bwd_input_plane_flat_mv(&taps, dyp, wp, dxp),
-                    Some(ph) => with_scratch(ph.scratch(g), |buf| {
+                match (&ph, &fast) {
+                    (None, Some(dp)) => {
+                        dp.bwd_input(as_f32(dyp), as_f32(wp), as_f32_mut(dxp), j > 0)
+                    }
+                    (None, None) => dw_bwd_input_plane_flat_mv(&taps, dyp, wp, dxp),
+                    (Some(ph), _) => with_scratch(ph.scratch(g), |buf| {
                         dw_phase_bwd_input_mv(ph, g, dyp, wp, dxp, buf)
                     }),
                 }
@@ -1862,6 +1882,7 @@ fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let (ohw, kk) = (g.ohw(), g.kh * g.kw);
     let mut dw = vec![T::ZERO; g.cout * kk];
     let flat = dw_flat(g);
+    let fast = dw_plane512::<T>(g).filter(|dp| dp.has_weight_kernel());
     let taps = if flat { FlatTap::all(g) } else { Vec::new() };
     let ph = (!flat).then(|| DwPhased::new(g));
     dw.par_chunks_mut(kk).enumerate().for_each(|(co, dwp)| {
@@ -1869,9 +1890,10 @@ fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
         for b in 0..g.n {
             let xp = &x[(b * g.cin + ci) * g.hw()..][..g.hw()];
             let dyp = &dy[(b * g.cout + co) * ohw..][..ohw];
-            match &ph {
-                None => dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, dwp),
-                Some(ph) => with_scratch(ph.scratch(g), |buf| {
+            match (&ph, &fast) {
+                (None, Some(dp)) => dp.bwd_weight(as_f32(xp), as_f32(dyp), as_f32_mut(dwp)),
+                (None, None) => dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, dwp),
+                (Some(ph), _) => with_scratch(ph.scratch(g), |buf| {
                     dw_phase_bwd_weight_mv(ph, g, xp, dyp, dwp, buf)
                 }),
             }
@@ -1931,7 +1953,12 @@ fn dw_fused(g: &Geom) -> bool {
 /// is one parallel pass, not two.
 fn dw_bwd_both<T: Real>(g: &Geom, x: &[T], dy: &[T], wt: &[T]) -> (Vec<T>, Vec<T>) {
     let (hw, kk) = (g.hw(), g.kh * g.kw);
-    let taps = FlatTap::all(g);
+    let fast = dw_plane512::<T>(g).filter(|dp| dp.has_weight_kernel());
+    let taps = if fast.is_some() {
+        Vec::new()
+    } else {
+        FlatTap::all(g)
+    };
     // SAFETY: each plane is zeroed in its task before the taps add into it.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * hw) };
     let mut part = vec![T::ZERO; g.n * g.cin * kk];
@@ -1941,9 +1968,18 @@ fn dw_bwd_both<T: Real>(g: &Geom, x: &[T], dy: &[T], wt: &[T]) -> (Vec<T>, Vec<T
         .for_each(|(plane, (dxp, pp))| {
             let c = plane % g.cin;
             let (xp, dyp) = (&x[plane * hw..][..hw], &dy[plane * hw..][..hw]);
-            dxp.fill(T::ZERO);
-            dw_bwd_input_plane_flat_mv(&taps, dyp, &wt[c * kk..][..kk], dxp);
-            dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, pp);
+            let wp = &wt[c * kk..][..kk];
+            match &fast {
+                Some(dp) => {
+                    dp.bwd_input(as_f32(dyp), as_f32(wp), as_f32_mut(dxp), false);
+                    dp.bwd_weight(as_f32(xp), as_f32(dyp), as_f32_mut(pp));
+                }
+                None => {
+                    dxp.fill(T::ZERO);
+                    dw_bwd_input_plane_flat_mv(&taps, dyp, wp, dxp);
+                    dw_bwd_weight_plane_flat_mv(&taps, xp, dyp, pp);
+                }
+            }
         });
     let mut dw = vec![T::ZERO; g.cout * kk];
     dw.par_chunks_mut(kk).enumerate().for_each(|(c, dwp)| {
@@ -2890,6 +2926,37 @@ mod tests {
             }
         }
         assert!(!f32_avx512::portable(f32_avx512::available));
+    }
+
+    /// The AVX-512 kernels of the "same" stride-1 depthwise convolutions (`dw512`) against
+    /// the f64 convolution: 3×3 and 5×5 (the weight gradient's registers), a 7×7 wider
+    /// than its map (the flat-plane weight gradient), ragged and whole 16-column blocks,
+    /// one-row maps, a channel multiplier of 2 (the input gradient adds both outputs'
+    /// parts) and batches of one and three (the fused backward's sums over the batch).
+    #[test]
+    fn depthwise_avx512_matches_f64() {
+        if !f32_avx512::available() {
+            return;
+        }
+        let cases: &[Case] = &[
+            (&[3, 4, 20, 21], &[4, 1, 3, 3], 1, 1, 1, 4),
+            (&[1, 3, 16, 32], &[3, 1, 3, 3], 1, 1, 1, 3),
+            (&[2, 5, 13, 37], &[5, 1, 5, 5], 1, 2, 1, 5),
+            (&[2, 2, 1, 9], &[2, 1, 3, 3], 1, 1, 1, 2),
+            (&[2, 3, 6, 5], &[6, 1, 5, 5], 1, 2, 1, 3),
+            (&[1, 2, 4, 3], &[2, 1, 7, 7], 1, 3, 1, 2),
+            (&[2, 3, 9, 18], &[3, 1, 7, 7], 1, 3, 1, 3),
+        ];
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
+            let p = params(s, p, d, g);
+            let geom = Geom::new(xs, ws, &p).unwrap();
+            let dp = dw_plane512::<f32>(&geom).expect("the AVX-512 depthwise path");
+            assert_eq!(dp.has_weight_kernel(), ws[2] < 7, "case {i}");
+            let run = |dt| conv_and_grads(xs, ws, p, 700 + i as u64, dt, &Device::Cpu);
+            let (y64, g64) = &run(DType::F64);
+            let (y32, g32) = run(DType::F32);
+            assert_close((&y32, &g32), (y64, g64), &format!("case {i}"));
+        }
     }
 
     /// Winograd F(2×2, 3×3) (`winograd`) and the direct convolution, each against the
