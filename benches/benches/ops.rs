@@ -66,6 +66,14 @@ fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize)
         b.iter(|| loss.backward().unwrap())
     });
     g.finish();
+
+    // The backward alone, without candle's autograd (its zero-filled gradient buffers and
+    // additions, the loss's own nodes): `r` is the output gradient of the loss above.
+    let mut g = c.benchmark_group(format!("{name_bwd}_op"));
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| ops::conv2d_backward(x.as_tensor(), w.as_tensor(), &r, p).unwrap())
+    });
+    g.finish();
 }
 
 fn bench_conv(c: &mut Criterion) {

@@ -1913,7 +1913,19 @@ fn conv_grads(
     dy: &Tensor,
     g: Geom,
 ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-    if x.track_op() && w.track_op() && dw_fused(&g) && x.device().is_cpu() {
+    conv_grads_for(x, w, dy, g, (x.track_op(), w.track_op()))
+}
+
+/// [`conv_grads`] for the gradients `need` asks for: `(input, weight)`.
+#[allow(clippy::type_complexity)]
+fn conv_grads_for(
+    x: &Tensor,
+    w: &Tensor,
+    dy: &Tensor,
+    g: Geom,
+    need: (bool, bool),
+) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    if need.0 && need.1 && dw_fused(&g) && x.device().is_cpu() {
         let op = DwBwdBoth {
             g,
             dw: std::sync::Mutex::new(None),
@@ -1926,12 +1938,12 @@ fn conv_grads(
         };
         return Ok((Some(dx), Some(dw)));
     }
-    let dx = if x.track_op() {
+    let dx = if need.0 {
         Some(dy.apply_op2_no_bwd(w, &Conv2dBwdInput { g })?)
     } else {
         None
     };
-    let dw = if w.track_op() {
+    let dw = if need.1 {
         Some(x.apply_op2_no_bwd(dy, &Conv2dBwdWeight { g })?)
     } else {
         None
@@ -2357,6 +2369,72 @@ pub fn conv2d_bias(
                 None => x.apply_op2(&w, Conv2dOp { p })?,
                 Some(b) => x.apply_op3(&w, &b.contiguous()?, Conv2dBiasOp { p })?,
             })
+        }
+    }
+}
+
+/// The gradients of [`conv2d`] for an output gradient `dy`, without an autograd graph:
+/// `(∂L/∂x, ∂L/∂weight)` of `L = Σ dy ⊙ conv2d(x, weight)`. The CPU runs the kernels of
+/// `conv2d`'s own backward (both from one pass over the planes for a depthwise "same"
+/// convolution); elsewhere candle's convolution and backprop give them.
+///
+/// For training loops that keep their own gradients, and for timing a convolution's
+/// backward alone: `loss.backward()` through candle also zero-fills and adds a buffer for
+/// each gradient it stores.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::{conv2d_backward, Conv2dParams};
+/// let x = Tensor::randn(0f32, 1.0, (2, 4, 8, 8), &Device::Cpu)?;
+/// let w = Tensor::randn(0f32, 1.0, (4, 1, 3, 3), &Device::Cpu)?;
+/// let p = Conv2dParams { padding: (1, 1), groups: 4, ..Default::default() };
+/// let dy = Tensor::ones((2, 4, 8, 8), candle_core::DType::F32, &Device::Cpu)?;
+/// let (dx, dw) = conv2d_backward(&x, &w, &dy, p)?;
+/// assert_eq!((dx.dims(), dw.dims()), (x.dims(), w.dims()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn conv2d_backward(
+    x: &Tensor,
+    weight: &Tensor,
+    dy: &Tensor,
+    p: Conv2dParams,
+) -> Result<(Tensor, Tensor)> {
+    let g = checked_geom(x, weight, None, &p)?;
+    let (n, c, oh, ow) = g.out_shape();
+    if dy.dims() != [n, c, oh, ow] || dy.dtype() != x.dtype() {
+        return Err(Error::invalid(format!(
+            "conv2d_backward: the output gradient must be {:?} {:?}, got {:?} {:?}",
+            [n, c, oh, ow],
+            x.dtype(),
+            dy.dims(),
+            dy.dtype()
+        )));
+    }
+    match route_with_cuda(
+        "conv2d",
+        &[x, weight, dy],
+        candle_support(&g),
+        g.depthwise(),
+    )? {
+        Route::Kernel => {
+            let (x, w, dy) = (x.contiguous()?, weight.contiguous()?, dy.contiguous()?);
+            match conv_grads_for(&x, &w, &dy, g, (true, true))? {
+                (Some(dx), Some(dw)) => Ok((dx, dw)),
+                _ => unreachable!("both gradients were asked for"),
+            }
+        }
+        Route::Candle => {
+            let xv = candle_core::Var::from_tensor(x)?;
+            let wv = candle_core::Var::from_tensor(weight)?;
+            let y = candle_conv2d(xv.as_tensor(), wv.as_tensor(), None, &p)?;
+            let grads = (y * dy)?.sum_all()?.backward()?;
+            let get = |v: &candle_core::Var| {
+                grads
+                    .get(v.as_tensor())
+                    .cloned()
+                    .ok_or_else(|| Error::invalid("conv2d_backward: candle gave no gradient"))
+            };
+            Ok((get(&xv)?, get(&wv)?))
         }
     }
 }
@@ -2956,6 +3034,48 @@ mod tests {
             let (y64, g64) = &run(DType::F64);
             let (y32, g32) = run(DType::F32);
             assert_close((&y32, &g32), (y64, g64), &format!("case {i}"));
+        }
+    }
+
+    /// `conv2d_backward` gives the gradients `backward()` stores, bit for bit (the same
+    /// kernels): dense, Winograd, strided, grouped and depthwise (the fused pass), f32
+    /// and f64; a wrong output gradient is an error.
+    #[test]
+    fn conv2d_backward_is_the_autograd_gradients() {
+        let cases: &[Case] = &[
+            (&[2, 3, 9, 11], &[5, 3, 3, 3], 1, 1, 1, 1),
+            (&[2, 32, 16, 16], &[32, 32, 3, 3], 1, 1, 1, 1),
+            (&[3, 4, 13, 7], &[6, 2, 3, 3], 2, 1, 1, 2),
+            (&[2, 6, 12, 20], &[6, 1, 3, 3], 1, 1, 1, 6),
+            (&[2, 6, 15, 13], &[6, 1, 5, 5], 2, 2, 1, 6),
+        ];
+        for (i, &(xs, ws, s, p, d, g)) in cases.iter().enumerate() {
+            for dt in [DType::F32, DType::F64] {
+                let p = params(s, p, d, g);
+                let x = candle_core::Var::from_tensor(&rand(xs, i as u64, dt)).unwrap();
+                let w = candle_core::Var::from_tensor(&rand(ws, 10 + i as u64, dt)).unwrap();
+                let y = conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+                let dy = rand(y.dims(), 20 + i as u64, dt);
+                let grads = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+                let (dx, dw) = conv2d_backward(x.as_tensor(), w.as_tensor(), &dy, p).unwrap();
+                for (got, v) in [(&dx, &x), (&dw, &w)] {
+                    let want = grads.get(v.as_tensor()).unwrap();
+                    assert_eq!(max_diff(got, want), 0.0, "case {i} {dt:?}");
+                }
+            }
+        }
+        let x = rand(&[1, 2, 5, 5], 0, DType::F32);
+        let w = rand(&[2, 2, 3, 3], 1, DType::F32);
+        let p = params(1, 1, 1, 1);
+        for dy in [
+            rand(&[1, 2, 4, 5], 2, DType::F32),
+            rand(&[1, 2, 5, 5], 2, DType::F64),
+        ] {
+            let err = conv2d_backward(&x, &w, &dy, p).unwrap_err().to_string();
+            assert!(
+                err.contains("output gradient must be [1, 2, 5, 5]"),
+                "{err}"
+            );
         }
     }
 

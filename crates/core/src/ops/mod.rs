@@ -80,8 +80,8 @@ pub mod upsample;
 
 pub use activation::{elu, leaky_relu, relu, sigmoid, silu, softplus, tanh, Activation};
 pub use conv::{
-    conv2d, conv2d_bias, conv2d_bias_act, conv_algorithm, set_conv_algorithm, Conv2dParams,
-    ConvAlgorithm,
+    conv2d, conv2d_backward, conv2d_bias, conv2d_bias_act, conv_algorithm, set_conv_algorithm,
+    Conv2dParams, ConvAlgorithm,
 };
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
