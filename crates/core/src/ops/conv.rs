@@ -1410,6 +1410,18 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
 /// `dW` (per group `og × K`) from `dWᵀ` (per group `K × og`).
 fn transpose_groups(g: &Geom, dwt: &[f32]) -> Vec<f32> {
     let (k, og) = (g.k(), g.og());
+    if f32_avx512::available() {
+        // Tasks of 64 output channels (rows of dW), in registers 16 × 16 at a time.
+        const ROWS: usize = 64;
+        // SAFETY: every row of every group is written by `transpose_cols`.
+        let mut dw = unsafe { alloc_for_overwrite::<f32>(dwt.len()) };
+        for (src, dst) in dwt.chunks_exact(og * k).zip(dw.chunks_exact_mut(og * k)) {
+            dst.par_chunks_mut(ROWS * k).enumerate().for_each(|(i, d)| {
+                f32_avx512::transpose_cols(k, og, src, i * ROWS, d.len() / k, d)
+            });
+        }
+        return dw;
+    }
     let mut dw = vec![0f32; dwt.len()];
     // 32 × 32 blocks: a 728 × 728 weight (Xception) otherwise writes every value to a
     // different cache line and page.

@@ -544,6 +544,46 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// Columns `c0..c0 + n` of a `rows × cols` matrix `src`, transposed:
+    /// `dst[c·rows + r] = src[r·cols + c0 + c]` for `c < n`. 16 × 16 blocks in registers,
+    /// the ragged edges one value at a time.
+    pub fn transpose_cols(
+        rows: usize,
+        cols: usize,
+        src: &[f32],
+        c0: usize,
+        n: usize,
+        dst: &mut [f32],
+    ) {
+        assert!(available() && c0 + n <= cols && src.len() >= rows * cols);
+        assert!(dst.len() >= n * rows);
+        let (r16, n16) = (rows / 16 * 16, n / 16 * 16);
+        let seq: [usize; 16] = std::array::from_fn(|i| i);
+        for r in (0..r16).step_by(16) {
+            for c in (0..n16).step_by(16) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: avx512f was checked; the loads read rows r..r + 16 of src at
+                // columns c0 + c..c0 + c + 16 (≤ cols), the stores rows c..c + 16 of dst
+                // at columns r..r + 16 (≤ rows): inside both (asserted above).
+                unsafe {
+                    imp::transpose16(
+                        src.as_ptr().add(r * cols + c0 + c),
+                        cols,
+                        dst.as_mut_ptr().add(c * rows + r),
+                        rows,
+                        &seq,
+                    )
+                }
+            }
+        }
+        for r in 0..rows {
+            let from = if r < r16 { n16 } else { 0 };
+            for c in from..n {
+                dst[c * rows + r] = src[r * cols + c0 + c];
+            }
+        }
+    }
+
     /// Columns of `B` per narrow micro-tile (one register): the weight gradient of a
     /// layer with at most 16 output channels, whose `NR`-wide panels would be ≥ half
     /// padding (pix2pix at ngf 8, the matting and watermark quick widths).

@@ -489,6 +489,35 @@ mod tests {
         }
     }
 
+    /// `f32_avx512::transpose_cols` against the plain loop: whole 16 × 16 blocks and
+    /// ragged rows and columns, column ranges starting inside the matrix, the values past
+    /// the range untouched.
+    #[test]
+    fn transpose_cols_matches_the_loop() {
+        if !f32_avx512::available() {
+            return;
+        }
+        for (rows, cols, c0, n) in [
+            (16, 16, 0, 16),
+            (37, 53, 0, 53),
+            (64, 80, 16, 64),
+            (33, 40, 5, 30),
+            (3, 20, 17, 3),
+            (728, 96, 32, 64),
+        ] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32 * 0.25 - 7.0).collect();
+            let mut want = vec![9.0f32; n * rows + 5];
+            for r in 0..rows {
+                for c in 0..n {
+                    want[c * rows + r] = src[r * cols + c0 + c];
+                }
+            }
+            let mut got = vec![9.0f32; n * rows + 5];
+            f32_avx512::transpose_cols(rows, cols, &src, c0, n, &mut got);
+            assert_eq!(got, want, "{rows} × {cols}, columns {c0}..{}", c0 + n);
+        }
+    }
+
     #[test]
     fn sigmoid_f32_matches_f64() {
         for i in 0..=40_000 {
