@@ -161,6 +161,9 @@ struct MaxPool(PGeom, Mutex<Option<Arc<Vec<u32>>>>);
 /// not keep them) by scanning the windows of `x` again.
 struct MaxPoolBwd(PGeom, Option<Arc<Vec<u32>>>);
 
+/// Input elements per task of the max-pool forward (whole planes, at least one).
+const PLANE_TASK_ELEMS: usize = 8192;
+
 /// Scratch of [`max_fwd_plane`]: `sw` phase copies of the plane, `wq` wide.
 fn max_fwd_scratch(g: &PGeom) -> usize {
     let (sw, pw) = (g.p.stride.1, g.p.padding.1);
@@ -216,6 +219,120 @@ fn max_fwd_plane<T: Real>(g: &PGeom, xp: &[T], yp: &mut [T], ip: &mut [u32], buf
 }
 
 multiversion!(max_fwd_plane_mv => max_fwd_plane(g: &PGeom, xp: &[T], yp: &mut [T], ip: &mut [u32], buf: &mut [T]));
+multiversion!(max_fwd_wide_mv => max_fwd_wide(g: &PGeom, mw: &MaxWide, xp: &[T], yp: &mut [T], ip: &mut [u32], buf: &mut [T], iw: &mut [u32]));
+
+/// The max-pool forward of narrow outputs (fewer than [`MaxWide::BELOW`] columns:
+/// Xception's 31-, 16-, 8- and 4-column maps) on phase planes split by row and column
+/// phase: each tap is then one long compare-and-select over all the output rows at once
+/// (`wq` wide, the extra columns dropped), not one short run per output row.
+struct MaxWide {
+    hq: usize,
+    wq: usize,
+    /// Outputs computed per plane: `(OH − 1)·wq + OW`.
+    len: usize,
+    /// Per tap in scan order: its offset into the stacked phase planes and the plane index
+    /// of its input for output 0 (wrapping below 0: only padding, which never wins).
+    taps: Vec<(usize, u32)>,
+    /// `t[i]`: the index's step from output 0 to wide output `i` (`sh·W·oh + sw·ow`).
+    t: Vec<u32>,
+    /// `first[i]`: the index of the first element inside the image of wide output `i`'s
+    /// window, kept where no value beats −∞.
+    first: Vec<u32>,
+}
+
+impl MaxWide {
+    /// Output widths this path takes.
+    const BELOW: usize = 32;
+
+    fn new(g: &PGeom) -> Option<MaxWide> {
+        let ((kh, kw), (sh, sw), (ph, pw)) = (g.p.kernel, g.p.stride, g.p.padding);
+        if g.ow >= Self::BELOW || g.oh < 2 {
+            return None;
+        }
+        let hq = (g.h + 2 * ph)
+            .div_ceil(sh)
+            .max(g.oh - 1 + (kh - 1) / sh + 1);
+        let wq = (g.w + 2 * pw)
+            .div_ceil(sw)
+            .max(g.ow - 1 + (kw - 1) / sw + 1);
+        let len = (g.oh - 1) * wq + g.ow;
+        let plane = hq * wq;
+        let mut taps = Vec::with_capacity(kh * kw);
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let q = (ki % sh) * sw + kj % sw;
+                let off = q * plane + ki / sh * wq + kj / sw;
+                let base = ((ki * g.w + kj) as u32).wrapping_sub((ph * g.w + pw) as u32);
+                taps.push((off, base));
+            }
+        }
+        let (mut t, mut first) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        for i in 0..len {
+            let (oh, ow) = (i / wq, (i % wq).min(g.ow - 1));
+            t.push((sh * g.w * oh + sw * (i % wq)) as u32);
+            let (r0, c0) = (g.rows(oh).0, g.cols(ow).0);
+            first.push((r0 * g.w + c0) as u32);
+        }
+        Some(MaxWide {
+            hq,
+            wq,
+            len,
+            taps,
+            t,
+            first,
+        })
+    }
+
+    /// Scratch of [`max_fwd_wide`] in `T`: the phase planes and the wide maxima.
+    fn scratch(&self, g: &PGeom) -> usize {
+        g.p.stride.0 * g.p.stride.1 * self.hq * self.wq + self.len
+    }
+}
+
+/// [`max_fwd_plane`] through [`MaxWide`]: the same choice (first maximum in scan order,
+/// strict `>`, the first NaN wins; a window of −∞ keeps its first element inside the
+/// image). Every window starts at −∞ with that element's index: the first value of the
+/// scan that beats −∞ (or is NaN) is the first element inside the image whenever that
+/// one does, since the padding before it is −∞.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn max_fwd_wide<T: Real>(
+    g: &PGeom,
+    mw: &MaxWide,
+    xp: &[T],
+    yp: &mut [T],
+    ip: &mut [u32],
+    buf: &mut [T],
+    iw: &mut [u32],
+) {
+    let ((sh, sw), (ph, pw)) = (g.p.stride, g.p.padding);
+    let plane = mw.hq * mw.wq;
+    let (q, yw) = buf.split_at_mut(sh * sw * plane);
+    q.fill(T::NEG_INF);
+    for ih in 0..g.h {
+        let r = ih + ph;
+        let (a, rq) = (r % sh, r / sh);
+        let dst = &mut q[a * sw * plane + rq * mw.wq..];
+        split_row_phases(&xp[ih * g.w..(ih + 1) * g.w], pw, sw, dst, plane);
+    }
+    let (yw, iw) = (&mut yw[..mw.len], &mut iw[..mw.len]);
+    yw.fill(T::NEG_INF);
+    iw.copy_from_slice(&mw.first);
+    for &(off, base) in &mw.taps {
+        let s = &q[off..off + mw.len];
+        for (((y, i), &v), &t) in yw.iter_mut().zip(iw.iter_mut()).zip(s).zip(&mw.t) {
+            let m = *y;
+            #[allow(clippy::eq_op)]
+            let take = v > m || (v != v && m == m);
+            *y = if take { v } else { m };
+            *i = if take { base.wrapping_add(t) } else { *i };
+        }
+    }
+    for oh in 0..g.oh {
+        yp[oh * g.ow..][..g.ow].copy_from_slice(&yw[oh * mw.wq..][..g.ow]);
+        ip[oh * g.ow..][..g.ow].copy_from_slice(&iw[oh * mw.wq..][..g.ow]);
+    }
+}
 struct AvgPool(PGeom, bool);
 struct AvgPoolBwd(PGeom, bool);
 
@@ -235,14 +352,31 @@ impl CustomOp1 for MaxPool {
             // SAFETY: max_fwd_plane writes every output of its plane.
             let mut y = unsafe { alloc_for_overwrite::<T>(g.planes * ohw) };
             let mut idx = vec![0u32; g.planes * ohw];
-            y.par_chunks_mut(ohw)
-                .zip(idx.par_chunks_mut(ohw))
+            let wide = MaxWide::new(&g);
+            let hw = g.h * g.w;
+            // Several small planes per task: one task per 8×8 plane cost more in the
+            // pool's hand-offs than the plane's work.
+            let per = PLANE_TASK_ELEMS.div_ceil(hw).max(1);
+            y.par_chunks_mut(per * ohw)
+                .zip(idx.par_chunks_mut(per * ohw))
                 .enumerate()
-                .for_each(|(pl, (yp, ip))| {
-                    let xp = &x[pl * g.h * g.w..][..g.h * g.w];
-                    with_scratch(max_fwd_scratch(&g), |buf| {
-                        max_fwd_plane_mv(&g, xp, yp, ip, buf)
-                    });
+                .for_each(|(task, (ys, is))| {
+                    let xs = &x[task * per * hw..];
+                    let planes = ys.chunks_mut(ohw).zip(is.chunks_mut(ohw));
+                    match &wide {
+                        Some(mw) => with_scratch(mw.scratch(&g), |buf| {
+                            let mut iw = vec![0u32; mw.len];
+                            for (j, (yp, ip)) in planes.enumerate() {
+                                let xp = &xs[j * hw..][..hw];
+                                max_fwd_wide_mv(&g, mw, xp, yp, ip, buf, &mut iw)
+                            }
+                        }),
+                        None => with_scratch(max_fwd_scratch(&g), |buf| {
+                            for (j, (yp, ip)) in planes.enumerate() {
+                                max_fwd_plane_mv(&g, &xs[j * hw..][..hw], yp, ip, buf)
+                            }
+                        }),
+                    }
                 });
             *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(idx));
             Ok(out(T::wrap(y), (dims[0], dims[1], g.oh, g.ow)))
@@ -860,8 +994,8 @@ mod tests {
     #[test]
     fn vectorised_max_forward_is_the_scalar_scan() {
         let mut rng = crate::SeededRng::new(9);
-        let mut cases = 0;
-        for (h, w) in [(7, 9), (8, 8), (5, 13), (1, 6)] {
+        let (mut cases, mut wide) = (0, 0);
+        for (h, w) in [(7, 9), (8, 8), (5, 13), (1, 6), (9, 40)] {
             for k in 1..=4 {
                 for s in 1..=3 {
                     for p in 0..=k / 2 {
@@ -883,12 +1017,22 @@ mod tests {
                         let (mut y, mut i) = (vec![0f32; g.oh * g.ow], vec![0u32; g.oh * g.ow]);
                         let mut buf = vec![0f32; max_fwd_scratch(&g)];
                         max_fwd_plane_mv(&g, &x, &mut y, &mut i, &mut buf);
+                        let (mut yw, mut iw) = (y.clone(), i.clone());
+                        if let Some(mw) = MaxWide::new(&g) {
+                            let mut buf = vec![0f32; mw.scratch(&g)];
+                            let mut wide_idx = vec![0u32; mw.len];
+                            max_fwd_wide_mv(&g, &mw, &x, &mut yw, &mut iw, &mut buf, &mut wide_idx);
+                            wide += 1;
+                        }
                         for oh in 0..g.oh {
                             for ow in 0..g.ow {
                                 let want = g.argmax(&x, oh, ow);
                                 let o = oh * g.ow + ow;
-                                assert_eq!(i[o] as usize, want, "{h}×{w} {par:?} at ({oh}, {ow})");
-                                assert_eq!(y[o].to_bits(), x[want].to_bits());
+                                for (y, i, what) in [(&y, &i, "rows"), (&yw, &iw, "wide")] {
+                                    let at = format!("{what} {h}×{w} {par:?} at ({oh}, {ow})");
+                                    assert_eq!(i[o] as usize, want, "{at}");
+                                    assert_eq!(y[o].to_bits(), x[want].to_bits(), "{at}");
+                                }
                             }
                         }
                         cases += 1;
@@ -896,7 +1040,7 @@ mod tests {
                 }
             }
         }
-        assert!(cases > 60, "{cases}");
+        assert!(cases > 60 && wide > 40, "{cases} {wide}");
     }
 
     #[test]
