@@ -130,6 +130,18 @@ impl DwPlane {
         (ph.saturating_sub(r), self.kh.min(self.h + ph - r))
     }
 
+    /// Input row `rr − p` from column `c0 − p` (the block's first tap column), and the
+    /// lanes to load from it: all if the row lies inside the plane, none if not (a kernel
+    /// row in the padding then reads nothing and adds ±0). Pointers outside the plane
+    /// are formed with wrapping arithmetic and only masked loads read through them.
+    #[inline(always)]
+    fn shifted_row(&self, x: *const f32, rr: usize, p: usize, c0: usize) -> (*const f32, u16) {
+        let ir = rr.wrapping_sub(p);
+        let inside = if ir < self.h { u16::MAX } else { 0 };
+        let row = x.wrapping_add(ir.wrapping_mul(self.w));
+        (row.wrapping_add(c0).wrapping_sub(p), inside)
+    }
+
     /// Lanes of block `b` inside the row.
     #[inline(always)]
     fn out_mask(&self, b: usize) -> u16 {
@@ -182,12 +194,7 @@ impl DwPlane {
                 // Input rows r0 − p .. r0 + ROWS + p; row `q` of them meets output row
                 // `t` through kernel row `q − t`.
                 for q in 0..ROWS + K - 1 {
-                    let ir = (r0 + q).wrapping_sub(p);
-                    let inside = if ir < h { u16::MAX } else { 0 };
-                    let xr = x
-                        .wrapping_add(ir.wrapping_mul(w))
-                        .wrapping_add(c0)
-                        .wrapping_sub(p);
+                    let (xr, inside) = self.shifted_row(x, r0 + q, p, c0);
                     for j in 0..K {
                         let v = _mm512_maskz_loadu_ps(*ms.add(j) & inside, xr.wrapping_add(j));
                         for (t, a) in acc.iter_mut().enumerate() {
@@ -255,13 +262,7 @@ impl DwPlane {
                 let d = _mm512_maskz_loadu_ps(self.out_mask(b), dy.add(r * w + c0));
                 let ms = self.masks.as_ptr().add(b * K);
                 for i in 0..K {
-                    // A kernel row outside the plane loads nothing (mask 0).
-                    let ir = (r + i).wrapping_sub(p);
-                    let inside = if ir < h { u16::MAX } else { 0 };
-                    let xr = x
-                        .wrapping_add(ir.wrapping_mul(w))
-                        .wrapping_add(c0)
-                        .wrapping_sub(p);
+                    let (xr, inside) = self.shifted_row(x, r + i, p, c0);
                     for j in 0..K {
                         let v = _mm512_maskz_loadu_ps(*ms.add(j) & inside, xr.wrapping_add(j));
                         acc[i * K + j] = _mm512_fmadd_ps(d, v, acc[i * K + j]);
