@@ -26,9 +26,9 @@ use rayon::prelude::*;
 use super::activation::{act_inplace_chunk, ActBwd, Activation};
 use super::backend::{route_with_cuda, Candle, Route};
 use super::kernel::{
-    add_row_phases, alloc_for_overwrite, dispatch, f32_avx512, gather, gemm, gemm_ld, interleave,
-    line_len, multiversion, out, reduction_chunk, slice, split_row_phases, threads, with_scratch,
-    Real,
+    add_row_phases, alloc_for_overwrite, as_f32, as_f32_mut, dispatch, f32_avx512, from_f32,
+    gather, gemm, gemm_ld, interleave, line_len, multiversion, out, reduction_chunk, slice,
+    split_row_phases, threads, use_avx512, with_scratch, Real,
 };
 use crate::{Error, Result};
 
@@ -638,24 +638,6 @@ fn tile_rows<T: Real>(g: &Geom) -> usize {
 const COL_BLOCK_BYTES: usize = 1 << 20;
 
 // ---------------------------------------------------------------- dense / grouped
-
-/// Whether `T` is f32 and the CPU has AVX-512: the convolutions then use
-/// [`f32_avx512`]'s product instead of the `gemm` crate's AVX2 one.
-fn use_avx512<T: Real>() -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && f32_avx512::available()
-}
-
-fn as_f32<T: Real>(s: &[T]) -> &[f32] {
-    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
-    // SAFETY: T is f32 (checked above).
-    unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) }
-}
-
-fn as_f32_mut<T: Real>(s: &mut [T]) -> &mut [f32] {
-    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
-    // SAFETY: T is f32 (checked above).
-    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) }
-}
 
 fn dense_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T> {
     let (k, ohw, og, cg, ow) = (g.k(), g.ohw(), g.og(), g.cg(), g.ow);
@@ -1442,14 +1424,6 @@ fn transpose_groups(g: &Geom, dwt: &[f32]) -> Vec<f32> {
     dw
 }
 
-/// A `Vec<f32>` as `Vec<T>` where `T` is f32 (checked).
-fn from_f32<T: Real>(v: Vec<f32>) -> Vec<T> {
-    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: T is f32 (checked above): same size, alignment and validity.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
-}
-
 fn sum_parts<T: Real>(parts: Vec<Vec<T>>, len: usize) -> Vec<T> {
     let mut it = parts.into_iter();
     let mut acc = it.next().unwrap_or_else(|| vec![T::ZERO; len]);
@@ -1798,6 +1772,16 @@ fn dw_plane512<T: Real>(g: &Geom) -> Option<dw512::DwPlane> {
     dw512::DwPlane::new(g.h, g.w, g.kh, g.kw)
 }
 
+/// The flat-plane taps of a [`dw_flat`] convolution whose kernels will use them
+/// (`wanted`: no [`dw512`] kernel took the pass); none otherwise.
+fn flat_taps(g: &Geom, wanted: bool) -> Vec<FlatTap> {
+    if wanted && dw_flat(g) {
+        FlatTap::all(g)
+    } else {
+        Vec::new()
+    }
+}
+
 /// Depthwise: `groups == C_in`, `C_out = m·C_in`; output channel `c·m + j` reads input
 /// channel `c` with its own `kH × kW` filter.
 fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
@@ -1808,7 +1792,7 @@ fn dw_fwd<T: Real>(g: &Geom, x: &[T], wt: &[T]) -> Vec<T> {
     let mut y = unsafe { alloc_for_overwrite::<T>(g.n * g.cout * ohw) };
     let flat = dw_flat(g);
     let fast = dw_plane512::<T>(g);
-    let taps = if flat { FlatTap::all(g) } else { Vec::new() };
+    let taps = flat_taps(g, fast.is_none());
     let ph = (!flat).then(|| DwPhased::new(g));
     y.par_chunks_mut(ohw).enumerate().for_each(|(plane, yp)| {
         let (b, co) = (plane / g.cout, plane % g.cout);
@@ -1836,7 +1820,7 @@ fn dw_bwd_input<T: Real>(g: &Geom, dy: &[T], wt: &[T]) -> Vec<T> {
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * g.hw()) };
     let flat = dw_flat(g);
     let fast = dw_plane512::<T>(g);
-    let taps = if flat { FlatTap::all(g) } else { Vec::new() };
+    let taps = flat_taps(g, fast.is_none());
     let ph = (!flat).then(|| DwPhased::new(g));
     dx.par_chunks_mut(g.hw())
         .enumerate()
@@ -1895,7 +1879,7 @@ fn dw_bwd_weight<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
     let mut dw = vec![T::ZERO; g.cout * kk];
     let flat = dw_flat(g);
     let fast = dw_plane512::<T>(g).filter(|dp| dp.has_weight_kernel());
-    let taps = if flat { FlatTap::all(g) } else { Vec::new() };
+    let taps = flat_taps(g, fast.is_none());
     let ph = (!flat).then(|| DwPhased::new(g));
     dw.par_chunks_mut(kk).enumerate().for_each(|(co, dwp)| {
         let ci = co / m;
@@ -1978,11 +1962,7 @@ fn dw_fused(g: &Geom) -> bool {
 fn dw_bwd_both<T: Real>(g: &Geom, x: &[T], dy: &[T], wt: &[T]) -> (Vec<T>, Vec<T>) {
     let (hw, kk) = (g.hw(), g.kh * g.kw);
     let fast = dw_plane512::<T>(g).filter(|dp| dp.has_weight_kernel());
-    let taps = if fast.is_some() {
-        Vec::new()
-    } else {
-        FlatTap::all(g)
-    };
+    let taps = flat_taps(g, fast.is_none());
     // SAFETY: each plane is zeroed in its task before the taps add into it.
     let mut dx = unsafe { alloc_for_overwrite::<T>(g.n * g.cin * hw) };
     let mut part = vec![T::ZERO; g.n * g.cin * kk];

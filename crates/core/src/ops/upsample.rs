@@ -87,15 +87,11 @@ fn resample_plane<T: Real>(
 fn lerp_row<T: Real>(r: &mut [T], x: &[T], tx: &[TapT<T>], gather: Option<&GatherTaps>) {
     #[cfg(target_arch = "x86_64")]
     if let Some(gt) = gather {
-        assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
         assert!(r.len() == gt.b0.len() && gt.max_index < x.len());
-        // SAFETY: T is f32 (asserted), so the slices reinterpret in place; the CPU has
-        // AVX-512 (GatherTaps::new checked); every index is below x.len() (asserted).
-        unsafe {
-            let r = std::slice::from_raw_parts_mut(r.as_mut_ptr() as *mut f32, r.len());
-            let x = std::slice::from_raw_parts(x.as_ptr() as *const f32, x.len());
-            gather_row(r, x, gt);
-        }
+        let (r, x) = (super::kernel::as_f32_mut(r), super::kernel::as_f32(x));
+        // SAFETY: the CPU has AVX-512 (GatherTaps::new checked); every index is below
+        // x.len() (asserted).
+        unsafe { gather_row(r, x, gt) };
         return;
     }
     let _ = gather;
@@ -116,9 +112,7 @@ struct GatherTaps {
 impl GatherTaps {
     /// The operands, where `T` is f32, the CPU has AVX-512 and the row fits `i32`.
     fn new<T: Real>(tx: &[TapT<T>], w: usize) -> Option<GatherTaps> {
-        let f32_avx512 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-            && super::kernel::f32_avx512::available();
-        if !f32_avx512 || i32::try_from(w).is_err() {
+        if !super::kernel::use_avx512::<T>() || i32::try_from(w).is_err() {
             return None;
         }
         Some(GatherTaps {

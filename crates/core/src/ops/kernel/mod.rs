@@ -150,18 +150,7 @@ pub(crate) fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
     }
     match s {
         1 => dst.copy_from_slice(&src[..n]),
-        2 if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-            && f32_avx512::available() =>
-        {
-            // SAFETY: T is f32 (checked above).
-            let (d, s) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, n),
-                    std::slice::from_raw_parts(src.as_ptr() as *const f32, src.len()),
-                )
-            };
-            f32_avx512::gather_even(d, s)
-        }
+        2 if use_avx512::<T>() => f32_avx512::gather_even(as_f32_mut(dst), as_f32(src)),
         2 => {
             // Over a source of exactly 2·n values LLVM vectorises the loop (two loads and
             // a `vpermt2ps` per 16); over 2·n − 1 it stays scalar: the last one apart.
@@ -183,18 +172,50 @@ pub(crate) fn gather<T: Real>(dst: &mut [T], src: &[T], s: usize) {
     }
 }
 
+/// Whether `T` is f32 and the CPU has AVX-512: the kernels then take [`f32_avx512`]'s
+/// paths (through [`as_f32`], [`as_f32_mut`], [`from_f32`]).
+#[inline(always)]
+pub(crate) fn use_avx512<T: Real>() -> bool {
+    is_f32::<T>() && f32_avx512::available()
+}
+
+#[inline(always)]
+fn is_f32<T: Real>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+}
+
+/// `s` as `&[f32]` where `T` is f32 (checked).
+#[inline(always)]
+pub(crate) fn as_f32<T: Real>(s: &[T]) -> &[f32] {
+    assert!(is_f32::<T>());
+    // SAFETY: T is f32 (checked above).
+    unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) }
+}
+
+/// `s` as `&mut [f32]` where `T` is f32 (checked).
+#[inline(always)]
+pub(crate) fn as_f32_mut<T: Real>(s: &mut [T]) -> &mut [f32] {
+    assert!(is_f32::<T>());
+    // SAFETY: T is f32 (checked above).
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f32, s.len()) }
+}
+
+/// A `Vec<f32>` as `Vec<T>` where `T` is f32 (checked).
+pub(crate) fn from_f32<T: Real>(v: Vec<f32>) -> Vec<T> {
+    assert!(is_f32::<T>());
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: T is f32 (checked above): same size, alignment and validity.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut T, v.len(), v.capacity()) }
+}
+
 /// `dst[2·i] = a[i]`, `dst[2·i + 1] = b[i]` for `i < a.len()` (`b` as long, `dst` at
 /// least twice): vectorised for f32 with AVX-512 ([`f32_avx512::interleave`]).
 #[inline(always)]
 pub(crate) fn interleave<T: Real>(dst: &mut [T], a: &[T], b: &[T]) {
     let n = a.len();
     assert!(b.len() == n && dst.len() >= 2 * n);
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && f32_avx512::available() {
-        // SAFETY: T is f32 (checked above).
-        let cast =
-            |s: &[T]| unsafe { std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len()) };
-        let d = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut f32, dst.len()) };
-        return f32_avx512::interleave(d, cast(a), cast(b));
+    if use_avx512::<T>() {
+        return f32_avx512::interleave(as_f32_mut(dst), as_f32(a), as_f32(b));
     }
     for ((pair, x), y) in dst.chunks_exact_mut(2).zip(a).zip(b) {
         pair[0] = *x;
