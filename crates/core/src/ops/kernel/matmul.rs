@@ -97,6 +97,38 @@ pub(crate) fn gemm_ld<T: Real>(
     }
 }
 
+/// Row-major `dst (m×n) = lhs (m×k) · rhs (k×n)` through strides (as [`gemm`]):
+/// [`f32_avx512::gemm_strided`] for f32 on a CPU with AVX-512, the `gemm` crate
+/// otherwise. The products of `ops::linear`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [T],
+    lhs: &[T],
+    (lrs, lcs): (usize, usize),
+    rhs: &[T],
+    (rrs, rcs): (usize, usize),
+    threads: usize,
+) {
+    if super::use_avx512::<T>() {
+        let (lhs, rhs) = (super::as_f32(lhs), super::as_f32(rhs));
+        let dst = super::as_f32_mut(dst);
+        f32_avx512::gemm_strided(
+            (m, n, k),
+            lhs,
+            (lrs, lcs),
+            rhs,
+            (rrs, rcs),
+            dst,
+            n,
+            false,
+            threads,
+        )
+    } else {
+        gemm(m, n, k, dst, false, lhs, lrs, lcs, rhs, rrs, rcs, threads)
+    }
+}
+
 /// An AVX-512 f32 matrix product for the convolutions, on operands packed the way
 /// im2col and the transposed gradient produce them (the `gemm` crate would repack them);
 /// its 8 × 32 register tile runs at the cores' nominal peak (docs/performance.md).
@@ -196,8 +228,14 @@ pub(crate) mod f32_avx512 {
             let w = NR.min(n - j0);
             for p in 0..k {
                 let dst = &mut o[p * NR..][..NR];
-                dst[..w].copy_from_slice(&b[p * rs + j0..][..w]);
-                dst[w..].fill(0.0);
+                if w == NR {
+                    // A whole panel row: a fixed-size copy, inlined (a `memcpy` call
+                    // per 128 bytes was 2 % of a TD3 update).
+                    dst.copy_from_slice(&b[p * rs + j0..][..NR]);
+                } else {
+                    dst[..w].copy_from_slice(&b[p * rs + j0..][..w]);
+                    dst[w..].fill(0.0);
+                }
             }
         }
     }
@@ -815,6 +853,181 @@ pub(crate) mod f32_avx512 {
         });
     }
 
+    /// `c (m × n, rows ldc apart) [+]= A · B` for operands read through strides,
+    /// `a[i][p] = a[i·ars + p·acs]` and `b[p][j] = b[p·brs + j·bcs]`, on up to `threads`
+    /// threads: the fully connected layers' products (`ops::linear`), forward and
+    /// backward, without the `gemm` crate's repacking of both operands.
+    ///
+    /// `A` is read in place, one broadcast per row and step (its rows are contiguous in
+    /// the forward and the input gradient, `acs = 1`; in the weight gradient `A = dZᵀ`
+    /// and a step's 8 rows are 8 neighbouring values, `ars = 1`). `B` is packed per
+    /// panel of [`NR`] columns by the thread that uses it: a row copy when `bcs = 1`, a
+    /// transpose in 16 × 16 register blocks when `brs = 1` (the forward's `Wᵀ`). The
+    /// threads split the column panels (the rows when there is one panel); every value
+    /// is one chain of multiply-adds in `p` order, so the result does not depend on the
+    /// number of threads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_strided(
+        (m, n, k): (usize, usize, usize),
+        a: &[f32],
+        (ars, acs): (usize, usize),
+        b: &[f32],
+        (brs, bcs): (usize, usize),
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+        threads: usize,
+    ) {
+        assert!(available());
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        if k == 0 {
+            if !accumulate {
+                c.chunks_mut(ldc).take(m).for_each(|r| r[..n].fill(0.0));
+            }
+            return;
+        }
+        // Checked in release builds too: the tiles below read through raw pointers.
+        assert!(
+            a.len() > (m - 1) * ars + (k - 1) * acs,
+            "gemm_strided: A of {} values is too short for {m}×{k} with strides ({ars}, {acs})",
+            a.len()
+        );
+        assert!(
+            b.len() > (k - 1) * brs + (n - 1) * bcs,
+            "gemm_strided: B of {} values is too short for {k}×{n} with strides ({brs}, {bcs})",
+            b.len()
+        );
+        // Below about half a million multiply-adds a second thread costs more than it
+        // saves.
+        let tasks = if m * n * k < (1 << 19) {
+            1
+        } else {
+            threads.max(1)
+        };
+        if n <= DOT_COLS_MAX && acs == 1 && brs == 1 {
+            #[cfg(target_arch = "x86_64")]
+            {
+                // A layer with a few outputs (a critic's value, an actor's actions): an
+                // 8 × 32 tile would run 32 columns' multiply-adds for 1–8 useful ones.
+                let rows = m.div_ceil(tasks);
+                let c_ptr = c.as_mut_ptr() as usize;
+                let run = |t: usize| {
+                    let (i0, i1) = (t * rows, ((t + 1) * rows).min(m));
+                    // SAFETY: avx512f was checked; rows i0..i1 of A and the n rows of
+                    // Bᵀ hold k contiguous values each (asserted above, acs = brs = 1);
+                    // this task alone writes rows i0..i1 of c, n ≤ ldc values each.
+                    unsafe {
+                        let a = a.as_ptr().add(i0 * ars);
+                        let c = (c_ptr as *mut f32).add(i0 * ldc);
+                        imp::dots(
+                            i1.saturating_sub(i0),
+                            n,
+                            k,
+                            (a, ars),
+                            (b.as_ptr(), bcs),
+                            c,
+                            ldc,
+                            accumulate,
+                        )
+                    }
+                };
+                if tasks == 1 {
+                    run(0);
+                } else {
+                    use rayon::prelude::*;
+                    (0..tasks).into_par_iter().for_each(run);
+                }
+                return;
+            }
+        }
+        let panels = n.div_ceil(NR);
+        let blocks = m.div_ceil(MR);
+        let (by_panel, tasks) = if panels >= tasks {
+            (true, tasks)
+        } else {
+            (false, tasks.min(blocks))
+        };
+        let units = if by_panel { panels } else { blocks };
+        let per = units.div_ceil(tasks);
+        let c_ptr = c.as_mut_ptr() as usize;
+        let run = |t: usize| {
+            let (u0, u1) = (t * per, ((t + 1) * per).min(units));
+            if u0 >= u1 {
+                return;
+            }
+            let (q0, q1, r0, r1) = if by_panel {
+                (u0, u1, 0, blocks)
+            } else {
+                (0, panels, u0, u1)
+            };
+            let (j0, j1) = (q0 * NR, (q1 * NR).min(n));
+            let pb_len = packed_b_len(k, j1 - j0);
+            super::super::with_scratch::<f32, _>(pb_len, |pb| {
+                let bq = &b[j0 * bcs..];
+                if bcs == 1 {
+                    pack_b(k, j1 - j0, bq, brs, pb);
+                } else if brs == 1 {
+                    pack_b_t(k, j1 - j0, bq, bcs, pb);
+                } else {
+                    pack_b_strided(k, j1 - j0, bq, brs, bcs, pb);
+                }
+                #[cfg(target_arch = "x86_64")]
+                for q in q0..q1 {
+                    let jq = q * NR;
+                    let nr = NR.min(n - jq);
+                    let panel = pb[(jq - j0) * k..][..NR * k].as_ptr();
+                    for blk in r0..r1 {
+                        let i0 = blk * MR;
+                        let mr = MR.min(m - i0);
+                        // SAFETY: avx512f was checked; row i0 + i's k steps lie in a
+                        // (asserted above; rows past mr repeat the last valid one), the
+                        // panel holds k·NR values, and this task alone writes the tile's
+                        // mr rows × nr columns of c (tasks own disjoint panels or rows;
+                        // inside c, asserted above).
+                        unsafe {
+                            let ar: [*const f32; MR] =
+                                std::array::from_fn(|i| a.as_ptr().add((i0 + i.min(mr - 1)) * ars));
+                            let cp = (c_ptr as *mut f32).add(i0 * ldc + jq);
+                            imp::tile_rows_strided(k, ar, acs, panel, cp, ldc, mr, nr, accumulate)
+                        }
+                    }
+                }
+            })
+        };
+        if tasks == 1 {
+            run(0);
+        } else {
+            use rayon::prelude::*;
+            (0..tasks).into_par_iter().for_each(run);
+        }
+    }
+
+    /// The widest product [`gemm_strided`] runs as dot products (one 16-lane sum per
+    /// output value over `p`) when both operands are contiguous along `p`.
+    pub const DOT_COLS_MAX: usize = 8;
+
+    /// [`pack_b`]'s layout from a `B` with any strides (`b[p][j] = b[p·rs + j·cs]`).
+    fn pack_b_strided(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
+        for (q, o) in out
+            .chunks_exact_mut(NR * k)
+            .take(n.div_ceil(NR))
+            .enumerate()
+        {
+            let j0 = q * NR;
+            let w = NR.min(n - j0);
+            for p in 0..k {
+                let dst = &mut o[p * NR..][..NR];
+                for (j, d) in dst[..w].iter_mut().enumerate() {
+                    *d = b[p * rs + (j0 + j) * cs];
+                }
+                dst[w..].fill(0.0);
+            }
+        }
+    }
+
     // The AVX-512 intrinsics are stable since Rust 1.89, as are the `avx512f` target
     // features that `multiversion!` already enables, so the crate needs 1.89 in practice
     // whatever `rust-version` says.
@@ -917,19 +1130,121 @@ pub(crate) mod f32_avx512 {
             mr: usize,
             nr: usize,
         ) {
+            tile_rows_strided(k, ar, 1, b, c, ldc, mr, nr, true)
+        }
+
+        /// `c[i·ldc + j] [+]= Σ_p a[i·ars + p] · b[j·bcs + p]` for `i < m`, `j < n`: one
+        /// 16-lane chain of multiply-adds per value, lane `l` over `p ≡ l (mod 16)` (the
+        /// last block masked), then the lanes summed by [`hsum`].
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn dots(
+            m: usize,
+            n: usize,
+            k: usize,
+            (a, ars): (*const f32, usize),
+            (b, bcs): (*const f32, usize),
+            c: *mut f32,
+            ldc: usize,
+            accumulate: bool,
+        ) {
+            let mut j = 0;
+            while j < n {
+                let (bj, cj) = (b.add(j * bcs), c.add(j));
+                let rest = (m, k, (a, ars), (bj, bcs), (cj, ldc), accumulate);
+                j += match n - j {
+                    1 => dots_n::<1>(rest),
+                    2 => dots_n::<2>(rest),
+                    3 => dots_n::<3>(rest),
+                    _ => dots_n::<4>(rest),
+                };
+            }
+        }
+
+        /// [`dots`] for `N` columns; returns `N`.
+        #[inline(always)]
+        #[allow(clippy::type_complexity)]
+        unsafe fn dots_n<const N: usize>(
+            (m, k, (a, ars), (b, bcs), (c, ldc), accumulate): (
+                usize,
+                usize,
+                (*const f32, usize),
+                (*const f32, usize),
+                (*mut f32, usize),
+                bool,
+            ),
+        ) -> usize {
+            let full = k / 16 * 16;
+            let tail = ((1u32 << (k - full)) - 1) as __mmask16;
+            for i in 0..m {
+                let ar = a.add(i * ars);
+                let mut acc = [_mm512_setzero_ps(); N];
+                let mut p = 0;
+                while p < full {
+                    let av = _mm512_loadu_ps(ar.add(p));
+                    for (j, r) in acc.iter_mut().enumerate() {
+                        *r = _mm512_fmadd_ps(av, _mm512_loadu_ps(b.add(j * bcs + p)), *r);
+                    }
+                    p += 16;
+                }
+                if tail != 0 {
+                    let av = _mm512_maskz_loadu_ps(tail, ar.add(p));
+                    for (j, r) in acc.iter_mut().enumerate() {
+                        let bv = _mm512_maskz_loadu_ps(tail, b.add(j * bcs + p));
+                        *r = _mm512_fmadd_ps(av, bv, *r);
+                    }
+                }
+                for (j, r) in acc.iter().enumerate() {
+                    let d = c.add(i * ldc + j);
+                    let v = hsum(*r);
+                    *d = if accumulate { *d + v } else { v };
+                }
+            }
+            N
+        }
+
+        /// The sum of the 16 lanes in a fixed order: lanes `l` and `l + 8`, then `l` and
+        /// `l + 4`, then `l` and `l + 2`, then the two that are left.
+        #[inline(always)]
+        unsafe fn hsum(v: __m512) -> f32 {
+            let t = _mm512_add_ps(v, _mm512_shuffle_f32x4::<0b01_00_11_10>(v, v));
+            let t = _mm512_add_ps(t, _mm512_shuffle_f32x4::<0b10_11_00_01>(t, t));
+            let x = _mm512_castps512_ps128(t);
+            let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            let x = _mm_add_ss(x, _mm_shuffle_ps::<0b01>(x, x));
+            _mm_cvtss_f32(x)
+        }
+
+        /// [`tile_rows`] with step `p` of row `i` at `ar[i] + p·acs`, `[+]=` into `c`.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        #[inline]
+        pub(super) unsafe fn tile_rows_strided(
+            k: usize,
+            ar: [*const f32; MR],
+            acs: usize,
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+            accumulate: bool,
+        ) {
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
             let mut b = b;
-            for p in 0..k {
+            let mut off = 0;
+            for _ in 0..k {
                 let b0 = _mm512_loadu_ps(b);
                 let b1 = _mm512_loadu_ps(b.add(16));
                 for (i, r) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*ar[i].add(p));
+                    let av = _mm512_set1_ps(*ar[i].add(off));
                     r[0] = _mm512_fmadd_ps(av, b0, r[0]);
                     r[1] = _mm512_fmadd_ps(av, b1, r[1]);
                 }
+                off += acs;
                 b = b.add(NR);
             }
-            store(acc, c, ldc, mr, nr, true);
+            store(acc, c, ldc, mr, nr, accumulate);
         }
 
         /// The sums of a tile with row `p` of `B` at `b + offs[p]` (see

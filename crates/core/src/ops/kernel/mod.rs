@@ -297,7 +297,7 @@ pub(crate) fn out(v: CpuStorage, shape: impl Into<Shape>) -> (CpuStorage, Shape)
 mod matmul;
 mod scratch;
 
-pub(crate) use matmul::{f32_avx512, gemm, gemm_ld};
+pub(crate) use matmul::{f32_avx512, gemm, gemm_ld, matmul};
 pub(crate) use scratch::{line_len, with_scratch};
 
 /// Threads of the current rayon pool: how many tasks to offer a parallel loop. Never use
@@ -536,6 +536,101 @@ mod tests {
             let mut got = vec![9.0f32; n * rows + 5];
             f32_avx512::transpose_cols(rows, cols, &src, c0, n, &mut got);
             assert_eq!(got, want, "{rows} × {cols}, columns {c0}..{}", c0 + n);
+        }
+    }
+
+    /// The strided product against a scalar chain of `mul_add`s in `p` order (the same
+    /// operations, so the same bits; for the dot-product path of few columns, 16 lane
+    /// chains and the kernel's order of lane sums): `A` row-major and transposed, `B`
+    /// row-major, transposed and with both strides, ragged tiles, one column, `k = 0`, a
+    /// wider `c` whose other columns stay untouched, overwrite and `+=`, split by panels
+    /// and by rows on 2 threads and run on 1.
+    #[test]
+    fn gemm_strided_is_the_mul_add_chain() {
+        if !f32_avx512::available() {
+            return;
+        }
+        let val = |i: usize, s: usize| ((i * 7 + s * 13) % 23) as f32 * 0.37 - 4.0;
+        for (m, n, k) in [
+            (256, 256, 256),
+            (37, 70, 23),
+            (1030, 17, 130),
+            (9, 1, 300),
+            (1, 40, 5),
+            (13, 33, 0),
+            (1030, 6, 130),
+            (256, 1, 256),
+            (5, 8, 16),
+            (3, 5, 7),
+        ] {
+            for (a_t, b_layout, accumulate) in [
+                (false, 0, false),
+                (true, 1, false),
+                (false, 2, true),
+                (true, 0, true),
+            ] {
+                // A stored m × k (a_t: stored k × m); B stored k × n (1: n × k; 2: with a
+                // row stride of 2n + 1 and a column stride of 2).
+                let a: Vec<f32> = (0..m * k.max(1)).map(|i| val(i, 1)).collect();
+                let (ars, acs) = if a_t { (1, m) } else { (k, 1) };
+                let (brs, bcs, blen) = match b_layout {
+                    0 => (n, 1, k * n),
+                    1 => (1, k, k * n),
+                    _ => (2 * n + 1, 2, k * (2 * n + 1)),
+                };
+                let b: Vec<f32> = (0..blen.max(1)).map(|i| val(i, 2)).collect();
+                let ldc = n + 3;
+                let c0: Vec<f32> = (0..m * ldc).map(|i| val(i, 3)).collect();
+                let mut want = c0.clone();
+                let dots = n <= f32_avx512::DOT_COLS_MAX && acs == 1 && brs == 1;
+                for i in 0..m {
+                    for j in 0..n {
+                        let acc = if dots {
+                            // 16 lanes, lane l over p ≡ l (mod 16), padded with zeros to a
+                            // whole block; then the kernel's fixed order of lane sums.
+                            let mut lanes = [0f32; 16];
+                            for p in 0..k.next_multiple_of(16) {
+                                let (x, y) = if p < k {
+                                    (a[i * ars + p], b[j * bcs + p])
+                                } else {
+                                    (0.0, 0.0)
+                                };
+                                lanes[p % 16] = x.mul_add(y, lanes[p % 16]);
+                            }
+                            let h8: Vec<f32> = (0..8).map(|l| lanes[l] + lanes[l + 8]).collect();
+                            let h4: Vec<f32> = (0..4).map(|l| h8[l] + h8[l + 4]).collect();
+                            (h4[0] + h4[2]) + (h4[1] + h4[3])
+                        } else {
+                            let mut acc = 0f32;
+                            for p in 0..k {
+                                acc = a[i * ars + p * acs].mul_add(b[p * brs + j * bcs], acc);
+                            }
+                            acc
+                        };
+                        let w = &mut want[i * ldc + j];
+                        *w = if accumulate { *w + acc } else { acc };
+                    }
+                }
+                for threads in [1, 2] {
+                    let mut c = c0.clone();
+                    f32_avx512::gemm_strided(
+                        (m, n, k),
+                        &a,
+                        (ars, acs),
+                        &b,
+                        (brs, bcs),
+                        &mut c,
+                        ldc,
+                        accumulate,
+                        threads,
+                    );
+                    let case = format!("{m}×{n}×{k}, A transposed {a_t}, B {b_layout}, += {accumulate}, {threads} threads");
+                    assert!(
+                        c.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()),
+                        "{case}"
+                    );
+                }
+            }
         }
     }
 
