@@ -18,7 +18,10 @@ pub fn rl_main(benches: fn()) {
     if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
         std::env::set_var(k, v);
     }
-    benches();
+    // On a pool thread, as `cargo xtask reproduce` runs every paper: a kernel that splits
+    // its work does its share in place instead of handing all of it to the pool and
+    // sleeping until the pool is done (`candor_core::threads`).
+    candor_core::threads::on_pool(benches);
     criterion::Criterion::default()
         .configure_from_args()
         .final_summary();
