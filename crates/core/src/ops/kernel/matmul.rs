@@ -685,8 +685,13 @@ pub(crate) mod f32_avx512 {
                 #[cfg(target_arch = "x86_64")]
                 if simd && pn == P && w == W {
                     // Whole 16 × 16 blocks transposed in registers.
-                    let dst: [usize; P] =
-                        std::array::from_fn(|i| (p0 + i) / ow * wa + (p0 + i) % ow);
+                    // Without gaps (ow = wa) the rows stay where they are: no division
+                    // per row (16 per block were half the packing of a small product).
+                    let dst: [usize; P] = if ow == wa {
+                        std::array::from_fn(|i| p0 + i)
+                    } else {
+                        std::array::from_fn(|i| (p0 + i) / ow * wa + (p0 + i) % ow)
+                    };
                     for h in (0..W).step_by(16) {
                         let at = (j0 + h) * ld + p0;
                         assert!(src.len() >= at + 15 * ld + P);
@@ -863,9 +868,11 @@ pub(crate) mod f32_avx512 {
     /// and a step's 8 rows are 8 neighbouring values, `ars = 1`). `B` is packed per
     /// panel of [`NR`] columns by the thread that uses it: a row copy when `bcs = 1`, a
     /// transpose in 16 × 16 register blocks when `brs = 1` (the forward's `Wᵀ`). The
-    /// threads split the column panels (the rows when there is one panel); every value
-    /// is one chain of multiply-adds in `p` order, so the result does not depend on the
-    /// number of threads.
+    /// threads split the column panels (the rows when there is one panel). Every value is
+    /// one chain of multiply-adds in `p` order, starting from zero, or from `c`'s value
+    /// with `accumulate` (on the dot-product path of few columns: 16 lane chains, summed
+    /// and then added to `c`), so the result does not depend on the number of threads or
+    /// the blocking.
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_strided(
         (m, n, k): (usize, usize, usize),
@@ -964,34 +971,97 @@ pub(crate) mod f32_avx512 {
                 (0, panels, u0, u1)
             };
             let (j0, j1) = (q0 * NR, (q1 * NR).min(n));
-            let pb_len = packed_b_len(k, j1 - j0);
+            let pb_len = packed_b_len(KC.min(k), j1 - j0);
             super::super::with_scratch::<f32, _>(pb_len, |pb| {
-                let bq = &b[j0 * bcs..];
-                if bcs == 1 {
-                    pack_b(k, j1 - j0, bq, brs, pb);
-                } else if brs == 1 {
-                    pack_b_t(k, j1 - j0, bq, bcs, pb);
-                } else {
-                    pack_b_strided(k, j1 - j0, bq, brs, bcs, pb);
-                }
-                #[cfg(target_arch = "x86_64")]
-                for q in q0..q1 {
-                    let jq = q * NR;
-                    let nr = NR.min(n - jq);
-                    let panel = pb[(jq - j0) * k..][..NR * k].as_ptr();
-                    for blk in r0..r1 {
-                        let i0 = blk * MR;
-                        let mr = MR.min(m - i0);
-                        // SAFETY: avx512f was checked; row i0 + i's k steps lie in a
-                        // (asserted above; rows past mr repeat the last valid one), the
-                        // panel holds k·NR values, and this task alone writes the tile's
-                        // mr rows × nr columns of c (tasks own disjoint panels or rows;
-                        // inside c, asserted above).
-                        unsafe {
-                            let ar: [*const f32; MR] =
-                                std::array::from_fn(|i| a.as_ptr().add((i0 + i.min(mr - 1)) * ars));
-                            let cp = (c_ptr as *mut f32).add(i0 * ldc + jq);
-                            imp::tile_rows_strided(k, ar, acs, panel, cp, ldc, mr, nr, accumulate)
+                // Steps of KC (the packed panel stays in L1 across a block of rows) and
+                // blocks of MC rows (their KC steps of A stay in L2 across the panels).
+                for kc0 in (0..k).step_by(KC) {
+                    let kc = KC.min(k - kc0);
+                    let bq = &b[kc0 * brs + j0 * bcs..];
+                    if bcs == 1 {
+                        pack_b(kc, j1 - j0, bq, brs, pb);
+                    } else if brs == 1 {
+                        pack_b_t(kc, j1 - j0, bq, bcs, pb);
+                    } else {
+                        pack_b_strided(kc, j1 - j0, bq, brs, bcs, pb);
+                    }
+                    // The first steps overwrite c (or continue from it); later ones
+                    // continue each value's chain from where the last steps left it.
+                    #[cfg(target_arch = "x86_64")]
+                    let mode = if kc0 == 0 && !accumulate {
+                        imp::Into::Overwrite
+                    } else {
+                        imp::Into::Continue
+                    };
+                    #[cfg(target_arch = "x86_64")]
+                    if m <= 4 {
+                        // A few rows (an action for one observation): tiles of m rows
+                        // over up to four panels, not 8-row tiles mostly of padding.
+                        let ar: [*const f32; 4] = std::array::from_fn(|i| {
+                            // SAFETY: row min(i, m − 1)'s steps from kc0 lie in a.
+                            unsafe { a.as_ptr().add(i.min(m - 1) * ars + kc0 * acs) }
+                        });
+                        let mut q = q0;
+                        while q < q1 {
+                            let jq = q * NR;
+                            let panel = pb[(jq - j0) * kc..].as_ptr();
+                            // SAFETY: avx512f was checked; the group's g panels (q + g ≤
+                            // q1) hold kc·NR values each, rows as above, and this task
+                            // alone writes columns jq.. of the m rows of c (inside c).
+                            let g = unsafe {
+                                let cp = (c_ptr as *mut f32).add(jq);
+                                let t = imp::Narrow {
+                                    k: kc,
+                                    acs,
+                                    b: panel,
+                                    panel: NR * kc,
+                                    c: cp,
+                                    ldc,
+                                    mr: m,
+                                    nr: n - jq,
+                                    into: mode,
+                                };
+                                match (m, q1 - q) {
+                                    (1, 4..) => imp::tile_rows_narrow::<1, 8>([ar[0]], t),
+                                    (1, 3) => imp::tile_rows_narrow::<1, 6>([ar[0]], t),
+                                    (1, 2) | (2, 2..) => {
+                                        imp::tile_rows_narrow::<2, 4>([ar[0], ar[1]], t)
+                                    }
+                                    (1, _) => imp::tile_rows_narrow::<1, 2>([ar[0]], t),
+                                    (2, _) => imp::tile_rows_narrow::<2, 2>([ar[0], ar[1]], t),
+                                    _ => imp::tile_rows_narrow::<4, 2>(ar, t),
+                                }
+                            };
+                            q += g;
+                        }
+                        continue;
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    for rc0 in (r0..r1).step_by(MC / MR) {
+                        for q in q0..q1 {
+                            let jq = q * NR;
+                            let nr = NR.min(n - jq);
+                            let panel = pb[(jq - j0) * kc..][..NR * kc].as_ptr();
+                            for blk in rc0..(rc0 + MC / MR).min(r1) {
+                                let i0 = blk * MR;
+                                let mr = MR.min(m - i0);
+                                // SAFETY: avx512f was checked; steps kc0..kc0 + kc of
+                                // row i0 + i lie in a (asserted above; rows past mr
+                                // repeat the last valid one), the panel holds kc·NR
+                                // values, and this task alone reads and writes the
+                                // tile's mr rows × nr columns of c (tasks own disjoint
+                                // panels or rows; inside c, asserted above).
+                                unsafe {
+                                    let ar: [*const f32; MR] = std::array::from_fn(|i| {
+                                        let row = (i0 + i.min(mr - 1)) * ars;
+                                        a.as_ptr().add(row + kc0 * acs)
+                                    });
+                                    let cp = (c_ptr as *mut f32).add(i0 * ldc + jq);
+                                    imp::tile_rows_strided(
+                                        kc, ar, acs, panel, cp, ldc, mr, nr, mode,
+                                    )
+                                }
+                            }
                         }
                     }
                 }
@@ -1004,6 +1074,11 @@ pub(crate) mod f32_avx512 {
             (0..tasks).into_par_iter().for_each(run);
         }
     }
+
+    /// Steps of `p` per packed `B` in [`gemm_strided`].
+    const KC: usize = 256;
+    /// Rows of `A` per block in [`gemm_strided`] (a multiple of [`MR`]).
+    const MC: usize = 128;
 
     /// The widest product [`gemm_strided`] runs as dot products (one 16-lane sum per
     /// output value over `p`) when both operands are contiguous along `p`.
@@ -1130,7 +1205,84 @@ pub(crate) mod f32_avx512 {
             mr: usize,
             nr: usize,
         ) {
-            tile_rows_strided(k, ar, 1, b, c, ldc, mr, nr, true)
+            tile_rows_strided(k, ar, 1, b, c, ldc, mr, nr, Into::Add)
+        }
+
+        /// A tile of [`tile_rows_narrow`]: `k` steps, `A`'s column stride, the first
+        /// packed panel and the distance between panels, `c` and its row stride, the
+        /// valid rows and columns (from the tile's first column to `c`'s last), and how
+        /// the sums go into `c`.
+        pub(super) struct Narrow {
+            pub k: usize,
+            pub acs: usize,
+            pub b: *const f32,
+            pub panel: usize,
+            pub c: *mut f32,
+            pub ldc: usize,
+            pub mr: usize,
+            pub nr: usize,
+            pub into: Into,
+        }
+
+        /// [`tile_rows_strided`] for a product of at most `R ≤ 4` rows (`t.mr` valid;
+        /// rows past it repeat the last valid one): an `R × 16·C` tile over `C / 2`
+        /// neighbouring packed panels, so that a step runs `R·C` independent multiply-
+        /// adds rather than 16 mostly on padded rows. Each value is the same chain of
+        /// multiply-adds as in [`tile_rows_strided`]. Returns the panels covered.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn tile_rows_narrow<const R: usize, const C: usize>(
+            ar: [*const f32; R],
+            t: Narrow,
+        ) -> usize {
+            let mask = |g: usize| -> __mmask16 {
+                let w = t.nr.saturating_sub(16 * g).min(16);
+                ((1u32 << w) - 1) as __mmask16
+            };
+            let at = |i: usize, g: usize| t.c.add(i * t.ldc + 16 * g);
+            let mut acc = [[_mm512_setzero_ps(); C]; R];
+            if t.into == Into::Continue {
+                for (i, r) in acc.iter_mut().enumerate().take(t.mr) {
+                    for (g, v) in r.iter_mut().enumerate() {
+                        *v = _mm512_maskz_loadu_ps(mask(g), at(i, g));
+                    }
+                }
+            }
+            let mut off = 0;
+            for p in 0..t.k {
+                let bv: [__m512; C] = std::array::from_fn(|g| {
+                    _mm512_loadu_ps(t.b.add(g / 2 * t.panel + p * NR + g % 2 * 16))
+                });
+                for (i, r) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ar[i].add(off));
+                    for (v, b) in r.iter_mut().zip(&bv) {
+                        *v = _mm512_fmadd_ps(av, *b, *v);
+                    }
+                }
+                off += t.acs;
+            }
+            for (i, r) in acc.iter().enumerate().take(t.mr) {
+                for (g, v) in r.iter().enumerate() {
+                    let m = mask(g);
+                    let mut v = *v;
+                    if t.into == Into::Add {
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, at(i, g)));
+                    }
+                    _mm512_mask_storeu_ps(at(i, g), m, v);
+                }
+            }
+            C / 2
+        }
+
+        /// How [`tile_rows_strided`] puts a tile's sums into `c`.
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        pub(super) enum Into {
+            /// `c = Σ` (each chain starts from zero).
+            Overwrite,
+            /// `c = c + Σ` (each chain starts from zero; `c` added at the end).
+            Add,
+            /// Each chain starts from `c`'s value: a product split along `p` gives the
+            /// bits of one unsplit chain.
+            Continue,
         }
 
         /// `c[i·ldc + j] [+]= Σ_p a[i·ars + p] · b[j·bcs + p]` for `i < m`, `j < n`: one
@@ -1228,9 +1380,19 @@ pub(crate) mod f32_avx512 {
             ldc: usize,
             mr: usize,
             nr: usize,
-            accumulate: bool,
+            into: Into,
         ) {
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            if into == Into::Continue {
+                let (m0, m1) = lanes(nr);
+                for (i, r) in acc.iter_mut().enumerate().take(mr) {
+                    let p = c.add(i * ldc);
+                    *r = [
+                        _mm512_maskz_loadu_ps(m0, p),
+                        _mm512_maskz_loadu_ps(m1, p.add(16)),
+                    ];
+                }
+            }
             let mut b = b;
             let mut off = 0;
             for _ in 0..k {
@@ -1244,7 +1406,7 @@ pub(crate) mod f32_avx512 {
                 off += acs;
                 b = b.add(NR);
             }
-            store(acc, c, ldc, mr, nr, accumulate);
+            store(acc, c, ldc, mr, nr, into == Into::Add);
         }
 
         /// The sums of a tile with row `p` of `B` at `b + offs[p]` (see

@@ -542,9 +542,10 @@ mod tests {
     /// The strided product against a scalar chain of `mul_add`s in `p` order (the same
     /// operations, so the same bits; for the dot-product path of few columns, 16 lane
     /// chains and the kernel's order of lane sums): `A` row-major and transposed, `B`
-    /// row-major, transposed and with both strides, ragged tiles, one column, `k = 0`, a
-    /// wider `c` whose other columns stay untouched, overwrite and `+=`, split by panels
-    /// and by rows on 2 threads and run on 1.
+    /// row-major, transposed and with both strides, ragged tiles, one column, `k = 0`,
+    /// products split along `p` and over row blocks, a wider `c` whose other columns stay
+    /// untouched, overwrite and `+=`, split by panels and by rows on 2 threads and run
+    /// on 1.
     #[test]
     fn gemm_strided_is_the_mul_add_chain() {
         if !f32_avx512::available() {
@@ -562,6 +563,15 @@ mod tests {
             (256, 1, 256),
             (5, 8, 16),
             (3, 5, 7),
+            // Several KC steps and MC row blocks.
+            (300, 40, 600),
+            (150, 300, 257),
+            // One to four rows over 1–5 panels (the narrow tiles and their groups).
+            (1, 130, 300),
+            (2, 150, 40),
+            (3, 70, 9),
+            (4, 33, 20),
+            (1, 17, 64),
         ] {
             for (a_t, b_layout, accumulate) in [
                 (false, 0, false),
@@ -601,14 +611,18 @@ mod tests {
                             let h4: Vec<f32> = (0..4).map(|l| h8[l] + h8[l + 4]).collect();
                             (h4[0] + h4[2]) + (h4[1] + h4[3])
                         } else {
-                            let mut acc = 0f32;
+                            // One chain, from c's value when accumulating.
+                            let mut acc = if accumulate { c0[i * ldc + j] } else { 0.0 };
                             for p in 0..k {
                                 acc = a[i * ars + p * acs].mul_add(b[p * brs + j * bcs], acc);
                             }
                             acc
                         };
                         let w = &mut want[i * ldc + j];
-                        *w = if accumulate { *w + acc } else { acc };
+                        *w = match (dots, accumulate) {
+                            (true, true) => *w + acc,
+                            _ => acc,
+                        };
                     }
                 }
                 for threads in [1, 2] {
