@@ -55,15 +55,13 @@ pub(crate) fn gemm_ld<T: Real>(
     }
     assert!(dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n);
     // Checked in release builds too: the product below is unsafe code that trusts them.
-    assert!(
-        lhs.len() > (m - 1) * lrs + (k - 1) * lcs,
-        "gemm: lhs of {} elements is too short for {m}×{k} with strides ({lrs}, {lcs})",
-        lhs.len()
-    );
-    assert!(
-        rhs.len() > (k - 1) * rrs + (n - 1) * rcs,
-        "gemm: rhs of {} elements is too short for {k}×{n} with strides ({rrs}, {rcs})",
-        rhs.len()
+    check_operands(
+        "gemm",
+        (m, n, k),
+        lhs.len(),
+        (lrs, lcs),
+        rhs.len(),
+        (rrs, rcs),
     );
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
@@ -95,6 +93,26 @@ pub(crate) fn gemm_ld<T: Real>(
             par,
         )
     }
+}
+
+/// Panics unless an `m × k` left operand of `a_len` values and a `k × n` right one of
+/// `b_len` values hold every element their strides reach (`m, n, k ≥ 1`).
+fn check_operands(
+    name: &str,
+    (m, n, k): (usize, usize, usize),
+    a_len: usize,
+    (ars, acs): (usize, usize),
+    b_len: usize,
+    (brs, bcs): (usize, usize),
+) {
+    assert!(
+        a_len > (m - 1) * ars + (k - 1) * acs,
+        "{name}: the left operand of {a_len} values is too short for {m}×{k} with strides ({ars}, {acs})"
+    );
+    assert!(
+        b_len > (k - 1) * brs + (n - 1) * bcs,
+        "{name}: the right operand of {b_len} values is too short for {k}×{n} with strides ({brs}, {bcs})"
+    );
 }
 
 /// Row-major `dst (m×n) = lhs (m×k) · rhs (k×n)` through strides (as [`gemm`]):
@@ -897,15 +915,13 @@ pub(crate) mod f32_avx512 {
             return;
         }
         // Checked in release builds too: the tiles below read through raw pointers.
-        assert!(
-            a.len() > (m - 1) * ars + (k - 1) * acs,
-            "gemm_strided: A of {} values is too short for {m}×{k} with strides ({ars}, {acs})",
-            a.len()
-        );
-        assert!(
-            b.len() > (k - 1) * brs + (n - 1) * bcs,
-            "gemm_strided: B of {} values is too short for {k}×{n} with strides ({brs}, {bcs})",
-            b.len()
+        super::check_operands(
+            "gemm_strided",
+            (m, n, k),
+            a.len(),
+            (ars, acs),
+            b.len(),
+            (brs, bcs),
         );
         // Below about half a million multiply-adds a second thread costs more than it
         // saves.
