@@ -116,8 +116,8 @@ fn check_operands(
 }
 
 /// Row-major `dst (m×n) = lhs (m×k) · rhs (k×n)` through strides (as [`gemm`]):
-/// [`f32_avx512::gemm_strided`] for f32 on a CPU with AVX-512, the `gemm` crate
-/// otherwise. The products of `ops::linear`.
+/// [`f32_avx512::gemm_strided`] for f32 on a CPU with AVX-512 (where `rhs` has a unit
+/// stride), the `gemm` crate otherwise. The products of `ops::linear`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul<T: Real>(
     (m, n, k): (usize, usize, usize),
@@ -128,7 +128,7 @@ pub(crate) fn matmul<T: Real>(
     (rrs, rcs): (usize, usize),
     threads: usize,
 ) {
-    if super::use_avx512::<T>() {
+    if super::use_avx512::<T>() && (rcs == 1 || rrs == 1) {
         let (lhs, rhs) = (super::as_f32(lhs), super::as_f32(rhs));
         let dst = super::as_f32_mut(dst);
         f32_avx512::gemm_strided(
@@ -885,7 +885,8 @@ pub(crate) mod f32_avx512 {
     /// the forward and the input gradient, `acs = 1`; in the weight gradient `A = dZᵀ`
     /// and a step's 8 rows are 8 neighbouring values, `ars = 1`). `B` is packed per
     /// panel of [`NR`] columns by the thread that uses it: a row copy when `bcs = 1`, a
-    /// transpose in 16 × 16 register blocks when `brs = 1` (the forward's `Wᵀ`). The
+    /// transpose in 16 × 16 register blocks when `brs = 1` (the forward's `Wᵀ`; one of
+    /// the two must hold). The
     /// threads split the column panels (the rows when there is one panel). Every value is
     /// one chain of multiply-adds in `p` order, starting from zero, or from `c`'s value
     /// with `accumulate` (on the dot-product path of few columns: 16 lane chains, summed
@@ -908,6 +909,10 @@ pub(crate) mod f32_avx512 {
             return;
         }
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        assert!(
+            bcs == 1 || brs == 1,
+            "gemm_strided: B needs unit row or column stride"
+        );
         if k == 0 {
             if !accumulate {
                 c.chunks_mut(ldc).take(m).for_each(|r| r[..n].fill(0.0));
@@ -996,18 +1001,16 @@ pub(crate) mod f32_avx512 {
                     let bq = &b[kc0 * brs + j0 * bcs..];
                     if bcs == 1 {
                         pack_b(kc, j1 - j0, bq, brs, pb);
-                    } else if brs == 1 {
-                        pack_b_t(kc, j1 - j0, bq, bcs, pb);
                     } else {
-                        pack_b_strided(kc, j1 - j0, bq, brs, bcs, pb);
+                        pack_b_t(kc, j1 - j0, bq, bcs, pb);
                     }
                     // The first steps overwrite c (or continue from it); later ones
                     // continue each value's chain from where the last steps left it.
                     #[cfg(target_arch = "x86_64")]
                     let mode = if kc0 == 0 && !accumulate {
-                        imp::Into::Overwrite
+                        imp::Write::Overwrite
                     } else {
-                        imp::Into::Continue
+                        imp::Write::Continue
                     };
                     #[cfg(target_arch = "x86_64")]
                     if m <= 4 {
@@ -1099,25 +1102,6 @@ pub(crate) mod f32_avx512 {
     /// The widest product [`gemm_strided`] runs as dot products (one 16-lane sum per
     /// output value over `p`) when both operands are contiguous along `p`.
     pub const DOT_COLS_MAX: usize = 8;
-
-    /// [`pack_b`]'s layout from a `B` with any strides (`b[p][j] = b[p·rs + j·cs]`).
-    fn pack_b_strided(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut [f32]) {
-        for (q, o) in out
-            .chunks_exact_mut(NR * k)
-            .take(n.div_ceil(NR))
-            .enumerate()
-        {
-            let j0 = q * NR;
-            let w = NR.min(n - j0);
-            for p in 0..k {
-                let dst = &mut o[p * NR..][..NR];
-                for (j, d) in dst[..w].iter_mut().enumerate() {
-                    *d = b[p * rs + (j0 + j) * cs];
-                }
-                dst[w..].fill(0.0);
-            }
-        }
-    }
 
     // The AVX-512 intrinsics are stable since Rust 1.89, as are the `avx512f` target
     // features that `multiversion!` already enables, so the crate needs 1.89 in practice
@@ -1221,7 +1205,7 @@ pub(crate) mod f32_avx512 {
             mr: usize,
             nr: usize,
         ) {
-            tile_rows_strided(k, ar, 1, b, c, ldc, mr, nr, Into::Add)
+            tile_rows_strided(k, ar, 1, b, c, ldc, mr, nr, Write::Add)
         }
 
         /// A tile of [`tile_rows_narrow`]: `k` steps, `A`'s column stride, the first
@@ -1237,7 +1221,7 @@ pub(crate) mod f32_avx512 {
             pub ldc: usize,
             pub mr: usize,
             pub nr: usize,
-            pub into: Into,
+            pub into: Write,
         }
 
         /// [`tile_rows_strided`] for a product of at most `R ≤ 4` rows (`t.mr` valid;
@@ -1256,7 +1240,7 @@ pub(crate) mod f32_avx512 {
             };
             let at = |i: usize, g: usize| t.c.add(i * t.ldc + 16 * g);
             let mut acc = [[_mm512_setzero_ps(); C]; R];
-            if t.into == Into::Continue {
+            if t.into == Write::Continue {
                 for (i, r) in acc.iter_mut().enumerate().take(t.mr) {
                     for (g, v) in r.iter_mut().enumerate() {
                         *v = _mm512_maskz_loadu_ps(mask(g), at(i, g));
@@ -1280,7 +1264,7 @@ pub(crate) mod f32_avx512 {
                 for (g, v) in r.iter().enumerate() {
                     let m = mask(g);
                     let mut v = *v;
-                    if t.into == Into::Add {
+                    if t.into == Write::Add {
                         v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, at(i, g)));
                     }
                     _mm512_mask_storeu_ps(at(i, g), m, v);
@@ -1291,7 +1275,7 @@ pub(crate) mod f32_avx512 {
 
         /// How [`tile_rows_strided`] puts a tile's sums into `c`.
         #[derive(Clone, Copy, PartialEq, Eq)]
-        pub(super) enum Into {
+        pub(super) enum Write {
             /// `c = Σ` (each chain starts from zero).
             Overwrite,
             /// `c = c + Σ` (each chain starts from zero; `c` added at the end).
@@ -1396,10 +1380,10 @@ pub(crate) mod f32_avx512 {
             ldc: usize,
             mr: usize,
             nr: usize,
-            into: Into,
+            into: Write,
         ) {
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-            if into == Into::Continue {
+            if into == Write::Continue {
                 let (m0, m1) = lanes(nr);
                 for (i, r) in acc.iter_mut().enumerate().take(mr) {
                     let p = c.add(i * ldc);
@@ -1422,7 +1406,7 @@ pub(crate) mod f32_avx512 {
                 off += acs;
                 b = b.add(NR);
             }
-            store(acc, c, ldc, mr, nr, into == Into::Add);
+            store(acc, c, ldc, mr, nr, into == Write::Add);
         }
 
         /// The sums of a tile with row `p` of `B` at `b + offs[p]` (see

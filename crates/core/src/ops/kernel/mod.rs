@@ -542,7 +542,7 @@ mod tests {
     /// The strided product against a scalar chain of `mul_add`s in `p` order (the same
     /// operations, so the same bits; for the dot-product path of few columns, 16 lane
     /// chains and the kernel's order of lane sums): `A` row-major and transposed, `B`
-    /// row-major, transposed and with both strides, ragged tiles, one column, `k = 0`,
+    /// row-major, transposed and inside a wider matrix, ragged tiles, one column, `k = 0`,
     /// products split along `p` and over row blocks, a wider `c` whose other columns stay
     /// untouched, overwrite and `+=`, split by panels and by rows on 2 threads and run
     /// on 1.
@@ -579,14 +579,14 @@ mod tests {
                 (false, 2, true),
                 (true, 0, true),
             ] {
-                // A stored m × k (a_t: stored k × m); B stored k × n (1: n × k; 2: with a
-                // row stride of 2n + 1 and a column stride of 2).
+                // A stored m × k (a_t: stored k × m); B stored k × n (1: n × k; 2: k
+                // rows of a wider matrix, 2n + 1 apart).
                 let a: Vec<f32> = (0..m * k.max(1)).map(|i| val(i, 1)).collect();
                 let (ars, acs) = if a_t { (1, m) } else { (k, 1) };
                 let (brs, bcs, blen) = match b_layout {
                     0 => (n, 1, k * n),
                     1 => (1, k, k * n),
-                    _ => (2 * n + 1, 2, k * (2 * n + 1)),
+                    _ => (2 * n + 1, 1, k * (2 * n + 1)),
                 };
                 let b: Vec<f32> = (0..blen.max(1)).map(|i| val(i, 2)).collect();
                 let ldc = n + 3;
