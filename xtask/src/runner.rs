@@ -69,19 +69,33 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The environment a paper's child process gets on top of ours: `RAYON_NUM_THREADS=1`
-/// for a [`Paper::single_threaded_matmul`] paper unless the user set it. candle reads it
-/// once per process (its elementwise barrier pool is built on first use and shared by
-/// every thread), so it must be set before the process starts, not by `set_var`: a pool
-/// built for an earlier paper's convolutions made the RL papers' parallel seed workers
-/// queue on its lock (2026-12-06: 54 % of a core each, 878 s for a 15k-step Pendulum run
-/// that takes about 70 s alone).
-pub fn child_env(paper: &Paper, user_set_rayon: bool) -> Vec<(&'static str, &'static str)> {
-    if paper.single_threaded_matmul && !user_set_rayon {
-        vec![("RAYON_NUM_THREADS", "1")]
-    } else {
-        Vec::new()
+/// The environment a paper's child process gets on top of ours: for a
+/// [`Paper::parallel_small_runs`] paper, `RAYON_NUM_THREADS=1` and
+/// `CANDOR_ALLOC_ARENAS=per-thread`, each unless the user set it (`user_set` answers for
+/// a variable's name). Both are read once per process, so they must be set before it
+/// starts, not by `set_var`: candle's elementwise barrier pool is built on first use and
+/// shared by every thread (a pool built for an earlier paper's convolutions made the RL
+/// papers' parallel seed workers queue on its lock: 2026-12-06, 54 % of a core each, 878 s
+/// for a 15k-step Pendulum run that takes about 70 s alone), and `main` tunes the
+/// allocator before any thread starts (with one arena, two NoisyNet-DQN runs side by side
+/// took 34–36 s each against 20.5 s with an arena per thread: `candor_core::alloc`).
+pub fn child_env(
+    paper: &Paper,
+    user_set: impl Fn(&str) -> bool,
+) -> Vec<(&'static str, &'static str)> {
+    if !paper.parallel_small_runs {
+        return Vec::new();
     }
+    [
+        ("RAYON_NUM_THREADS", "1"),
+        (
+            candor_core::alloc::ARENAS_VAR,
+            candor_core::alloc::Arenas::PerThread.as_str(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(k, _)| !user_set(k))
+    .collect()
 }
 
 /// Where a paper's child process leaves its failure message.
@@ -417,10 +431,7 @@ pub fn run_one_isolated(paper: &Paper, settings: &RunSettings, exe: &Path) -> Pa
     if settings.resume {
         cmd.arg("--resume");
     }
-    cmd.envs(child_env(
-        paper,
-        std::env::var_os("RAYON_NUM_THREADS").is_some(),
-    ));
+    cmd.envs(child_env(paper, |k| std::env::var_os(k).is_some()));
     let status = match cmd.status() {
         Ok(s) => s,
         Err(e) => return failed(format!("cannot start {}: {e}", exe.display())),
@@ -614,12 +625,22 @@ mod tests {
     }
 
     #[test]
-    fn rl_papers_get_one_rayon_thread_unless_the_user_chose() {
-        let rl = paper("rl", "t", works).single_threaded_matmul();
+    fn rl_papers_get_one_rayon_thread_and_arenas_per_thread_unless_the_user_chose() {
+        let rl = paper("rl", "t", works).parallel_small_runs();
         let conv = paper("conv", "t", works);
-        assert_eq!(child_env(&rl, false), vec![("RAYON_NUM_THREADS", "1")]);
-        assert!(child_env(&rl, true).is_empty());
-        assert!(child_env(&conv, false).is_empty());
+        assert_eq!(
+            child_env(&rl, |_| false),
+            vec![
+                ("RAYON_NUM_THREADS", "1"),
+                ("CANDOR_ALLOC_ARENAS", "per-thread")
+            ]
+        );
+        assert_eq!(
+            child_env(&rl, |k| k == "RAYON_NUM_THREADS"),
+            vec![("CANDOR_ALLOC_ARENAS", "per-thread")]
+        );
+        assert!(child_env(&rl, |_| true).is_empty());
+        assert!(child_env(&conv, |_| false).is_empty());
     }
 
     /// A stand-in for the xtask binary: a shell script run as the paper's child.

@@ -9,12 +9,17 @@ use candor_rl::Batch;
 /// Run the criterion group `benches` the way RL runs: one single-threaded worker per
 /// core (candle's matmul reads RAYON_NUM_THREADS on every call; single-observation
 /// inference is far faster single-threaded) unless the caller set RAYON_NUM_THREADS,
-/// with candor-core's allocator tuning.
+/// with candor-core's allocator tuning and, as `cargo xtask reproduce` gives the RL
+/// papers, glibc's per-thread arenas unless the caller set `CANDOR_ALLOC_ARENAS`.
 pub fn rl_main(benches: fn()) {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
-    candor_core::alloc::tune_allocator();
+    if std::env::var_os(candor_core::alloc::ARENAS_VAR).is_none() {
+        candor_core::alloc::tune_allocator_with(candor_core::alloc::Arenas::PerThread);
+    } else {
+        candor_core::alloc::tune_allocator();
+    }
     if let Some((k, v)) = candor_core::threads::quiet_candle_pool_env() {
         std::env::set_var(k, v);
     }
