@@ -143,12 +143,40 @@ impl BatchNorm2d {
         }
         let (y, mean, var) =
             ops::batch_norm_train_act(x, Some(&self.weight), Some(&self.bias), self.eps, act)?;
+        self.update_running(mean, var)?;
+        Ok(y)
+    }
+
+    /// A fully connected layer without bias (weight `w`, `(C, K)`) in front of this layer
+    /// in training mode, then `act`: `act(self.forward_t(x·Wᵀ, true))` for `x` `(M, K)`,
+    /// as one op ([`ops::linear_batch_norm_train_act`]: the product is not a graph node of
+    /// its own). Updates the running statistics as [`Self::forward_t_act`] does.
+    pub fn forward_linear_train_act(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        act: ops::Activation,
+    ) -> Result<Tensor> {
+        let (y, mean, var) = ops::linear_batch_norm_train_act(
+            x,
+            w,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            act,
+        )?;
+        self.update_running(mean, var)?;
+        Ok(y)
+    }
+
+    /// The running averages after a training-mode batch with statistics `mean`, `var`.
+    fn update_running(&self, mean: Tensor, var: Tensor) -> Result<()> {
         let m = self.momentum;
         let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
         let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (var * m)?)?;
         self.running_mean.set(&rm.detach())?;
         self.running_var.set(&rv.detach())?;
-        Ok(y)
+        Ok(())
     }
 }
 

@@ -556,35 +556,14 @@ impl CustomOp3 for BnTrain {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = ncr(l1.dims());
-        let count = (g.0 * g.2) as f64;
         dispatch!(s1, "batch_norm", |T| {
             let (x, w, b) = (
                 slice::<T>(s1, l1)?,
                 slice::<T>(s2, l2)?,
                 slice::<T>(s3, l3)?,
             );
-            let c = g.1;
-            let sums = if rows_path(g.2) {
-                row_sums::<1>(g.0, c, |rows, [s]| {
-                    rows_sum_mv(&x[rows.start * c..rows.end * c], s)
-                })
-            } else {
-                channel_sums::<1>(g, |_, span, s| plane_sum_mv(&x[span], s))
-            };
-            let mean: Vec<f64> = sums.iter().map(|s| s[0] / count).collect();
-            // Second pass for the variance (stable), centred on the mean.
-            let sq = if rows_path(g.2) {
-                row_sums::<1>(g.0, c, |rows, [s]| {
-                    rows_centred_sq_mv(&x[rows.start * c..rows.end * c], &mean, s)
-                })
-            } else {
-                channel_sums::<1>(g, |ch, span, s| plane_centred_sq_mv(&x[span], mean[ch], s))
-            };
-            let var: Vec<f64> = sq.iter().map(|s| s[0] / count).collect();
-            let (w, b) = (to_f64s(w), to_f64s(b));
-            let (a, bb) = affine_coeffs::<T>(&w, &b, &mean, &var, self.eps);
-            let y = channel_affine_fwd(x, g, &a, &bb, self.act);
-            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = BnStats { mean, var };
+            let (y, st) = bn_forward(x, g, w, b, self.eps, self.act);
+            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
             Ok(out(T::wrap(y), l1.shape().clone()))
         })
     }
@@ -598,51 +577,102 @@ impl CustomOp3 for BnTrain {
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
-        let f64s = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
-        let wv = f64s(w)?;
-        let mut dy = dy.contiguous()?;
-        let mut act = self.act;
-        if act == Activation::Silu {
-            let op = BnSiluGrad {
-                w: wv.clone(),
-                beta: f64s(b)?,
-                stats: st.clone(),
-                eps: self.eps,
-            };
-            dy = x.apply_op2_no_bwd(&dy, &op)?;
-            act = Activation::Identity;
-        }
-        let res = res.contiguous()?;
-        // (C, 2): Σ g·x̂ and Σ g per channel, g = dy·f′(y).
-        let sums = x.apply_op3_no_bwd(
-            &dy,
-            &res,
-            &BnGradSums {
-                mean: st.mean.clone(),
-                inv: inv.clone(),
-                act,
-            },
-        )?;
-        let sv = sums.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        let (n, _, r) = ncr(x.dims());
-        let m = (n * r) as f64;
-        let dx = x.apply_op3_no_bwd(
-            &dy,
-            &res,
-            &BnDx {
-                mean: st.mean,
-                scale: wv.iter().zip(&inv).map(|(w, i)| w * i).collect(),
-                inv,
-                mean_dy: sv.iter().map(|s| s[1] / m).collect(),
-                mean_dy_xhat: sv.iter().map(|s| s[0] / m).collect(),
-                act,
-            },
-        )?;
-        let dgamma = sums.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(w.dtype())?;
-        let dbeta = sums.narrow(1, 1, 1)?.squeeze(1)?.to_dtype(w.dtype())?;
+        let (dx, dgamma, dbeta) = bn_backward(self.eps, self.act, st, x, w, b, res, dy)?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
+}
+
+/// The training-mode forward over `(N, C, R)` values `x`: the per-channel statistics, then
+/// `act(x̂·w + b)`. Returns the output and the statistics (f64).
+pub(crate) fn bn_forward<T: Real>(
+    x: &[T],
+    g: (usize, usize, usize),
+    w: &[T],
+    b: &[T],
+    eps: f64,
+    act: Activation,
+) -> (Vec<T>, BnStats) {
+    let count = (g.0 * g.2) as f64;
+    let c = g.1;
+    let sums = if rows_path(g.2) {
+        row_sums::<1>(g.0, c, |rows, [s]| {
+            rows_sum_mv(&x[rows.start * c..rows.end * c], s)
+        })
+    } else {
+        channel_sums::<1>(g, |_, span, s| plane_sum_mv(&x[span], s))
+    };
+    let mean: Vec<f64> = sums.iter().map(|s| s[0] / count).collect();
+    // Second pass for the variance (stable), centred on the mean.
+    let sq = if rows_path(g.2) {
+        row_sums::<1>(g.0, c, |rows, [s]| {
+            rows_centred_sq_mv(&x[rows.start * c..rows.end * c], &mean, s)
+        })
+    } else {
+        channel_sums::<1>(g, |ch, span, s| plane_centred_sq_mv(&x[span], mean[ch], s))
+    };
+    let var: Vec<f64> = sq.iter().map(|s| s[0] / count).collect();
+    let (w, b) = (to_f64s(w), to_f64s(b));
+    let (a, bb) = affine_coeffs::<T>(&w, &b, &mean, &var, eps);
+    let y = channel_affine_fwd(x, g, &a, &bb, act);
+    (y, BnStats { mean, var })
+}
+
+/// The training-mode backward: `(dx, dγ, dβ)` from the forward's input `x`, weight `w`,
+/// bias `b`, output `res`, statistics `st` and the output gradient `dy`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn bn_backward(
+    eps: f64,
+    mut act: Activation,
+    st: BnStats,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    res: &Tensor,
+    dy: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let inv: Vec<f64> = st.var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let f64s = |t: &Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
+    let wv = f64s(w)?;
+    let mut dy = dy.contiguous()?;
+    if act == Activation::Silu {
+        let op = BnSiluGrad {
+            w: wv.clone(),
+            beta: f64s(b)?,
+            stats: st.clone(),
+            eps,
+        };
+        dy = x.apply_op2_no_bwd(&dy, &op)?;
+        act = Activation::Identity;
+    }
+    let res = res.contiguous()?;
+    // (C, 2): Σ g·x̂ and Σ g per channel, g = dy·f′(y).
+    let sums = x.apply_op3_no_bwd(
+        &dy,
+        &res,
+        &BnGradSums {
+            mean: st.mean.clone(),
+            inv: inv.clone(),
+            act,
+        },
+    )?;
+    let sv = sums.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+    let (n, _, r) = ncr(x.dims());
+    let m = (n * r) as f64;
+    let dx = x.apply_op3_no_bwd(
+        &dy,
+        &res,
+        &BnDx {
+            mean: st.mean,
+            scale: wv.iter().zip(&inv).map(|(w, i)| w * i).collect(),
+            inv,
+            mean_dy: sv.iter().map(|s| s[1] / m).collect(),
+            mean_dy_xhat: sv.iter().map(|s| s[0] / m).collect(),
+            act,
+        },
+    )?;
+    let dgamma = sums.narrow(1, 0, 1)?.squeeze(1)?.to_dtype(w.dtype())?;
+    let dbeta = sums.narrow(1, 1, 1)?.squeeze(1)?.to_dtype(w.dtype())?;
+    Ok((dx, dgamma, dbeta))
 }
 
 /// Per-channel Σ g·x̂ and Σ g with `g = dy·f′(y)`, as a `(C, 2)` tensor, from `(x, dy, y)`.

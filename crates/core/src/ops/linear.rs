@@ -23,11 +23,14 @@
 //! Each value is one fixed chain of multiply-adds whatever the thread count, and the
 //! same on every AVX-512 CPU (the `gemm` crate's blocking follows the detected caches).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
 use super::backend::{route, Candle, Route};
+use super::batchnorm::{bn_backward, bn_forward, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
@@ -134,7 +137,7 @@ pub(super) fn candle_bias_relu(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// An error unless every tensor has the first one's dtype.
-fn same_dtype(op: &str, ts: &[&Tensor]) -> Result<()> {
+pub(super) fn same_dtype(op: &str, ts: &[&Tensor]) -> Result<()> {
     match ts.iter().find(|t| t.dtype() != ts[0].dtype()) {
         Some(t) => Err(Error::invalid(format!(
             "{op}: inputs of different dtypes ({:?} and {:?})",
@@ -302,6 +305,119 @@ impl CustomOp2 for Product {
             Ok(out(T::wrap(y), (m, n)))
         })
     }
+}
+
+/// `act(batch_norm(x·Wᵀ))` in training mode for `x` `(M, K)`, `W` `(C, K)` and the batch
+/// norm's `γ` and `β` as one `(2C)` tensor `[γ, β]`: the product and the batch norm as
+/// one graph node, so the product's `(M, C)` output is never a node of its own (no
+/// zero-filled gradient buffer and addition for it in candle's backward, and no pass
+/// adding a zero bias). The product is kept here for the backward.
+struct LinearBnTrain {
+    eps: f64,
+    act: Activation,
+    stats: Arc<Mutex<BnStats>>,
+    /// The product `z = x·Wᵀ`, the batch norm's input, for the backward.
+    z: Arc<Mutex<Option<Tensor>>>,
+}
+
+impl CustomOp3 for LinearBnTrain {
+    fn name(&self) -> &'static str {
+        "candor-linear-batch-norm-train"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (m, k) = l1.shape().dims2()?;
+        let (n, kw) = l2.shape().dims2()?;
+        if kw != k || l3.shape().elem_count() != 2 * n {
+            candle_core::bail!(
+                "linear_batch_norm: x {:?}, W {:?}, [γ, β] {:?}",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        dispatch!(s1, "linear_batch_norm", |T| {
+            let (x, w, gb) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            // SAFETY: the product overwrites every element (k = 0 writes zeros).
+            let mut z = unsafe { alloc_for_overwrite::<T>(m * n) };
+            matmul((m, n, k), &mut z, x, (k, 1), w, (1, k), threads());
+            let (y, st) = bn_forward(&z, (m, n, 1), &gb[..n], &gb[n..], self.eps, self.act);
+            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
+            *self.z.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Tensor::from_vec(z, (m, n), &Device::Cpu)?);
+            Ok(out(T::wrap(y), (m, n)))
+        })
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        gb: &Tensor,
+        res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let z = self
+            .z
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| candle_core::Error::Msg("linear_batch_norm: no forward".into()))?;
+        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = w.dim(0)?;
+        let (gamma, beta) = (gb.narrow(0, 0, c)?, gb.narrow(0, c, c)?);
+        let (dz, dgamma, dbeta) = bn_backward(self.eps, self.act, st, &z, &gamma, &beta, res, dy)?;
+        let dx = if x.track_op() {
+            Some(dz.apply_op2_no_bwd(w, &Product { lhs_t: false })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(dz.apply_op2_no_bwd(x, &Product { lhs_t: true })?)
+        } else {
+            None
+        };
+        let dgb = if gb.track_op() {
+            Some(Tensor::cat(&[&dgamma, &dbeta], 0)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, dgb))
+    }
+}
+
+/// The kernel route of [`super::linear_batch_norm_train_act`]: `x` `(M, K)` and `W`
+/// `(C, K)` contiguous, `gb` = `[γ, β]`. Returns the output and the batch statistics.
+pub(crate) fn linear_bn_train_fused(
+    x: &Tensor,
+    w: &Tensor,
+    gb: &Tensor,
+    eps: f64,
+    act: Activation,
+) -> candle_core::Result<(Tensor, BnStats)> {
+    let stats = Arc::new(Mutex::new(BnStats::default()));
+    let y = x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &gb.contiguous()?,
+        LinearBnTrain {
+            eps,
+            act,
+            stats: stats.clone(),
+            z: Arc::new(Mutex::new(None)),
+        },
+    )?;
+    let st = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok((y, st))
 }
 
 /// `act(x·Wᵀ + b)` for `x` shaped `(…, K)`, `W` `(N, K)` and `b` `(N)` (a zero bias when
@@ -543,5 +659,108 @@ mod tests {
         assert!(g.get(xv.as_tensor()).is_some() && g.get(&w).is_none());
         assert!(linear(&x, &rand(&[5, 4], 1), None, Activation::Identity).is_err());
         assert!(linear(&x, &w, Some(&rand(&[4], 1)), Activation::Identity).is_err());
+    }
+
+    /// The fused product + batch norm + activation gives the bits of the two ops it
+    /// replaces (values, batch statistics and every gradient), on f32 and f64, on a shape
+    /// the AVX-512 tiles take and on a narrow one, with each activation the batch norm
+    /// fuses; gradient-checked in f64; bad shapes are refused.
+    #[test]
+    fn linear_batch_norm_is_linear_then_batch_norm_bit_for_bit() {
+        use crate::ops::{batch_norm_train_act, linear_batch_norm_train_act};
+        let bits = |t: &Tensor| -> Vec<u64> {
+            let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+            t.to_vec1::<f64>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        for dtype in [DType::F32, DType::F64] {
+            for (m, k, c) in [(300, 64, 96), (37, 5, 3)] {
+                for act in [Activation::Identity, Activation::Relu, Activation::Silu] {
+                    let vars: Vec<Var> = [
+                        rand(&[m, k], 21),
+                        rand(&[c, k], 22),
+                        rand(&[c], 23),
+                        rand(&[c], 24),
+                    ]
+                    .iter()
+                    .map(|t| Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap())
+                    .collect();
+                    let [x, w, g, b] = [0, 1, 2, 3].map(|i| vars[i].as_tensor());
+                    // A weighted sum, so each output has its own gradient.
+                    let r = rand(&[m, c], 25).to_dtype(dtype).unwrap();
+                    let fused =
+                        linear_batch_norm_train_act(x, w, Some(g), Some(b), 1e-5, act).unwrap();
+                    let z = linear(x, w, None, Activation::Identity).unwrap();
+                    let apart = batch_norm_train_act(&z, Some(g), Some(b), 1e-5, act).unwrap();
+                    let what = format!("{dtype:?} {m}×{k}→{c} {act:?}");
+                    for (u, v) in [
+                        (&fused.0, &apart.0),
+                        (&fused.1, &apart.1),
+                        (&fused.2, &apart.2),
+                    ] {
+                        assert_eq!(bits(u), bits(v), "{what}");
+                    }
+                    let gf = fused
+                        .0
+                        .mul(&r)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .backward()
+                        .unwrap();
+                    let ga = apart
+                        .0
+                        .mul(&r)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .backward()
+                        .unwrap();
+                    for t in [x, w, g, b] {
+                        assert_eq!(
+                            bits(gf.get(t).unwrap()),
+                            bits(ga.get(t).unwrap()),
+                            "{what}: gradient"
+                        );
+                    }
+                }
+            }
+        }
+        let r = check(
+            |t| {
+                let (y, _, _) = linear_batch_norm_train_act(
+                    &t[0],
+                    &t[1],
+                    Some(&t[2]),
+                    Some(&t[3]),
+                    1e-5,
+                    Activation::Silu,
+                )?;
+                Ok(y)
+            },
+            &[
+                rand(&[9, 4], 26),
+                rand(&[3, 4], 27),
+                rand(&[3], 28),
+                rand(&[3], 29),
+            ],
+            60,
+            1e-6,
+            1e-7,
+            1e-5,
+        )
+        .unwrap();
+        assert!(r.worst_ratio <= 1.0, "{r:?}");
+        let w = rand(&[3, 4], 30);
+        let bad = |x: &Tensor, w: &Tensor| {
+            linear_batch_norm_train_act(x, w, None, None, 1e-5, Activation::Relu).is_err()
+        };
+        assert!(bad(&rand(&[2, 5, 4], 31), &w), "3-D input");
+        assert!(bad(&rand(&[5, 3], 32), &w), "K mismatch");
+        assert!(bad(&rand(&[1, 4], 33), &w), "one row");
+        assert!(bad(&rand(&[5, 4], 34), &rand(&[3, 4, 1], 35)), "3-D weight");
     }
 }

@@ -87,7 +87,7 @@ pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
 pub use norm::{
     batch_norm_eval, batch_norm_train, batch_norm_train_act, group_norm, group_norm_act,
-    instance_norm, instance_norm_act, layer_norm,
+    instance_norm, instance_norm_act, layer_norm, linear_batch_norm_train_act,
 };
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_dim1, max_pool2d, Pool2dParams};
 pub use upsample::upsample_bilinear2d;
@@ -680,6 +680,32 @@ mod candle_route_tests {
             &[bn, rand(&[3], 12), rand(&[3], 13)],
             true,
         );
+        agree(
+            "linear_batch_norm_train",
+            &|t| {
+                let (y, _, _) = linear_batch_norm_train_act(
+                    &t[0],
+                    &t[1],
+                    Some(&t[2]),
+                    Some(&t[3]),
+                    1e-5,
+                    Activation::Relu,
+                )?;
+                Ok(y)
+            },
+            &|t| {
+                let z = linear::candle_linear(&t[0], &t[1], None, Activation::Identity)?;
+                let (y, _, _) = norm::candle_batch_norm_train(&z, Some(&t[2]), Some(&t[3]), 1e-5)?;
+                Activation::Relu.apply_composed(&y)
+            },
+            &[
+                rand(&[7, 4], 16),
+                w.narrow(0, 0, 3).unwrap(),
+                rand(&[3], 17),
+                rand(&[3], 18),
+            ],
+            true,
+        );
     }
 
     #[test]
@@ -692,6 +718,11 @@ mod candle_route_tests {
             &[1, 3, 6, 6]
         );
         assert_eq!(relu(&x).unwrap().dtype(), DType::F16);
+        let rows = rand(&[5, 4], 19).to_dtype(DType::F16).unwrap();
+        let wl = rand(&[3, 4], 20).to_dtype(DType::F16).unwrap();
+        let (y, _, _) =
+            linear_batch_norm_train_act(&rows, &wl, None, None, 1e-5, Activation::Relu).unwrap();
+        assert_eq!((y.dims(), y.dtype()), (&[5usize, 3][..], DType::F16));
         assert_eq!(adaptive_avg_pool2d(&x, 1, 1).unwrap().dims(), &[1, 2, 1, 1]);
         // A padded pool has no candle path: the error names the op and the device.
         let e = max_pool2d(&x, Pool2dParams::new(3, 2, 1))

@@ -236,17 +236,108 @@ pub fn batch_norm_train_act(
             )));
         }
         let (y, st) = super::batchnorm::bn_train_fused(x, &w, &b, eps, act)?;
-        let mean = Tensor::from_vec(st.mean, c, x.device())?.to_dtype(x.dtype())?;
-        let unbiased: Vec<f64> = st
-            .var
-            .iter()
-            .map(|v| v * count as f64 / (count - 1) as f64)
-            .collect();
-        let var = Tensor::from_vec(unbiased, c, x.device())?.to_dtype(x.dtype())?;
+        let (mean, var) = stats_tensors(st, count, x)?;
         return Ok((y, mean, var));
     }
     let (y, mean, var) = candle_batch_norm_train(x, weight, bias, eps)?;
     Ok((act.apply(&y)?, mean, var))
+}
+
+/// The batch mean and unbiased variance of a fused kernel's statistics (`count` values per
+/// channel) as tensors of `x`'s device and dtype.
+fn stats_tensors(
+    st: super::batchnorm::BnStats,
+    count: usize,
+    x: &Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let c = st.mean.len();
+    let mean = Tensor::from_vec(st.mean, c, x.device())?.to_dtype(x.dtype())?;
+    let unbiased: Vec<f64> = st
+        .var
+        .iter()
+        .map(|v| v * count as f64 / (count - 1) as f64)
+        .collect();
+    let var = Tensor::from_vec(unbiased, c, x.device())?.to_dtype(x.dtype())?;
+    Ok((mean, var))
+}
+
+/// A fully connected layer without bias followed by a training-mode batch norm over its
+/// rows and `act`: `act(batch_norm_train(x·Wᵀ))` for `x` `(M, K)` and `W` `(C, K)`,
+/// returning `(y, mean, unbiased variance)` as [`batch_norm_train_act`] does. PointNet's
+/// shared MLP layers and its fully connected ones, and any `Linear` → `BatchNorm1d` block.
+///
+/// On the CPU kernel route (f32, f64) the product and the batch norm are one graph node:
+/// the product's `(M, C)` output is kept inside the op for the backward instead of being a
+/// node, so candle's backward fills and adds no gradient buffer for it, and no zero bias is
+/// added to it. The values and gradients are those of
+/// `batch_norm_train_act(&linear(x, w, None, Identity), …)` (which adds that zero bias: the
+/// two can differ only in the sign of an exact zero). Elsewhere it is that composition.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::{linear_batch_norm_train_act, Activation};
+/// let x = Tensor::new(&[[1f32, 0.0], [0.0, 1.0], [2.0, 2.0]], &Device::Cpu).unwrap();
+/// let w = Tensor::new(&[[1f32, 1.0]], &Device::Cpu).unwrap(); // one output: x₀ + x₁
+/// let (y, mean, _var) =
+///     linear_batch_norm_train_act(&x, &w, None, None, 1e-5, Activation::Relu).unwrap();
+/// assert_eq!(mean.to_vec1::<f32>().unwrap(), vec![2.0]);
+/// // The two rows below the mean are clipped by the ReLU.
+/// let y = y.to_vec2::<f32>().unwrap();
+/// assert_eq!((y[0][0], y[1][0]), (0.0, 0.0));
+/// assert!(y[2][0] > 1.0);
+/// ```
+pub fn linear_batch_norm_train_act(
+    x: &Tensor,
+    w: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    act: Activation,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    act.validate()?;
+    let (c, k) = w.dims2().map_err(|_| {
+        Error::invalid(format!(
+            "linear_batch_norm: weight must be (out, in), got {:?}",
+            w.dims()
+        ))
+    })?;
+    let (m, kx) = x.dims2().map_err(|_| {
+        Error::invalid(format!(
+            "linear_batch_norm: input must be (rows, {k}), got {:?}",
+            x.dims()
+        ))
+    })?;
+    if kx != k {
+        return Err(Error::invalid(format!(
+            "linear_batch_norm: input {:?} for a weight of {k} inputs",
+            x.dims()
+        )));
+    }
+    if m < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm in training mode needs more than one value per channel, got {m} rows"
+        )));
+    }
+    let mut inputs = vec![x, w];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    super::linear::same_dtype("linear_batch_norm", &inputs)?;
+    if route("linear_batch_norm", &inputs, Candle::Trainable)? == Route::Kernel {
+        let (g, b) = affine_or_identity(x, c, weight, bias)?;
+        if g.dims() != [c] || b.dims() != [c] {
+            return Err(Error::invalid(format!(
+                "batch_norm: weight and bias must be ({c},), got {:?} and {:?}",
+                g.dims(),
+                b.dims()
+            )));
+        }
+        let gb = Tensor::cat(&[&g, &b], 0)?;
+        let (y, st) = super::linear::linear_bn_train_fused(x, w, &gb, eps, act)?;
+        let (mean, var) = stats_tensors(st, m, x)?;
+        return Ok((y, mean, var));
+    }
+    let z = super::linear(x, w, None, Activation::Identity)?;
+    batch_norm_train_act(&z, weight, bias, eps, act)
 }
 
 /// Channels and values per channel of a training-mode batch norm input, checked.

@@ -219,22 +219,23 @@ impl DenseBn {
 
     /// `(M, c_in) → (M, c_out)`, BatchNorm over the rows.
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if train {
-            let z = self.dense.forward_act(x, Activation::Identity)?;
-            return Ok(self.bn.forward_t(&z, train)?);
-        }
-        let (w, shift) = self.folded()?;
-        linear(x, &w, Some(&shift), Activation::Identity)
+        self.forward_act(x, train, Activation::Identity)
     }
 
     fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_act(x, train, Activation::Relu)
+    }
+
+    fn forward_act(&self, x: &Tensor, train: bool, act: Activation) -> Result<Tensor> {
         if train {
-            // BatchNorm and ReLU as one op: the same bits as `relu(bn(z))`.
-            let z = self.dense.forward_act(x, Activation::Identity)?;
-            return self.bn.forward_t_act(&z, train, Activation::Relu);
+            // The product, BatchNorm and activation as one op: the values of
+            // `act(bn(x·Wᵀ))` with no graph node for the product.
+            return self
+                .bn
+                .forward_linear_train_act(x, self.dense.weight(), act);
         }
         let (w, shift) = self.folded()?;
-        linear(x, &w, Some(&shift), Activation::Relu)
+        linear(x, &w, Some(&shift), act)
     }
 
     /// Evaluation mode: the BatchNorm folded into the weights, `W·s` and the shift
