@@ -34,7 +34,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, ModuleT, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 use candor_core::init::{BiasInit, LayerInit, WeightInit};
 use candor_core::nn::{
