@@ -83,7 +83,10 @@ pub struct Task {
 /// 114 + 2 × 100,000 × 4.07 ms ≈ 930 CPU-s, or ≈ 465 s on 2 workers.
 ///
 /// Measured afterwards (`--paper rl-noisy`, idle machine): 534 s wall and 1057 CPU-s,
-/// within the 10-minute share.
+/// within the 10-minute share. Later 1070 s on the AMD VM, once `tune_allocator` put
+/// every thread on one glibc arena whose lock the two run workers queued on; 445 s there
+/// with the per-thread arenas `cargo xtask` now gives the RL papers (docs/performance.md,
+/// fourteenth session).
 ///
 /// - Acrobot's paper budget is unpublished. The reproduction used 200,000 and CleanRL's
 ///   DQN 500,000.
