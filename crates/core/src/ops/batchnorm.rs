@@ -789,16 +789,21 @@ pub(crate) fn bn_train_fused(
     eps: f64,
     act: Activation,
 ) -> candle_core::Result<(Tensor, BnStats)> {
+    apply_with_stats(x, w, b, |stats| BnTrain { eps, act, stats })
+}
+
+/// Applies the op `op` builds around a fresh statistics slot to `(x, w, b)` (each made
+/// contiguous) and returns its output with the statistics its forward left there.
+pub(crate) fn apply_with_stats<C: CustomOp3 + Send + Sync + 'static>(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    op: impl FnOnce(Arc<Mutex<BnStats>>) -> C,
+) -> candle_core::Result<(Tensor, BnStats)> {
     let stats = Arc::new(Mutex::new(BnStats::default()));
-    let y = x.contiguous()?.apply_op3(
-        &w.contiguous()?,
-        &b.contiguous()?,
-        BnTrain {
-            eps,
-            act,
-            stats: stats.clone(),
-        },
-    )?;
+    let y = x
+        .contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op(stats.clone()))?;
     let st = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok((y, st))
 }

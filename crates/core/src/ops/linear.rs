@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
 use super::backend::{route, Candle, Route};
-use super::batchnorm::{bn_backward, bn_forward, BnStats};
+use super::batchnorm::{apply_with_stats, bn_backward, bn_forward, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
@@ -405,19 +405,12 @@ pub(crate) fn linear_bn_train_fused(
     eps: f64,
     act: Activation,
 ) -> candle_core::Result<(Tensor, BnStats)> {
-    let stats = Arc::new(Mutex::new(BnStats::default()));
-    let y = x.contiguous()?.apply_op3(
-        &w.contiguous()?,
-        &gb.contiguous()?,
-        LinearBnTrain {
-            eps,
-            act,
-            stats: stats.clone(),
-            z: Arc::new(Mutex::new(None)),
-        },
-    )?;
-    let st = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    Ok((y, st))
+    apply_with_stats(x, w, gb, |stats| LinearBnTrain {
+        eps,
+        act,
+        stats,
+        z: Arc::new(Mutex::new(None)),
+    })
 }
 
 /// `act(x·Wᵀ + b)` for `x` shaped `(…, K)`, `W` `(N, K)` and `b` `(N)` (a zero bias when
