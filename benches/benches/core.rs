@@ -9,7 +9,7 @@ use candor_core::init::seeded_var_builder;
 use candor_core::knn::{knn_brute, KdTree};
 use candor_core::metrics::{roc_auc, ssim};
 use candor_core::nn::{mlp, Activation, MlpConfig};
-use candor_core::ops::linear;
+use candor_core::ops::{batch_norm_train_act, linear, linear_batch_norm_train_act};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -177,6 +177,52 @@ fn bench_linear(c: &mut Criterion) {
     g.finish();
 }
 
+/// PointNet's shared-MLP layer in training (8192 points, 64 → 128, batch norm, ReLU),
+/// forward + backward with every gradient: `fused` is `linear_batch_norm_train_act` (one
+/// node), `apart` is `linear` then `batch_norm_train_act` (the same bits, the product a
+/// node of its own).
+fn bench_linear_bn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("linear_bn_relu_8192x64x128_fwdbwd");
+    let dev = Device::Cpu;
+    let var = |n: usize, seed: u64, shape: (usize, usize)| {
+        let t = Tensor::from_vec(uniform(n, seed), shape, &dev).unwrap();
+        Var::from_tensor(&(t - 0.5).unwrap()).unwrap()
+    };
+    let x = var(8192 * 64, 9, (8192, 64));
+    let w = var(128 * 64, 10, (128, 64));
+    let gamma = var(128, 11, (1, 128));
+    let beta = var(128, 12, (1, 128));
+    let (gamma, beta) = (
+        gamma.as_tensor().flatten_all().unwrap(),
+        beta.as_tensor().flatten_all().unwrap(),
+    );
+    g.throughput(Throughput::Elements(8192));
+    g.bench_function("fused", |bch| {
+        bch.iter(|| {
+            let (y, _, _) = linear_batch_norm_train_act(
+                x.as_tensor(),
+                w.as_tensor(),
+                Some(&gamma),
+                Some(&beta),
+                1e-5,
+                Activation::Relu,
+            )
+            .unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.bench_function("apart", |bch| {
+        bch.iter(|| {
+            let z = linear(x.as_tensor(), w.as_tensor(), None, Activation::Identity).unwrap();
+            let (y, _, _) =
+                batch_norm_train_act(&z, Some(&gamma), Some(&beta), 1e-5, Activation::Relu)
+                    .unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_phase,
@@ -184,7 +230,8 @@ criterion_group!(
     bench_auc,
     bench_ssim,
     bench_mlp,
-    bench_linear
+    bench_linear,
+    bench_linear_bn
 );
 
 fn main() {

@@ -318,6 +318,8 @@ struct LinearBnTrain {
     stats: Arc<Mutex<BnStats>>,
     /// The product `z = x·Wᵀ`, the batch norm's input, for the backward.
     z: Arc<Mutex<Option<Tensor>>>,
+    /// `x`'s device, for the product's tensor.
+    device: Device,
 }
 
 impl CustomOp3 for LinearBnTrain {
@@ -355,7 +357,7 @@ impl CustomOp3 for LinearBnTrain {
             let (y, st) = bn_forward(&z, (m, n, 1), &gb[..n], &gb[n..], self.eps, self.act);
             *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
             *self.z.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Tensor::from_vec(z, (m, n), &Device::Cpu)?);
+                Some(Tensor::from_vec(z, (m, n), &self.device)?);
             Ok(out(T::wrap(y), (m, n)))
         })
     }
@@ -410,6 +412,7 @@ pub(crate) fn linear_bn_train_fused(
         act,
         stats,
         z: Arc::new(Mutex::new(None)),
+        device: x.device().clone(),
     })
 }
 

@@ -227,20 +227,31 @@ pub fn batch_norm_train_act(
     let (c, count) = train_sizes(x)?;
     if route("batch_norm", &[x], Candle::Trainable)? == Route::Kernel {
         // Fused kernel: statistics, normalisation and affine in two passes.
-        let (w, b) = affine_or_identity(x, c, weight, bias)?;
-        if w.dims() != [c] || b.dims() != [c] {
-            return Err(Error::invalid(format!(
-                "batch_norm: weight and bias must be ({c},), got {:?} and {:?}",
-                w.dims(),
-                b.dims()
-            )));
-        }
+        let (w, b) = batch_norm_affine(x, c, weight, bias)?;
         let (y, st) = super::batchnorm::bn_train_fused(x, &w, &b, eps, act)?;
         let (mean, var) = stats_tensors(st, count, x)?;
         return Ok((y, mean, var));
     }
     let (y, mean, var) = candle_batch_norm_train(x, weight, bias, eps)?;
     Ok((act.apply(&y)?, mean, var))
+}
+
+/// [`affine_or_identity`] for a batch norm's `c` channels, checked to be `(c,)` each.
+fn batch_norm_affine(
+    x: &Tensor,
+    c: usize,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
+    let (w, b) = affine_or_identity(x, c, weight, bias)?;
+    if w.dims() != [c] || b.dims() != [c] {
+        return Err(Error::invalid(format!(
+            "batch_norm: weight and bias must be ({c},), got {:?} and {:?}",
+            w.dims(),
+            b.dims()
+        )));
+    }
+    Ok((w, b))
 }
 
 /// The batch mean and unbiased variance of a fused kernel's statistics (`count` values per
@@ -323,14 +334,7 @@ pub fn linear_batch_norm_train_act(
     inputs.extend(bias);
     super::linear::same_dtype("linear_batch_norm", &inputs)?;
     if route("linear_batch_norm", &inputs, Candle::Trainable)? == Route::Kernel {
-        let (g, b) = affine_or_identity(x, c, weight, bias)?;
-        if g.dims() != [c] || b.dims() != [c] {
-            return Err(Error::invalid(format!(
-                "batch_norm: weight and bias must be ({c},), got {:?} and {:?}",
-                g.dims(),
-                b.dims()
-            )));
-        }
+        let (g, b) = batch_norm_affine(x, c, weight, bias)?;
         let gb = Tensor::cat(&[&g, &b], 0)?;
         let (y, st) = super::linear::linear_bn_train_fused(x, w, &gb, eps, act)?;
         let (mean, var) = stats_tensors(st, m, x)?;
