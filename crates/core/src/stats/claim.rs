@@ -270,8 +270,10 @@ impl Judgement {
 
     /// An intersection–union test: the statement holds only if every part holds; its p
     /// is the largest part's p (no multiplicity penalty is needed), it fails when any
-    /// part fails, and is blocked when any part is. The record shows the weakest part's
-    /// estimate and interval; `detail` lists every part.
+    /// part fails (a part whose own preconditions are met: a decided failure settles the
+    /// conjunction even if another part is blocked), and otherwise is blocked when any
+    /// part is. The record shows the weakest part's estimate and interval; `detail` lists
+    /// every part.
     pub fn all_of(parts: Vec<(String, Judgement)>) -> Result<Self> {
         let Some(first) = parts.first() else {
             return Err(Error::invalid("intersection–union: no parts"));
@@ -318,6 +320,15 @@ impl Judgement {
             .iter()
             .filter_map(|(l, j)| j.blocked.as_ref().map(|b| format!("{l}: {b}")))
             .collect();
+        let decided_failure = parts
+            .iter()
+            .any(|(_, j)| j.blocked.is_none() && j.verdict(j.test.p) == Verdict::Fails);
+        let (detail, blocked) = if decided_failure && !blocked.is_empty() {
+            let not_judged = format!("{detail}; not judged: {}", blocked.join("; "));
+            (not_judged, Vec::new())
+        } else {
+            (detail, blocked)
+        };
         Ok(Self {
             test: TestResult {
                 name: format!(

@@ -220,6 +220,24 @@ fn intersection_union() {
         v(&all(vec![part(0.01, 0.02), part(-0.05, 0.01)])),
         Verdict::Fails
     );
+    // A failed part settles the conjunction even where another part is blocked by its
+    // precondition; a blocked part beside parts that hold or are undecided leaves it
+    // undecided.
+    let pre_fails = Judgement::superior(&normal(-0.05, 0.01), A).unwrap();
+    let blocked = || part(0.1, 0.01).gated(&[("above chance", &pre_fails)]);
+    let j = all(vec![blocked(), part(-0.05, 0.01)]);
+    assert_eq!(v(&j), Verdict::Fails);
+    assert!(j.blocked.is_none());
+    assert!(
+        j.detail.contains("not judged: col 0: precondition not met"),
+        "{}",
+        j.detail
+    );
+    for other in [part(0.1, 0.01), part(0.01, 0.02)] {
+        let j = all(vec![blocked(), other]);
+        assert_eq!(v(&j), Verdict::Inconclusive);
+        assert!(j.blocked.is_some());
+    }
     assert!(Judgement::all_of(vec![]).is_err());
     let ctrl = Judgement::consistent_with(&normal(0.5, 0.1), 0.5, A).unwrap();
     assert!(Judgement::all_of(vec![("c".into(), ctrl)]).is_err());
