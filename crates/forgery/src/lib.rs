@@ -32,7 +32,7 @@
 //! | scale | data | networks | training | time |
 //! |---|---|---|---|---|
 //! | smoke | proxy, 32 px, 4/2/4 videos × 2 frames | Xception ÷ 16 widths, EfficientNet/MAT `tiny` | 2 epochs of batch 8, 2 seeds | seconds |
-//! | quick | proxy (procedural textures, strong re-sampling), 64 px, 36/12/48 videos × 4 frames | Xception ÷ 8 widths, EfficientNet/MAT `tiny` | [`reproduce::QUICK_EPOCHS`] epochs of batch 16, Adam 1e-3 (MAT: the official 20 : 50 split scaled); 3 seeds of the claims' models | ≤ 10 minutes on 2 cores |
+//! | quick | proxy (procedural textures, strong re-sampling), 64 px, 36/12/192 videos × 4 frames | Xception ÷ 8 widths, EfficientNet/MAT `tiny` | [`reproduce::QUICK_EPOCHS`] epochs of batch 16, Adam 1e-3 (MAT: the official 20 : 50 split scaled); 3 seeds of the claims' models | ≤ 10 minutes on 2 cores |
 //! | paper | FaceForensics++ c23 frames (`--data DIR`), 32 per video | full networks | official MAT recipe (20 + 50 epochs) for MAT and its backbone, DeepfakeBench's for the Xception family, 256 px | hours, GPU-class |
 //!
 //! See [`reproduce`] for the experiments, claims and outputs.

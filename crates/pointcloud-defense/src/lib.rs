@@ -52,7 +52,7 @@
 //!   outcomes (SRS averaged over 10 random draws per cloud) and Wilson intervals
 //!   over the clouds.
 //! * [`reproduce`]: `cargo xtask reproduce --paper pointcloud-defense` at
-//!   smoke, quick (synthetic proxy, 200 attacked clouds) and paper (ModelNet40
+//!   smoke, quick (synthetic proxy, 250 attacked clouds) and paper (ModelNet40
 //!   from `--data`) scale, with the claims `pc.clean`, `pc.attack`,
 //!   `pc.sor-recovers`, `pc.sor-beats-srs` and `pc.sor-clean-cost`, each
 //!   decided by a test over clouds ([`reproduce::judge_claims`]: exact binomial
