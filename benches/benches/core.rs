@@ -9,7 +9,10 @@ use candor_core::init::seeded_var_builder;
 use candor_core::knn::{knn_brute, KdTree};
 use candor_core::metrics::{roc_auc, ssim};
 use candor_core::nn::{mlp, Activation, MlpConfig};
-use candor_core::ops::{batch_norm_train_act, linear, linear_batch_norm_train_act};
+use candor_core::ops::{
+    batch_norm_train_act, conv2d, conv2d_batch_norm_train_act, linear, linear_batch_norm_train_act,
+    Conv2dParams,
+};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
@@ -223,6 +226,56 @@ fn bench_linear_bn(c: &mut Criterion) {
     g.finish();
 }
 
+/// An EfficientNet expand block in training: a 1×1 convolution 16 → 96 at 32², batch 8,
+/// a training-mode batch norm and SiLU, forward + backward with every gradient: `fused`
+/// is `conv2d_batch_norm_train_act` (one node), `apart` is `conv2d` then
+/// `batch_norm_train_act` (the same bits, the convolution's output a node of its own).
+fn bench_conv_bn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("conv_bn_silu_8x16x32x32_to96_fwdbwd");
+    let dev = Device::Cpu;
+    let var = |shape: &[usize], seed: u64| {
+        let n = shape.iter().product();
+        let t = Tensor::from_vec(uniform(n, seed), shape, &dev).unwrap();
+        Var::from_tensor(&(t - 0.5).unwrap()).unwrap()
+    };
+    let x = var(&[8, 16, 32, 32], 13);
+    let w = var(&[96, 16, 1, 1], 14);
+    let gamma = var(&[96], 15);
+    let beta = var(&[96], 16);
+    let p = Conv2dParams::default();
+    g.throughput(Throughput::Elements(8));
+    g.bench_function("fused", |bch| {
+        bch.iter(|| {
+            let (y, _, _) = conv2d_batch_norm_train_act(
+                x.as_tensor(),
+                w.as_tensor(),
+                p,
+                Some(gamma.as_tensor()),
+                Some(beta.as_tensor()),
+                1e-5,
+                Activation::Silu,
+            )
+            .unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.bench_function("apart", |bch| {
+        bch.iter(|| {
+            let z = conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+            let (y, _, _) = batch_norm_train_act(
+                &z,
+                Some(gamma.as_tensor()),
+                Some(beta.as_tensor()),
+                1e-5,
+                Activation::Silu,
+            )
+            .unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_phase,
@@ -231,7 +284,8 @@ criterion_group!(
     bench_ssim,
     bench_mlp,
     bench_linear,
-    bench_linear_bn
+    bench_linear_bn,
+    bench_conv_bn
 );
 
 fn main() {

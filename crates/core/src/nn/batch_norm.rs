@@ -169,6 +169,30 @@ impl BatchNorm2d {
         Ok(y)
     }
 
+    /// A convolution without bias (weight `w`, geometry `p`) in front of this layer in
+    /// training mode, then `act`: `act(self.forward_t(conv2d(x, w, p), true))` as one op
+    /// ([`ops::conv2d_batch_norm_train_act`]: the convolution's output is not a graph node
+    /// of its own). Updates the running statistics as [`Self::forward_t_act`] does.
+    pub fn forward_conv_train_act(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        p: ops::Conv2dParams,
+        act: ops::Activation,
+    ) -> Result<Tensor> {
+        let (y, mean, var) = ops::conv2d_batch_norm_train_act(
+            x,
+            w,
+            p,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            act,
+        )?;
+        self.update_running(mean, var)?;
+        Ok(y)
+    }
+
     /// The running averages after a training-mode batch with statistics `mean`, `var`.
     fn update_running(&self, mean: Tensor, var: Tensor) -> Result<()> {
         let m = self.momentum;

@@ -27,7 +27,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::cerr;
+use super::{cerr, BatchNorm2d};
 use crate::init::LayerInit;
 use crate::ops::{self, Conv2dParams};
 use crate::{Error, Result};
@@ -135,6 +135,23 @@ impl Conv2d {
     pub fn forward_act(&self, x: &Tensor, act: ops::Activation) -> Result<Tensor> {
         ops::conv2d_bias_act(x, &self.weight, self.bias.as_ref(), self.params, act)
     }
+
+    /// `act(bn.forward_t(self.forward(x), train))`, the conv → BN → activation block. In
+    /// training, without a bias, it is one op
+    /// ([`BatchNorm2d::forward_conv_train_act`]): the same values and gradients, the
+    /// convolution's output no graph node of its own.
+    pub fn forward_bn_act(
+        &self,
+        bn: &BatchNorm2d,
+        x: &Tensor,
+        train: bool,
+        act: ops::Activation,
+    ) -> Result<Tensor> {
+        if train && self.bias.is_none() {
+            return bn.forward_conv_train_act(x, &self.weight, self.params, act);
+        }
+        bn.forward_t_act(&self.forward(x)?, train, act)
+    }
 }
 
 impl Module for Conv2d {
@@ -200,6 +217,19 @@ impl SeparableConv2d {
     /// The pointwise convolution.
     pub fn pointwise(&self) -> &Conv2d {
         &self.pointwise
+    }
+
+    /// `act(bn.forward_t(self.forward(x), train))`, with the pointwise convolution and
+    /// `bn` as one op in training ([`Conv2d::forward_bn_act`]).
+    pub fn forward_bn_act(
+        &self,
+        bn: &BatchNorm2d,
+        x: &Tensor,
+        train: bool,
+        act: ops::Activation,
+    ) -> Result<Tensor> {
+        self.pointwise
+            .forward_bn_act(bn, &self.conv1.forward(x)?, train, act)
     }
 }
 

@@ -20,11 +20,14 @@
 //! with blocks of outputs held in registers across the taps. Semantics follow
 //! `torch.nn.functional.conv2d`.
 
+use std::sync::{Arc, Mutex};
+
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{act_inplace_chunk, ActBwd, Activation};
 use super::backend::{route_with_cuda, Candle, Route};
+use super::batchnorm::{apply_with_stats, bn_backward, bn_forward, BnStats};
 use super::kernel::{
     add_row_phases, alloc_for_overwrite, as_f32, as_f32_mut, dispatch, f32_avx512, from_f32,
     gather, gemm, gemm_ld, interleave, line_len, multiversion, out, reduction_chunk, slice,
@@ -2484,6 +2487,129 @@ pub fn conv2d_bias_act(
     })
 }
 
+/// [`super::conv2d_batch_norm_train_act`]'s node on the CPU: the convolution (no bias),
+/// a training-mode batch norm over its output and `act`. The convolution's output `z` is
+/// kept inside the op for the backward instead of being a graph node of its own.
+struct ConvBnTrain {
+    p: Conv2dParams,
+    eps: f64,
+    act: Activation,
+    stats: Arc<Mutex<BnStats>>,
+    /// The convolution's output, the batch norm's input, for the backward.
+    z: Arc<Mutex<Option<Tensor>>>,
+    /// `x`'s device, for `z`'s tensor.
+    device: candle_core::Device,
+}
+
+impl CustomOp3 for ConvBnTrain {
+    fn name(&self) -> &'static str {
+        "candor-conv2d-batch-norm-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = geom(l1.dims(), l2.dims(), &self.p)?;
+        let c = g.cout;
+        if l3.shape().elem_count() != 2 * c {
+            candle_core::bail!(
+                "conv2d_batch_norm: [γ, β] {:?} for {c} output channels",
+                l3.dims()
+            );
+        }
+        dispatch!(s1, "conv2d_batch_norm", |T| {
+            let (x, w, gb) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            let z = forward(&g, x, w, None);
+            let (y, st) = bn_forward(
+                &z,
+                (g.n, c, g.ohw()),
+                &gb[..c],
+                &gb[c..],
+                self.eps,
+                self.act,
+            );
+            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
+            *self.z.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Tensor::from_vec(z, g.out_shape(), &self.device)?);
+            Ok(out(T::wrap(y), g.out_shape()))
+        })
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        gb: &Tensor,
+        res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let z = self
+            .z
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| candle_core::Error::Msg("conv2d_batch_norm: no forward".into()))?;
+        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let g = geom(x.dims(), w.dims(), &self.p)?;
+        let c = g.cout;
+        let (gamma, beta) = (gb.narrow(0, 0, c)?, gb.narrow(0, c, c)?);
+        let (dz, dgamma, dbeta) = bn_backward(self.eps, self.act, st, &z, &gamma, &beta, res, dy)?;
+        let (dx, dw) = conv_grads_for(x, w, &dz, g, (x.track_op(), w.track_op()))?;
+        let dgb = if gb.track_op() {
+            Some(Tensor::cat(&[&dgamma, &dbeta], 0)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, dgb))
+    }
+}
+
+/// The kernel route of [`super::conv2d_batch_norm_train_act`]: `gb` = `[γ, β]`. Returns
+/// the output and the batch statistics; `None` where the convolution does not run on
+/// candor's CPU kernels (the caller composes the two ops instead).
+pub(crate) fn conv_bn_train_fused(
+    x: &Tensor,
+    w: &Tensor,
+    gb: &Tensor,
+    p: Conv2dParams,
+    eps: f64,
+    act: Activation,
+) -> Result<Option<(Tensor, BnStats)>> {
+    let g = checked_geom(x, w, None, &p)?;
+    if g.n * g.ohw() < 2 {
+        return Err(Error::invalid(format!(
+            "batch_norm in training mode needs more than one value per channel, got {:?}",
+            g.out_shape()
+        )));
+    }
+    let on_kernels = x.device().is_cpu()
+        && matches!(
+            route_with_cuda("conv2d", &[x, w], candle_support(&g), g.depthwise())?,
+            Route::Kernel
+        );
+    if !on_kernels {
+        return Ok(None);
+    }
+    Ok(Some(apply_with_stats(x, w, gb, |stats| ConvBnTrain {
+        p,
+        eps,
+        act,
+        stats,
+        z: Arc::new(Mutex::new(None)),
+        device: x.device().clone(),
+    })?))
+}
+
 /// The geometry of `conv2d_bias`'s arguments, with their dtypes and the bias's shape
 /// checked.
 fn checked_geom(
@@ -3224,5 +3350,128 @@ mod tests {
             ..Default::default()
         };
         assert!(conv2d(&x, &rand(&[4, 3, 3, 3], 1, DType::F32), p).is_err());
+    }
+
+    /// The fused convolution + batch norm + activation gives the bits of the two ops it
+    /// replaces (values, batch statistics and every gradient), on f32 and f64, for a
+    /// dense 3×3, a strided, a depthwise and a point-wise layout, with each activation the
+    /// batch norm fuses; gradient-checked in f64; bad shapes are refused.
+    #[test]
+    fn conv_batch_norm_is_conv_then_batch_norm_bit_for_bit() {
+        use crate::ops::{batch_norm_train_act, conv2d_batch_norm_train_act};
+        let bits = |t: &Tensor| -> Vec<u64> {
+            let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+            t.to_vec1::<f64>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        let params = |stride, padding, groups| Conv2dParams {
+            stride: (stride, stride),
+            padding: (padding, padding),
+            groups,
+            ..Default::default()
+        };
+        // (x shape, weight shape, params)
+        let layouts = [
+            ([2, 8, 9, 9], [16, 8, 3, 3], params(1, 1, 1)),
+            ([2, 5, 10, 10], [6, 5, 3, 3], params(2, 1, 1)),
+            ([2, 16, 12, 12], [16, 1, 3, 3], params(1, 1, 16)),
+            ([3, 12, 7, 7], [20, 12, 1, 1], params(1, 0, 1)),
+        ];
+        for dt in [DType::F32, DType::F64] {
+            for (xs, ws, p) in layouts {
+                let c = ws[0];
+                for act in [Activation::Identity, Activation::Relu, Activation::Silu] {
+                    let vars: Vec<candle_core::Var> = [
+                        rand(&xs, 41, dt),
+                        rand(&ws, 42, dt),
+                        rand(&[c], 43, dt),
+                        rand(&[c], 44, dt),
+                    ]
+                    .iter()
+                    .map(|t| candle_core::Var::from_tensor(t).unwrap())
+                    .collect();
+                    let [x, w, g, b] = [0, 1, 2, 3].map(|i| vars[i].as_tensor());
+                    let fused =
+                        conv2d_batch_norm_train_act(x, w, p, Some(g), Some(b), 1e-5, act).unwrap();
+                    let z = conv2d(x, w, p).unwrap();
+                    let apart = batch_norm_train_act(&z, Some(g), Some(b), 1e-5, act).unwrap();
+                    let what = format!("{dt:?} {xs:?} * {ws:?} {p:?} {act:?}");
+                    for (u, v) in [
+                        (&fused.0, &apart.0),
+                        (&fused.1, &apart.1),
+                        (&fused.2, &apart.2),
+                    ] {
+                        assert_eq!(bits(u), bits(v), "{what}");
+                    }
+                    // A weighted sum, so each output has its own gradient.
+                    let r = rand(fused.0.dims(), 45, dt);
+                    let grads =
+                        |y: &Tensor| y.mul(&r).unwrap().sum_all().unwrap().backward().unwrap();
+                    let (gf, ga) = (grads(&fused.0), grads(&apart.0));
+                    for t in [x, w, g, b] {
+                        assert_eq!(
+                            bits(gf.get(t).unwrap()),
+                            bits(ga.get(t).unwrap()),
+                            "{what}: gradient"
+                        );
+                    }
+                }
+            }
+        }
+        let p = params(2, 1, 1);
+        let r = crate::gradcheck::check(
+            |t| {
+                let (y, _, _) = conv2d_batch_norm_train_act(
+                    &t[0],
+                    &t[1],
+                    p,
+                    Some(&t[2]),
+                    Some(&t[3]),
+                    1e-5,
+                    Activation::Silu,
+                )?;
+                Ok(y)
+            },
+            &[
+                rand(&[2, 2, 5, 5], 46, DType::F64),
+                rand(&[3, 2, 3, 3], 47, DType::F64),
+                rand(&[3], 48, DType::F64),
+                rand(&[3], 49, DType::F64),
+            ],
+            60,
+            1e-6,
+            1e-7,
+            1e-5,
+        )
+        .unwrap();
+        assert!(r.worst_ratio <= 1.0, "{r:?}");
+        let w = rand(&[4, 3, 3, 3], 50, DType::F32);
+        let bad = |x: &Tensor, w: &Tensor| {
+            conv2d_batch_norm_train_act(x, w, params(1, 1, 1), None, None, 1e-5, Activation::Relu)
+                .is_err()
+        };
+        assert!(bad(&rand(&[2, 3, 8], 51, DType::F32), &w), "3-D input");
+        assert!(
+            bad(&rand(&[2, 5, 8, 8], 52, DType::F32), &w),
+            "channel mismatch"
+        );
+        assert!(
+            bad(&rand(&[1, 3, 1, 1], 53, DType::F32), &w),
+            "one value per channel"
+        );
+        assert!(
+            bad(
+                &rand(&[2, 3, 8, 8], 54, DType::F32),
+                &rand(&[4, 3, 3], 55, DType::F32)
+            ),
+            "3-D weight"
+        );
+        assert!(
+            bad(&rand(&[2, 3, 8, 8], 56, DType::F64), &w),
+            "mixed dtypes"
+        );
     }
 }

@@ -86,8 +86,9 @@ pub use conv::{
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
 pub use norm::{
-    batch_norm_eval, batch_norm_train, batch_norm_train_act, group_norm, group_norm_act,
-    instance_norm, instance_norm_act, layer_norm, linear_batch_norm_train_act,
+    batch_norm_eval, batch_norm_train, batch_norm_train_act, conv2d_batch_norm_train_act,
+    group_norm, group_norm_act, instance_norm, instance_norm_act, layer_norm,
+    linear_batch_norm_train_act,
 };
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_dim1, max_pool2d, Pool2dParams};
 pub use upsample::upsample_bilinear2d;

@@ -344,6 +344,64 @@ pub fn linear_batch_norm_train_act(
     batch_norm_train_act(&z, weight, bias, eps, act)
 }
 
+/// A convolution without bias followed by a training-mode batch norm and `act`:
+/// `act(batch_norm_train(conv2d(x, w, p)))`, returning `(y, mean, unbiased variance)` as
+/// [`batch_norm_train_act`] does. The conv → BN → activation blocks of EfficientNet,
+/// Xception and MAT.
+///
+/// Where the convolution runs on candor's CPU kernels (f32, f64) the three are one graph
+/// node: the convolution's output is kept inside the op for the backward instead of being
+/// a node, so candle's backward neither fills nor adds a gradient buffer for it. The values
+/// and gradients are those of `batch_norm_train_act(&conv2d(x, w, p), …)` (up to the sign
+/// of an exact zero gradient, which candle's `0 + g` makes positive). Elsewhere it is that
+/// composition.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::{conv2d_batch_norm_train_act, Activation, Conv2dParams};
+/// // Two images of one 1×2 plane; a 1×1 kernel of 2 doubles them.
+/// let x = Tensor::new(&[1f32, 3.0, 5.0, 7.0], &Device::Cpu).unwrap().reshape((2, 1, 1, 2)).unwrap();
+/// let w = Tensor::new(&[2f32], &Device::Cpu).unwrap().reshape((1, 1, 1, 1)).unwrap();
+/// let (y, mean, _var) =
+///     conv2d_batch_norm_train_act(&x, &w, Conv2dParams::default(), None, None, 1e-5, Activation::Relu)
+///         .unwrap();
+/// assert_eq!(mean.to_vec1::<f32>().unwrap(), vec![8.0]);
+/// // The two values below the mean are clipped by the ReLU.
+/// let y = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+/// assert_eq!((y[0], y[1]), (0.0, 0.0));
+/// assert!(y[3] > 1.0);
+/// ```
+pub fn conv2d_batch_norm_train_act(
+    x: &Tensor,
+    w: &Tensor,
+    p: super::Conv2dParams,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    act: Activation,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    act.validate()?;
+    let &[c, _, _, _] = w.dims() else {
+        return Err(Error::invalid(format!(
+            "conv2d_batch_norm: weight must be (out, in/groups, kH, kW), got {:?}",
+            w.dims()
+        )));
+    };
+    let mut inputs = vec![x, w];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    super::linear::same_dtype("conv2d_batch_norm", &inputs)?;
+    let (g, b) = batch_norm_affine(x, c, weight, bias)?;
+    let gb = Tensor::cat(&[&g, &b], 0)?;
+    if let Some((y, st)) = super::conv::conv_bn_train_fused(x, w, &gb, p, eps, act)? {
+        let count = y.elem_count() / c;
+        let (mean, var) = stats_tensors(st, count, x)?;
+        return Ok((y, mean, var));
+    }
+    let z = super::conv2d(x, w, p)?;
+    batch_norm_train_act(&z, weight, bias, eps, act)
+}
+
 /// Channels and values per channel of a training-mode batch norm input, checked.
 fn train_sizes(x: &Tensor) -> Result<(usize, usize)> {
     let dims = x.dims();
