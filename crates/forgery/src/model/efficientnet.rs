@@ -73,13 +73,13 @@
 //! assert_eq!(logits.dims(), &[2, 2]);
 //! ```
 
-use candle_core::{DType, Module, ModuleT, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 use candor_core::init::{BiasInit, LayerInit, WeightInit};
 use candor_core::nn::{
     batch_norm2d, linear_with, BatchNorm2d, BatchNormConfig, Linear, LinearConfig,
 };
-use candor_core::ops::{adaptive_avg_pool2d, conv2d_bias, Conv2dParams};
+use candor_core::ops::{adaptive_avg_pool2d, conv2d_bias, Activation, Conv2dParams};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -379,6 +379,30 @@ impl PadConv {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (x, p) = self.padded(x)?;
+        conv2d_bias(&x, &self.weight, self.bias.as_ref(), p)
+    }
+
+    /// `act(bn(self.forward(x)))`; in training, with no bias, as one op
+    /// ([`BatchNorm2d::forward_conv_train_act`]: the same values and gradients, the
+    /// convolution's output no graph node of its own).
+    fn forward_bn(
+        &self,
+        bn: &BatchNorm2d,
+        x: &Tensor,
+        train: bool,
+        act: Activation,
+    ) -> Result<Tensor> {
+        if train && self.bias.is_none() {
+            let (x, p) = self.padded(x)?;
+            return bn.forward_conv_train_act(&x, &self.weight, p, act);
+        }
+        bn.forward_t_act(&self.forward(x)?, train, act)
+    }
+
+    /// The input with TF-"same"'s extra row and column (if any) and the convolution's
+    /// geometry for it.
+    fn padded(&self, x: &Tensor) -> Result<(Tensor, Conv2dParams)> {
         let (k, s) = (self.k, self.stride);
         let (x, pad) = match self.padding {
             Padding::Symmetric => {
@@ -405,19 +429,13 @@ impl PadConv {
             dilation: (1, 1),
             groups: self.groups,
         };
-        conv2d_bias(&x, &self.weight, self.bias.as_ref(), p)
+        Ok((x, p))
     }
 }
 
 /// SiLU with candor's one-pass backward (candle's `silu` up to float rounding).
 fn silu(x: &Tensor) -> Result<Tensor> {
     candor_core::ops::silu(x)
-}
-
-/// `silu(bn(x))` as one op in training (the same values and gradients, bit for bit, one
-/// graph node fewer: no SiLU tensor, gradient or gradient accumulation).
-fn bn_silu(bn: &BatchNorm2d, x: &Tensor, train: bool) -> Result<Tensor> {
-    bn.forward_t_act(x, train, candor_core::ops::Activation::Silu)
 }
 
 /// Squeeze-and-excitation (`se.conv_reduce`, `se.conv_expand`).
@@ -508,13 +526,15 @@ impl MbConv {
     fn forward(&self, x: &Tensor, train: bool, rng: &SharedRng) -> Result<Tensor> {
         let mut h = x.clone();
         if let Some((conv, bn)) = &self.expand {
-            h = bn_silu(bn, &conv.forward(&h)?, train)?;
+            h = conv.forward_bn(bn, &h, train, Activation::Silu)?;
         }
-        h = bn_silu(&self.bn_dw, &self.dw.forward(&h)?, train)?;
+        h = self
+            .dw
+            .forward_bn(&self.bn_dw, &h, train, Activation::Silu)?;
         h = self.se.forward(&h)?;
         h = self
-            .bn_project
-            .forward_t(&self.project.forward(&h)?, train)?;
+            .project
+            .forward_bn(&self.bn_project, &h, train, Activation::Identity)?;
         if !self.skip {
             return Ok(h);
         }
@@ -677,7 +697,9 @@ impl EfficientNet {
     pub fn forward_features_t(&self, x: &Tensor, train: bool) -> Result<FeatureMaps> {
         self.check_input(x)?;
         let mut taps = FeatureMaps::with_capacity(STAGES.len() + 2);
-        let mut h = bn_silu(&self.bn1, &self.conv_stem.forward(x)?, train)?;
+        let mut h = self
+            .conv_stem
+            .forward_bn(&self.bn1, x, train, Activation::Silu)?;
         taps.push("b0", h.clone());
         for (s, blocks) in self.stages.iter().enumerate() {
             for b in blocks {
@@ -685,7 +707,9 @@ impl EfficientNet {
             }
             taps.push(format!("b{}", s + 1), h.clone());
         }
-        let fin = bn_silu(&self.bn2, &self.conv_head.forward(&h)?, train)?;
+        let fin = self
+            .conv_head
+            .forward_bn(&self.bn2, &h, train, Activation::Silu)?;
         taps.push("final", fin);
         Ok(taps)
     }

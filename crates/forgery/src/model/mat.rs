@@ -99,7 +99,7 @@ use candle_nn::{Init, VarBuilder};
 use candor_core::nn::{
     batch_norm2d, conv2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
 };
-use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d};
+use candor_core::ops::{adaptive_avg_pool2d, relu, upsample_bilinear2d, Activation};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -615,8 +615,12 @@ impl AttentionMap {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let h = relu(&self.bn1.forward_t(&self.conv_extract.forward(x)?, train)?)?;
-        let h = self.bn2.forward_t(&self.conv2.forward(&h)?, train)?;
+        let h = self
+            .conv_extract
+            .forward_bn_act(&self.bn1, x, train, Activation::Relu)?;
+        let h = self
+            .conv2
+            .forward_bn_act(&self.bn2, &h, train, Activation::Identity)?;
         let a = (h.elu(1.0)? + 1.0)?;
         let (_, _, hh, ww) = a.dims4()?;
         Ok(a.broadcast_mul(&border_mask(hh, ww, a.dtype(), a.device())?)?)
@@ -674,8 +678,7 @@ impl DenseBlock {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let br =
-            |bn: &BatchNorm2d, t: &Tensor| -> Result<Tensor> { relu(&bn.forward_t(t, train)?) };
+        let br = |bn: &BatchNorm2d, t: &Tensor| bn.forward_t_act(t, train, Activation::Relu);
         let f0 = self.conv0.forward(x)?;
         let f1 = self.conv1.forward(&br(&self.bn1, &f0)?)?;
         let f1c = self.cat(&f0, &f1)?;

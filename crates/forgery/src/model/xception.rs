@@ -51,13 +51,13 @@
 //! assert_eq!(taps.require("b3").unwrap().dim(1).unwrap(), net.feature_info()[3].channels);
 //! ```
 
-use candle_core::{DType, Module, ModuleT, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::VarBuilder;
 use candor_core::nn::{
     batch_norm2d, linear, BatchNorm2d, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
     SeparableConv2d,
 };
-use candor_core::ops::{adaptive_avg_pool2d, max_pool2d, relu, Pool2dParams};
+use candor_core::ops::{adaptive_avg_pool2d, max_pool2d, relu, Activation, Pool2dParams};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -301,13 +301,15 @@ impl Block {
             if r.relu {
                 h = relu(&h)?;
             }
-            h = r.bn.forward_t(&r.sep.forward(&h)?, train)?;
+            h = r
+                .sep
+                .forward_bn_act(&r.bn, &h, train, Activation::Identity)?;
         }
         if self.stride != 1 {
             h = max_pool2d(&h, Pool2dParams::new(3, self.stride, 1))?;
         }
         let s = match &self.skip {
-            Some((c, bn)) => bn.forward_t(&c.forward(x)?, train)?,
+            Some((c, bn)) => c.forward_bn_act(bn, x, train, Activation::Identity)?,
             None => x.clone(),
         };
         Ok((h + s)?)
@@ -475,16 +477,24 @@ impl Xception {
     pub fn forward_features_t(&self, x: &Tensor, train: bool) -> Result<FeatureMaps> {
         self.check_input(x)?;
         let mut taps = FeatureMaps::with_capacity(self.blocks.len() + 2);
-        let h = relu(&self.bn1.forward_t(&self.conv1.forward(x)?, train)?)?;
-        let b0 = self.bn2.forward_t(&self.conv2.forward(&h)?, train)?;
+        let h = self
+            .conv1
+            .forward_bn_act(&self.bn1, x, train, Activation::Relu)?;
+        let b0 = self
+            .conv2
+            .forward_bn_act(&self.bn2, &h, train, Activation::Identity)?;
         taps.push("b0", b0.clone());
         let mut h = relu(&b0)?;
         for (name, block) in &self.blocks {
             h = block.forward(&h, train)?;
             taps.push(name.clone(), h.clone());
         }
-        let h = relu(&self.bn3.forward_t(&self.conv3.forward(&h)?, train)?)?;
-        let fin = self.bn4.forward_t(&self.conv4.forward(&h)?, train)?;
+        let h = self
+            .conv3
+            .forward_bn_act(&self.bn3, &h, train, Activation::Relu)?;
+        let fin = self
+            .conv4
+            .forward_bn_act(&self.bn4, &h, train, Activation::Identity)?;
         taps.push("final", fin);
         Ok(taps)
     }
