@@ -792,6 +792,80 @@ pub(crate) fn bn_train_fused(
     apply_with_stats(x, w, b, |stats| BnTrain { eps, act, stats })
 }
 
+/// What a fused "product → training-mode batch norm → activation" op (a fully connected
+/// layer's or a convolution's) keeps from its forward for its backward: the batch
+/// statistics and the product `z`, the batch norm's input, which is then no graph node of
+/// its own.
+pub(crate) struct BnSaved {
+    eps: f64,
+    act: Activation,
+    stats: Arc<Mutex<BnStats>>,
+    z: Arc<Mutex<Option<Tensor>>>,
+    /// The input's device, for `z`'s tensor.
+    device: candle_core::Device,
+}
+
+impl BnSaved {
+    pub(crate) fn new(
+        eps: f64,
+        act: Activation,
+        stats: Arc<Mutex<BnStats>>,
+        device: &candle_core::Device,
+    ) -> Self {
+        Self {
+            eps,
+            act,
+            stats,
+            z: Arc::new(Mutex::new(None)),
+            device: device.clone(),
+        }
+    }
+
+    /// The batch norm and activation of the product `z` (`(N, C, R)` = `g`, `shape` its
+    /// tensor shape) with `gb` = `[γ, β]`; keeps `z` and the batch statistics.
+    pub(crate) fn forward<T: Real + candle_core::WithDType>(
+        &self,
+        z: Vec<T>,
+        g: (usize, usize, usize),
+        shape: impl Into<Shape>,
+        gb: &[T],
+    ) -> candle_core::Result<Vec<T>> {
+        let c = g.1;
+        let (y, st) = bn_forward(&z, g, &gb[..c], &gb[c..], self.eps, self.act);
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
+        *self.z.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Tensor::from_vec(z, shape, &self.device)?);
+        Ok(y)
+    }
+
+    /// The gradient of the product and (if `gb` tracks) of `[γ, β]`, for the output `res`
+    /// and its gradient `dy`; `what` names the op in the error if no forward ran.
+    pub(crate) fn backward(
+        &self,
+        what: &str,
+        gb: &Tensor,
+        res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Tensor, Option<Tensor>)> {
+        let z = self
+            .z
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| candle_core::Error::Msg(format!("{what}: no forward")))?;
+        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let c = gb.dim(0)? / 2;
+        let (gamma, beta) = (gb.narrow(0, 0, c)?, gb.narrow(0, c, c)?);
+        let (dz, dgamma, dbeta) = bn_backward(self.eps, self.act, st, &z, &gamma, &beta, res, dy)?;
+        let dgb = if gb.track_op() {
+            Some(Tensor::cat(&[&dgamma, &dbeta], 0)?)
+        } else {
+            None
+        };
+        Ok((dz, dgb))
+    }
+}
+
 /// Applies the op `op` builds around a fresh statistics slot to `(x, w, b)` (each made
 /// contiguous) and returns its output with the statistics its forward left there.
 pub(crate) fn apply_with_stats<C: CustomOp3 + Send + Sync + 'static>(

@@ -20,14 +20,12 @@
 //! with blocks of outputs held in registers across the taps. Semantics follow
 //! `torch.nn.functional.conv2d`.
 
-use std::sync::{Arc, Mutex};
-
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{act_inplace_chunk, ActBwd, Activation};
 use super::backend::{route_with_cuda, Candle, Route};
-use super::batchnorm::{apply_with_stats, bn_backward, bn_forward, BnStats};
+use super::batchnorm::{apply_with_stats, BnSaved, BnStats};
 use super::kernel::{
     add_row_phases, alloc_for_overwrite, as_f32, as_f32_mut, dispatch, f32_avx512, from_f32,
     gather, gemm, gemm_ld, interleave, line_len, multiversion, out, reduction_chunk, slice,
@@ -2492,13 +2490,7 @@ pub fn conv2d_bias_act(
 /// kept inside the op for the backward instead of being a graph node of its own.
 struct ConvBnTrain {
     p: Conv2dParams,
-    eps: f64,
-    act: Activation,
-    stats: Arc<Mutex<BnStats>>,
-    /// The convolution's output, the batch norm's input, for the backward.
-    z: Arc<Mutex<Option<Tensor>>>,
-    /// `x`'s device, for `z`'s tensor.
-    device: candle_core::Device,
+    saved: BnSaved,
 }
 
 impl CustomOp3 for ConvBnTrain {
@@ -2530,17 +2522,9 @@ impl CustomOp3 for ConvBnTrain {
                 slice::<T>(s3, l3)?,
             );
             let z = forward(&g, x, w, None);
-            let (y, st) = bn_forward(
-                &z,
-                (g.n, c, g.ohw()),
-                &gb[..c],
-                &gb[c..],
-                self.eps,
-                self.act,
-            );
-            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
-            *self.z.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Tensor::from_vec(z, g.out_shape(), &self.device)?);
+            let y = self
+                .saved
+                .forward(z, (g.n, c, g.ohw()), g.out_shape(), gb)?;
             Ok(out(T::wrap(y), g.out_shape()))
         })
     }
@@ -2553,23 +2537,9 @@ impl CustomOp3 for ConvBnTrain {
         res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let z = self
-            .z
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| candle_core::Error::Msg("conv2d_batch_norm: no forward".into()))?;
-        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (dz, dgb) = self.saved.backward("conv2d_batch_norm", gb, res, dy)?;
         let g = geom(x.dims(), w.dims(), &self.p)?;
-        let c = g.cout;
-        let (gamma, beta) = (gb.narrow(0, 0, c)?, gb.narrow(0, c, c)?);
-        let (dz, dgamma, dbeta) = bn_backward(self.eps, self.act, st, &z, &gamma, &beta, res, dy)?;
         let (dx, dw) = conv_grads_for(x, w, &dz, g, (x.track_op(), w.track_op()))?;
-        let dgb = if gb.track_op() {
-            Some(Tensor::cat(&[&dgamma, &dbeta], 0)?)
-        } else {
-            None
-        };
         Ok((dx, dw, dgb))
     }
 }
@@ -2602,11 +2572,7 @@ pub(crate) fn conv_bn_train_fused(
     }
     Ok(Some(apply_with_stats(x, w, gb, |stats| ConvBnTrain {
         p,
-        eps,
-        act,
-        stats,
-        z: Arc::new(Mutex::new(None)),
-        device: x.device().clone(),
+        saved: BnSaved::new(eps, act, stats, x.device()),
     })?))
 }
 

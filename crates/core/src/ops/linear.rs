@@ -23,14 +23,12 @@
 //! Each value is one fixed chain of multiply-adds whatever the thread count, and the
 //! same on every AVX-512 CPU (the `gemm` crate's blocking follows the detected caches).
 
-use std::sync::{Arc, Mutex};
-
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
 use super::backend::{route, Candle, Route};
-use super::batchnorm::{apply_with_stats, bn_backward, bn_forward, BnStats};
+use super::batchnorm::{apply_with_stats, BnSaved, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
@@ -313,13 +311,7 @@ impl CustomOp2 for Product {
 /// zero-filled gradient buffer and addition for it in candle's backward, and no pass
 /// adding a zero bias). The product is kept here for the backward.
 struct LinearBnTrain {
-    eps: f64,
-    act: Activation,
-    stats: Arc<Mutex<BnStats>>,
-    /// The product `z = x·Wᵀ`, the batch norm's input, for the backward.
-    z: Arc<Mutex<Option<Tensor>>>,
-    /// `x`'s device, for the product's tensor.
-    device: Device,
+    saved: BnSaved,
 }
 
 impl CustomOp3 for LinearBnTrain {
@@ -354,10 +346,7 @@ impl CustomOp3 for LinearBnTrain {
             // SAFETY: the product overwrites every element (k = 0 writes zeros).
             let mut z = unsafe { alloc_for_overwrite::<T>(m * n) };
             matmul((m, n, k), &mut z, x, (k, 1), w, (1, k), threads());
-            let (y, st) = bn_forward(&z, (m, n, 1), &gb[..n], &gb[n..], self.eps, self.act);
-            *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = st;
-            *self.z.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Tensor::from_vec(z, (m, n), &self.device)?);
+            let y = self.saved.forward(z, (m, n, 1), (m, n), gb)?;
             Ok(out(T::wrap(y), (m, n)))
         })
     }
@@ -369,16 +358,7 @@ impl CustomOp3 for LinearBnTrain {
         res: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let z = self
-            .z
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| candle_core::Error::Msg("linear_batch_norm: no forward".into()))?;
-        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let c = w.dim(0)?;
-        let (gamma, beta) = (gb.narrow(0, 0, c)?, gb.narrow(0, c, c)?);
-        let (dz, dgamma, dbeta) = bn_backward(self.eps, self.act, st, &z, &gamma, &beta, res, dy)?;
+        let (dz, dgb) = self.saved.backward("linear_batch_norm", gb, res, dy)?;
         let dx = if x.track_op() {
             Some(dz.apply_op2_no_bwd(w, &Product { lhs_t: false })?)
         } else {
@@ -386,11 +366,6 @@ impl CustomOp3 for LinearBnTrain {
         };
         let dw = if w.track_op() {
             Some(dz.apply_op2_no_bwd(x, &Product { lhs_t: true })?)
-        } else {
-            None
-        };
-        let dgb = if gb.track_op() {
-            Some(Tensor::cat(&[&dgamma, &dbeta], 0)?)
         } else {
             None
         };
@@ -408,11 +383,7 @@ pub(crate) fn linear_bn_train_fused(
     act: Activation,
 ) -> candle_core::Result<(Tensor, BnStats)> {
     apply_with_stats(x, w, gb, |stats| LinearBnTrain {
-        eps,
-        act,
-        stats,
-        z: Arc::new(Mutex::new(None)),
-        device: x.device().clone(),
+        saved: BnSaved::new(eps, act, stats, x.device()),
     })
 }
 
