@@ -177,6 +177,18 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
     Ok(d.flatten_all()?.max(0)?.to_scalar::<f64>()?)
 }
 
+/// The bit patterns of every value of `t` (any float dtype) as `f64`: the comparison of
+/// the tests that check one computation gives another's exact bits.
+#[cfg(test)]
+pub(crate) fn bits(t: &Tensor) -> Vec<u64> {
+    let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+    t.to_vec1::<f64>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

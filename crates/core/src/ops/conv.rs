@@ -3324,15 +3324,8 @@ mod tests {
     /// batch norm fuses; gradient-checked in f64; bad shapes are refused.
     #[test]
     fn conv_batch_norm_is_conv_then_batch_norm_bit_for_bit() {
+        use crate::gradcheck::bits;
         use crate::ops::{batch_norm_train_act, conv2d_batch_norm_train_act};
-        let bits = |t: &Tensor| -> Vec<u64> {
-            let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
-            t.to_vec1::<f64>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect()
-        };
         let params = |stride, padding, groups| Conv2dParams {
             stride: (stride, stride),
             padding: (padding, padding),

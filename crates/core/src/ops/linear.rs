@@ -634,15 +634,8 @@ mod tests {
     /// fuses; gradient-checked in f64; bad shapes are refused.
     #[test]
     fn linear_batch_norm_is_linear_then_batch_norm_bit_for_bit() {
+        use crate::gradcheck::bits;
         use crate::ops::{batch_norm_train_act, linear_batch_norm_train_act};
-        let bits = |t: &Tensor| -> Vec<u64> {
-            let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
-            t.to_vec1::<f64>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect()
-        };
         for dtype in [DType::F32, DType::F64] {
             for (m, k, c) in [(300, 64, 96), (37, 5, 3)] {
                 for act in [Activation::Identity, Activation::Relu, Activation::Silu] {
