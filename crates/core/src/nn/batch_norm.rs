@@ -260,6 +260,78 @@ mod tests {
         assert_eq!(e.dims(), x.dims());
     }
 
+    /// The fused blocks of [`Conv2d::forward_bn_act`], [`SeparableConv2d::forward_bn_act`]
+    /// and [`Linear::forward_bn_act`] give, in training and evaluation mode, the output
+    /// and running statistics of the layer then `forward_t_act`, bit for bit; with a bias
+    /// the layer keeps its own node and still agrees.
+    #[test]
+    fn fused_blocks_match_layer_then_batch_norm() {
+        use crate::gradcheck::bits;
+        use crate::nn::{conv2d, linear_with, separable_conv2d, Conv2dConfig, LinearConfig};
+        use candle_core::Module;
+        let vm = VarMap::new();
+        let v = vb(&vm, DType::F32);
+        let bns = |name: &str, c: usize| {
+            let mk = |k: &str| {
+                batch_norm2d(c, BatchNormConfig::default(), v.pp(format!("{name}{k}"))).unwrap()
+            };
+            (mk("a"), mk("b"))
+        };
+        let x = input(&[3, 4, 6, 6], DType::F32);
+        let rows = input(&[10, 4], DType::F32);
+        let cfg = |bias| Conv2dConfig {
+            padding: 1,
+            bias,
+            ..Default::default()
+        };
+        for (i, bias) in [false, true].into_iter().enumerate() {
+            let conv = conv2d(4, 5, 3, cfg(bias), v.pp(format!("conv{i}"))).unwrap();
+            let sep = separable_conv2d(4, 5, 3, cfg(bias), v.pp(format!("sep{i}"))).unwrap();
+            let lin = linear_with(
+                4,
+                5,
+                LinearConfig {
+                    bias,
+                    ..Default::default()
+                },
+                v.pp(format!("lin{i}")),
+            )
+            .unwrap();
+            type Block<'a> = Box<dyn Fn(&BatchNorm2d, bool) -> Result<Tensor> + 'a>;
+            let cases: [(&str, Block, Block); 3] = [
+                (
+                    "conv",
+                    Box::new(|bn, t| conv.forward_bn_act(bn, &x, t, ops::Activation::Relu)),
+                    Box::new(|bn, t| {
+                        bn.forward_t_act(&conv.forward(&x)?, t, ops::Activation::Relu)
+                    }),
+                ),
+                (
+                    "separable",
+                    Box::new(|bn, t| sep.forward_bn_act(bn, &x, t, ops::Activation::Silu)),
+                    Box::new(|bn, t| bn.forward_t_act(&sep.forward(&x)?, t, ops::Activation::Silu)),
+                ),
+                (
+                    "linear",
+                    Box::new(|bn, t| lin.forward_bn_act(bn, &rows, t, ops::Activation::Relu)),
+                    Box::new(|bn, t| {
+                        bn.forward_t_act(&lin.forward(&rows)?, t, ops::Activation::Relu)
+                    }),
+                ),
+            ];
+            for (what, fused, apart) in cases {
+                let (bf, ba) = bns(&format!("{what}{i}"), 5);
+                for train in [true, false] {
+                    let (yf, ya) = (fused(&bf, train).unwrap(), apart(&ba, train).unwrap());
+                    let why = format!("{what}, bias {bias}, train {train}");
+                    assert_eq!(bits(&yf), bits(&ya), "{why}: output");
+                    assert_eq!(bits(bf.running_mean()), bits(ba.running_mean()), "{why}");
+                    assert_eq!(bits(bf.running_var()), bits(ba.running_var()), "{why}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn gradients_match_finite_differences() {
         let stats = (

@@ -21,7 +21,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::cerr;
+use super::{cerr, BatchNorm2d};
 use crate::init::LayerInit;
 use crate::ops::{self, Activation};
 use crate::{Error, Result};
@@ -76,6 +76,23 @@ impl Linear {
     /// `act(x·Wᵀ + b)` in one op, for `x` shaped `(…, in)`.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         ops::linear(x, &self.weight, self.bias.as_ref(), act)
+    }
+
+    /// `act(bn.forward_t(self.forward(x), train))` for `x` `(M, in)`, the linear → batch
+    /// norm → activation block (batch statistics over the rows). In training, without a
+    /// bias, it is one op ([`BatchNorm2d::forward_linear_train_act`]): the same values
+    /// and gradients, the product no graph node of its own.
+    pub fn forward_bn_act(
+        &self,
+        bn: &BatchNorm2d,
+        x: &Tensor,
+        train: bool,
+        act: Activation,
+    ) -> Result<Tensor> {
+        if train && self.bias.is_none() {
+            return bn.forward_linear_train_act(x, &self.weight, act);
+        }
+        bn.forward_t_act(&self.forward_act(x, Activation::Identity)?, train, act)
     }
 }
 

@@ -2,6 +2,10 @@
 //! (`shared/candle-notes.md`): convolutions (dense, grouped, depthwise) and transposed
 //! convolutions, pooling with any kernel/stride/padding, bilinear upsampling,
 //! normalisations, fully connected layers with fused activations, and activations.
+//! The training blocks "layer → batch norm → activation" are single nodes where the layer
+//! has no bias ([`linear_batch_norm_train_act`], [`conv2d_batch_norm_train_act`]; in
+//! [`crate::nn`], `Linear`/`Conv2d`/`SeparableConv2d::forward_bn_act`): the layer's output
+//! is kept inside the op, so candle's backward makes no gradient buffer for it.
 //!
 //! Each op is a candle `CustomOp` whose `bwd` is itself built from custom ops, so it takes
 //! part in `loss.backward()` like a native op. The kernels work on f32 and f64 (f64 for
@@ -707,6 +711,34 @@ mod candle_route_tests {
             ],
             true,
         );
+        let p = square(2, 1, 1, 1);
+        agree(
+            "conv2d_batch_norm_train",
+            &|t| {
+                let (y, _, _) = conv2d_batch_norm_train_act(
+                    &t[0],
+                    &t[1],
+                    p,
+                    Some(&t[2]),
+                    Some(&t[3]),
+                    1e-5,
+                    Activation::Relu,
+                )?;
+                Ok(y)
+            },
+            &|t| {
+                let z = conv::candle_conv2d(&t[0], &t[1], None, &p)?;
+                let (y, _, _) = norm::candle_batch_norm_train(&z, Some(&t[2]), Some(&t[3]), 1e-5)?;
+                Activation::Relu.apply_composed(&y)
+            },
+            &[
+                rand(&[2, 3, 7, 7], 21),
+                rand(&[4, 3, 3, 3], 22),
+                rand(&[4], 23),
+                rand(&[4], 24),
+            ],
+            true,
+        );
     }
 
     #[test]
@@ -724,6 +756,14 @@ mod candle_route_tests {
         let (y, _, _) =
             linear_batch_norm_train_act(&rows, &wl, None, None, 1e-5, Activation::Relu).unwrap();
         assert_eq!((y.dims(), y.dtype()), (&[5usize, 3][..], DType::F16));
+        let wc = rand(&[4, 2, 3, 3], 21).to_dtype(DType::F16).unwrap();
+        let p = Conv2dParams {
+            padding: (1, 1),
+            ..Default::default()
+        };
+        let (y, _, _) =
+            conv2d_batch_norm_train_act(&x, &wc, p, None, None, 1e-5, Activation::Relu).unwrap();
+        assert_eq!((y.dims(), y.dtype()), (&[1usize, 4, 6, 6][..], DType::F16));
         assert_eq!(adaptive_avg_pool2d(&x, 1, 1).unwrap().dims(), &[1, 2, 1, 1]);
         // A padded pool has no candle path: the error names the op and the device.
         let e = max_pool2d(&x, Pool2dParams::new(3, 2, 1))

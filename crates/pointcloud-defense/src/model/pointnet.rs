@@ -228,15 +228,9 @@ impl DenseBn {
 
     fn forward_act(&self, x: &Tensor, train: bool, act: Activation) -> Result<Tensor> {
         if train {
-            if self.dense.bias().is_some() {
-                let z = self.dense.forward_act(x, Activation::Identity)?;
-                return self.bn.forward_t_act(&z, true, act);
-            }
-            // The product, BatchNorm and activation as one op: the values of
-            // `act(bn(x·Wᵀ))` with no graph node for the product.
-            return self
-                .bn
-                .forward_linear_train_act(x, self.dense.weight(), act);
+            // The product, BatchNorm and activation as one op (the layers have no bias):
+            // the values of `act(bn(x·Wᵀ))` with no graph node for the product.
+            return self.dense.forward_bn_act(&self.bn, x, true, act);
         }
         let (w, shift) = self.folded()?;
         linear(x, &w, Some(&shift), act)
