@@ -39,6 +39,9 @@ def conv_pair(groups):
     # Backward alone on a prebuilt graph, as the criterion bench times loss.backward().
     loss = (F.conv2d(x, w, None, 1, 1, 1, groups) * r).sum()
     bwd = median_ms(lambda: loss.backward(retain_graph=True))
+    # Through autograd from the output gradient r, as the bench's `backward_from`.
+    y = F.conv2d(x, w, None, 1, 1, 1, groups)
+    seeded = median_ms(lambda: y.backward(r, retain_graph=True))
     # The backward op alone, without autograd (as the bench's `conv2d_backward`): r is the
     # loss's output gradient.
     op = median_ms(
@@ -46,12 +49,22 @@ def conv_pair(groups):
             r, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], groups, [True, True, False]
         )
     )
-    return fwd, bwd, op
+    return fwd, bwd, seeded, op
 
 
 rows = {}
-rows["conv2d_fwd"], rows["conv2d_bwd"], rows["conv2d_bwd_op"] = conv_pair(1)
-rows["depthwise_fwd"], rows["depthwise_bwd"], rows["depthwise_bwd_op"] = conv_pair(64)
+(
+    rows["conv2d_fwd"],
+    rows["conv2d_bwd"],
+    rows["conv2d_bwd_seeded"],
+    rows["conv2d_bwd_op"],
+) = conv_pair(1)
+(
+    rows["depthwise_fwd"],
+    rows["depthwise_bwd"],
+    rows["depthwise_bwd_seeded"],
+    rows["depthwise_bwd_op"],
+) = conv_pair(64)
 
 x = torch.randn(16, 64, 32, 32, requires_grad=True)
 rows["maxpool3s2_fwdbwd"] = median_ms(lambda: F.max_pool2d(x, 3, 2, 1).sum().backward())

@@ -67,6 +67,17 @@ fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize)
     });
     g.finish();
 
+    // Through autograd from the output gradient `r` (PyTorch's `y.backward(r)`): the same
+    // gradients as the loss above without that loss's product and sum nodes, whose backward
+    // in candle (a gradient for the constant `r`, zero-filled buffers) costs more than the
+    // depthwise layer's own.
+    let mut g = c.benchmark_group(format!("{name_bwd}_seeded"));
+    let y = ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+    g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| ops::backward_from(&y, &r).unwrap())
+    });
+    g.finish();
+
     // The backward alone, without candle's autograd (its zero-filled gradient buffers and
     // additions, the loss's own nodes): `r` is the output gradient of the loss above.
     let mut g = c.benchmark_group(format!("{name_bwd}_op"));

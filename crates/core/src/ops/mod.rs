@@ -6,6 +6,8 @@
 //! has no bias ([`linear_batch_norm_train_act`], [`conv2d_batch_norm_train_act`]; in
 //! [`crate::nn`], `Linear`/`Conv2d`/`SeparableConv2d::forward_bn_act`): the layer's output
 //! is kept inside the op, so candle's backward makes no gradient buffer for it.
+//! [`backward_from`] backpropagates from a given output gradient (PyTorch's
+//! `y.backward(dy)`) without the two nodes of a `Σ y·dy` loss.
 //!
 //! Each op is a candle `CustomOp` whose `bwd` is itself built from custom ops, so it takes
 //! part in `loss.backward()` like a native op. The kernels work on f32 and f64 (f64 for
@@ -15,6 +17,7 @@
 //! an error naming the op and the device. The project's CUDA kernels are a later issue.
 
 pub mod activation;
+mod autograd;
 pub mod backend;
 mod batchnorm;
 pub mod conv;
@@ -83,6 +86,7 @@ pub mod pool;
 pub mod upsample;
 
 pub use activation::{elu, leaky_relu, relu, sigmoid, silu, softplus, tanh, Activation};
+pub use autograd::backward_from;
 pub use conv::{
     conv2d, conv2d_backward, conv2d_bias, conv2d_bias_act, conv_algorithm, set_conv_algorithm,
     Conv2dParams, ConvAlgorithm,
