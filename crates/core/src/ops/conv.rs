@@ -804,7 +804,7 @@ fn dense_fwd_row_blocks<T: Real>(g: &Geom, x: &[T], bias: Option<&[T]>, pa: &[f3
 /// `ldc` apart; the extended columns are dropped and the bias added in the store
 /// ([`f32_avx512::DropCols`]). For at most [`DIRECT_MAX_OUT`] output channels the kernel
 /// reads `B` in place (too few row blocks of `Wg` to share a packed panel), otherwise
-/// `B` is packed into `pb` first.
+/// `B`'s real columns are packed into `pb` first (no products for the extended ones).
 ///
 /// # Safety
 /// As [`f32_avx512::gemm_packed_drop`]: for each of the `og` planes, the `nce / wa · ow`
@@ -825,6 +825,12 @@ unsafe fn phased_product(
     unsafe {
         if og <= DIRECT_MAX_OUT {
             f32_avx512::gemm_b_offsets_drop(og, nce, k, pa, buf, offs, shift, c, ldc, d);
+        } else if d.wa > d.ow {
+            // The real columns alone: no products for the extra ones.
+            let n = nce / d.wa * d.ow;
+            f32_avx512::pack_b_offsets_real(k, n, (d.ow, d.wa), buf, offs, shift, pb);
+            let d = f32_avx512::DropCols { wa: d.ow, ..d };
+            f32_avx512::gemm_packed_drop(og, n, k, pa, pb, c, ldc, d);
         } else {
             f32_avx512::pack_b_offsets(k, nce, buf, offs, shift, pb);
             f32_avx512::gemm_packed_drop(og, nce, k, pa, pb, c, ldc, d);

@@ -526,6 +526,46 @@ pub(crate) mod f32_avx512 {
         }
     }
 
+    /// [`pack_b_offsets`] of the real columns alone: of every `wa` extended columns (one
+    /// output row over the phase planes) the first `ow` are packed, so `B` is `k × n` with
+    /// `n` = rows × `ow` and column `j` is extended column `j / ow · wa + j % ow`. The
+    /// product then spends nothing on the `wa − ow` extra columns (a 16-wide map's 17th),
+    /// and each value is the same chain of multiply-adds as over the extended columns.
+    /// Needs `4·(wa − ow) ≤ ow` (what `Phased` admits), so that a half panel of 16
+    /// columns spans at most five output rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn pack_b_offsets_real(
+        k: usize,
+        n: usize,
+        (ow, wa): (usize, usize),
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        out: &mut [f32],
+    ) {
+        assert!(available() && offs.len() >= k && out.len() >= packed_b_len(k, n));
+        assert!(ow > 0 && wa >= ow && 4 * (wa - ow) <= ow && n.is_multiple_of(ow));
+        if n == 0 {
+            return;
+        }
+        let end = (n / ow - 1) * wa + ow;
+        assert!(offs[..k].iter().all(|&o| o + shift + end <= base.len()));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: avx512f was checked; every lane loaded is a real column of a row inside
+        // base (asserted), the panels inside out (asserted).
+        unsafe {
+            imp::pack_offsets_real(
+                k,
+                n,
+                (ow, wa - ow),
+                base.as_ptr(),
+                &offs[..k],
+                shift,
+                out.as_mut_ptr(),
+            )
+        }
+    }
+
     /// Pack `B` (`k × n`, `n` = rows × `wa` "extended" columns) from the row-major `src`
     /// (`k × rows·ow`, rows `ld` apart) with `wa − ow` zero columns after every `ow`:
     /// `dY` laid out like [`pack_b_offsets`]'s implicit im2col, whose extra columns
@@ -1749,6 +1789,50 @@ pub(crate) mod f32_avx512 {
                     let d = o.add(p * NR);
                     _mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, s));
                     _mm512_storeu_ps(d.add(16), _mm512_maskz_loadu_ps(m1, s.add(16)));
+                }
+            }
+        }
+
+        /// See `pack_b_offsets_real`: per half panel, one masked load per output row
+        /// that its 16 columns touch.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn pack_offsets_real(
+            k: usize,
+            n: usize,
+            (ow, qw): (usize, usize),
+            base: *const f32,
+            offs: &[usize],
+            shift: usize,
+            out: *mut f32,
+        ) {
+            // (lanes, source of lane 0) per run of one output row, at most 5 per half.
+            const RUNS: usize = 6;
+            for q in 0..n.div_ceil(NR) {
+                let mut runs = [[(0 as __mmask16, 0usize); RUNS]; 2];
+                let mut count = [0usize; 2];
+                for (h, (hr, c)) in runs.iter_mut().zip(&mut count).enumerate() {
+                    let j = q * NR + 16 * h;
+                    let mut i = 0;
+                    while i < 16 && j + i < n {
+                        let (r, t) = (j + i, (j + i) / ow);
+                        let run = ((t + 1) * ow - r).min(16 - i).min(n - r);
+                        // Lane i + u reads extended column r + u + t·qw, for u < run.
+                        hr[*c] = ((((1u32 << run) - 1) << i) as __mmask16, j + t * qw);
+                        *c += 1;
+                        i += run;
+                    }
+                }
+                let o = out.add(q * NR * k);
+                for (p, &off) in offs.iter().enumerate() {
+                    let s = base.add(off + shift);
+                    let d = o.add(p * NR);
+                    for h in 0..2 {
+                        let mut v = _mm512_setzero_ps();
+                        for &(m, at) in &runs[h][..count[h]] {
+                            v = _mm512_mask_loadu_ps(v, m, s.add(at));
+                        }
+                        _mm512_storeu_ps(d.add(16 * h), v);
+                    }
                 }
             }
         }

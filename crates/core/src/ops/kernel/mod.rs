@@ -482,6 +482,97 @@ mod tests {
         }
     }
 
+    /// `pack_b_offsets_real` against its definition: panel `q`, row `p`, lane `l` holds
+    /// extended column `j / ow · wa + j % ow` (`j = q·NR + l`) of row `p`, or zero past
+    /// `n`; over maps whose rows are shorter than, as long as, and longer than a half
+    /// panel, with one and two extra columns, each row at its own offset.
+    #[test]
+    fn pack_b_offsets_real_packs_the_real_columns() {
+        use f32_avx512::{pack_b_offsets_real, packed_b_len, NR};
+        if !f32_avx512::available() {
+            return;
+        }
+        for (ow, qw) in [
+            (4usize, 1usize),
+            (7, 1),
+            (8, 2),
+            (16, 1),
+            (17, 1),
+            (32, 1),
+            (33, 2),
+        ] {
+            let wa = ow + qw;
+            for rows in [1usize, 2, 3, 5] {
+                let (k, n) = (3usize, rows * ow);
+                let offs: Vec<usize> = (0..k).map(|p| p * (rows * wa + 5) + p).collect();
+                let shift = 2;
+                let len = offs[k - 1] + shift + (rows - 1) * wa + ow;
+                let base: Vec<f32> = (0..len).map(|i| i as f32 + 0.25).collect();
+                let mut out = vec![f32::NAN; packed_b_len(k, n)];
+                pack_b_offsets_real(k, n, (ow, wa), &base, &offs, shift, &mut out);
+                for (q, panel) in out.chunks_exact(NR * k).enumerate() {
+                    for p in 0..k {
+                        for l in 0..NR {
+                            let j = q * NR + l;
+                            let want = if j < n {
+                                base[offs[p] + shift + j / ow * wa + j % ow]
+                            } else {
+                                0.0
+                            };
+                            let got = panel[p * NR + l];
+                            assert_eq!(got, want, "ow {ow} qw {qw} rows {rows} q {q} p {p} l {l}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The product over the real columns ([`f32_avx512::pack_b_offsets_real`]) stores the
+    /// same bits as the product over the extended columns with the extra ones dropped.
+    #[test]
+    fn real_column_product_is_the_extended_one_bit_for_bit() {
+        use f32_avx512::{
+            gemm_packed_drop, pack_a, pack_b_offsets, pack_b_offsets_real, packed_a_len,
+            packed_b_len, DropCols,
+        };
+        if !f32_avx512::available() {
+            return;
+        }
+        let mut rng = crate::SeededRng::new(3);
+        for (m, k, ow, qw, rows) in [
+            (32usize, 27usize, 16usize, 1usize, 3usize),
+            (40, 50, 7, 1, 4),
+        ] {
+            let wa = ow + qw;
+            let offs: Vec<usize> = (0..k).map(|p| p * 3 + p % 2).collect();
+            let base: Vec<f32> = (0..offs[k - 1] + rows * wa + 1)
+                .map(|_| rng.normal() as f32)
+                .collect();
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.1).collect();
+            let mut pa = vec![0.0; packed_a_len(m, k)];
+            pack_a(m, k, &a, k, 1, &mut pa);
+            let (ne, nr) = (rows * wa, rows * ow);
+            let mut pb = vec![0.0; packed_b_len(k, ne)];
+            let (mut c_ext, mut c_real) = (vec![0.0f32; m * nr], vec![0.0f32; m * nr]);
+            let d = DropCols {
+                wa,
+                ow,
+                bias: Some(&bias),
+            };
+            pack_b_offsets(k, ne, &base, &offs, 0, &mut pb);
+            // SAFETY: c holds m rows of nr values, nr apart.
+            unsafe { gemm_packed_drop(m, ne, k, &pa, &pb, c_ext.as_mut_ptr(), nr, d) };
+            pack_b_offsets_real(k, nr, (ow, wa), &base, &offs, 0, &mut pb);
+            let d = DropCols { wa: ow, ..d };
+            // SAFETY: as above.
+            unsafe { gemm_packed_drop(m, nr, k, &pa, &pb, c_real.as_mut_ptr(), nr, d) };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c_ext), bits(&c_real), "m {m} k {k} ow {ow}");
+        }
+    }
+
     /// `interleave` (AVX-512 for f32 where the CPU has it) against the plain loop, full
     /// registers and tails, f32 and f64, the slots past `2·n` untouched.
     #[test]
