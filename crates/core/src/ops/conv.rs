@@ -1362,9 +1362,31 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                                 phase_fill_mv(g, b0, band.hl, wa, xg, col);
                                 let b1 = (b0 + band.rows).min(g.oh);
                                 for oh0 in (b0..b1).step_by(rows) {
-                                    let nce = ((oh0 + rows).min(g.oh) - oh0) * wa;
+                                    let nrows = (oh0 + rows).min(g.oh) - oh0;
+                                    let nce = nrows * wa;
                                     let src = &dyg[oh0 * ow..];
                                     let (offs, shift) = (&band.offs, (oh0 - b0) * wa);
+                                    if wa > ow && !(og == 1 && narrow) {
+                                        // The real pixels alone: no multiply-adds on the
+                                        // extra columns' zeros.
+                                        let nr = nrows * ow;
+                                        f32_avx512::pack_b_t_gap(
+                                            nr, og, src, ohw, ow, ow, pb, narrow,
+                                        );
+                                        f32_avx512::gemm_offsets_acc_rows(
+                                            k,
+                                            og,
+                                            (nrows, ow, wa),
+                                            col,
+                                            offs,
+                                            shift,
+                                            pb,
+                                            dwtg,
+                                            og,
+                                            narrow,
+                                        );
+                                        continue;
+                                    }
                                     f32_avx512::pack_b_t_gap(nce, og, src, ohw, ow, wa, pb, narrow);
                                     f32_avx512::gemm_offsets_acc(
                                         k, og, nce, col, offs, shift, pb, dwtg, og, narrow,

@@ -881,6 +881,64 @@ pub(crate) mod f32_avx512 {
         });
     }
 
+    /// [`gemm_offsets_acc`] over the real pixels alone: the inner dimension is `rows`
+    /// output rows of `ow` pixels, step `(r, u)` of row `i` of `A` at
+    /// `base[offs[i] + shift + r·wa + u]`, and `B` packed by [`pack_b_t_gap`] with
+    /// `wa = ow` (no zero rows). Each value is the chain of multiply-adds of
+    /// [`gemm_offsets_acc`] over the extended pixels without the terms of the extra ones,
+    /// whose `B` rows are zeros: the same sum.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gemm_offsets_acc_rows(
+        m: usize,
+        n: usize,
+        (rows, ow, wa): (usize, usize, usize),
+        base: &[f32],
+        offs: &[usize],
+        shift: usize,
+        pb: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        narrow: bool,
+    ) {
+        assert!(available() && wa >= ow);
+        let k = rows * ow;
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        let (mrw, nrw) = if narrow { (MR16, NR16) } else { (MR, NR) };
+        let end = (rows - 1) * wa + ow;
+        assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + end <= base.len()));
+        let pb_len = if narrow {
+            packed_b16_len(k, n)
+        } else {
+            packed_b_len(k, n)
+        };
+        assert!(pb.len() >= pb_len);
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
+        fn rows_of<const R: usize>(offs: &[usize], i0: usize, mr: usize) -> [usize; R] {
+            std::array::from_fn(|i| offs[i0 + i.min(mr - 1)])
+        }
+        #[cfg(target_arch = "x86_64")]
+        tiles(m, n, mrw, nrw, |i0, j0, mr, nr| {
+            let b = pb[j0 * k..][..nrw * k].as_ptr();
+            let cq = c[i0 * ldc + j0..].as_mut_ptr();
+            // SAFETY: avx512f was checked; rows i0..i0+mr hold the real pixels of `rows`
+            // rows from their offsets (asserted), the panel k·nrw, and the tile's mr rows
+            // × nr columns lie inside c (asserted).
+            unsafe {
+                let p = |o: usize| base.as_ptr().add(o + shift);
+                let seg = (rows, ow, wa);
+                if narrow {
+                    let ar = rows_of::<MR16>(offs, i0, mr).map(p);
+                    imp::tile_rows16_gap(seg, ar, b, cq, ldc, mr, nr)
+                } else {
+                    let ar = rows_of::<MR>(offs, i0, mr).map(p);
+                    imp::tile_rows_gap(seg, ar, b, cq, ldc, mr, nr)
+                }
+            }
+        });
+    }
+
     /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
     /// (`a[i·lda + p]`, `m × k`) and `B` packed by [`pack_b`] or [`pack_b_t`]: the weight
     /// gradient `dWᵀ = col · dYᵀ`, whose `col` rows are read in place.
@@ -1447,6 +1505,67 @@ pub(crate) mod f32_avx512 {
                 b = b.add(NR);
             }
             store(acc, c, ldc, mr, nr, into == Write::Add);
+        }
+
+        /// [`tile_rows`] with the steps in `rows` runs of `ow`, `wa` apart in `A` (see
+        /// `gemm_offsets_acc_rows`), added into `c`.
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_rows_gap(
+            (rows, ow, wa): (usize, usize, usize),
+            ar: [*const f32; MR],
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+        ) {
+            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+            let mut b = b;
+            for r in 0..rows {
+                for off in r * wa..r * wa + ow {
+                    let b0 = _mm512_loadu_ps(b);
+                    let b1 = _mm512_loadu_ps(b.add(16));
+                    for (i, x) in acc.iter_mut().enumerate() {
+                        let av = _mm512_set1_ps(*ar[i].add(off));
+                        x[0] = _mm512_fmadd_ps(av, b0, x[0]);
+                        x[1] = _mm512_fmadd_ps(av, b1, x[1]);
+                    }
+                    b = b.add(NR);
+                }
+            }
+            store(acc, c, ldc, mr, nr, true);
+        }
+
+        /// [`tile_rows16`] with the steps in runs as [`tile_rows_gap`].
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn tile_rows16_gap(
+            (rows, ow, wa): (usize, usize, usize),
+            ar: [*const f32; MR16],
+            b: *const f32,
+            c: *mut f32,
+            ldc: usize,
+            mr: usize,
+            nr: usize,
+        ) {
+            let mut acc = [_mm512_setzero_ps(); MR16];
+            let mut b = b;
+            for r in 0..rows {
+                let o = r * wa;
+                for u in 0..ow {
+                    let bv = _mm512_loadu_ps(b);
+                    for (i, x) in acc.iter_mut().enumerate() {
+                        *x = _mm512_fmadd_ps(_mm512_set1_ps(*ar[i].add(o + u)), bv, *x);
+                    }
+                    b = b.add(NR16);
+                }
+            }
+            let m = lanes(nr).0;
+            for (i, x) in acc.iter().enumerate().take(mr) {
+                let p = c.add(i * ldc);
+                _mm512_mask_storeu_ps(p, m, _mm512_add_ps(*x, _mm512_maskz_loadu_ps(m, p)));
+            }
         }
 
         /// The sums of a tile with row `p` of `B` at `b + offs[p]` (see

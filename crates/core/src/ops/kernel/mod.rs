@@ -573,6 +573,56 @@ mod tests {
         }
     }
 
+    /// The weight gradient's product over the real pixels
+    /// ([`f32_avx512::gemm_offsets_acc_rows`]) adds the same bits into `c` as the product
+    /// over the extended pixels with zero rows for the extra ones, wide and narrow tiles.
+    #[test]
+    fn real_pixel_weight_product_is_the_extended_one_bit_for_bit() {
+        use f32_avx512::{gemm_offsets_acc, gemm_offsets_acc_rows, pack_b_t_gap};
+        use f32_avx512::{packed_b16_len, packed_b_len};
+        if !f32_avx512::available() {
+            return;
+        }
+        let mut rng = crate::SeededRng::new(4);
+        let cases = [
+            (27usize, 32usize, 16usize, 1usize, 3usize, false),
+            (50, 40, 7, 1, 4, false),
+            (18, 16, 16, 1, 2, true),
+            (9, 5, 8, 2, 3, true),
+        ];
+        for (m, n, ow, qw, rows, narrow) in cases {
+            let wa = ow + qw;
+            let offs: Vec<usize> = (0..m).map(|i| i * 2 + i % 3).collect();
+            let base: Vec<f32> = (0..offs[m - 1] + rows * wa + 1)
+                .map(|_| rng.normal() as f32)
+                .collect();
+            let ld = rows * ow + 3;
+            let dy: Vec<f32> = (0..n * ld).map(|_| rng.normal() as f32).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| rng.normal() as f32).collect();
+            let len = |k| {
+                if narrow {
+                    packed_b16_len(k, n)
+                } else {
+                    packed_b_len(k, n)
+                }
+            };
+            let (ke, kr) = (rows * wa, rows * ow);
+            let mut pb = vec![0.0; len(ke)];
+            let (mut c_ext, mut c_real) = (c0.clone(), c0);
+            pack_b_t_gap(ke, n, &dy, ld, ow, wa, &mut pb, narrow);
+            gemm_offsets_acc(m, n, ke, &base, &offs, 0, &pb, &mut c_ext, n, narrow);
+            pack_b_t_gap(kr, n, &dy, ld, ow, ow, &mut pb, narrow);
+            let seg = (rows, ow, wa);
+            gemm_offsets_acc_rows(m, n, seg, &base, &offs, 0, &pb, &mut c_real, n, narrow);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&c_ext),
+                bits(&c_real),
+                "m {m} n {n} ow {ow} narrow {narrow}"
+            );
+        }
+    }
+
     /// `interleave` (AVX-512 for f32 where the CPU has it) against the plain loop, full
     /// registers and tails, f32 and f64, the slots past `2·n` untouched.
     #[test]
