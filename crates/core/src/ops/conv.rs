@@ -825,7 +825,7 @@ unsafe fn phased_product(
     unsafe {
         if og <= DIRECT_MAX_OUT {
             f32_avx512::gemm_b_offsets_drop(og, nce, k, pa, buf, offs, shift, c, ldc, d);
-        } else if d.wa > d.ow {
+        } else if d.wa > d.ow && d.ow >= REAL_COLS_MIN_OW {
             // The real columns alone: no products for the extra ones.
             let n = nce / d.wa * d.ow;
             f32_avx512::pack_b_offsets_real(k, n, (d.ow, d.wa), buf, offs, shift, pb);
@@ -837,6 +837,13 @@ unsafe fn phased_product(
         }
     }
 }
+
+/// The narrowest map on which the products skip the phase planes' extra columns
+/// ([`f32_avx512::pack_b_offsets_real`], [`f32_avx512::gemm_offsets_acc_rows`]): on
+/// narrower ones the runs are too short to pay (the watermark H/R/D step, whose maps go
+/// down to 4 wide and whose weight gradients mostly take the 16 × 16 tile, ran 345–351
+/// ms before and 393–399 ms with every map and tile; the 16 × 16 tile is left out too).
+const REAL_COLS_MIN_OW: usize = 16;
 
 /// Output channels up to which [`phased_product`] reads `B` in place: three row blocks
 /// of the register tile.
@@ -1366,7 +1373,7 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                                     let nce = nrows * wa;
                                     let src = &dyg[oh0 * ow..];
                                     let (offs, shift) = (&band.offs, (oh0 - b0) * wa);
-                                    if wa > ow && !(og == 1 && narrow) {
+                                    if wa > ow && ow >= REAL_COLS_MIN_OW && !narrow {
                                         // The real pixels alone: no multiply-adds on the
                                         // extra columns' zeros.
                                         let nr = nrows * ow;

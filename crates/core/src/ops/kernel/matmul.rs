@@ -1523,11 +1523,13 @@ pub(crate) mod f32_avx512 {
             let mut acc = [[_mm512_setzero_ps(); 2]; MR];
             let mut b = b;
             for r in 0..rows {
-                for off in r * wa..r * wa + ow {
+                // The run's rows, then tile_rows_strided's loop over them.
+                let a = ar.map(|p| p.add(r * wa));
+                for off in 0..ow {
                     let b0 = _mm512_loadu_ps(b);
                     let b1 = _mm512_loadu_ps(b.add(16));
                     for (i, x) in acc.iter_mut().enumerate() {
-                        let av = _mm512_set1_ps(*ar[i].add(off));
+                        let av = _mm512_set1_ps(*a[i].add(off));
                         x[0] = _mm512_fmadd_ps(av, b0, x[0]);
                         x[1] = _mm512_fmadd_ps(av, b1, x[1]);
                     }
@@ -1552,11 +1554,12 @@ pub(crate) mod f32_avx512 {
             let mut acc = [_mm512_setzero_ps(); MR16];
             let mut b = b;
             for r in 0..rows {
-                let o = r * wa;
-                for u in 0..ow {
+                // The run's rows, then tile_rows16's loop over them.
+                let a = ar.map(|p| p.add(r * wa));
+                for p in 0..ow {
                     let bv = _mm512_loadu_ps(b);
                     for (i, x) in acc.iter_mut().enumerate() {
-                        *x = _mm512_fmadd_ps(_mm512_set1_ps(*ar[i].add(o + u)), bv, *x);
+                        *x = _mm512_fmadd_ps(_mm512_set1_ps(*a[i].add(p)), bv, *x);
                     }
                     b = b.add(NR16);
                 }
