@@ -809,7 +809,6 @@ pub(crate) mod f32_avx512 {
         if m == 0 || n == 0 || k == 0 {
             return;
         }
-        let (mrw, nrw) = if narrow { (MR16, NR16) } else { (MR, NR) };
         assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + k <= base.len()));
         let pb_len = if narrow {
             packed_b16_len(k, n)
@@ -857,6 +856,31 @@ pub(crate) mod f32_avx512 {
             }
             return;
         }
+        offsets_acc_tiles(
+            (m, n, k),
+            (1, k, k),
+            (base, offs, shift),
+            pb,
+            c,
+            ldc,
+            narrow,
+        );
+    }
+
+    /// The tiles of [`gemm_offsets_acc`] and [`gemm_offsets_acc_rows`] (`seg` = rows,
+    /// `ow`, `wa`; one row of `k` for the former), their bounds asserted by the caller.
+    #[allow(clippy::too_many_arguments)]
+    fn offsets_acc_tiles(
+        (m, n, k): (usize, usize, usize),
+        seg: (usize, usize, usize),
+        (base, offs, shift): (&[f32], &[usize], usize),
+        pb: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        narrow: bool,
+    ) {
+        let (mrw, nrw) = if narrow { (MR16, NR16) } else { (MR, NR) };
+        let plain = seg.0 == 1;
         // Rows past mr repeat the last valid one (read, not stored).
         fn rows<const R: usize>(offs: &[usize], i0: usize, mr: usize) -> [usize; R] {
             std::array::from_fn(|i| offs[i0 + i.min(mr - 1)])
@@ -865,17 +889,28 @@ pub(crate) mod f32_avx512 {
         tiles(m, n, mrw, nrw, |i0, j0, mr, nr| {
             let b = pb[j0 * k..][..nrw * k].as_ptr();
             let cq = c[i0 * ldc + j0..].as_mut_ptr();
-            // SAFETY: avx512f was checked; rows i0..i0+mr hold k values each from their
-            // offsets (asserted), the panel k·nrw, and the tile's mr rows × nr columns lie
-            // inside c (asserted).
+            // SAFETY: avx512f was checked; rows i0..i0+mr hold their k steps from their
+            // offsets, the panel k·nrw, and the tile's mr rows × nr columns lie inside c
+            // (asserted by the callers).
             unsafe {
                 let p = |o: usize| base.as_ptr().add(o + shift);
-                if narrow {
-                    let ar = rows::<MR16>(offs, i0, mr).map(p);
-                    imp::tile_rows16(k, ar, b, cq, ldc, mr, nr)
-                } else {
-                    let ar = rows::<MR>(offs, i0, mr).map(p);
-                    imp::tile_rows(k, ar, b, cq, ldc, mr, nr)
+                match (narrow, plain) {
+                    (true, true) => {
+                        let ar = rows::<MR16>(offs, i0, mr).map(p);
+                        imp::tile_rows16(k, ar, b, cq, ldc, mr, nr)
+                    }
+                    (true, false) => {
+                        let ar = rows::<MR16>(offs, i0, mr).map(p);
+                        imp::tile_rows16_gap(seg, ar, b, cq, ldc, mr, nr)
+                    }
+                    (false, true) => {
+                        let ar = rows::<MR>(offs, i0, mr).map(p);
+                        imp::tile_rows(k, ar, b, cq, ldc, mr, nr)
+                    }
+                    (false, false) => {
+                        let ar = rows::<MR>(offs, i0, mr).map(p);
+                        imp::tile_rows_gap(seg, ar, b, cq, ldc, mr, nr)
+                    }
                 }
             }
         });
@@ -905,7 +940,6 @@ pub(crate) mod f32_avx512 {
         if m == 0 || n == 0 || k == 0 {
             return;
         }
-        let (mrw, nrw) = if narrow { (MR16, NR16) } else { (MR, NR) };
         let end = (rows - 1) * wa + ow;
         assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + end <= base.len()));
         let pb_len = if narrow {
@@ -915,28 +949,8 @@ pub(crate) mod f32_avx512 {
         };
         assert!(pb.len() >= pb_len);
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
-        fn rows_of<const R: usize>(offs: &[usize], i0: usize, mr: usize) -> [usize; R] {
-            std::array::from_fn(|i| offs[i0 + i.min(mr - 1)])
-        }
-        #[cfg(target_arch = "x86_64")]
-        tiles(m, n, mrw, nrw, |i0, j0, mr, nr| {
-            let b = pb[j0 * k..][..nrw * k].as_ptr();
-            let cq = c[i0 * ldc + j0..].as_mut_ptr();
-            // SAFETY: avx512f was checked; rows i0..i0+mr hold the real pixels of `rows`
-            // rows from their offsets (asserted), the panel k·nrw, and the tile's mr rows
-            // × nr columns lie inside c (asserted).
-            unsafe {
-                let p = |o: usize| base.as_ptr().add(o + shift);
-                let seg = (rows, ow, wa);
-                if narrow {
-                    let ar = rows_of::<MR16>(offs, i0, mr).map(p);
-                    imp::tile_rows16_gap(seg, ar, b, cq, ldc, mr, nr)
-                } else {
-                    let ar = rows_of::<MR>(offs, i0, mr).map(p);
-                    imp::tile_rows_gap(seg, ar, b, cq, ldc, mr, nr)
-                }
-            }
-        });
+        let im = (base, offs, shift);
+        offsets_acc_tiles((m, n, k), (rows, ow, wa), im, pb, c, ldc, narrow);
     }
 
     /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
