@@ -842,7 +842,7 @@ unsafe fn phased_product(
 /// ([`f32_avx512::pack_b_offsets_real`], [`f32_avx512::gemm_offsets_acc_rows`]): on
 /// narrower ones the runs are too short to pay (the watermark H/R/D step, whose maps go
 /// down to 4 wide and whose weight gradients mostly take the 16 × 16 tile, ran 345–351
-/// ms before and 393–399 ms with every map and tile; the 16 × 16 tile is left out too).
+/// ms before and 393–399 ms with every map and tile; the 16 × 16 tile has no such path).
 const REAL_COLS_MIN_OW: usize = 16;
 
 /// Output channels up to which [`phased_product`] reads `B` in place: three row blocks
@@ -1390,7 +1390,6 @@ fn dense_bwd_weight_avx512<T: Real>(g: &Geom, x: &[T], dy: &[T]) -> Vec<T> {
                                             pb,
                                             dwtg,
                                             og,
-                                            narrow,
                                         );
                                         continue;
                                     }

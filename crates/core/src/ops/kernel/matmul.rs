@@ -899,10 +899,7 @@ pub(crate) mod f32_avx512 {
                         let ar = rows::<MR16>(offs, i0, mr).map(p);
                         imp::tile_rows16(k, ar, b, cq, ldc, mr, nr)
                     }
-                    (true, false) => {
-                        let ar = rows::<MR16>(offs, i0, mr).map(p);
-                        imp::tile_rows16_gap(seg, ar, b, cq, ldc, mr, nr)
-                    }
+                    (true, false) => unreachable!("gemm_offsets_acc_rows has no 16 × 16 tile"),
                     (false, true) => {
                         let ar = rows::<MR>(offs, i0, mr).map(p);
                         imp::tile_rows(k, ar, b, cq, ldc, mr, nr)
@@ -916,12 +913,13 @@ pub(crate) mod f32_avx512 {
         });
     }
 
-    /// [`gemm_offsets_acc`] over the real pixels alone: the inner dimension is `rows`
-    /// output rows of `ow` pixels, step `(r, u)` of row `i` of `A` at
+    /// [`gemm_offsets_acc`] over the real pixels alone, with the 8 × 32 tile: the inner
+    /// dimension is `rows` output rows of `ow` pixels, step `(r, u)` of row `i` of `A` at
     /// `base[offs[i] + shift + r·wa + u]`, and `B` packed by [`pack_b_t_gap`] with
-    /// `wa = ow` (no zero rows). Each value is the chain of multiply-adds of
-    /// [`gemm_offsets_acc`] over the extended pixels without the terms of the extra ones,
-    /// whose `B` rows are zeros: the same sum.
+    /// `wa = ow` (no zero rows) and without `narrow`. Each value is the chain of
+    /// multiply-adds of [`gemm_offsets_acc`] over the extended pixels without the terms of
+    /// the extra ones, whose `B` rows are zeros: the same sum. (A 16 × 16 tile with runs
+    /// was slower than the plain one on the watermark networks' maps, so there is none.)
     #[allow(clippy::too_many_arguments)]
     pub fn gemm_offsets_acc_rows(
         m: usize,
@@ -933,7 +931,6 @@ pub(crate) mod f32_avx512 {
         pb: &[f32],
         c: &mut [f32],
         ldc: usize,
-        narrow: bool,
     ) {
         assert!(available() && wa >= ow);
         let k = rows * ow;
@@ -942,15 +939,10 @@ pub(crate) mod f32_avx512 {
         }
         let end = (rows - 1) * wa + ow;
         assert!(offs.len() >= m && offs[..m].iter().all(|&o| o + shift + end <= base.len()));
-        let pb_len = if narrow {
-            packed_b16_len(k, n)
-        } else {
-            packed_b_len(k, n)
-        };
-        assert!(pb.len() >= pb_len);
+        assert!(pb.len() >= packed_b_len(k, n));
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
         let im = (base, offs, shift);
-        offsets_acc_tiles((m, n, k), (rows, ow, wa), im, pb, c, ldc, narrow);
+        offsets_acc_tiles((m, n, k), (rows, ow, wa), im, pb, c, ldc, false);
     }
 
     /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
@@ -1551,38 +1543,6 @@ pub(crate) mod f32_avx512 {
                 }
             }
             store(acc, c, ldc, mr, nr, true);
-        }
-
-        /// [`tile_rows16`] with the steps in runs as [`tile_rows_gap`].
-        #[target_feature(enable = "avx512f")]
-        #[allow(clippy::too_many_arguments)]
-        pub(super) unsafe fn tile_rows16_gap(
-            (rows, ow, wa): (usize, usize, usize),
-            ar: [*const f32; MR16],
-            b: *const f32,
-            c: *mut f32,
-            ldc: usize,
-            mr: usize,
-            nr: usize,
-        ) {
-            let mut acc = [_mm512_setzero_ps(); MR16];
-            let mut b = b;
-            for r in 0..rows {
-                // The run's rows, then tile_rows16's loop over them.
-                let a = ar.map(|p| p.add(r * wa));
-                for p in 0..ow {
-                    let bv = _mm512_loadu_ps(b);
-                    for (i, x) in acc.iter_mut().enumerate() {
-                        *x = _mm512_fmadd_ps(_mm512_set1_ps(*a[i].add(p)), bv, *x);
-                    }
-                    b = b.add(NR16);
-                }
-            }
-            let m = lanes(nr).0;
-            for (i, x) in acc.iter().enumerate().take(mr) {
-                let p = c.add(i * ldc);
-                _mm512_mask_storeu_ps(p, m, _mm512_add_ps(*x, _mm512_maskz_loadu_ps(m, p)));
-            }
         }
 
         /// The sums of a tile with row `p` of `B` at `b + offs[p]` (see
