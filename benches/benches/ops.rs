@@ -93,10 +93,10 @@ fn bench_conv(c: &mut Criterion) {
 }
 
 /// Forward + backward of the convolution layouts beside the 3×3 stride-1 one: a pix2pix
-/// 4×4 stride-2 down-sampling (the phase-split implicit im2col), a 3×3 on 4×4 maps (one
-/// product over the batch), a 7×7 with one output channel (ResNet-9's last layer) and
-/// EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase planes), a grouped
-/// 3×3 (Winograd per group) and the dense 3×3 layer on the direct path
+/// 4×4 stride-2 down-sampling (the phase-split implicit im2col), a 3×3 stride-2 layer, a
+/// 3×3 on 4×4 maps (one product over the batch), a 7×7 with one output channel (ResNet-9's
+/// last layer) and EfficientNet's 5×5 stride-2 depthwise layer (the depthwise phase
+/// planes), a grouped 3×3 (Winograd per group) and the dense 3×3 layer on the direct path
 /// (`ConvAlgorithm::Direct`). candor only.
 fn bench_conv_layouts(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_layouts_fwdbwd");
@@ -105,6 +105,16 @@ fn bench_conv_layouts(c: &mut Criterion) {
             "4x4s2/16x64x32x32",
             [16, 64, 32, 32],
             [128, 64, 4, 4],
+            2,
+            1,
+            1,
+        ),
+        // The small ConvNet's last layer: a 3×3 stride-2 product over the phase planes
+        // (its 16-wide output rows without the planes' extra column).
+        (
+            "3x3s2/16x64x32x32",
+            [16, 64, 32, 32],
+            [128, 64, 3, 3],
             2,
             1,
             1,
