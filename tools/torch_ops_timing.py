@@ -36,7 +36,8 @@ def conv_pair(groups):
     w = torch.randn(64, 64 // groups, 3, 3, requires_grad=True)
     r = torch.randn(16, 64, 32, 32)
     fwd = median_ms(lambda: F.conv2d(x, w, None, 1, 1, 1, groups))
-    # Backward alone on a prebuilt graph, as the criterion bench times loss.backward().
+    # Backward alone on a prebuilt graph, as the criterion bench times loss.backward()
+    # (candor's loss is ops::dot, one node; PyTorch's idiom is the product and the sum).
     loss = (F.conv2d(x, w, None, 1, 1, 1, groups) * r).sum()
     bwd = median_ms(lambda: loss.backward(retain_graph=True))
     # Through autograd from the output gradient r, as the bench's `backward_from`.

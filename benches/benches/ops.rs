@@ -44,14 +44,17 @@ fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize)
     });
     g.finish();
 
+    // Through the loss Σ y·r: candor's one-node `ops::dot` (`candor`), and candle's
+    // product and sum nodes above candor's convolution (`candor_mul_sum`), whose backward
+    // computes a gradient for the constant `r` and zero-fills every first gradient.
     let mut g = c.benchmark_group(name_bwd);
-    let loss = ops::conv2d(x.as_tensor(), w.as_tensor(), p)
-        .unwrap()
-        .mul(&r)
-        .unwrap()
-        .sum_all()
-        .unwrap();
+    let y = ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+    let loss = ops::dot(&y, &r).unwrap();
     g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
+        b.iter(|| loss.backward().unwrap())
+    });
+    let loss = y.mul(&r).unwrap().sum_all().unwrap();
+    g.bench_with_input(BenchmarkId::new("candor_mul_sum", SHAPE), &(), |b, _| {
         b.iter(|| loss.backward().unwrap())
     });
     let loss = x
@@ -68,11 +71,8 @@ fn conv_groups(c: &mut Criterion, name_fwd: &str, name_bwd: &str, groups: usize)
     g.finish();
 
     // Through autograd from the output gradient `r` (PyTorch's `y.backward(r)`): the same
-    // gradients as the loss above without that loss's product and sum nodes, whose backward
-    // in candle (a gradient for the constant `r`, zero-filled buffers) costs more than the
-    // depthwise layer's own.
+    // gradients as the loss above without a loss node.
     let mut g = c.benchmark_group(format!("{name_bwd}_seeded"));
-    let y = ops::conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
     g.bench_with_input(BenchmarkId::new("candor", SHAPE), &(), |b, _| {
         b.iter(|| ops::backward_from(&y, &r).unwrap())
     });

@@ -86,7 +86,7 @@ pub mod pool;
 pub mod upsample;
 
 pub use activation::{elu, leaky_relu, relu, sigmoid, silu, softplus, tanh, Activation};
-pub use autograd::backward_from;
+pub use autograd::{backward_from, dot};
 pub use conv::{
     conv2d, conv2d_backward, conv2d_bias, conv2d_bias_act, conv_algorithm, set_conv_algorithm,
     Conv2dParams, ConvAlgorithm,
