@@ -3,13 +3,16 @@
 //! per batch of 128 on an H100), PointNet (TF original) forward at batch 32, and
 //! one iteration of the C&W perturbation attack at batch 32 (forward, margin
 //! loss, input gradient and Adam step; H100 anchor: 6.5 ms), and one PointNet
-//! training step at batch 32 (training-mode forward, loss, backward, Adam).
+//! training step at batch 32 (training-mode forward, loss, backward, Adam), and the
+//! TF PointNet's last shared layer (128 → 1024) with the global max-pool, forward and
+//! input gradient, as one op (`ops::linear_max`) and composed.
 //!
 //! `cargo bench -p candor-benches --bench pointcloud`
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Var};
 use candle_nn::VarMap;
 use candor_core::init::seeded_var_builder;
+use candor_core::ops::{self, Activation};
 use candor_core::optim::{Adam, AdamConfig, Optim};
 use candor_core::SeededRng;
 use candor_pointcloud_defense::attack::{perturbation_attack, CwConfig};
@@ -64,6 +67,33 @@ fn bench_pointnet(c: &mut Criterion) {
     g.throughput(Throughput::Elements(32));
     g.bench_function(BenchmarkId::new("tf_original_eval", "32x1024"), |b| {
         b.iter(|| net.forward_eval(&x).unwrap())
+    });
+    g.finish();
+}
+
+fn bench_max_layer(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pointnet_max_layer_fwdbwd");
+    g.sample_size(10);
+    let rng = |seed, shape: &[usize]| {
+        SeededRng::new(seed)
+            .normal_tensor(0.0, 1.0, shape, DType::F32, &Device::Cpu)
+            .unwrap()
+    };
+    let x = Var::from_tensor(&rng(0, &[32, 1024, 128])).unwrap();
+    let (w, b) = (rng(1, &[1024, 128]), rng(2, &[1024]));
+    let dy = rng(3, &[32, 1024]);
+    g.bench_function(BenchmarkId::new("candor", "32x1024x128to1024"), |bch| {
+        bch.iter(|| {
+            let y = ops::linear_max(x.as_tensor(), &w, Some(&b), Activation::Relu).unwrap();
+            ops::backward_from(&y, &dy).unwrap()
+        })
+    });
+    g.bench_function(BenchmarkId::new("composed", "32x1024x128to1024"), |bch| {
+        bch.iter(|| {
+            let h = ops::linear(x.as_tensor(), &w, Some(&b), Activation::Relu).unwrap();
+            let y = ops::max_dim1(&h).unwrap();
+            ops::backward_from(&y, &dy).unwrap()
+        })
     });
     g.finish();
 }
@@ -132,6 +162,7 @@ criterion_group!(
     benches,
     bench_sor,
     bench_pointnet,
+    bench_max_layer,
     bench_train_step,
     bench_attack
 );

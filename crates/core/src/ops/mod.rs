@@ -81,6 +81,7 @@ pub(crate) fn max_abs_f32(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f
 mod groupnorm;
 mod kernel;
 pub mod linear;
+mod linear_max;
 pub mod norm;
 pub mod pool;
 pub mod upsample;
@@ -93,6 +94,7 @@ pub use conv::{
 };
 pub use conv_transpose::{conv_transpose2d, ConvTranspose2dParams};
 pub use linear::{bias_relu, linear};
+pub use linear_max::linear_max;
 pub use norm::{
     batch_norm_eval, batch_norm_train, batch_norm_train_act, conv2d_batch_norm_train_act,
     group_norm, group_norm_act, instance_norm, instance_norm_act, layer_norm,

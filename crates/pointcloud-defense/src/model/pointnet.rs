@@ -40,7 +40,7 @@ use candor_core::init::{BiasInit, LayerInit, WeightInit};
 use candor_core::nn::{
     batch_norm2d, linear_with, BatchNorm2d, BatchNormConfig, Linear, LinearConfig,
 };
-use candor_core::ops::{linear, max_dim1, Activation};
+use candor_core::ops::{linear, linear_max, max_dim1, Activation};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -217,11 +217,7 @@ impl DenseBn {
         })
     }
 
-    /// `(M, c_in) → (M, c_out)`, BatchNorm over the rows.
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_act(x, train, Activation::Identity)
-    }
-
+    /// `(M, c_in) → (M, c_out)`, BatchNorm over the rows, then ReLU.
     fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_act(x, train, Activation::Relu)
     }
@@ -234,6 +230,24 @@ impl DenseBn {
         }
         let (w, shift) = self.folded()?;
         linear(x, &w, Some(&shift), act)
+    }
+
+    /// `(B·N, c_in)` rows → the max over each cloud's `n` points of the layer's output,
+    /// `(B, c_out)`. In evaluation mode one op ([`linear_max`]: the `(B·N, c_out)` output
+    /// is never stored, and the backward touches only each channel's winning point); in
+    /// training mode the batch norm needs every point, so the layer and then the max.
+    fn forward_act_max(
+        &self,
+        x: &Tensor,
+        (b, n): (usize, usize),
+        train: bool,
+        act: Activation,
+    ) -> Result<Tensor> {
+        if train {
+            return max_over_points(&self.forward_act(x, true, act)?, b, n);
+        }
+        let (w, shift) = self.folded()?;
+        linear_max(&x.reshape((b, n, x.dim(1)?))?, &w, Some(&shift), act)
     }
 
     /// Evaluation mode: the BatchNorm folded into the weights, `W·s` and the shift
@@ -299,10 +313,14 @@ impl TNet {
     /// `(B·N, k)` rows → `(B, k, k)` transforms.
     fn forward(&self, x: &Tensor, b: usize, n: usize, train: bool) -> Result<Tensor> {
         let mut h = x.clone();
-        for l in &self.convs {
+        let (last, convs) = self
+            .convs
+            .split_last()
+            .ok_or_else(|| Error::invalid("a T-Net needs a shared-MLP layer"))?;
+        for l in convs {
             h = l.forward_relu(&h, train)?;
         }
-        let mut g = max_over_points(&h, b, n)?;
+        let mut g = last.forward_act_max(&h, (b, n), train, Activation::Relu)?;
         for l in &self.fcs {
             g = l.forward_relu(&g, train)?;
         }
@@ -487,7 +505,7 @@ impl PointNet {
     /// PointNet's *critical points* are those with a non-zero count. Returns
     /// `B` vectors of `N` counts.
     pub fn critical_counts(&self, points: &Tensor) -> Result<Vec<Vec<u32>>> {
-        let (h, ..) = self.point_features(points, false)?;
+        let (h, ..) = self.point_features(points, false, false)?;
         let (b, n) = (points.dim(0)?, points.dim(1)?);
         let c = h.dim(1)?;
         let h = h.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
@@ -508,8 +526,14 @@ impl PointNet {
     }
 
     /// The per-point features fed to the global max-pool, `(B·N, C)`, with
-    /// the input and feature transforms.
-    fn point_features(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    /// the input and feature transforms; with `pool`, the global feature `(B, C)` (the
+    /// last layer and the max-pool as one op in evaluation mode).
+    fn point_features(
+        &self,
+        x: &Tensor,
+        train: bool,
+        pool: bool,
+    ) -> Result<(Tensor, Tensor, Option<Tensor>)> {
         let (b, n, c) = x.dims3().map_err(|_| {
             Error::invalid(format!(
                 "PointNet expects (B, N, 3) points, got {:?}",
@@ -546,10 +570,15 @@ impl PointNet {
         };
         let last = self.trunk.len() - 1;
         for (i, l) in self.trunk.iter().enumerate() {
-            h = if i == last && self.cfg.variant == PointNetVariant::IfDefense {
-                l.forward(&h, train)?
+            let act = if i == last && self.cfg.variant == PointNetVariant::IfDefense {
+                Activation::Identity
             } else {
-                l.forward_relu(&h, train)?
+                Activation::Relu
+            };
+            h = if i == last && pool {
+                l.forward_act_max(&h, (b, n), train, act)?
+            } else {
+                l.forward_act(&h, train, act)?
             };
         }
         Ok((h, t_in, feature_transform))
@@ -557,9 +586,7 @@ impl PointNet {
 
     fn forward_impl(&self, x: &Tensor, rng: Option<&mut SeededRng>) -> Result<PointNetOutput> {
         let train = rng.is_some();
-        let (h, t_in, feature_transform) = self.point_features(x, train)?;
-        let (b, n) = (x.dim(0)?, x.dim(1)?);
-        let mut g = max_over_points(&h, b, n)?;
+        let (mut g, t_in, feature_transform) = self.point_features(x, train, true)?;
         let mut rng = rng;
         let last = self.head.len().saturating_sub(1);
         for (i, l) in self.head.iter().enumerate() {

@@ -39,6 +39,9 @@ pub(crate) trait Real:
     /// The logistic `1 / (1 + e^{−x})`, branch-free so that a loop of it vectorises: f32
     /// through [`exp_f32`], f64 through libm's `exp`.
     fn sigmoid(self) -> Self;
+    /// `self · a + b` with one rounding (an FMA instruction where the kernel is compiled
+    /// for one, as the products' tiles use).
+    fn mul_add(self, a: Self, b: Self) -> Self;
 }
 
 impl Real for f32 {
@@ -65,6 +68,10 @@ impl Real for f32 {
     }
     fn tanh(self) -> Self {
         f32::tanh(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
     }
     #[inline(always)]
     fn sigmoid(self) -> Self {
@@ -96,6 +103,10 @@ impl Real for f64 {
     }
     fn tanh(self) -> Self {
         f64::tanh(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
     }
     fn sigmoid(self) -> Self {
         1.0 / (1.0 + f64::exp(-self))
