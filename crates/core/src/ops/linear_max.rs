@@ -112,6 +112,9 @@ struct LinearMax {
 /// Folds rows of the product `z` (`rows × C`, points `p0..`) into the running maxima `m`
 /// and their points `at`: `v = act(z + b)` as [`super::linear`]'s output pass computes
 /// it, and the first maximum by [`super::max_dim1`]'s rule.
+// `!(v <= m)`: "greater, or unordered" in one comparison (a NaN wins, as `max_dim1`'s
+// `v > m || v.partial_cmp(m).is_none()`), which the loop vectorises as a masked blend.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 #[inline(always)]
 fn fold_rows<T: Real>(z: &[T], b: &[T], act: Activation, p0: usize, m: &mut [T], at: &mut [u32]) {
     let rows = z.chunks_exact(b.len()).zip(p0 as u32..);
