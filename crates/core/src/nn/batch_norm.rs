@@ -169,6 +169,28 @@ impl BatchNorm2d {
         Ok(y)
     }
 
+    /// [`Self::forward_linear_train_act`] on `x` `(B, N, K)` followed by the max over each
+    /// cloud's `N` points, `(B, C)`, as one op ([`ops::linear_batch_norm_train_act_max`]:
+    /// the layer's `(B·N, C)` output is not a graph node). PointNet's last shared layer in
+    /// training mode. Updates the running statistics as [`Self::forward_t_act`] does.
+    pub fn forward_linear_train_act_max(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        act: ops::Activation,
+    ) -> Result<Tensor> {
+        let (y, mean, var) = ops::linear_batch_norm_train_act_max(
+            x,
+            w,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            act,
+        )?;
+        self.update_running(mean, var)?;
+        Ok(y)
+    }
+
     /// A convolution without bias (weight `w`, geometry `p`) in front of this layer in
     /// training mode, then `act`: `act(self.forward_t(conv2d(x, w, p), true))` as one op
     /// ([`ops::conv2d_batch_norm_train_act`]: the convolution's output is not a graph node

@@ -802,7 +802,7 @@ pub(crate) struct BnSaved {
     stats: Arc<Mutex<BnStats>>,
     z: Arc<Mutex<Option<Tensor>>>,
     /// The input's device, for `z`'s tensor.
-    device: candle_core::Device,
+    pub(crate) device: candle_core::Device,
 }
 
 impl BnSaved {

@@ -270,8 +270,8 @@ impl candle_core::CustomOp3 for Linear {
 /// `op(a) · b` for contiguous 2-D `a` and `b`, with `op(a) = aᵀ` when `lhs_t`: the
 /// products of [`Linear`]'s backward, `dX = dZ · W` and `dW = dZᵀ · X` (the transpose
 /// read through strides, not copied).
-struct Product {
-    lhs_t: bool,
+pub(super) struct Product {
+    pub(super) lhs_t: bool,
 }
 
 impl CustomOp2 for Product {

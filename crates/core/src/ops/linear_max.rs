@@ -24,10 +24,11 @@ use rayon::prelude::*;
 
 use super::activation::{ActBwd, Activation};
 use super::backend::{route, Candle, Route};
+use super::batchnorm::{apply_with_stats, BnSaved, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
-use super::linear::{linear, same_dtype};
+use super::linear::{linear, same_dtype, Product};
 use crate::{Error, Result};
 
 /// Elements of one cloud's product block (4 MB of f32): a TF PointNet's 1024 × 1024
@@ -406,6 +407,172 @@ impl CustomOp1 for Sparse {
     }
 }
 
+/// `y` (`rows × C`, points `p0..` of one cloud) folded into the running maxima `m` and
+/// their points `at` by [`super::max_dim1`]'s first-maximum rule.
+// `!(v <= m)`: see `fold_rows`.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+#[inline(always)]
+fn max_rows<T: Real>(y: &[T], p0: usize, m: &mut [T], at: &mut [u32]) {
+    for (yr, p) in y.chunks_exact(m.len()).zip(p0 as u32..) {
+        for ((&v, mj), aj) in yr.iter().zip(m.iter_mut()).zip(at.iter_mut()) {
+            if !(v <= *mj) {
+                *mj = v;
+                *aj = p;
+            }
+        }
+    }
+}
+
+multiversion!(max_rows_mv => max_rows(y: &[T], p0: usize, m: &mut [T], at: &mut [u32]));
+
+/// `max_n act(batch_norm_train(x[b, n]·Wᵀ))` for `x` `(B·N, K)` rows of `B` clouds of
+/// `points` points, `W` `(C, K)` and `gb` = `[γ, β]`: the training-mode PointNet layer in
+/// front of the global max-pool as one node. The layer's `(B·N, C)` output is kept inside
+/// the op (the batch norm's backward needs every point), so candle's backward makes no
+/// zero-filled buffer for it and adds no gradient to one; the max-pool's gradient is
+/// scattered straight into the batch norm's.
+pub(super) struct LinearBnTrainMax {
+    pub(super) saved: BnSaved,
+    pub(super) points: usize,
+    winners: Mutex<Arc<Vec<u32>>>,
+    y: Mutex<Option<Tensor>>,
+}
+
+impl CustomOp3 for LinearBnTrainMax {
+    fn name(&self) -> &'static str {
+        "candor-linear-batch-norm-train-max"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (m, k) = l1.shape().dims2()?;
+        let (c, kw) = l2.shape().dims2()?;
+        let n = self.points;
+        if kw != k || l3.shape().elem_count() != 2 * c || n == 0 || m % n != 0 {
+            candle_core::bail!(
+                "linear_batch_norm_max: x {:?}, W {:?}, [γ, β] {:?}, {n} points",
+                l1.dims(),
+                l2.dims(),
+                l3.dims()
+            );
+        }
+        let bs = m / n;
+        dispatch!(s1, "linear_batch_norm_max", |T| {
+            let (x, w, gb) = (
+                slice::<T>(s1, l1)?,
+                slice::<T>(s2, l2)?,
+                slice::<T>(s3, l3)?,
+            );
+            // SAFETY: the product overwrites every element (k = 0 writes zeros).
+            let mut z = unsafe { alloc_for_overwrite::<T>(m * c) };
+            matmul((m, c, k), &mut z, x, (k, 1), w, (1, k), threads());
+            let y = self.saved.forward(z, (m, c, 1), (m, c), gb)?;
+            let mut mx = vec![T::NEG_INF; bs * c];
+            let mut at = vec![0u32; bs * c];
+            mx.par_chunks_mut(c.max(1))
+                .zip(at.par_chunks_mut(c.max(1)))
+                .zip(y.par_chunks((n * c).max(1)))
+                .for_each(|((mc, ac), yc)| max_rows_mv(yc, 0, mc, ac));
+            *self.winners.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(at);
+            *self.y.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Tensor::from_vec(y, (m, c), &self.saved.device)?);
+            Ok(out(T::wrap(mx), (bs, c)))
+        })
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        gb: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let what = "linear_batch_norm_max";
+        let y = self
+            .y
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| candle_core::Error::Msg(format!("{what}: no forward")))?;
+        let winners = self
+            .winners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // The max-pool's gradient, dense: each cloud's winner rows get `0 + g` (as candle's
+        // first gradient `zeros + g`, which turns −0 into +0), every other element 0.
+        let dense = dy.contiguous()?.apply_op1_no_bwd(&Scatter {
+            winners,
+            points: self.points,
+        })?;
+        let (dz, dgb) = self.saved.backward(what, gb, &y, &dense)?;
+        let dx = if x.track_op() {
+            Some(dz.apply_op2_no_bwd(w, &Product { lhs_t: false })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(dz.apply_op2_no_bwd(x, &Product { lhs_t: true })?)
+        } else {
+            None
+        };
+        Ok((dx, dw, dgb))
+    }
+}
+
+/// `(B, C)` gradients → `(B·N, C)`: each at its cloud's winning point, zeros elsewhere.
+struct Scatter {
+    winners: Arc<Vec<u32>>,
+    points: usize,
+}
+
+impl CustomOp1 for Scatter {
+    fn name(&self) -> &'static str {
+        "candor-max-scatter"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (bs, c) = l.shape().dims2()?;
+        let (n, at) = (self.points, &self.winners[..]);
+        if at.len() != bs * c {
+            candle_core::bail!("linear_batch_norm_max backward: no forward winners");
+        }
+        dispatch!(s, "linear_batch_norm_max backward", |T| {
+            let g = slice::<T>(s, l)?;
+            let mut d = vec![T::ZERO; bs * n * c];
+            d.par_chunks_mut((n * c).max(1))
+                .zip(g.par_chunks(c.max(1)).zip(at.par_chunks(c.max(1))))
+                .for_each(|(db, (gb, ab))| {
+                    for (j, (&gv, &p)) in gb.iter().zip(ab).enumerate() {
+                        db[p as usize * c + j] = T::ZERO + gv;
+                    }
+                });
+            Ok(out(T::wrap(d), (bs * n, c)))
+        })
+    }
+}
+
+/// The kernel route of [`super::linear_batch_norm_train_act_max`]: `x` `(B·N, K)` and `W`
+/// `(C, K)` contiguous, `gb` = `[γ, β]`. Returns `(B, C)` and the batch statistics.
+pub(super) fn linear_bn_train_max_fused(
+    x: &Tensor,
+    w: &Tensor,
+    gb: &Tensor,
+    (points, eps, act): (usize, f64, Activation),
+) -> candle_core::Result<(Tensor, BnStats)> {
+    apply_with_stats(x, w, gb, |stats| LinearBnTrainMax {
+        saved: BnSaved::new(eps, act, stats, x.device()),
+        points,
+        winners: Mutex::new(Arc::new(Vec::new())),
+        y: Mutex::new(None),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,6 +741,86 @@ mod tests {
             let g = y.sum_all().unwrap().backward().unwrap();
             assert!(g.get(x.as_tensor()).is_some() && g.get(&w).is_none());
         }
+    }
+
+    /// The training-mode node against `max_dim1` of `linear_batch_norm_train_act`: the
+    /// value, the batch statistics and the four gradients bit for bit (the same product and
+    /// batch-norm kernels; the max-pool's gradient scattered as candle's `0 + g`), with ties,
+    /// for ReLU, the identity and SiLU, f32 and f64.
+    #[test]
+    fn train_max_matches_the_composition_bit_for_bit() {
+        use crate::ops::{linear_batch_norm_train_act, linear_batch_norm_train_act_max};
+        for dtype in [DType::F32, DType::F64] {
+            for act in [Activation::Relu, Activation::Identity, Activation::Silu] {
+                let (bs, n, k, c) = (3, 12, 8, 6);
+                // Clouds with copied points, and clouds of one point repeated (every
+                // channel tied at every point: the first must win).
+                let tied = randn(&[bs, 1, k], 25, dtype)
+                    .broadcast_as((bs, n, k))
+                    .unwrap()
+                    .contiguous()
+                    .unwrap();
+                for x in [clouds(bs, n, k, 20, dtype), tied] {
+                    let w = randn(&[c, k], 21, dtype);
+                    let (g, b) = (randn(&[c], 22, dtype), randn(&[c], 23, dtype));
+                    let run = |fused: bool| {
+                        let vs: Vec<Var> = [&x, &w, &g, &b]
+                            .iter()
+                            .map(|t| Var::from_tensor(t).unwrap())
+                            .collect();
+                        let t = |i: usize| vs[i].as_tensor();
+                        let (y, mean, var) = if fused {
+                            linear_batch_norm_train_act_max(
+                                t(0),
+                                t(1),
+                                Some(t(2)),
+                                Some(t(3)),
+                                1e-5,
+                                act,
+                            )
+                            .unwrap()
+                        } else {
+                            let rows = t(0).reshape((bs * n, k)).unwrap();
+                            let (h, mean, var) = linear_batch_norm_train_act(
+                                &rows,
+                                t(1),
+                                Some(t(2)),
+                                Some(t(3)),
+                                1e-5,
+                                act,
+                            )
+                            .unwrap();
+                            (
+                                max_dim1(&h.reshape((bs, n, c)).unwrap()).unwrap(),
+                                mean,
+                                var,
+                            )
+                        };
+                        let dy = randn(y.dims(), 24, dtype);
+                        let grads = backward_from(&y, &dy).unwrap();
+                        let mut out = vec![y, mean, var];
+                        out.extend((0..4).map(|i| grads.get(t(i)).unwrap().clone()));
+                        out
+                    };
+                    let (ours, theirs) = (run(true), run(false));
+                    let names = ["value", "mean", "var", "dx", "dw", "dγ", "dβ"];
+                    for (what, (o, t)) in names.iter().zip(ours.iter().zip(&theirs)) {
+                        assert_eq!(bits(o), bits(t), "{dtype:?} {act:?} {what}");
+                    }
+                }
+            }
+        }
+        let e = linear_batch_norm_train_act_max(
+            &randn(&[4, 3], 1, DType::F32),
+            &randn(&[2, 3], 2, DType::F32),
+            None,
+            None,
+            1e-5,
+            Activation::Relu,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("linear_batch_norm_max"), "{e}");
     }
 
     #[test]

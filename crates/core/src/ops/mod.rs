@@ -98,7 +98,7 @@ pub use linear_max::linear_max;
 pub use norm::{
     batch_norm_eval, batch_norm_train, batch_norm_train_act, conv2d_batch_norm_train_act,
     group_norm, group_norm_act, instance_norm, instance_norm_act, layer_norm,
-    linear_batch_norm_train_act,
+    linear_batch_norm_train_act, linear_batch_norm_train_act_max,
 };
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_dim1, max_pool2d, Pool2dParams};
 pub use upsample::upsample_bilinear2d;

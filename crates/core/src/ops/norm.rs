@@ -344,6 +344,76 @@ pub fn linear_batch_norm_train_act(
     batch_norm_train_act(&z, weight, bias, eps, act)
 }
 
+/// [`linear_batch_norm_train_act`] followed by the max over each cloud's points:
+/// `x` `(B, N, K)` → `(max over N of act(batch_norm_train(x·Wᵀ))` `(B, C)`, mean,
+/// unbiased variance)`. PointNet's last shared layer in training mode in front of its
+/// global max-pool.
+///
+/// On the CPU kernels (f32, f64) it is one graph node: the layer's `(B·N, C)` output stays
+/// inside the op (the batch norm's backward needs every point), so candle's backward makes
+/// no zero-filled buffer for it and adds no gradient to one. Values and gradients are those
+/// of `max_dim1` of the layer, bit for bit. Elsewhere it is that composition.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use candor_core::ops::{linear_batch_norm_train_act_max, Activation};
+/// let x = Tensor::new(&[[[1f32, 0.], [0., 1.]], [[2., 0.], [0., 3.]]], &Device::Cpu)?;
+/// let w = Tensor::new(&[[1f32, 0.], [0., 1.]], &Device::Cpu)?;
+/// let (y, mean, _var) =
+///     linear_batch_norm_train_act_max(&x, &w, None, None, 1e-5, Activation::Relu)?;
+/// assert_eq!(y.dims(), [2, 2]);
+/// assert_eq!(mean.to_vec1::<f32>()?, [0.75, 1.0]);
+/// # Ok::<(), candor_core::Error>(())
+/// ```
+pub fn linear_batch_norm_train_act_max(
+    x: &Tensor,
+    w: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+    act: Activation,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (b, n, k) = x.dims3().map_err(|_| {
+        Error::invalid(format!(
+            "linear_batch_norm_max: input must be (clouds, points, features), got {:?}",
+            x.dims()
+        ))
+    })?;
+    if n == 0 {
+        return Err(Error::invalid("linear_batch_norm_max: clouds of no points"));
+    }
+    let rows = x.reshape((b * n, k))?;
+    let mut inputs = vec![x, w];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let kernel = route("linear_batch_norm", &inputs, Candle::Trainable)? == Route::Kernel;
+    if !kernel || w.dims2().is_err() || b * n < 2 {
+        // The composition (and its errors for bad shapes).
+        let (y, mean, var) = linear_batch_norm_train_act(&rows, w, weight, bias, eps, act)?;
+        let c = y.dim(1)?;
+        return Ok((super::max_dim1(&y.reshape((b, n, c))?)?, mean, var));
+    }
+    act.validate()?;
+    let (c, kw) = w.dims2()?;
+    if kw != k {
+        return Err(Error::invalid(format!(
+            "linear_batch_norm_max: input {:?} for a weight of {kw} inputs",
+            x.dims()
+        )));
+    }
+    super::linear::same_dtype("linear_batch_norm_max", &inputs)?;
+    let (g, bb) = batch_norm_affine(x, c, weight, bias)?;
+    let gb = Tensor::cat(&[&g, &bb], 0)?;
+    let (y, st) = super::linear_max::linear_bn_train_max_fused(
+        &rows.contiguous()?,
+        &w.contiguous()?,
+        &gb,
+        (n, eps, act),
+    )?;
+    let (mean, var) = stats_tensors(st, b * n, x)?;
+    Ok((y, mean, var))
+}
+
 /// A convolution without bias followed by a training-mode batch norm and `act`:
 /// `act(batch_norm_train(conv2d(x, w, p)))`, returning `(y, mean, unbiased variance)` as
 /// [`batch_norm_train_act`] does. The conv → BN → activation blocks of EfficientNet,

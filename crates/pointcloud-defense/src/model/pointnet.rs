@@ -233,9 +233,10 @@ impl DenseBn {
     }
 
     /// `(B·N, c_in)` rows → the max over each cloud's `n` points of the layer's output,
-    /// `(B, c_out)`. In evaluation mode one op ([`linear_max`]: the `(B·N, c_out)` output
-    /// is never stored, and the backward touches only each channel's winning point); in
-    /// training mode the batch norm needs every point, so the layer and then the max.
+    /// `(B, c_out)`, as one op. In evaluation mode [`linear_max`]: the `(B·N, c_out)`
+    /// output is never stored, and the backward touches only each channel's winning point.
+    /// In training mode the batch norm needs every point, and the output stays inside the
+    /// op (`linear_batch_norm_train_act_max`), not a graph node of its own.
     fn forward_act_max(
         &self,
         x: &Tensor,
@@ -243,11 +244,18 @@ impl DenseBn {
         train: bool,
         act: Activation,
     ) -> Result<Tensor> {
-        if train {
+        let x3 = x.reshape((b, n, x.dim(1)?))?;
+        if train && self.dense.bias().is_some() {
             return max_over_points(&self.forward_act(x, true, act)?, b, n);
         }
+        if train {
+            // No bias: product, batch norm, activation and max as one op.
+            return self
+                .bn
+                .forward_linear_train_act_max(&x3, self.dense.weight(), act);
+        }
         let (w, shift) = self.folded()?;
-        linear_max(&x.reshape((b, n, x.dim(1)?))?, &w, Some(&shift), act)
+        linear_max(&x3, &w, Some(&shift), act)
     }
 
     /// Evaluation mode: the BatchNorm folded into the weights, `W·s` and the shift
