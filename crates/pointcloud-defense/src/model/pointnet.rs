@@ -19,6 +19,14 @@
 //! max over points. All clouds of one batch share `N`. Training mode needs
 //! `B ≥ 2` (BatchNorm of the fully connected layers).
 //!
+//! The layer in front of each max-pool (the T-Nets' and the trunk's last) runs with
+//! the max-pool as one op, with the values and gradients of the two ops composed:
+//! in evaluation mode `candor_core::ops::linear_max` (the `(B·N, C)` output never
+//! stored; its backward touches only each channel's winning point, which makes the
+//! attacks' input gradients about 3× faster), in training mode
+//! `ops::linear_batch_norm_train_act_max` (the output stays inside the op, not a
+//! graph node).
+//!
 //! Deviations from the originals, none of which changes the function class:
 //!
 //! * Layers followed by BatchNorm have no bias (a bias before BN receives a
