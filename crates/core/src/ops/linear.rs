@@ -407,29 +407,7 @@ pub(crate) fn linear_bn_train_fused(
 /// ```
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -> Result<Tensor> {
     act.validate()?;
-    let (n, k) = w.dims2().map_err(|_| {
-        Error::invalid(format!(
-            "linear: weight must be (out, in), got {:?}",
-            w.dims()
-        ))
-    })?;
-    if x.rank() == 0 || *x.dims().last().unwrap_or(&0) != k {
-        return Err(Error::invalid(format!(
-            "linear: input {:?} does not end in the weight's {k} inputs",
-            x.dims()
-        )));
-    }
-    if let Some(b) = b {
-        if b.dims() != [n] {
-            return Err(Error::invalid(format!(
-                "linear: bias {:?} for {n} outputs",
-                b.dims()
-            )));
-        }
-    }
-    let mut inputs = vec![x, w];
-    inputs.extend(b);
-    same_dtype("linear", &inputs)?;
+    let (n, inputs) = check_args("linear", x, w, b)?;
     if route("linear", &inputs, Candle::Trainable)? == Route::Candle {
         return candle_linear(x, w, b, act);
     }
@@ -443,6 +421,40 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -> Re
     };
     Ok(x.contiguous()?
         .apply_op3(&w.contiguous()?, &b, Linear { act })?)
+}
+
+/// The checks shared by [`linear`] and [`super::linear_max`]: `W` `(N, K)`, `x` ending in
+/// `K`, `b` `(N)`, one dtype. Returns `N` and the inputs `[x, W, b?]`.
+pub(super) fn check_args<'a>(
+    op: &str,
+    x: &'a Tensor,
+    w: &'a Tensor,
+    b: Option<&'a Tensor>,
+) -> Result<(usize, Vec<&'a Tensor>)> {
+    let (n, k) = w.dims2().map_err(|_| {
+        Error::invalid(format!(
+            "{op}: weight must be (out, in), got {:?}",
+            w.dims()
+        ))
+    })?;
+    if x.rank() == 0 || *x.dims().last().unwrap_or(&0) != k {
+        return Err(Error::invalid(format!(
+            "{op}: input {:?} does not end in the weight's {k} inputs",
+            x.dims()
+        )));
+    }
+    if let Some(b) = b {
+        if b.dims() != [n] {
+            return Err(Error::invalid(format!(
+                "{op}: bias {:?} for {n} outputs",
+                b.dims()
+            )));
+        }
+    }
+    let mut inputs = vec![x, w];
+    inputs.extend(b);
+    same_dtype(op, &inputs)?;
+    Ok((n, inputs))
 }
 
 /// [`linear`] from candle ops: a broadcast matmul, a broadcast add, the activation

@@ -28,7 +28,7 @@ use super::batchnorm::{apply_with_stats, BnSaved, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
-use super::linear::{linear, same_dtype, Product};
+use super::linear::{check_args, linear, Product};
 use crate::{Error, Result};
 
 /// Elements of one cloud's product block (4 MB of f32): a TF PointNet's 1024 × 1024
@@ -57,7 +57,7 @@ const BLOCK: usize = if cfg!(test) { 256 } else { 1 << 20 };
 /// ```
 pub fn linear_max(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -> Result<Tensor> {
     act.validate()?;
-    let (_, n, k) = x.dims3().map_err(|_| {
+    let (_, n, _) = x.dims3().map_err(|_| {
         Error::invalid(format!(
             "linear_max: input must be (clouds, points, features), got {:?}",
             x.dims()
@@ -66,29 +66,7 @@ pub fn linear_max(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) -
     if n == 0 {
         return Err(Error::invalid("linear_max: clouds of no points"));
     }
-    let (c, kw) = w.dims2().map_err(|_| {
-        Error::invalid(format!(
-            "linear_max: weight must be (out, in), got {:?}",
-            w.dims()
-        ))
-    })?;
-    if kw != k {
-        return Err(Error::invalid(format!(
-            "linear_max: input {:?} does not end in the weight's {kw} inputs",
-            x.dims()
-        )));
-    }
-    if let Some(b) = b {
-        if b.dims() != [c] {
-            return Err(Error::invalid(format!(
-                "linear_max: bias {:?} for {c} outputs",
-                b.dims()
-            )));
-        }
-    }
-    let mut inputs = vec![x, w];
-    inputs.extend(b);
-    same_dtype("linear_max", &inputs)?;
+    let (c, inputs) = check_args("linear_max", x, w, b)?;
     if route("linear_max", &inputs, Candle::Trainable)? == Route::Candle || act.needs_input() {
         return super::max_dim1(&linear(x, w, b, act)?);
     }
