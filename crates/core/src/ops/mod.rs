@@ -7,7 +7,10 @@
 //! [`crate::nn`], `Linear`/`Conv2d`/`SeparableConv2d::forward_bn_act`): the layer's output
 //! is kept inside the op, so candle's backward makes no gradient buffer for it.
 //! [`backward_from`] backpropagates from a given output gradient (PyTorch's
-//! `y.backward(dy)`) without the two nodes of a `Σ y·dy` loss.
+//! `y.backward(dy)`) without the two nodes of a `Σ y·dy` loss, and [`dot`] is such a loss
+//! as one node. PointNet's layer in front of its max-pool over the points is one op with
+//! the max ([`linear_max`], whose backward touches only each channel's winning point;
+//! [`linear_batch_norm_train_act_max`] in training mode).
 //!
 //! Each op is a candle `CustomOp` whose `bwd` is itself built from custom ops, so it takes
 //! part in `loss.backward()` like a native op. The kernels work on f32 and f64 (f64 for
