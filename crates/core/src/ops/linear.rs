@@ -270,8 +270,8 @@ impl candle_core::CustomOp3 for Linear {
 /// `op(a) · b` for contiguous 2-D `a` and `b`, with `op(a) = aᵀ` when `lhs_t`: the
 /// products of [`Linear`]'s backward, `dX = dZ · W` and `dW = dZᵀ · X` (the transpose
 /// read through strides, not copied).
-pub(super) struct Product {
-    pub(super) lhs_t: bool,
+struct Product {
+    lhs_t: bool,
 }
 
 impl CustomOp2 for Product {
@@ -359,18 +359,29 @@ impl CustomOp3 for LinearBnTrain {
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dz, dgb) = self.saved.backward("linear_batch_norm", gb, res, dy)?;
-        let dx = if x.track_op() {
-            Some(dz.apply_op2_no_bwd(w, &Product { lhs_t: false })?)
-        } else {
-            None
-        };
-        let dw = if w.track_op() {
-            Some(dz.apply_op2_no_bwd(x, &Product { lhs_t: true })?)
-        } else {
-            None
-        };
+        let (dx, dw) = product_grads(x, w, &dz)?;
         Ok((dx, dw, dgb))
     }
+}
+
+/// The gradients of `x` `(M, K)` and `W` `(C, K)` from the product's `dZ` `(M, C)`: `dZ·W`
+/// and `dZᵀ·X`, each only where that input is tracked.
+pub(super) fn product_grads(
+    x: &Tensor,
+    w: &Tensor,
+    dz: &Tensor,
+) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+    let dx = if x.track_op() {
+        Some(dz.apply_op2_no_bwd(w, &Product { lhs_t: false })?)
+    } else {
+        None
+    };
+    let dw = if w.track_op() {
+        Some(dz.apply_op2_no_bwd(x, &Product { lhs_t: true })?)
+    } else {
+        None
+    };
+    Ok((dx, dw))
 }
 
 /// The kernel route of [`super::linear_batch_norm_train_act`]: `x` `(M, K)` and `W`

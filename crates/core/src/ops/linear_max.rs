@@ -28,7 +28,7 @@ use super::batchnorm::{apply_with_stats, BnSaved, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
-use super::linear::{check_args, linear, Product};
+use super::linear::{check_args, linear, product_grads};
 use crate::{Error, Result};
 
 /// Elements of one cloud's product block (4 MB of f32): a TF PointNet's 1024 × 1024
@@ -490,16 +490,7 @@ impl CustomOp3 for LinearBnTrainMax {
             points: self.points,
         })?;
         let (dz, dgb) = self.saved.backward(what, gb, &y, &dense)?;
-        let dx = if x.track_op() {
-            Some(dz.apply_op2_no_bwd(w, &Product { lhs_t: false })?)
-        } else {
-            None
-        };
-        let dw = if w.track_op() {
-            Some(dz.apply_op2_no_bwd(x, &Product { lhs_t: true })?)
-        } else {
-            None
-        };
+        let (dx, dw) = product_grads(x, w, &dz)?;
         Ok((dx, dw, dgb))
     }
 }
