@@ -856,31 +856,34 @@ pub(crate) mod f32_avx512 {
             }
             return;
         }
-        offsets_acc_tiles(
-            (m, n, k),
-            (1, k, k),
-            (base, offs, shift),
-            pb,
-            c,
-            ldc,
-            narrow,
-        );
+        let steps = if narrow { Steps::Narrow } else { Steps::Wide };
+        offsets_acc_tiles((m, n, k), steps, (base, offs, shift), pb, c, ldc);
     }
 
-    /// The tiles of [`gemm_offsets_acc`] and [`gemm_offsets_acc_rows`] (`seg` = rows,
-    /// `ow`, `wa`; one row of `k` for the former), their bounds asserted by the caller.
-    #[allow(clippy::too_many_arguments)]
+    /// How [`offsets_acc_tiles`] walks the inner dimension: `k` consecutive steps with
+    /// the 8 × 32 or the 16 × 16 tile, or `rows` runs of `ow` steps `wa` apart with the
+    /// 8 × 32 tile (there is no 16 × 16 tile with runs).
+    #[derive(Clone, Copy)]
+    enum Steps {
+        Wide,
+        Narrow,
+        Runs((usize, usize, usize)),
+    }
+
+    /// The tiles of [`gemm_offsets_acc`] and [`gemm_offsets_acc_rows`], their bounds
+    /// asserted by the caller.
     fn offsets_acc_tiles(
         (m, n, k): (usize, usize, usize),
-        seg: (usize, usize, usize),
+        steps: Steps,
         (base, offs, shift): (&[f32], &[usize], usize),
         pb: &[f32],
         c: &mut [f32],
         ldc: usize,
-        narrow: bool,
     ) {
-        let (mrw, nrw) = if narrow { (MR16, NR16) } else { (MR, NR) };
-        let plain = seg.0 == 1;
+        let (mrw, nrw) = match steps {
+            Steps::Narrow => (MR16, NR16),
+            Steps::Wide | Steps::Runs(_) => (MR, NR),
+        };
         // Rows past mr repeat the last valid one (read, not stored).
         fn rows<const R: usize>(offs: &[usize], i0: usize, mr: usize) -> [usize; R] {
             std::array::from_fn(|i| offs[i0 + i.min(mr - 1)])
@@ -894,17 +897,16 @@ pub(crate) mod f32_avx512 {
             // (asserted by the callers).
             unsafe {
                 let p = |o: usize| base.as_ptr().add(o + shift);
-                match (narrow, plain) {
-                    (true, true) => {
+                match steps {
+                    Steps::Narrow => {
                         let ar = rows::<MR16>(offs, i0, mr).map(p);
                         imp::tile_rows16(k, ar, b, cq, ldc, mr, nr)
                     }
-                    (true, false) => unreachable!("gemm_offsets_acc_rows has no 16 × 16 tile"),
-                    (false, true) => {
+                    Steps::Wide => {
                         let ar = rows::<MR>(offs, i0, mr).map(p);
                         imp::tile_rows(k, ar, b, cq, ldc, mr, nr)
                     }
-                    (false, false) => {
+                    Steps::Runs(seg) => {
                         let ar = rows::<MR>(offs, i0, mr).map(p);
                         imp::tile_rows_gap(seg, ar, b, cq, ldc, mr, nr)
                     }
@@ -942,7 +944,7 @@ pub(crate) mod f32_avx512 {
         assert!(pb.len() >= packed_b_len(k, n));
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n);
         let im = (base, offs, shift);
-        offsets_acc_tiles((m, n, k), (rows, ow, wa), im, pb, c, ldc, false);
+        offsets_acc_tiles((m, n, k), Steps::Runs((rows, ow, wa)), im, pb, c, ldc);
     }
 
     /// `c (m × n, row stride ldc) += A · B` with `A` row-major and unpacked
