@@ -48,7 +48,7 @@ use candor_core::init::{BiasInit, LayerInit, WeightInit};
 use candor_core::nn::{
     batch_norm2d, linear_with, BatchNorm2d, BatchNormConfig, Linear, LinearConfig,
 };
-use candor_core::ops::{linear, linear_max, max_dim1, Activation};
+use candor_core::ops::{linear, linear_max, Activation};
 use candor_core::rng::dropout;
 use candor_core::{Error, Result, SeededRng};
 use serde::{Deserialize, Serialize};
@@ -253,11 +253,9 @@ impl DenseBn {
         act: Activation,
     ) -> Result<Tensor> {
         let x3 = x.reshape((b, n, x.dim(1)?))?;
-        if train && self.dense.bias().is_some() {
-            return max_over_points(&self.forward_act(x, true, act)?, b, n);
-        }
         if train {
-            // No bias: product, batch norm, activation and max as one op.
+            // The product, batch norm, activation and max as one op (the layers have no
+            // bias, see `DenseBn::new`).
             return self
                 .bn
                 .forward_linear_train_act_max(&x3, self.dense.weight(), act);
@@ -288,12 +286,6 @@ fn init_style(cfg: &PointNetConfig) -> InitStyle {
         PointNetVariant::TfOriginal => InitStyle::Xavier,
         PointNetVariant::IfDefense => InitStyle::Torch,
     }
-}
-
-/// Max over the points of `(B·N, C)` rows: `(B, C)`.
-fn max_over_points(h: &Tensor, b: usize, n: usize) -> Result<Tensor> {
-    let c = h.dim(1)?;
-    max_dim1(&h.reshape((b, n, c))?)
 }
 
 /// A `k × k` transform network (shared MLP, max-pool, FCs, `W·g + b + I`).
@@ -543,7 +535,7 @@ impl PointNet {
 
     /// The per-point features fed to the global max-pool, `(B·N, C)`, with
     /// the input and feature transforms; with `pool`, the global feature `(B, C)` (the
-    /// last layer and the max-pool as one op in evaluation mode).
+    /// last layer and the max-pool as one op, `DenseBn::forward_act_max`).
     fn point_features(
         &self,
         x: &Tensor,
