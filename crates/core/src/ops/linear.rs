@@ -37,6 +37,10 @@ use crate::{Error, Result};
 /// Rows per parallel task.
 const ROWS: usize = 256;
 
+/// Rows per f64 part of [`ColumnSum`] (the parts are then added in order): fixed, so that
+/// the bias gradient's rounding does not depend on the thread count.
+pub(super) const COLUMN_SUM_PART_ROWS: usize = ROWS * 8;
+
 struct BiasRelu;
 struct ColumnSum;
 
@@ -91,7 +95,7 @@ impl CustomOp1 for ColumnSum {
         dispatch!(s, "column sum", |T| {
             let x = slice::<T>(s, l)?;
             let parts: Vec<Vec<f64>> = x
-                .par_chunks(c * ROWS * 8)
+                .par_chunks(c * COLUMN_SUM_PART_ROWS)
                 .map(|xc| {
                     let mut acc = vec![0f64; c];
                     column_sum_mv(xc, &mut acc);

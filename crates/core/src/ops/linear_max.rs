@@ -28,7 +28,7 @@ use super::batchnorm::{apply_with_stats, BnSaved, BnStats};
 use super::kernel::{
     alloc_for_overwrite, dispatch, matmul, multiversion, out, slice, threads, Real,
 };
-use super::linear::{check_args, linear, product_grads};
+use super::linear::{check_args, linear, product_grads, COLUMN_SUM_PART_ROWS};
 use crate::{Error, Result};
 
 /// Elements of one cloud's product block (4 MB of f32): a TF PointNet's 1024 × 1024
@@ -349,10 +349,6 @@ impl CustomOp2 for Sparse {
     }
 }
 
-/// The rows of `dZ` per part of [`super::linear`]'s column sum (`ROWS · 8`): the bias
-/// gradient adds the winners' terms in the same f64 parts.
-const BIAS_PART_ROWS: usize = 256 * 8;
-
 impl CustomOp1 for Sparse {
     fn name(&self) -> &'static str {
         "candor-linear-max-bias-bwd"
@@ -367,13 +363,14 @@ impl CustomOp1 for Sparse {
             let dz = slice::<T>(s, l)?;
             let db: Vec<T> = (0..c)
                 .map(|j| {
-                    // Σ over parts of (Σ of the part's terms), in f64, rows ascending.
+                    // As `linear`'s column sum: Σ over its parts of (Σ of the part's terms),
+                    // in f64, rows ascending (a part's zero terms add nothing).
                     let (mut total, mut part, mut cur) = (0f64, 0f64, usize::MAX);
                     for bi in 0..bs {
                         let row = bi * self.n + at[bi * c + j] as usize;
-                        if row / BIAS_PART_ROWS != cur {
+                        if row / COLUMN_SUM_PART_ROWS != cur {
                             total += part;
-                            (part, cur) = (0.0, row / BIAS_PART_ROWS);
+                            (part, cur) = (0.0, row / COLUMN_SUM_PART_ROWS);
                         }
                         part += dz[bi * c + j].to_f64();
                     }
